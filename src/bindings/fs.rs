@@ -1,0 +1,67 @@
+//! `ns.chdir`, `ns.mkdir`, `ns.symlink`, `ns.write_file`, `ns.read_file`, `ns.chmod`.
+
+use mlua::{Lua, Table};
+
+use super::args::{check_keys, opt_bool, Args, R};
+use crate::sys::fs;
+
+fn mode(a: &Args, i: usize) -> R<Option<u32>> {
+    match a.get(i) {
+        mlua::Value::Nil => Ok(None),
+        // A string is read as octal, so "0755" and "755" mean what they say.
+        mlua::Value::String(s) => {
+            let s = s.to_string_lossy();
+            u32::from_str_radix(s.trim_start_matches("0o"), 8)
+                .ok()
+                .filter(|m| *m <= 0o7777)
+                .map(Some)
+                .ok_or_else(|| a.bad(i, format!("bad mode '{s}' (octal, e.g. \"0755\")")))
+        }
+        _ => {
+            let m = a.integer(i)?;
+            if !(0..=0o7777).contains(&m) {
+                return Err(a.bad(i, format!("mode {m:#o} out of range (0 to 0o7777)")));
+            }
+            Ok(Some(m as u32))
+        }
+    }
+}
+
+pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
+    super::add(lua, m, "chdir", |_, a| {
+        fs::chdir(&a.string(1)?)?;
+        Ok(())
+    })?;
+    super::add(lua, m, "mkdir", |_, a| {
+        let path = a.string(1)?;
+        let mode = mode(a, 2)?.unwrap_or(0o755);
+        let mut parents = false;
+        if let Some(t) = a.opt_table(3)? {
+            check_keys(&t, "mkdir", &["parents"])?;
+            parents = opt_bool(&t, "mkdir", "parents", false)?;
+        }
+        fs::mkdir(&path, mode, parents)?;
+        Ok(())
+    })?;
+    super::add(lua, m, "chmod", |_, a| {
+        let path = a.string(1)?;
+        let m = mode(a, 2)?.ok_or_else(|| a.bad(2, "mode expected, got no value"))?;
+        fs::chmod(&path, m)?;
+        Ok(())
+    })?;
+    super::add(lua, m, "symlink", |_, a| {
+        fs::symlink(&a.string(1)?, &a.string(2)?)?;
+        Ok(())
+    })?;
+    super::add(lua, m, "write_file", |_, a| {
+        let path = a.string(1)?;
+        let data = a.bytes(2)?;
+        fs::write_file(&path, &data, mode(a, 3)?)?;
+        Ok(())
+    })?;
+    super::add(lua, m, "read_file", |lua, a| {
+        let data = fs::read_file(&a.string(1)?)?;
+        Ok(lua.create_string(data)?)
+    })?;
+    Ok(())
+}

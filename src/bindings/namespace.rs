@@ -1,0 +1,190 @@
+//! `ns.unshare`, `ns.setns`, `ns.open`, `ns.id`, `ns.persist`, hostnames,
+//! and namespace handles.
+
+use std::cell::RefCell;
+use std::os::fd::{AsFd, AsRawFd};
+
+use mlua::{Lua, MetaMethod, Table, UserData, UserDataFields, UserDataMethods, Value};
+
+use super::args::{Args, Fail, R};
+use crate::sys::namespace::{self as sysns, Namespace, NsHandle};
+
+/// A namespace handle: an open namespace file. Closing it (or `<close>`,
+/// or collection) releases the file descriptor.
+pub(crate) struct Handle(pub RefCell<Option<NsHandle>>);
+
+impl Handle {
+    fn with<T>(&self, f: impl FnOnce(&NsHandle) -> T) -> R<T> {
+        match &*self.0.borrow() {
+            Some(h) => Ok(f(h)),
+            None => Err(Fail::Msg("namespace handle is closed".into())),
+        }
+    }
+}
+
+impl UserData for Handle {
+    fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
+        fields.add_field_method_get("kind", |_, this| {
+            Ok(this.0.borrow().as_ref().map(|h| h.kind().name()))
+        });
+        fields.add_field_method_get("inode", |_, this| {
+            Ok(this.0.borrow().as_ref().map(|h| h.inode()))
+        });
+        fields.add_field_method_get("fd", |_, this| {
+            Ok(this.0.borrow().as_ref().map(|h| h.as_fd().as_raw_fd()))
+        });
+        fields.add_field_method_get("path", |_, this| {
+            Ok(this.0.borrow().as_ref().map(|h| h.path().to_string()))
+        });
+        fields.add_meta_field_with("__index", |lua| {
+            let m = lua.create_table()?;
+            super::add(lua, &m, "close", |_, a| {
+                let ud = a.userdata::<Handle>(1, "namespace handle")?;
+                ud.borrow::<Handle>()?.0.borrow_mut().take();
+                Ok(())
+            })?;
+            super::add(lua, &m, "enter", |_, a| {
+                let ud = a.userdata::<Handle>(1, "namespace handle")?;
+                let h = ud.borrow::<Handle>()?;
+                h.with(|h| h.enter())??;
+                Ok(())
+            })?;
+            Ok(m)
+        });
+    }
+
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+        methods.add_meta_method(MetaMethod::ToString, |_, this, ()| {
+            Ok(match &*this.0.borrow() {
+                Some(h) => format!("namespace {}:[{}]", h.kind(), h.inode()),
+                None => "namespace (closed)".to_string(),
+            })
+        });
+        methods.add_meta_method(MetaMethod::Eq, |_, this, other: mlua::AnyUserData| {
+            let Ok(other) = other.borrow::<Handle>() else {
+                return Ok(false);
+            };
+            let a = this.0.borrow();
+            let b = other.0.borrow();
+            Ok(match (a.as_ref(), b.as_ref()) {
+                (Some(a), Some(b)) => a.inode() == b.inode() && a.dev() == b.dev(),
+                _ => false,
+            })
+        });
+        methods.add_meta_method(MetaMethod::Close, |_, this, ()| {
+            this.0.borrow_mut().take();
+            Ok(())
+        });
+    }
+}
+
+/// What a namespace target may be: a pid, a path, or a handle.
+pub(crate) enum Target {
+    Pid(i32),
+    Path(String),
+    Handle(mlua::AnyUserData),
+}
+
+pub(crate) fn target(a: &Args, i: usize) -> R<Target> {
+    match a.get(i) {
+        Value::UserData(u) if u.is::<Handle>() => Ok(Target::Handle(u.clone())),
+        Value::String(s) => {
+            let s = s.to_string_lossy();
+            match s.parse::<i32>() {
+                Ok(p) if p > 0 => Ok(Target::Pid(p)),
+                _ => Ok(Target::Path(s)),
+            }
+        }
+        Value::Integer(_) | Value::Number(_) => Ok(Target::Pid(a.pid(i)?.unwrap_or(0))),
+        other => Err(a.bad(
+            i,
+            format!(
+                "pid, path or namespace handle expected, got {}",
+                super::args::typename(other)
+            ),
+        )),
+    }
+}
+
+fn one_kind(a: &Args, i: usize) -> R<Option<Namespace>> {
+    if a.is_nil(i) {
+        return Ok(None);
+    }
+    let kinds = a.kinds(i)?;
+    let mut it = kinds.iter();
+    match (it.next(), it.next()) {
+        (Some(k), None) => Ok(Some(k)),
+        _ => Err(a.bad(i, "a single namespace kind expected for a path or handle")),
+    }
+}
+
+pub(crate) fn new_handle(lua: &Lua, h: NsHandle) -> mlua::Result<mlua::AnyUserData> {
+    lua.create_userdata(Handle(RefCell::new(Some(h))))
+}
+
+pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
+    super::add(lua, m, "unshare", |_, a| {
+        let kinds = a.kinds(1)?;
+        sysns::unshare(kinds)?;
+        Ok(())
+    })?;
+    super::add(lua, m, "setns", |_, a| {
+        match target(a, 1)? {
+            Target::Pid(pid) => {
+                let kinds = if a.is_nil(2) { None } else { Some(a.kinds(2)?) };
+                sysns::join_pid(pid, kinds)?;
+            }
+            Target::Path(p) => {
+                let h = sysns::open_path(&p, one_kind(a, 2)?)?;
+                h.enter()?;
+            }
+            Target::Handle(u) => {
+                let want = one_kind(a, 2)?;
+                let h = u.borrow::<Handle>()?;
+                h.with(|h| match want {
+                    Some(k) if k != h.kind() => Err(crate::Error::Invalid(format!(
+                        "setns: the handle is a {} namespace, not {k}",
+                        h.kind()
+                    ))),
+                    _ => h.enter(),
+                })??;
+            }
+        }
+        Ok(())
+    })?;
+    super::add(lua, m, "open", |lua, a| {
+        let first = a.string(1)?;
+        let h = match first.parse::<Namespace>() {
+            Ok(kind) => sysns::open_kind(kind, a.pid(2)?)?,
+            Err(_) if first.contains('/') => sysns::open_path(&first, None)?,
+            Err(e) => return Err(a.fail(e)),
+        };
+        Ok(new_handle(lua, h)?)
+    })?;
+    super::add(lua, m, "id", |_, a| {
+        let k: Namespace = a.string(1)?.parse().map_err(|e| a.fail(e))?;
+        Ok(sysns::id(k, a.pid(2)?)?)
+    })?;
+    super::add(lua, m, "persist", |_, a| {
+        let k: Namespace = a.string(1)?.parse().map_err(|e| a.fail(e))?;
+        let pid = a.pid(2)?;
+        let path = a.string(3)?;
+        sysns::persist(&k.proc_path(pid), &path)?;
+        Ok(())
+    })?;
+    super::add(lua, m, "unpersist", |_, a| {
+        sysns::unpersist(&a.string(1)?)?;
+        Ok(())
+    })?;
+    super::add(lua, m, "sethostname", |_, a| {
+        let name = a.string(1)?;
+        sysns::sethostname(&name)?;
+        Ok(())
+    })?;
+    super::add(lua, m, "setdomainname", |_, a| {
+        let name = a.string(1)?;
+        sysns::setdomainname(&name)?;
+        Ok(())
+    })?;
+    Ok(())
+}

@@ -1,0 +1,173 @@
+//! Errors of the system layer: an operation, its arguments and the errno.
+
+use nix::errno::Errno;
+
+/// An error from nsrun's system layer.
+///
+/// `Display` reads like `mount tmpfs on /tmp: Operation not permitted (EPERM)`;
+/// [`Error::hint`] adds the usual cause where one is known.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// A system call failed.
+    #[error("{op}: {} ({errno:?})", errno.desc())]
+    Sys {
+        /// The operation and its main arguments, e.g. `mount tmpfs on /tmp`.
+        op: String,
+        /// What the kernel said.
+        errno: Errno,
+    },
+    /// The request itself is wrong (an unknown name, a bad size, …).
+    #[error("{0}")]
+    Invalid(String),
+    /// A child process failed before it could run its program.
+    #[error("{0}")]
+    Child(String),
+}
+
+/// Result type of the system layer.
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// A failed system call.
+    pub fn sys(op: impl Into<String>, errno: Errno) -> Self {
+        Error::Sys {
+            op: op.into(),
+            errno,
+        }
+    }
+
+    /// The errno of a failed system call.
+    pub fn errno(&self) -> Option<Errno> {
+        match self {
+            Error::Sys { errno, .. } => Some(*errno),
+            _ => None,
+        }
+    }
+
+    /// The operation that failed (`mount`, `unshare`, …), or `invalid`.
+    pub fn op(&self) -> &str {
+        match self {
+            Error::Sys { op, .. } => op,
+            Error::Invalid(_) => "invalid",
+            Error::Child(_) => "child",
+        }
+    }
+
+    /// The common cause of this error, where one is known.
+    pub fn hint(&self) -> Option<&'static str> {
+        let Error::Sys { op, errno } = self else {
+            return None;
+        };
+        let verb = op.split_whitespace().next().unwrap_or("");
+        let user_ns = op.contains("user");
+        Some(match (*errno, verb) {
+            (Errno::EPERM, "unshare" | "clone") if user_ns => {
+                "creating a user namespace was refused: check sysctl user.max_user_namespaces \
+                 and kernel.unprivileged_userns_clone, and that the process is not chrooted \
+                 or threaded"
+            }
+            (Errno::EPERM, "unshare" | "clone" | "setns") => {
+                "this needs CAP_SYS_ADMIN: run as root, or create a user namespace first \
+                 (put \"user\" in the kinds)"
+            }
+            (Errno::EPERM, "mount" | "umount" | "pivot_root" | "chroot" | "bind") => {
+                "mounting needs CAP_SYS_ADMIN in the user namespace that owns the mount \
+                 namespace: run as root, or unshare \"user,mount\" first"
+            }
+            (Errno::EPERM, "sethostname" | "setdomainname") => {
+                "needs CAP_SYS_ADMIN over the uts namespace: unshare \"user,uts\" first"
+            }
+            (Errno::EPERM, "write") if op.contains("gid_map") => {
+                "an unprivileged process must write \"deny\" to setgroups before gid_map \
+                 (ns.setgroups(pid, \"deny\")), and may map only its own gid"
+            }
+            (Errno::EPERM, "write") if op.contains("uid_map") => {
+                "an unprivileged process may map only its own uid with count 1; more needs \
+                 newuidmap (package uidmap) and an entry in /etc/subuid"
+            }
+            (Errno::EPERM, "setuid" | "setgid" | "setgroups") => {
+                "the id must be mapped in this user namespace and the process needs \
+                 CAP_SETUID/CAP_SETGID; setgroups also needs /proc/self/setgroups \"allow\""
+            }
+            (Errno::EINVAL, "setuid" | "setgid" | "setgroups") => {
+                "the id is not mapped in this user namespace: write uid_map/gid_map first"
+            }
+            (Errno::ENOSPC, "unshare" | "clone") => {
+                "the namespace limit was reached (sysctl user.max_*_namespaces)"
+            }
+            (Errno::ENOSPC, "mount" | "bind") => {
+                "too many mounts in this namespace (sysctl fs.mount-max)"
+            }
+            (Errno::EINVAL, "pivot_root") => {
+                "new_root must be a mount point other than / and no mount on the way may be \
+                 shared: the one-argument form ns.pivot_root(dir) takes care of both"
+            }
+            (Errno::EINVAL, "setns") => {
+                "the file is not a namespace of that kind, or the process is already in it, \
+                 or it is threaded (joining a user namespace)"
+            }
+            (Errno::EINVAL, "unshare" | "clone") if user_ns => {
+                "a threaded process cannot create a user namespace"
+            }
+            (Errno::EBUSY, "umount") => "the mount is in use: try the \"detach\" flag",
+            (Errno::EBUSY, "pivot_root") => "new_root or put_old is busy or the same mount",
+            (Errno::ENOENT, "exec") => "no such program: check the name and PATH",
+            (Errno::EACCES, "exec") => "the file is not executable, or on a noexec mount",
+            (Errno::ENOENT, "mount" | "bind" | "pivot_root" | "chroot" | "persist") => {
+                "the source or target does not exist (ns.mkdir it, or use create = true)"
+            }
+            (Errno::ENODEV, "mount") => "the kernel does not know that filesystem type",
+            (Errno::EROFS, _) => "the file system is mounted read-only",
+            (Errno::EACCES, _) => "permission denied by file modes or an LSM",
+            (Errno::ESRCH, _) => "no such process (it may have exited)",
+            _ => return None,
+        })
+    }
+}
+
+/// Attach an operation description to a nix result.
+pub trait Context<T> {
+    /// Turn an `Errno` into an [`Error::Sys`] naming the operation.
+    fn op(self, op: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> Context<T> for nix::Result<T> {
+    fn op(self, op: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| Error::sys(op(), e))
+    }
+}
+
+impl<T> Context<T> for std::io::Result<T> {
+    fn op(self, op: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| {
+            let errno = Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+            Error::sys(op(), errno)
+        })
+    }
+}
+
+/// The closest of `candidates` to `word`, if it is close enough to be a typo.
+pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim(word, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance; names are short, so the simple table is fine.
+fn strsim(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+

@@ -1,0 +1,154 @@
+//! The Lua host: one Lua 5.4 state with `nsrun` preloaded.
+
+use std::path::Path;
+
+use mlua::{ChunkMode, Function, Lua, LuaOptions, StdLib, Table, Value};
+
+use crate::bindings;
+
+/// Why a recipe did not run to the end.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The recipe could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The path given.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// It does not compile; the message starts with `recipe.lua:LINE:`.
+    #[error("{0}")]
+    Syntax(String),
+    /// It raised an error that nothing caught.
+    #[error("{message}")]
+    Uncaught {
+        /// The error's string form, starting with `recipe.lua:LINE:`.
+        message: String,
+        /// The Lua traceback from where it was raised.
+        traceback: String,
+    },
+    /// The Lua state itself failed (out of memory, …).
+    #[error("{0}")]
+    Lua(String),
+}
+
+// mlua's error is neither Send nor Sync; keep its message so RunError works
+// with anyhow and across threads of an embedding application.
+impl From<mlua::Error> for RunError {
+    fn from(e: mlua::Error) -> Self {
+        RunError::Lua(e.to_string())
+    }
+}
+
+/// A Lua 5.4 state with the safe standard library and `require "nsrun"`.
+///
+/// ```no_run
+/// let host = nsrun::Host::new()?;
+/// host.lua().globals().set("answer", 42)?;
+/// let code = host.run_file("recipe.lua", &["a", "b"])?;
+/// std::process::exit(code);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Host {
+    lua: Lua,
+}
+
+impl Host {
+    /// A new host. The `nsrun` module is built on first `require`.
+    pub fn new() -> mlua::Result<Host> {
+        let lua = Lua::new_with(StdLib::ALL_SAFE, LuaOptions::default())?;
+        let preload: Table = lua
+            .globals()
+            .get::<Table>("package")?
+            .get("preload")?;
+        preload.set(
+            "nsrun",
+            lua.create_function(|lua, ()| bindings::module(lua))?,
+        )?;
+        Ok(Host { lua })
+    }
+
+    /// The Lua state, for adding functions, modules and globals.
+    pub fn lua(&self) -> &Lua {
+        &self.lua
+    }
+
+    /// Run the recipe at `path` with `arg`/`...` set from `args`, and return
+    /// its exit code: an integer it returns, a status table's `code`, 1 for
+    /// `false`, else 0.
+    pub fn run_file<S: AsRef<str>>(&self, path: impl AsRef<Path>, args: &[S]) -> Result<i32, RunError> {
+        let path = path.as_ref();
+        let src = std::fs::read(path).map_err(|source| RunError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        self.add_search_dir(path)?;
+        let f = self.compile(&src, &format!("@{}", path.display()))?;
+        self.call(f, &path.display().to_string(), args)
+    }
+
+    /// Run a chunk of Lua source. `name` is how messages show it, e.g.
+    /// `=(command line)` or `@recipe.lua`.
+    pub fn run_chunk<S: AsRef<str>>(&self, src: &[u8], name: &str, args: &[S]) -> Result<i32, RunError> {
+        let f = self.compile(src, name)?;
+        let script = name.trim_start_matches(['@', '=']).to_string();
+        self.call(f, &script, args)
+    }
+
+    /// Compile without running (for `--check`).
+    pub fn check(&self, src: &[u8], name: &str) -> Result<(), RunError> {
+        self.compile(src, name).map(drop)
+    }
+
+    fn add_search_dir(&self, path: &Path) -> mlua::Result<()> {
+        // Recipes may `require` modules that sit next to them.
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.display().to_string(),
+            _ => ".".into(),
+        };
+        let package: Table = self.lua.globals().get("package")?;
+        let old: String = package.get("path")?;
+        package.set("path", format!("{dir}/?.lua;{old}"))
+    }
+
+    fn compile(&self, src: &[u8], name: &str) -> Result<Function, RunError> {
+        // Like lua.c, skip a first line starting with '#' (a shebang), but
+        // keep its newline so line numbers stay right.
+        let src = if src.starts_with(b"#") {
+            let end = src.iter().position(|b| *b == b'\n').unwrap_or(src.len());
+            &src[end..]
+        } else {
+            src
+        };
+        self.lua
+            .load(src)
+            .set_name(name)
+            .set_mode(ChunkMode::Text)
+            .into_function()
+            .map_err(|e| match e {
+                mlua::Error::SyntaxError { message, .. } => RunError::Syntax(message),
+                other => RunError::Syntax(other.to_string()),
+            })
+    }
+
+    fn call<S: AsRef<str>>(&self, f: Function, script: &str, args: &[S]) -> Result<i32, RunError> {
+        let arg = self.lua.create_table()?;
+        arg.set(0, script)?;
+        for (i, a) in args.iter().enumerate() {
+            arg.set(i + 1, a.as_ref())?;
+        }
+        self.lua.globals().set("arg", arg)?;
+        let varargs: Vec<Value> = args
+            .iter()
+            .map(|a| self.lua.create_string(a.as_ref()).map(Value::String))
+            .collect::<mlua::Result<_>>()?;
+        match bindings::call_traced(&self.lua, &f, mlua::MultiValue::from_vec(varargs))? {
+            Ok(vals) => Ok(bindings::exit_code_of(vals.front())),
+            Err(u) => Err(RunError::Uncaught {
+                message: u.message,
+                traceback: u.traceback,
+            }),
+        }
+    }
+}

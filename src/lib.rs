@@ -1,0 +1,14 @@
+//! nsrun: build Linux containers and sandboxes out of the kernel's own
+//! parts, from Lua recipes or from Rust.
+//!
+//! The [`Host`] runs recipes; the [`sys`] layer is usable on its own.
+
+mod bindings;
+pub mod error;
+mod host;
+pub mod sys;
+
+pub use error::{Error, Result};
+pub use host::{Host, RunError};
+pub use sys::namespace::{Namespace, Namespaces};
+pub use sys::process::ExitStatus;

@@ -1,0 +1,79 @@
+//! Small file operations, so recipes need no shell.
+
+use std::path::Path;
+
+use nix::errno::Errno;
+
+use super::ops;
+use crate::error::{Context, Error, Result};
+
+/// mkdir(2); with `parents`, like `mkdir -p` (existing directories are fine).
+pub fn mkdir(path: &str, mode: u32, parents: bool) -> Result<()> {
+    if !parents {
+        return ops::mkdir(path, mode).op(|| format!("mkdir {path}"));
+    }
+    let mut todo = Vec::new();
+    let mut p = Path::new(path);
+    loop {
+        match std::fs::metadata(p) {
+            Ok(m) if m.is_dir() => break,
+            Ok(_) => return Err(Error::sys(format!("mkdir {}", p.display()), Errno::ENOTDIR)),
+            Err(_) => todo.push(p),
+        }
+        match p.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => p = parent,
+            _ => break,
+        }
+    }
+    for d in todo.into_iter().rev() {
+        let d = d.to_string_lossy();
+        match ops::mkdir(&d, mode) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(Error::sys(format!("mkdir {d}"), e)),
+        }
+    }
+    Ok(())
+}
+
+/// chdir(2).
+pub fn chdir(path: &str) -> Result<()> {
+    ops::chdir(path).op(|| format!("chdir {path}"))
+}
+
+/// chmod(2).
+pub fn chmod(path: &str, mode: u32) -> Result<()> {
+    ops::chmod(path, mode).op(|| format!("chmod {path}"))
+}
+
+/// symlink(2). An existing link with the same target is accepted, so
+/// recipes can be re-run; any other existing file is an error.
+pub fn symlink(target: &str, linkpath: &str) -> Result<()> {
+    match ops::symlink(target, linkpath) {
+        Ok(()) => Ok(()),
+        Err(Errno::EEXIST) => match std::fs::read_link(linkpath) {
+            Ok(t) if t == Path::new(target) => Ok(()),
+            _ => Err(Error::sys(
+                format!("symlink {linkpath} -> {target}"),
+                Errno::EEXIST,
+            )),
+        },
+        Err(e) => Err(Error::sys(format!("symlink {linkpath} -> {target}"), e)),
+    }
+}
+
+/// Create or truncate `path` and write `data`; `mode` for a new file
+/// (default 0644), applied exactly (not trimmed by the umask).
+pub fn write_file(path: &str, data: &[u8], mode: Option<u32>) -> Result<()> {
+    ops::write_file(path, data, mode, true).op(|| format!("write {path}"))
+}
+
+/// Write `data` to an existing file without creating or truncating it
+/// (for `/proc` and `/sys` files).
+pub fn write_existing(path: &str, data: &[u8]) -> Result<()> {
+    ops::write_file(path, data, None, false).op(|| format!("write {path}"))
+}
+
+/// Read a whole file.
+pub fn read_file(path: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).op(|| format!("read {path}"))
+}

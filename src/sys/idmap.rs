@@ -1,0 +1,154 @@
+//! uid/gid maps and the setgroups switch of user namespaces.
+
+use std::process::Command;
+
+use nix::unistd::{getegid, geteuid};
+
+use super::ops;
+use crate::error::{Context, Error, Result};
+
+/// One line of an id map: `count` ids starting at `inside` map to ids
+/// starting at `outside` in the parent namespace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdRange {
+    /// First id inside the namespace.
+    pub inside: u32,
+    /// First id in the parent namespace.
+    pub outside: u32,
+    /// How many ids.
+    pub count: u32,
+}
+
+/// Which map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdKind {
+    /// `uid_map`, written with `newuidmap`.
+    Uid,
+    /// `gid_map`, written with `newgidmap`.
+    Gid,
+}
+
+impl IdKind {
+    fn file(self) -> &'static str {
+        match self {
+            IdKind::Uid => "uid_map",
+            IdKind::Gid => "gid_map",
+        }
+    }
+    fn helper(self) -> &'static str {
+        match self {
+            IdKind::Uid => "newuidmap",
+            IdKind::Gid => "newgidmap",
+        }
+    }
+    fn own_id(self) -> u32 {
+        match self {
+            IdKind::Uid => geteuid().as_raw(),
+            IdKind::Gid => getegid().as_raw(),
+        }
+    }
+}
+
+/// A process to act on: `None` is this process.
+pub type Target = Option<i32>;
+
+fn proc_dir(pid: Target) -> String {
+    match pid {
+        Some(p) => format!("/proc/{p}"),
+        None => "/proc/self".into(),
+    }
+}
+
+fn validate(ranges: &[IdRange]) -> Result<()> {
+    if ranges.is_empty() {
+        return Err(Error::Invalid("an id map needs at least one range".into()));
+    }
+    if ranges.len() > 340 {
+        return Err(Error::Invalid(format!(
+            "an id map holds at most 340 ranges, got {}",
+            ranges.len()
+        )));
+    }
+    for (i, r) in ranges.iter().enumerate() {
+        if r.count == 0 {
+            return Err(Error::Invalid(format!("id range #{} has count 0", i + 1)));
+        }
+        for o in &ranges[..i] {
+            if r.inside < o.inside.saturating_add(o.count)
+                && o.inside < r.inside.saturating_add(r.count)
+            {
+                return Err(Error::Invalid(format!(
+                    "id range #{} overlaps an earlier range inside the namespace",
+                    i + 1
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Write a uid or gid map of process `pid`.
+///
+/// A single range the caller may write itself (root, or its own id with
+/// count 1) is written directly. Anything else goes through the setuid
+/// helpers `newuidmap`/`newgidmap`, which check `/etc/subuid` and
+/// `/etc/subgid`. Those cannot act on the calling process once it is inside
+/// the new user namespace, so `pid` must then be another process.
+pub fn write_map(pid: Target, kind: IdKind, ranges: &[IdRange]) -> Result<()> {
+    validate(ranges)?;
+    let direct = geteuid().is_root()
+        || (ranges.len() == 1 && ranges[0].count == 1 && ranges[0].outside == kind.own_id());
+    let path = format!("{}/{}", proc_dir(pid), kind.file());
+    if direct {
+        let text: String = ranges
+            .iter()
+            .map(|r| format!("{} {} {}\n", r.inside, r.outside, r.count))
+            .collect();
+        return ops::write_file(&path, text.as_bytes(), None, false).op(|| format!("write {path}"));
+    }
+    let Some(pid) = pid else {
+        return Err(Error::Invalid(format!(
+            "this {} needs {} (several ranges, or ids other than your own), which cannot map \
+             the calling process from inside its new user namespace: map it from the parent \
+             (ns.fork/ns.clone, then ns.{}(child.pid, …)) or use ns.spawn{{{}=…}}",
+            kind.file(),
+            kind.helper(),
+            kind.file(),
+            kind.file()
+        )));
+    };
+    let mut cmd = Command::new(kind.helper());
+    cmd.arg(pid.to_string());
+    for r in ranges {
+        cmd.args([r.inside.to_string(), r.outside.to_string(), r.count.to_string()]);
+    }
+    log::trace!(target: "nsrun::ops", "[{}] run {:?}", std::process::id(), cmd);
+    let out = cmd.output().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::Invalid(format!(
+                "{} not found: mapping several ranges or other users' ids needs it \
+                 (Debian/Ubuntu: apt install uidmap)",
+                kind.helper()
+            ))
+        } else {
+            Error::Invalid(format!("running {}: {e}", kind.helper()))
+        }
+    })?;
+    if !out.status.success() {
+        let msg = String::from_utf8_lossy(&out.stderr);
+        return Err(Error::Invalid(format!(
+            "{} {pid} failed: {} (are the ranges in /etc/{}?)",
+            kind.helper(),
+            msg.trim(),
+            if kind == IdKind::Uid { "subuid" } else { "subgid" }
+        )));
+    }
+    Ok(())
+}
+
+/// Write `deny` or `allow` to `/proc/<pid>/setgroups`.
+pub fn setgroups(pid: Target, allow: bool) -> Result<()> {
+    let path = format!("{}/setgroups", proc_dir(pid));
+    let v: &[u8] = if allow { b"allow" } else { b"deny" };
+    ops::write_file(&path, v, None, false).op(|| format!("write {path}"))
+}

@@ -1,0 +1,12 @@
+//! The kernel-facing layer. Knows nothing of Lua.
+//!
+//! Every call that changes kernel state goes through [`ops`], so it can be
+//! traced in one place.
+
+pub mod cred;
+pub mod fs;
+pub mod idmap;
+pub mod mount;
+pub mod namespace;
+pub mod ops;
+pub mod process;

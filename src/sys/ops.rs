@@ -1,0 +1,262 @@
+//! The one door: every operation that changes kernel state goes through here.
+//!
+//! Keeping them in one place lets `--trace` log each call with its outcome in
+//! a single spot (and, later, lets `--plan` record instead of perform).
+//! Read-only queries (stat, readlink, getuid) are not routed here.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use nix::errno::Errno;
+use nix::mount::{MntFlags, MsFlags};
+use nix::sched::CloneFlags;
+use nix::unistd::{Gid, Pid, Uid};
+
+fn outcome<T>(r: &nix::Result<T>) -> String {
+    match r {
+        Ok(_) => "ok".into(),
+        Err(e) => format!("{e:?}"),
+    }
+}
+
+fn traced<T>(r: nix::Result<T>, call: impl FnOnce() -> String) -> nix::Result<T> {
+    if log::log_enabled!(target: "nsrun::ops", log::Level::Trace) {
+        log::trace!(target: "nsrun::ops", "[{}] {} = {}", std::process::id(), call(), outcome(&r));
+    }
+    r
+}
+
+fn q(s: Option<&str>) -> String {
+    match s {
+        Some(s) => format!("{s:?}"),
+        None => "NULL".into(),
+    }
+}
+
+pub fn unshare(flags: CloneFlags) -> nix::Result<()> {
+    traced(nix::sched::unshare(flags), || {
+        format!("unshare({})", super::namespace::flags_names(flags))
+    })
+}
+
+pub fn setns(fd: BorrowedFd<'_>, flags: CloneFlags) -> nix::Result<()> {
+    traced(nix::sched::setns(fd, flags), || {
+        format!(
+            "setns({}, {})",
+            fd.as_raw_fd(),
+            super::namespace::flags_names(flags)
+        )
+    })
+}
+
+pub fn mount(
+    source: Option<&str>,
+    target: &str,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> nix::Result<()> {
+    traced(
+        nix::mount::mount(source, target, fstype, flags, data),
+        || {
+            format!(
+                "mount({}, {:?}, {}, {}, {})",
+                q(source),
+                target,
+                q(fstype),
+                super::mount::flags_names(flags),
+                q(data)
+            )
+        },
+    )
+}
+
+/// mount_setattr(2), used to change attributes of a whole tree at once
+/// (the remount dance cannot do that atomically and trips over locked flags).
+pub fn mount_setattr(target: &str, recursive: bool, set: u64, clear: u64) -> nix::Result<()> {
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clear,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let r = (|| {
+        let path = CString::new(target).map_err(|_| Errno::EINVAL)?;
+        let flags = if recursive { libc::AT_RECURSIVE } else { 0 };
+        // SAFETY: plain syscall with a valid path and a correctly sized struct.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_mount_setattr,
+                libc::AT_FDCWD,
+                path.as_ptr(),
+                flags as libc::c_uint,
+                &attr as *const MountAttr,
+                std::mem::size_of::<MountAttr>(),
+            )
+        };
+        Errno::result(rc).map(drop)
+    })();
+    traced(r, || {
+        format!("mount_setattr({target:?}, recursive={recursive}, set={set:#x}, clear={clear:#x})")
+    })
+}
+
+pub fn umount2(target: &str, flags: MntFlags) -> nix::Result<()> {
+    traced(nix::mount::umount2(target, flags), || {
+        format!("umount2({target:?}, {flags:?})")
+    })
+}
+
+pub fn pivot_root(new_root: &str, put_old: &str) -> nix::Result<()> {
+    traced(nix::unistd::pivot_root(new_root, put_old), || {
+        format!("pivot_root({new_root:?}, {put_old:?})")
+    })
+}
+
+pub fn chroot(path: &str) -> nix::Result<()> {
+    traced(nix::unistd::chroot(path), || format!("chroot({path:?})"))
+}
+
+pub fn chdir(path: &str) -> nix::Result<()> {
+    traced(nix::unistd::chdir(path), || format!("chdir({path:?})"))
+}
+
+pub fn sethostname(name: &str) -> nix::Result<()> {
+    traced(nix::unistd::sethostname(name), || {
+        format!("sethostname({name:?})")
+    })
+}
+
+pub fn setdomainname(name: &str) -> nix::Result<()> {
+    // SAFETY: pointer and length describe `name`.
+    let rc = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    traced(Errno::result(rc).map(drop), || {
+        format!("setdomainname({name:?})")
+    })
+}
+
+pub fn mkdir(path: &str, mode: u32) -> nix::Result<()> {
+    let m = nix::sys::stat::Mode::from_bits_truncate(mode);
+    traced(nix::unistd::mkdir(path, m), || {
+        format!("mkdir({path:?}, {mode:#o})")
+    })
+}
+
+pub fn chmod(path: &str, mode: u32) -> nix::Result<()> {
+    let m = nix::sys::stat::Mode::from_bits_truncate(mode);
+    traced(
+        nix::sys::stat::fchmodat(
+            nix::fcntl::AT_FDCWD,
+            path,
+            m,
+            nix::sys::stat::FchmodatFlags::FollowSymlink,
+        ),
+        || format!("chmod({path:?}, {mode:#o})"),
+    )
+}
+
+pub fn symlink(target: &str, linkpath: &str) -> nix::Result<()> {
+    traced(
+        nix::unistd::symlinkat(target, nix::fcntl::AT_FDCWD, linkpath),
+        || format!("symlink({target:?}, {linkpath:?})"),
+    )
+}
+
+/// Create or truncate `path` and write all of `data`.
+pub fn write_file(path: &str, data: &[u8], mode: Option<u32>, truncate: bool) -> nix::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let r = (|| {
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true);
+        if truncate {
+            o.create(true).truncate(true).mode(mode.unwrap_or(0o644));
+        }
+        let mut f = o.open(path)?;
+        // One write: /proc files such as uid_map must get their content in a
+        // single write(2) call.
+        let n = f.write(data)?;
+        if n != data.len() {
+            f.write_all(&data[n..])?;
+        }
+        if let (Some(m), true) = (mode, truncate) {
+            // The umask trimmed the mode given to open; say what was asked.
+            use std::os::unix::fs::PermissionsExt;
+            f.set_permissions(std::fs::Permissions::from_mode(m))?;
+        }
+        Ok::<_, std::io::Error>(())
+    })()
+    .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)));
+    traced(r, || {
+        let shown = String::from_utf8_lossy(&data[..data.len().min(64)]);
+        format!("write({path:?}, {shown:?})")
+    })
+}
+
+pub fn unlink(path: &str) -> nix::Result<()> {
+    traced(nix::unistd::unlink(path), || format!("unlink({path:?})"))
+}
+
+/// A fork-style clone: no new stack, so the child continues on a copy of
+/// the caller's stack exactly like fork(2) (as bubblewrap's raw_clone does).
+/// Returns 0 in the child.
+pub fn clone(flags: CloneFlags) -> nix::Result<libc::pid_t> {
+    // SAFETY: with a null stack pointer clone behaves like fork; the host is
+    // single-threaded, so the child inherits no lock held by another thread.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags.bits() as libc::c_ulong | libc::SIGCHLD as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    let r = Errno::result(rc).map(|p| p as libc::pid_t);
+    if matches!(r, Ok(0)) {
+        return r;
+    }
+    traced(r, || {
+        format!("clone({})", super::namespace::flags_names(flags))
+    })
+}
+
+pub fn kill(pid: Pid, sig: i32) -> nix::Result<()> {
+    // SAFETY: plain kill(2).
+    let rc = unsafe { libc::kill(pid.as_raw(), sig) };
+    traced(Errno::result(rc).map(drop), || format!("kill({pid}, {sig})"))
+}
+
+pub fn setresuid(uid: Uid) -> nix::Result<()> {
+    traced(nix::unistd::setresuid(uid, uid, uid), || {
+        format!("setresuid({uid}, {uid}, {uid})")
+    })
+}
+
+pub fn setresgid(gid: Gid) -> nix::Result<()> {
+    traced(nix::unistd::setresgid(gid, gid, gid), || {
+        format!("setresgid({gid}, {gid}, {gid})")
+    })
+}
+
+pub fn setgroups(groups: &[Gid]) -> nix::Result<()> {
+    traced(nix::unistd::setgroups(groups), || {
+        format!("setgroups({groups:?})")
+    })
+}
+
+pub fn execve(path: &CString, argv: &[CString], env: &[CString]) -> nix::Result<()> {
+    log::trace!(target: "nsrun::ops", "[{}] execve({path:?}, {argv:?})", std::process::id());
+    let r = nix::unistd::execve(path, argv, env).map(drop);
+    // Only reached on failure.
+    traced(r, || format!("execve({path:?})"))
+}
+

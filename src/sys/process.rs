@@ -1,0 +1,255 @@
+//! Processes: fork-style clone, wait, kill, exec, leaving a child.
+
+use std::ffi::{CString, OsString};
+use std::io::Write;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+
+use nix::errno::Errno;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use super::namespace::{Namespace, Namespaces, CLONE_NEWTIME};
+use super::ops;
+use crate::error::{Context, Error, Result};
+
+/// How a process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExitStatus {
+    /// Its exit code, when it exited.
+    pub code: Option<i32>,
+    /// The signal that killed it.
+    pub signal: Option<i32>,
+    /// Whether it left a core dump.
+    pub core_dumped: bool,
+}
+
+impl ExitStatus {
+    /// The code a shell would report: the exit code, or 128 + the signal.
+    pub fn shell_code(&self) -> i32 {
+        match (self.code, self.signal) {
+            (Some(c), _) => c,
+            (None, Some(s)) => 128 + s,
+            _ => 0,
+        }
+    }
+    /// Exited with code 0.
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+/// Flush Rust's and C's buffered output, so a child does not write out the
+/// parent's pending text a second time (Lua's print goes through C stdio).
+pub fn flush_stdio() {
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: fflush(NULL) flushes every C stream.
+    unsafe { libc::fflush(std::ptr::null_mut()) };
+}
+
+/// Leave a child process at once: no destructors, no atexit handlers, no
+/// Lua state teardown: those belong to the parent.
+pub fn exit_child(code: i32) -> ! {
+    flush_stdio();
+    // SAFETY: _exit never returns and touches no shared state.
+    unsafe { libc::_exit(code) }
+}
+
+/// Which side of a fork we are on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forked {
+    /// In the child.
+    Child,
+    /// In the parent, with the child's pid.
+    Parent(i32),
+}
+
+/// Fork, the child starting in new namespaces of `kinds`.
+///
+/// clone(2) cannot put a child in a new time namespace (its flag bit is the
+/// exit signal's), and unshare(CLONE_NEWTIME) only moves the caller's future
+/// children. So with `time`, the direct child unshares it and forks the real
+/// child, then waits and passes on its exit status: the returned pid is that
+/// of the waiting process.
+pub fn fork(kinds: Namespaces) -> Result<Forked> {
+    flush_stdio();
+    let mut clone_kinds = kinds;
+    clone_kinds.remove(Namespace::Time);
+    let pid = ops::clone(clone_kinds.flags()).op(|| format!("clone {kinds}"))?;
+    if pid != 0 {
+        return Ok(Forked::Parent(pid));
+    }
+    if kinds.contains(Namespace::Time) {
+        if let Err(e) = ops::unshare(CLONE_NEWTIME) {
+            eprintln!("nsrun: {}", Error::sys("unshare time", e));
+            exit_child(1);
+        }
+        match ops::clone(nix::sched::CloneFlags::empty()) {
+            Ok(0) => {}
+            Ok(grandchild) => relay(grandchild),
+            Err(e) => {
+                eprintln!("nsrun: {}", Error::sys("clone (time)", e));
+                exit_child(1);
+            }
+        }
+    }
+    Ok(Forked::Child)
+}
+
+/// Wait for `pid` and end this process the same way it ended.
+fn relay(pid: i32) -> ! {
+    let st = loop {
+        match wait(pid, false) {
+            Ok(Some(st)) => break st,
+            Ok(None) => continue,
+            Err(_) => exit_child(1),
+        }
+    };
+    if let Some(sig) = st.signal {
+        // SAFETY: reset to the default action and re-raise, so our parent
+        // sees the same signal.
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+            libc::raise(sig);
+        }
+    }
+    exit_child(st.shell_code())
+}
+
+/// waitpid(2), retrying on EINTR. With `nohang`, `None` while it runs.
+pub fn wait(pid: i32, nohang: bool) -> Result<Option<ExitStatus>> {
+    let flags = if nohang {
+        Some(WaitPidFlag::WNOHANG)
+    } else {
+        None
+    };
+    loop {
+        match waitpid(Pid::from_raw(pid), flags) {
+            Ok(WaitStatus::Exited(_, code)) => {
+                return Ok(Some(ExitStatus {
+                    code: Some(code),
+                    signal: None,
+                    core_dumped: false,
+                }))
+            }
+            Ok(WaitStatus::Signaled(_, sig, core)) => {
+                return Ok(Some(ExitStatus {
+                    code: None,
+                    signal: Some(sig as i32),
+                    core_dumped: core,
+                }))
+            }
+            Ok(WaitStatus::StillAlive) => return Ok(None),
+            Ok(_) => continue,
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys(format!("wait {pid}"), e)),
+        }
+    }
+}
+
+/// A signal by number, or by name with or without `SIG` (`TERM`, `SIGKILL`).
+pub fn parse_signal(name: &str) -> Result<i32> {
+    let up = name.trim().to_ascii_uppercase();
+    let full = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    full.parse::<nix::sys::signal::Signal>()
+        .map(|s| s as i32)
+        .map_err(|_| Error::Invalid(format!("unknown signal '{name}' (e.g. TERM, KILL, INT, HUP, USR1)")))
+}
+
+/// kill(2).
+pub fn kill(pid: i32, sig: i32) -> Result<()> {
+    ops::kill(Pid::from_raw(pid), sig).op(|| format!("kill {pid}"))
+}
+
+/// Options of [`exec`].
+#[derive(Clone, Debug, Default)]
+pub struct ExecOpts {
+    /// The whole environment, replacing ours.
+    pub env: Option<Vec<(String, String)>>,
+    /// Change to this directory first.
+    pub cwd: Option<String>,
+    /// What the program sees as `argv[0]`.
+    pub argv0: Option<String>,
+}
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+fn cstr(s: &[u8], what: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::Invalid(format!("{what} contains a NUL byte")))
+}
+
+/// Replace this process with `argv`, searching `PATH` (the new
+/// environment's when one is given). Returns only with an error.
+pub fn exec(argv: &[String], opts: &ExecOpts) -> Error {
+    match exec_inner(argv, opts) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    }
+}
+
+enum Never {}
+
+fn exec_inner(argv: &[String], opts: &ExecOpts) -> Result<Never> {
+    let Some(prog) = argv.first() else {
+        return Err(Error::Invalid("exec needs a program: argv is empty".into()));
+    };
+    let mut cargv = Vec::with_capacity(argv.len());
+    cargv.push(cstr(opts.argv0.as_deref().unwrap_or(prog).as_bytes(), "argv[0]")?);
+    for a in &argv[1..] {
+        cargv.push(cstr(a.as_bytes(), "an argument")?);
+    }
+    let env: Vec<CString> = match &opts.env {
+        Some(vars) => vars
+            .iter()
+            .map(|(k, v)| cstr(format!("{k}={v}").as_bytes(), "an environment variable"))
+            .collect::<Result<_>>()?,
+        None => std::env::vars_os()
+            .map(|(k, v)| {
+                let mut b = k.into_vec();
+                b.push(b'=');
+                b.extend_from_slice(v.as_bytes());
+                cstr(&b, "an environment variable")
+            })
+            .collect::<Result<_>>()?,
+    };
+    if let Some(dir) = &opts.cwd {
+        ops::chdir(dir).op(|| format!("chdir {dir}"))?;
+    }
+    flush_stdio();
+    if prog.contains('/') {
+        let e = ops::execve(&cstr(prog.as_bytes(), "the program")?, &cargv, &env);
+        return Err(Error::sys(format!("exec {prog}"), e.unwrap_err()));
+    }
+    let path: OsString = match &opts.env {
+        Some(vars) => vars
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.into())
+            .unwrap_or_else(|| DEFAULT_PATH.into()),
+        None => std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into()),
+    };
+    let mut seen_eacces = false;
+    for dir in path.as_bytes().split(|b| *b == b':') {
+        let dir = if dir.is_empty() { &b"."[..] } else { dir };
+        let mut full = dir.to_vec();
+        full.push(b'/');
+        full.extend_from_slice(prog.as_bytes());
+        let full = cstr(&full, "the program path")?;
+        match ops::execve(&full, &cargv, &env) {
+            Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ESTALE | Errno::ENODEV | Errno::ETIMEDOUT) => {}
+            Err(Errno::EACCES) => seen_eacces = true,
+            Err(e) => return Err(Error::sys(format!("exec {prog}"), e)),
+            Ok(()) => unreachable!("execve returned success"),
+        }
+    }
+    let errno = if seen_eacces {
+        Errno::EACCES
+    } else {
+        Errno::ENOENT
+    };
+    Err(Error::sys(format!("exec {prog}"), errno))
+}
