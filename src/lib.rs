@@ -9,6 +9,8 @@ mod host;
 pub mod sys;
 
 pub use error::{Error, Result};
+/// The mlua crate nsrun is built on, so embedders use the same version.
+pub use mlua;
 pub use host::{Host, RunError};
 pub use sys::namespace::{Namespace, Namespaces};
 pub use sys::process::ExitStatus;

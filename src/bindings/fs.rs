@@ -1,4 +1,5 @@
-//! `ns.chdir`, `ns.mkdir`, `ns.symlink`, `ns.write_file`, `ns.read_file`, `ns.chmod`.
+//! `ns.chdir`, `ns.mkdir`, `ns.symlink`, `ns.write_file`, `ns.read_file`, `ns.chmod`,
+//! `ns.readdir`.
 
 use mlua::{Lua, Table};
 
@@ -62,6 +63,9 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
     super::add(lua, m, "read_file", |lua, a| {
         let data = fs::read_file(&a.string(1)?)?;
         Ok(lua.create_string(data)?)
+    })?;
+    super::add(lua, m, "readdir", |lua, a| {
+        Ok(lua.create_sequence_from(fs::readdir(&a.string(1)?)?)?)
     })?;
     Ok(())
 }

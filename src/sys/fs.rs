@@ -77,3 +77,14 @@ pub fn write_existing(path: &str, data: &[u8]) -> Result<()> {
 pub fn read_file(path: &str) -> Result<Vec<u8>> {
     std::fs::read(path).op(|| format!("read {path}"))
 }
+
+/// The names in a directory, sorted, without `.` and `..`.
+pub fn readdir(path: &str) -> Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir(path)
+        .op(|| format!("readdir {path}"))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    Ok(names)
+}

@@ -19,6 +19,10 @@ pub struct IdRange {
     pub count: u32,
 }
 
+fn is_own_single(kind: IdKind, ranges: &[IdRange]) -> bool {
+    ranges.len() == 1 && ranges[0].count == 1 && ranges[0].outside == kind.own_id()
+}
+
 /// Which map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IdKind {
@@ -96,15 +100,21 @@ fn validate(ranges: &[IdRange]) -> Result<()> {
 /// the new user namespace, so `pid` must then be another process.
 pub fn write_map(pid: Target, kind: IdKind, ranges: &[IdRange]) -> Result<()> {
     validate(ranges)?;
-    let direct = geteuid().is_root()
-        || (ranges.len() == 1 && ranges[0].count == 1 && ranges[0].outside == kind.own_id());
     let path = format!("{}/{}", proc_dir(pid), kind.file());
-    if direct {
+    // One range may be within what the kernel lets us write ourselves (our
+    // own id, or anything when privileged over the parent namespace). Our
+    // ids as seen from inside a fresh namespace say nothing about that, so
+    // try it and fall back to the setuid helper on EPERM.
+    if ranges.len() == 1 || geteuid().is_root() {
         let text: String = ranges
             .iter()
             .map(|r| format!("{} {} {}\n", r.inside, r.outside, r.count))
             .collect();
-        return ops::write_file(&path, text.as_bytes(), None, false).op(|| format!("write {path}"));
+        match ops::write_file(&path, text.as_bytes(), None, false) {
+            Ok(()) => return Ok(()),
+            Err(nix::errno::Errno::EPERM) if pid.is_some() && !is_own_single(kind, ranges) => {}
+            Err(e) => return Err(Error::sys(format!("write {path}"), e)),
+        }
     }
     let Some(pid) = pid else {
         return Err(Error::Invalid(format!(

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Start-up and memory benchmarks, side by side in one run.
+#
+#   scripts/bench.sh            (builds nsrun in release mode first)
+#
+# Needs hyperfine and GNU time (apt install hyperfine time lua5.4 util-linux).
+# Rows whose tool is missing are skipped with a note.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build --release --quiet
+BIN=$PWD/target/release/nsrun
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+cp "$BIN" "$WORK/nsrun"
+chmod 0755 "$WORK" "$WORK/nsrun"
+
+RAW=""
+if [ -f ../shared/bench/rawclone.c ] && command -v cc >/dev/null; then
+  cc -O2 -o "$WORK/rawclone" ../shared/bench/rawclone.c && RAW="$WORK/rawclone"
+else
+  echo "note: ../shared/bench/rawclone.c or cc missing: rawclone rows skipped"
+fi
+
+cat > "$WORK/clone.lua" <<'LUA'
+local ns = require "nsrun"
+local p = ns.clone("user,mount,pid,uts,ipc,cgroup", function()
+  ns.mount(nil, "/", nil, "rec,private")
+  ns.mount("proc", "/proc", "proc", "nosuid,nodev,noexec")
+end)
+return p:wait()
+LUA
+chmod 0644 "$WORK/clone.lua"
+
+AS_USER=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+cd "$WORK"
+
+section() { printf '\n## %s\n\n' "$1"; }
+
+section "start-up: nsrun -e '' vs lua5.4 -e ''"
+cmds=("$WORK/nsrun -e ''")
+command -v lua5.4 >/dev/null && cmds+=("lua5.4 -e ''") || echo "note: lua5.4 missing"
+hyperfine -N --warmup 20 --runs 300 --style basic --export-markdown startup.md "${cmds[@]}" >/dev/null
+cat startup.md
+
+section "clone into user,mount,pid,uts,ipc,cgroup + /proc, as root and uid 65534"
+cmds=("$WORK/nsrun clone.lua" "${AS_USER[*]} $WORK/nsrun clone.lua")
+[ -n "$RAW" ] && cmds+=("$RAW UmpuiCP" "${AS_USER[*]} $RAW UmpuiCP")
+cmds+=("unshare -Urmpuif --mount-proc /bin/true" "${AS_USER[*]} unshare -Urmpuif --mount-proc /bin/true")
+hyperfine -N --warmup 10 --runs 200 --style basic --export-markdown clone.md "${cmds[@]}" >/dev/null
+cat clone.md
+
+section "peak RSS (KiB, GNU time)"
+if [ -x /usr/bin/time ]; then
+  rss() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -n1; }
+  printf '| command | max RSS KiB |\n|---|---|\n'
+  printf '| nsrun -e %s | %s |\n' "''" "$(rss "$WORK/nsrun" -e '')"
+  printf '| nsrun clone.lua (root) | %s |\n' "$(rss "$WORK/nsrun" clone.lua)"
+  printf '| nsrun clone.lua (uid 65534) | %s |\n' "$(rss "${AS_USER[@]}" "$WORK/nsrun" clone.lua)"
+  command -v lua5.4 >/dev/null && printf '| lua5.4 -e %s | %s |\n' "''" "$(rss lua5.4 -e '')"
+  [ -n "$RAW" ] && printf '| rawclone UmpuiCP | %s |\n' "$(rss "$RAW" UmpuiCP)"
+else
+  echo "note: GNU time (/usr/bin/time) missing: RSS rows skipped"
+fi
