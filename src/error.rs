@@ -170,4 +170,3 @@ fn strsim(a: &str, b: &str) -> usize {
     }
     prev[b.len()]
 }
-

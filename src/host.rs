@@ -58,10 +58,7 @@ impl Host {
     /// A new host. The `nsrun` module is built on first `require`.
     pub fn new() -> mlua::Result<Host> {
         let lua = Lua::new_with(StdLib::ALL_SAFE, LuaOptions::default())?;
-        let preload: Table = lua
-            .globals()
-            .get::<Table>("package")?
-            .get("preload")?;
+        let preload: Table = lua.globals().get::<Table>("package")?.get("preload")?;
         preload.set(
             "nsrun",
             lua.create_function(|lua, ()| bindings::module(lua))?,
@@ -77,7 +74,11 @@ impl Host {
     /// Run the recipe at `path` with `arg`/`...` set from `args`, and return
     /// its exit code: an integer it returns, a status table's `code`, 1 for
     /// `false`, else 0.
-    pub fn run_file<S: AsRef<str>>(&self, path: impl AsRef<Path>, args: &[S]) -> Result<i32, RunError> {
+    pub fn run_file<S: AsRef<str>>(
+        &self,
+        path: impl AsRef<Path>,
+        args: &[S],
+    ) -> Result<i32, RunError> {
         let path = path.as_ref();
         let src = std::fs::read(path).map_err(|source| RunError::Read {
             path: path.display().to_string(),
@@ -90,7 +91,12 @@ impl Host {
 
     /// Run a chunk of Lua source. `name` is how messages show it, e.g.
     /// `=(command line)` or `@recipe.lua`.
-    pub fn run_chunk<S: AsRef<str>>(&self, src: &[u8], name: &str, args: &[S]) -> Result<i32, RunError> {
+    pub fn run_chunk<S: AsRef<str>>(
+        &self,
+        src: &[u8],
+        name: &str,
+        args: &[S],
+    ) -> Result<i32, RunError> {
         let f = self.compile(src, name)?;
         let script = name.trim_start_matches(['@', '=']).to_string();
         self.call(f, &script, args)

@@ -9,8 +9,10 @@ mod host;
 pub mod sys;
 
 pub use error::{Error, Result};
+pub use host::{Host, RunError};
 /// The mlua crate nsrun is built on, so embedders use the same version.
 pub use mlua;
-pub use host::{Host, RunError};
+pub use sys::idmap::IdRange;
 pub use sys::namespace::{Namespace, Namespaces};
 pub use sys::process::ExitStatus;
+pub use sys::spawn::{Child, IdMap, JoinTarget, Spawn, Stdio};

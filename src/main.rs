@@ -33,7 +33,11 @@ struct Cli {
     #[arg(value_name = "RECIPE")]
     recipe: Option<String>,
     /// Arguments for the recipe (`arg[1]`, … and `...`).
-    #[arg(value_name = "ARGS", trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(
+        value_name = "ARGS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
     args: Vec<String>,
 }
 
@@ -91,7 +95,9 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         return Ok(host.run_chunk(chunk.as_bytes(), "=(command line)", &args)?);
     }
     let Some(recipe) = &cli.recipe else {
-        anyhow::bail!("no recipe given: nsrun RECIPE [ARGS]..., nsrun -e CHUNK, or nsrun - (see --help)");
+        anyhow::bail!(
+            "no recipe given: nsrun RECIPE [ARGS]..., nsrun -e CHUNK, or nsrun - (see --help)"
+        );
     };
     if recipe == "-" {
         let mut src = Vec::new();

@@ -58,6 +58,11 @@ impl Args {
         }
     }
 
+    /// The function's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
     /// Argument `i` (1-based); nil when absent.
     pub fn get(&self, i: usize) -> &Value {
         const NIL: &Value = &Value::Nil;
@@ -222,7 +227,12 @@ pub(crate) fn check_keys(t: &Table, fname: &str, known: &[&str]) -> R<()> {
         let key = match &k {
             Value::String(s) => s.to_string_lossy(),
             Value::Integer(_) => continue, // positional entries are checked by the caller
-            other => return Err(Fail::Msg(format!("{fname}: option keys must be strings, got {}", typename(other)))),
+            other => {
+                return Err(Fail::Msg(format!(
+                    "{fname}: option keys must be strings, got {}",
+                    typename(other)
+                )))
+            }
         };
         if !known.contains(&key.as_str()) {
             let hint = crate::error::suggest(&key, known.iter().copied())

@@ -25,7 +25,9 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
         for v in t.sequence_values::<Value>() {
             match v? {
                 Value::Integer(n) if (0..=u32::MAX as i64).contains(&n) => groups.push(n as u32),
-                other => return Err(a.bad(1, format!("group ids expected, got {}", typename(&other)))),
+                other => {
+                    return Err(a.bad(1, format!("group ids expected, got {}", typename(&other))))
+                }
             }
         }
         cred::setgroups(&groups)?;

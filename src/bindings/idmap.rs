@@ -12,10 +12,15 @@ fn id_field(a: &Args, i: usize, t: &Table, pos: usize, name: &str) -> R<u32> {
     };
     match v {
         Value::Integer(n) if (0..=u32::MAX as i64).contains(&n) => Ok(n as u32),
-        Value::Number(n) if n.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&n) => Ok(n as u32),
+        Value::Number(n) if n.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&n) => {
+            Ok(n as u32)
+        }
         other => Err(a.bad(
             i,
-            format!("map '{name}' must be an id from 0 to 4294967295, got {}", typename(&other)),
+            format!(
+                "map '{name}' must be an id from 0 to 4294967295, got {}",
+                typename(&other)
+            ),
         )),
     }
 }
@@ -23,13 +28,20 @@ fn id_field(a: &Args, i: usize, t: &Table, pos: usize, name: &str) -> R<u32> {
 /// `{{inside, outside, count}, …}` or `{{inside=, outside=, count=}, …}`;
 /// a single range may be given without the outer table.
 pub(crate) fn ranges(a: &Args, i: usize) -> R<Vec<IdRange>> {
-    let t = a.table(i)?;
+    ranges_of(a, i, a.table(i)?)
+}
+
+/// [`ranges`] from a table already taken out of the arguments.
+pub(crate) fn ranges_of(a: &Args, i: usize, t: Table) -> R<Vec<IdRange>> {
     let list: Vec<Table> = match t.raw_get::<Value>(1)? {
         Value::Table(_) => t
             .sequence_values::<Value>()
             .map(|v| match v? {
                 Value::Table(t) => Ok(t),
-                other => Err(a.bad(i, format!("map entries must be tables, got {}", typename(&other)))),
+                other => Err(a.bad(
+                    i,
+                    format!("map entries must be tables, got {}", typename(&other)),
+                )),
             })
             .collect::<R<_>>()?,
         _ => vec![t],

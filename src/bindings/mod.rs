@@ -13,6 +13,7 @@ mod idmap;
 mod mount;
 mod namespace;
 mod process;
+mod spawn;
 
 use std::ffi::c_void;
 
@@ -113,7 +114,10 @@ where
         let args = Args::new(name, mv);
         match f(lua, &args) {
             Ok(r) => r.into_lua_multi(lua),
-            Err(fail) => Ok(MultiValue::from_vec(vec![sentinel(), fail_value(lua, fail)?])),
+            Err(fail) => Ok(MultiValue::from_vec(vec![
+                sentinel(),
+                fail_value(lua, fail)?,
+            ])),
         }
     })?;
     lua.named_registry_value::<Function>(WRAP_KEY)?.call(raw)
@@ -195,6 +199,7 @@ pub(crate) fn module(lua: &Lua) -> mlua::Result<Table> {
     idmap::register(lua, &m)?;
     cred::register(lua, &m)?;
     process::register(lua, &m)?;
+    spawn::register(lua, &m)?;
     m.set("version", env!("CARGO_PKG_VERSION"))?;
     Ok(m)
 }

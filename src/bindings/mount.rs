@@ -86,4 +86,3 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
     })?;
     Ok(())
 }
-

@@ -1,39 +1,70 @@
 //! `ns.fork`, `ns.clone`, `ns.exec`, `ns.kill` and process values.
 
-use std::cell::Cell;
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
 
-use mlua::{Function, Lua, MetaMethod, Table, UserData, UserDataFields, UserDataMethods, Value};
+use mlua::{
+    AnyUserData, Function, Lua, MetaMethod, Table, UserData, UserDataFields, UserDataMethods, Value,
+};
 
 use super::args::{check_keys, opt_str, typename, Args, R};
 use crate::sys::namespace::{self as sysns, Namespace, Namespaces};
 use crate::sys::process::{self, ExecOpts, ExitStatus, Forked};
+use crate::sys::spawn::Child;
 
-/// A child process started by `fork`/`clone`.
+/// A child process: from `fork`/`clone` or `spawn`.
 pub(crate) struct Process {
-    pid: i32,
-    status: Cell<Option<ExitStatus>>,
+    pub child: RefCell<Child>,
+    pub stdin: Option<AnyUserData>,
+    pub stdout: Option<AnyUserData>,
+    pub stderr: Option<AnyUserData>,
 }
 
-pub(crate) fn status_table(lua: &Lua, st: &ExitStatus) -> mlua::Result<Table> {
+impl Process {
+    pub fn new(lua: &Lua, mut child: Child) -> mlua::Result<AnyUserData> {
+        let stdin = child
+            .stdin
+            .take()
+            .map(|f| lua.create_userdata(Pipe::writer(f)))
+            .transpose()?;
+        let stdout = child
+            .stdout
+            .take()
+            .map(|f| lua.create_userdata(Pipe::reader(f)))
+            .transpose()?;
+        let stderr = child
+            .stderr
+            .take()
+            .map(|f| lua.create_userdata(Pipe::reader(f)))
+            .transpose()?;
+        lua.create_userdata(Process {
+            child: RefCell::new(child),
+            stdin,
+            stdout,
+            stderr,
+        })
+    }
+}
+
+pub(crate) fn status_table(lua: &Lua, st: &ExitStatus, timed_out: bool) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     t.set("code", st.shell_code())?;
     t.set("signal", st.signal)?;
     t.set("core_dumped", st.core_dumped)?;
-    t.set("timed_out", false)?;
-    t.set("success", st.success())?;
+    t.set("timed_out", timed_out)?;
+    t.set("success", st.success() && !timed_out)?;
     Ok(t)
 }
 
-fn this(a: &Args) -> R<mlua::AnyUserData> {
+fn this(a: &Args) -> R<AnyUserData> {
     a.userdata::<Process>(1, "process")
 }
 
 fn signal(a: &Args, i: usize, default: i32) -> R<i32> {
     match a.get(i) {
         Value::Nil => Ok(default),
-        Value::String(s) => {
-            process::parse_signal(&s.to_string_lossy()).map_err(|e| a.bad(i, e))
-        }
+        Value::String(s) => process::parse_signal(&s.to_string_lossy()).map_err(|e| a.bad(i, e)),
         _ => {
             let n = a.integer(i)?;
             if !(0..=64).contains(&n) {
@@ -44,34 +75,57 @@ fn signal(a: &Args, i: usize, default: i32) -> R<i32> {
     }
 }
 
+/// `p:output()` and `ns.run`: read both pipes to the end, then wait.
+pub(crate) fn output(lua: &Lua, ud: &AnyUserData) -> R<(Table, Value, Value)> {
+    let p = ud.borrow::<Process>()?;
+    let mut child = p.child.borrow_mut();
+    // Hand the pipe ends back to the child for the joint read.
+    if let Some(u) = &p.stdout {
+        child.stdout = u.borrow::<Pipe>()?.take_file();
+    }
+    if let Some(u) = &p.stderr {
+        child.stderr = u.borrow::<Pipe>()?.take_file();
+    }
+    if let Some(u) = &p.stdin {
+        u.borrow::<Pipe>()?.take_file();
+    }
+    let had = (child.stdout.is_some(), child.stderr.is_some());
+    let (st, out, err) = child.output()?;
+    let t = status_table(lua, &st, child.timed_out())?;
+    let out = if had.0 {
+        Value::String(lua.create_string(out)?)
+    } else {
+        Value::Nil
+    };
+    let err = if had.1 {
+        Value::String(lua.create_string(err)?)
+    } else {
+        Value::Nil
+    };
+    Ok((t, out, err))
+}
+
 impl UserData for Process {
     fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
-        fields.add_field_method_get("pid", |_, this| Ok(this.pid));
+        fields.add_field_method_get("pid", |_, this| Ok(this.child.borrow().pid()));
+        fields.add_field_method_get("stdin", |_, this| Ok(this.stdin.clone()));
+        fields.add_field_method_get("stdout", |_, this| Ok(this.stdout.clone()));
+        fields.add_field_method_get("stderr", |_, this| Ok(this.stderr.clone()));
         fields.add_meta_field_with("__index", |lua| {
             let m = lua.create_table()?;
             super::add(lua, &m, "wait", |lua, a| {
                 let ud = this(a)?;
                 let p = ud.borrow::<Process>()?;
-                let st = match p.status.get() {
-                    Some(st) => st,
-                    None => {
-                        let st = process::wait(p.pid, false)?.expect("blocking wait returns a status");
-                        p.status.set(Some(st));
-                        st
-                    }
-                };
-                Ok(status_table(lua, &st)?)
+                let mut c = p.child.borrow_mut();
+                let st = c.wait()?;
+                Ok(status_table(lua, &st, c.timed_out())?)
             })?;
             super::add(lua, &m, "try_wait", |lua, a| {
                 let ud = this(a)?;
                 let p = ud.borrow::<Process>()?;
-                let st = match p.status.get() {
-                    Some(st) => Some(st),
-                    None => process::wait(p.pid, true)?,
-                };
-                p.status.set(st);
-                Ok(match st {
-                    Some(st) => Value::Table(status_table(lua, &st)?),
+                let mut c = p.child.borrow_mut();
+                Ok(match c.try_wait()? {
+                    Some(st) => Value::Table(status_table(lua, &st, c.timed_out())?),
                     None => Value::Nil,
                 })
             })?;
@@ -79,36 +133,171 @@ impl UserData for Process {
                 let ud = this(a)?;
                 let p = ud.borrow::<Process>()?;
                 let sig = signal(a, 2, libc::SIGTERM)?;
-                if p.status.get().is_some() {
+                let c = p.child.borrow();
+                if c.status().is_some() {
                     return Ok(false); // reaped: the pid may belong to someone else now
                 }
-                process::kill(p.pid, sig)?;
+                c.kill(sig)?;
                 Ok(true)
             })?;
             super::add(lua, &m, "ns", |lua, a| {
                 let ud = this(a)?;
                 let p = ud.borrow::<Process>()?;
                 let kind: Namespace = a.string(2)?.parse().map_err(|e| a.fail(e))?;
-                let h = sysns::open_kind(kind, Some(p.pid))?;
+                let h = sysns::open_kind(kind, Some(p.child.borrow().pid()))?;
                 Ok(super::namespace::new_handle(lua, h)?)
             })?;
+            super::add(lua, &m, "output", |lua, a| output(lua, &this(a)?))?;
             Ok(m)
         });
     }
 
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_meta_method(MetaMethod::ToString, |_, this, ()| {
-            Ok(match this.status.get() {
-                Some(st) => format!("process {} (exited, code {})", this.pid, st.shell_code()),
-                None => format!("process {}", this.pid),
+            let c = this.child.borrow();
+            Ok(match c.status() {
+                Some(st) => format!("process {} (exited, code {})", c.pid(), st.shell_code()),
+                None => format!("process {}", c.pid()),
             })
+        });
+    }
+}
+
+/// One end of a pipe to a child: `read(fmt)`, `lines()`, `write(...)`, `close()`.
+pub(crate) enum Pipe {
+    Reader(RefCell<Option<BufReader<File>>>),
+    Writer(RefCell<Option<File>>),
+}
+
+impl Pipe {
+    fn reader(f: File) -> Self {
+        Pipe::Reader(RefCell::new(Some(BufReader::new(f))))
+    }
+    fn writer(f: File) -> Self {
+        Pipe::Writer(RefCell::new(Some(f)))
+    }
+    /// Take the file out (closing this end for Lua). Buffered but unread
+    /// data of a reader is lost, so output() is meant for unread pipes.
+    fn take_file(&self) -> Option<File> {
+        match self {
+            Pipe::Reader(r) => r.borrow_mut().take().map(BufReader::into_inner),
+            Pipe::Writer(w) => w.borrow_mut().take(),
+        }
+    }
+}
+
+fn pipe_read(lua: &Lua, a: &Args) -> R<Value> {
+    let ud = a.userdata::<Pipe>(1, "pipe")?;
+    let p = ud.borrow::<Pipe>()?;
+    let Pipe::Reader(r) = &*p else {
+        return Err(a.fail("this is the write end of a pipe"));
+    };
+    let mut r = r.borrow_mut();
+    let Some(r) = r.as_mut() else {
+        return Err(a.fail("the pipe is closed"));
+    };
+    let io = |e: std::io::Error| a.fail(format!("read: {e}"));
+    match a.get(2) {
+        Value::Integer(n) if *n >= 0 => {
+            let mut buf = vec![0u8; *n as usize];
+            let mut got = 0;
+            while got < buf.len() {
+                match r.read(&mut buf[got..]).map_err(io)? {
+                    0 => break,
+                    k => got += k,
+                }
+            }
+            if got == 0 && *n > 0 {
+                return Ok(Value::Nil);
+            }
+            buf.truncate(got);
+            Ok(Value::String(lua.create_string(buf)?))
+        }
+        v => {
+            let fmt = match v {
+                Value::Nil => "l".to_string(),
+                Value::String(s) => s.to_string_lossy().trim_start_matches('*').to_string(),
+                _ => return Err(a.bad(2, "invalid format")),
+            };
+            match fmt.as_str() {
+                "a" => {
+                    let mut buf = Vec::new();
+                    r.read_to_end(&mut buf).map_err(io)?;
+                    Ok(Value::String(lua.create_string(buf)?))
+                }
+                "l" | "L" => {
+                    let mut buf = Vec::new();
+                    if r.read_until(b'\n', &mut buf).map_err(io)? == 0 {
+                        return Ok(Value::Nil);
+                    }
+                    if fmt == "l" && buf.last() == Some(&b'\n') {
+                        buf.pop();
+                    }
+                    Ok(Value::String(lua.create_string(buf)?))
+                }
+                other => Err(a.bad(
+                    2,
+                    format!("invalid format '{other}' (use \"a\", \"l\", \"L\" or a count)"),
+                )),
+            }
+        }
+    }
+}
+
+impl UserData for Pipe {
+    fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
+        fields.add_meta_field_with("__index", |lua| {
+            let m = lua.create_table()?;
+            super::add(lua, &m, "read", pipe_read)?;
+            super::add(lua, &m, "write", |_, a| {
+                let ud = a.userdata::<Pipe>(1, "pipe")?;
+                let p = ud.borrow::<Pipe>()?;
+                let Pipe::Writer(w) = &*p else {
+                    return Err(a.fail("this is the read end of a pipe"));
+                };
+                let mut w = w.borrow_mut();
+                let Some(f) = w.as_mut() else {
+                    return Err(a.fail("the pipe is closed"));
+                };
+                let mut i = 2;
+                while !a.is_nil(i) || i == 2 {
+                    let data = a.bytes(i)?;
+                    f.write_all(&data)
+                        .map_err(|e| a.fail(format!("write: {e}")))?;
+                    i += 1;
+                }
+                Ok(ud.clone())
+            })?;
+            super::add(lua, &m, "close", |_, a| {
+                let ud = a.userdata::<Pipe>(1, "pipe")?;
+                ud.borrow::<Pipe>()?.take_file();
+                Ok(())
+            })?;
+            Ok(m)
+        });
+    }
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+        methods.add_meta_method(MetaMethod::ToString, |_, this, ()| {
+            Ok(match this {
+                Pipe::Reader(_) => "pipe (read end)",
+                Pipe::Writer(_) => "pipe (write end)",
+            })
+        });
+        methods.add_meta_method(MetaMethod::Close, |_, this, ()| {
+            this.take_file();
+            Ok(())
         });
     }
 }
 
 /// Run `f` in a freshly forked child and leave: its integer result is the
 /// exit code; an uncaught error prints the message and traceback, code 1.
-fn run_child(lua: &Lua, f: &Function) -> ! {
+pub(crate) fn run_child(lua: &Lua, f: &Function) -> ! {
+    process::exit_child(child_code(lua, f))
+}
+
+/// Call a child's function: its exit code, or 1 after printing an error.
+pub(crate) fn child_code(lua: &Lua, f: &Function) -> i32 {
     let code = match super::call_traced(lua, f, ()) {
         Ok(Ok(vals)) => super::exit_code_of(vals.front()),
         Ok(Err(u)) => {
@@ -120,17 +309,49 @@ fn run_child(lua: &Lua, f: &Function) -> ! {
             1
         }
     };
-    process::exit_child(code)
+    code
 }
 
-fn fork_with(lua: &Lua, kinds: Namespaces, f: &Function) -> R<mlua::AnyUserData> {
+fn fork_with(lua: &Lua, kinds: Namespaces, f: &Function) -> R<AnyUserData> {
     match process::fork(kinds)? {
         Forked::Child => run_child(lua, f),
-        Forked::Parent(pid) => Ok(lua.create_userdata(Process {
-            pid,
-            status: Cell::new(None),
-        })?),
+        Forked::Parent(pid) => Ok(Process::new(lua, Child::from_pid(pid))?),
     }
+}
+
+/// An environment table: names to strings; `false` removes a variable.
+pub(crate) fn env_table(a: &Args, v: Value) -> R<Option<Vec<(String, Option<String>)>>> {
+    let env = match v {
+        Value::Nil => return Ok(None),
+        Value::Table(t) => t,
+        other => return Err(a.fail(format!("env must be a table, got {}", typename(&other)))),
+    };
+    let mut vars = Vec::new();
+    for pair in env.pairs::<Value, Value>() {
+        let (k, v) = pair?;
+        let Value::String(k) = &k else {
+            return Err(a.fail(format!("env keys must be strings, got {}", typename(&k))));
+        };
+        let k = k.to_string_lossy();
+        if k.is_empty() || k.contains('=') {
+            return Err(a.fail(format!("env: bad variable name '{k}'")));
+        }
+        let v = match v {
+            Value::String(s) => Some(s.to_string_lossy()),
+            Value::Integer(n) => Some(n.to_string()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Boolean(false) => None,
+            other => {
+                return Err(a.fail(format!(
+                    "env.{k} must be a string (or false to remove it), got {}",
+                    typename(&other)
+                )))
+            }
+        };
+        vars.push((k, v));
+    }
+    vars.sort();
+    Ok(Some(vars))
 }
 
 fn exec_opts(a: &Args, i: usize) -> R<ExecOpts> {
@@ -141,46 +362,32 @@ fn exec_opts(a: &Args, i: usize) -> R<ExecOpts> {
     check_keys(&t, "exec", &["env", "cwd", "argv0"])?;
     o.cwd = opt_str(&t, "exec", "cwd")?;
     o.argv0 = opt_str(&t, "exec", "argv0")?;
-    match t.get::<Value>("env")? {
-        Value::Nil => {}
-        Value::Table(env) => {
-            let mut vars = Vec::new();
-            for pair in env.pairs::<Value, Value>() {
-                let (k, v) = pair?;
-                match (&k, &v) {
-                    (Value::String(k), Value::String(_) | Value::Integer(_) | Value::Number(_)) => {
-                        let v = match v {
-                            Value::String(s) => s.to_string_lossy(),
-                            other => other.to_string()?,
-                        };
-                        vars.push((k.to_string_lossy(), v));
-                    }
-                    _ => {
-                        return Err(a.fail(format!(
-                            "env must map names to strings, got {} = {}",
-                            typename(&k),
-                            typename(&v)
-                        )))
-                    }
-                }
-            }
-            vars.sort();
-            o.env = Some(vars);
-        }
-        other => return Err(a.fail(format!("env must be a table, got {}", typename(&other)))),
-    }
+    o.env = env_table(a, t.get("env")?)?.map(|vars| {
+        vars.into_iter()
+            .filter_map(|(k, v)| Some((k, v?)))
+            .collect()
+    });
     Ok(o)
 }
 
 pub(crate) fn argv(a: &Args, i: usize) -> R<Vec<String>> {
-    let t = a.table(i)?;
+    argv_of(a, i, &a.table(i)?)
+}
+
+/// argv from a table; `i` names the argument in messages.
+pub(crate) fn argv_of(a: &Args, i: usize, t: &Table) -> R<Vec<String>> {
     let mut out = Vec::new();
     for v in t.sequence_values::<Value>() {
         match v? {
             Value::String(s) => out.push(s.to_string_lossy()),
             Value::Integer(n) => out.push(n.to_string()),
             Value::Number(n) => out.push(n.to_string()),
-            other => return Err(a.bad(i, format!("argv entries must be strings, got {}", typename(&other)))),
+            other => {
+                return Err(a.bad(
+                    i,
+                    format!("argv entries must be strings, got {}", typename(&other)),
+                ))
+            }
         }
     }
     if out.is_empty() {

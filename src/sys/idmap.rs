@@ -130,7 +130,11 @@ pub fn write_map(pid: Target, kind: IdKind, ranges: &[IdRange]) -> Result<()> {
     let mut cmd = Command::new(kind.helper());
     cmd.arg(pid.to_string());
     for r in ranges {
-        cmd.args([r.inside.to_string(), r.outside.to_string(), r.count.to_string()]);
+        cmd.args([
+            r.inside.to_string(),
+            r.outside.to_string(),
+            r.count.to_string(),
+        ]);
     }
     log::trace!(target: "nsrun::ops", "[{}] run {:?}", std::process::id(), cmd);
     let out = cmd.output().map_err(|e| {
@@ -150,7 +154,11 @@ pub fn write_map(pid: Target, kind: IdKind, ranges: &[IdRange]) -> Result<()> {
             "{} {pid} failed: {} (are the ranges in /etc/{}?)",
             kind.helper(),
             msg.trim(),
-            if kind == IdKind::Uid { "subuid" } else { "subgid" }
+            if kind == IdKind::Uid {
+                "subuid"
+            } else {
+                "subgid"
+            }
         )));
     }
     Ok(())

@@ -6,7 +6,9 @@
 pub mod cred;
 pub mod fs;
 pub mod idmap;
+pub mod init;
 pub mod mount;
 pub mod namespace;
 pub mod ops;
 pub mod process;
+pub mod spawn;

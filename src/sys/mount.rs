@@ -110,12 +110,19 @@ pub fn flags_names(flags: MsFlags) -> String {
 /// What a mount(2) call is for, as people say it: `mount tmpfs on /tmp`,
 /// `bind /usr on /mnt`, `make / rprivate`.
 fn describe(source: Option<&str>, target: &str, fstype: Option<&str>, flags: MsFlags) -> String {
-    let prop = MsFlags::MS_PRIVATE | MsFlags::MS_SLAVE | MsFlags::MS_SHARED | MsFlags::MS_UNBINDABLE;
+    let prop =
+        MsFlags::MS_PRIVATE | MsFlags::MS_SLAVE | MsFlags::MS_SHARED | MsFlags::MS_UNBINDABLE;
     if flags.intersects(prop) && !flags.contains(MsFlags::MS_BIND) {
-        return format!("mount --make-{} {target}", flags_names(flags).replace('|', ","));
+        return format!(
+            "mount --make-{} {target}",
+            flags_names(flags).replace('|', ",")
+        );
     }
     if flags.contains(MsFlags::MS_REMOUNT) {
-        return format!("mount -o remount,{} {target}", flags_names(flags).replace('|', ","));
+        return format!(
+            "mount -o remount,{} {target}",
+            flags_names(flags).replace('|', ",")
+        );
     }
     if flags.contains(MsFlags::MS_MOVE) {
         return format!("mount --move {} {target}", source.unwrap_or("?"));
@@ -123,10 +130,7 @@ fn describe(source: Option<&str>, target: &str, fstype: Option<&str>, flags: MsF
     if flags.contains(MsFlags::MS_BIND) {
         return format!("bind {} on {target}", source.unwrap_or("?"));
     }
-    format!(
-        "mount {} on {target}",
-        source.or(fstype).unwrap_or("none")
-    )
+    format!("mount {} on {target}", source.or(fstype).unwrap_or("none"))
 }
 
 /// mount(2).
@@ -137,8 +141,7 @@ pub fn mount(
     flags: MsFlags,
     data: Option<&str>,
 ) -> Result<()> {
-    ops::mount(source, target, fstype, flags, data)
-        .op(|| describe(source, target, fstype, flags))
+    ops::mount(source, target, fstype, flags, data).op(|| describe(source, target, fstype, flags))
 }
 
 /// Options of [`bind`].

@@ -159,7 +159,9 @@ impl Namespaces {
     }
     /// The kinds, user first and mount, time last.
     pub fn iter(self) -> impl Iterator<Item = Namespace> {
-        Namespace::ALL.into_iter().filter(move |k| self.contains(*k))
+        Namespace::ALL
+            .into_iter()
+            .filter(move |k| self.contains(*k))
     }
     /// The union of their `CLONE_NEW*` flags.
     pub fn flags(self) -> CloneFlags {
@@ -266,9 +268,8 @@ pub fn open_path(path: &str, expect: Option<Namespace>) -> Result<NsHandle> {
             "{path} is not a namespace file (open one under /proc/PID/ns/ or a persisted one)"
         )));
     } else {
-        Namespace::from_flag(rc).ok_or_else(|| {
-            Error::Invalid(format!("{path}: unknown namespace type {rc:#x}"))
-        })?
+        Namespace::from_flag(rc)
+            .ok_or_else(|| Error::Invalid(format!("{path}: unknown namespace type {rc:#x}")))?
     };
     if let Some(want) = expect {
         if want != kind {
@@ -357,7 +358,6 @@ pub fn unpersist(path: &str) -> Result<()> {
     }
     Ok(())
 }
-
 
 /// sethostname(2) (needs a uts namespace of one's own to be harmless).
 pub fn sethostname(name: &str) -> Result<()> {

@@ -232,7 +232,9 @@ pub fn clone(flags: CloneFlags) -> nix::Result<libc::pid_t> {
 pub fn kill(pid: Pid, sig: i32) -> nix::Result<()> {
     // SAFETY: plain kill(2).
     let rc = unsafe { libc::kill(pid.as_raw(), sig) };
-    traced(Errno::result(rc).map(drop), || format!("kill({pid}, {sig})"))
+    traced(Errno::result(rc).map(drop), || {
+        format!("kill({pid}, {sig})")
+    })
 }
 
 pub fn setresuid(uid: Uid) -> nix::Result<()> {
@@ -259,4 +261,3 @@ pub fn execve(path: &CString, argv: &[CString], env: &[CString]) -> nix::Result<
     // Only reached on failure.
     traced(r, || format!("execve({path:?})"))
 }
-

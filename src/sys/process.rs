@@ -157,7 +157,11 @@ pub fn parse_signal(name: &str) -> Result<i32> {
     };
     full.parse::<nix::sys::signal::Signal>()
         .map(|s| s as i32)
-        .map_err(|_| Error::Invalid(format!("unknown signal '{name}' (e.g. TERM, KILL, INT, HUP, USR1)")))
+        .map_err(|_| {
+            Error::Invalid(format!(
+                "unknown signal '{name}' (e.g. TERM, KILL, INT, HUP, USR1)"
+            ))
+        })
 }
 
 /// kill(2).
@@ -198,7 +202,10 @@ fn exec_inner(argv: &[String], opts: &ExecOpts) -> Result<Never> {
         return Err(Error::Invalid("exec needs a program: argv is empty".into()));
     };
     let mut cargv = Vec::with_capacity(argv.len());
-    cargv.push(cstr(opts.argv0.as_deref().unwrap_or(prog).as_bytes(), "argv[0]")?);
+    cargv.push(cstr(
+        opts.argv0.as_deref().unwrap_or(prog).as_bytes(),
+        "argv[0]",
+    )?);
     for a in &argv[1..] {
         cargv.push(cstr(a.as_bytes(), "an argument")?);
     }
@@ -240,7 +247,9 @@ fn exec_inner(argv: &[String], opts: &ExecOpts) -> Result<Never> {
         full.extend_from_slice(prog.as_bytes());
         let full = cstr(&full, "the program path")?;
         match ops::execve(&full, &cargv, &env) {
-            Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ESTALE | Errno::ENODEV | Errno::ETIMEDOUT) => {}
+            Err(
+                Errno::ENOENT | Errno::ENOTDIR | Errno::ESTALE | Errno::ENODEV | Errno::ETIMEDOUT,
+            ) => {}
             Err(Errno::EACCES) => seen_eacces = true,
             Err(e) => return Err(Error::sys(format!("exec {prog}"), e)),
             Ok(()) => unreachable!("execve returned success"),

@@ -1,0 +1,338 @@
+//! `ns.spawn` and `ns.run`: a thin conversion of an options table onto
+//! [`crate::Spawn`].
+
+use std::time::Duration;
+
+use mlua::{Function, Lua, Table, Value};
+
+use super::args::{check_keys, names_of, opt_bool, opt_str, parse_kinds, typename, Args, Fail, R};
+use super::namespace::{target, Handle, Target};
+use super::process::{self, Process};
+use crate::sys::namespace::Namespace;
+use crate::sys::spawn::{IdMap, JoinTarget, Spawn, Stdio};
+
+const KEYS: &[&str] = &[
+    "argv",
+    "fn",
+    "namespaces",
+    "join",
+    "uid_map",
+    "gid_map",
+    "setgroups",
+    "uid",
+    "gid",
+    "groups",
+    "hostname",
+    "domainname",
+    "time_offsets",
+    "setup",
+    "before_start",
+    "env",
+    "clear_env",
+    "cwd",
+    "argv0",
+    "stdin",
+    "stdout",
+    "stderr",
+    "keep_fds",
+    "init",
+    "die_with_parent",
+    "new_session",
+    "timeout",
+    // Hardening, not built yet: named so the message says so.
+    "caps",
+    "no_new_privs",
+    "seccomp",
+    "rlimits",
+    "cgroup",
+    "disable_userns",
+];
+
+const NOT_YET: &[&str] = &[
+    "caps",
+    "no_new_privs",
+    "seccomp",
+    "rlimits",
+    "cgroup",
+    "disable_userns",
+];
+
+fn id_map(a: &Args, v: Value, key: &str) -> R<Option<IdMap>> {
+    Ok(match v {
+        Value::Nil => None,
+        Value::String(s) => match s.to_string_lossy().as_str() {
+            "root" => Some(IdMap::Root),
+            "self" => Some(IdMap::Same),
+            other => return Err(a.fail(format!("{key}: \"root\", \"self\" or a list of {{inside, outside, count}} expected, got '{other}'"))),
+        },
+        Value::Table(t) => Some(IdMap::Ranges(super::idmap::ranges_of(a, 1, t)?)),
+        other => return Err(a.fail(format!("{key} must be \"root\", \"self\" or a table, got {}", typename(&other)))),
+    })
+}
+
+fn stdio(a: &Args, v: Value, key: &str, default: Stdio) -> R<Stdio> {
+    Ok(match v {
+        Value::Nil => default,
+        Value::String(s) => match s.to_string_lossy().as_str() {
+            "inherit" => Stdio::Inherit,
+            "null" => Stdio::Null,
+            "pipe" => Stdio::Pipe,
+            "" => return Err(a.fail(format!("{key}: empty path"))),
+            path => Stdio::Path(path.to_string()),
+        },
+        Value::Integer(n) if (0..=i32::MAX as i64).contains(&n) => Stdio::Fd(n as i32),
+        other => {
+            return Err(a.fail(format!(
+                "{key} must be \"inherit\", \"null\", \"pipe\", a path or an fd number, got {}",
+                typename(&other)
+            )))
+        }
+    })
+}
+
+fn int_field(a: &Args, t: &Table, key: &str) -> R<Option<i64>> {
+    match t.get::<Value>(key)? {
+        Value::Nil => Ok(None),
+        Value::Integer(n) => Ok(Some(n)),
+        Value::Number(n) if n.fract() == 0.0 => Ok(Some(n as i64)),
+        other => Err(a.fail(format!(
+            "{key} must be an integer, got {}",
+            typename(&other)
+        ))),
+    }
+}
+
+fn id_field(a: &Args, t: &Table, key: &str) -> R<Option<u32>> {
+    int_field(a, t, key)?
+        .map(|n| u32::try_from(n).map_err(|_| a.fail(format!("{key} out of range: {n}"))))
+        .transpose()
+}
+
+/// Turn `opts` into a Spawn. `defaults_pipe` makes stdout/stderr pipes
+/// unless given (`ns.run`).
+fn build<'l>(lua: &'l Lua, a: &Args, opts: &Table, defaults_pipe: bool) -> R<Spawn<'l>> {
+    let fname = a.name();
+    check_keys(opts, fname, KEYS)?;
+    for k in NOT_YET {
+        if !opts.get::<Value>(*k)?.is_nil() {
+            return Err(a.fail(format!(
+                "option '{k}' is not available in this version of nsrun yet"
+            )));
+        }
+    }
+    let func: Option<Function> = match opts.get::<Value>("fn")? {
+        Value::Nil => None,
+        Value::Function(f) => Some(f),
+        other => return Err(a.fail(format!("fn must be a function, got {}", typename(&other)))),
+    };
+    let argv = match opts.get::<Value>("argv")? {
+        Value::Nil => None,
+        Value::Table(t) => Some(process::argv_of(a, 1, &t)?),
+        Value::String(s) => {
+            return Err(a.fail(format!(
+                "argv must be a list, e.g. {{\"{}\"}}",
+                s.to_string_lossy()
+            )))
+        }
+        other => {
+            return Err(a.fail(format!(
+                "argv must be a list of strings, got {}",
+                typename(&other)
+            )))
+        }
+    };
+    let mut sp = match (argv, func) {
+        (Some(_), Some(_)) => return Err(a.fail("give argv or fn, not both")),
+        (None, None) => return Err(a.fail("needs argv (a program to run) or fn (a function)")),
+        (Some(argv), None) => Spawn::new(argv),
+        (None, Some(f)) => Spawn::func(move || process::child_code(lua, &f)),
+    };
+    let kinds = match opts.get::<Value>("namespaces")? {
+        Value::Nil => Vec::new(),
+        v => {
+            let names = names_of(&v)
+                .ok_or_else(|| a.fail("namespaces must be a list or a comma string"))?;
+            parse_kinds(&names).map_err(|e| a.fail(e))?.iter().collect()
+        }
+    };
+    sp = sp.namespaces(kinds);
+    if let Value::Table(join) = opts.get::<Value>("join")? {
+        for pair in join.pairs::<String, Value>() {
+            let (k, v) = pair?;
+            let kind: Namespace = k.parse().map_err(|e| a.fail(format!("join: {e}")))?;
+            let one = Args::new(fname, mlua::MultiValue::from_vec(vec![v]));
+            let t = match target(&one, 1).map_err(|_| {
+                a.fail(format!(
+                    "join.{k}: a pid, path or namespace handle expected"
+                ))
+            })? {
+                Target::Pid(p) => JoinTarget::Pid(p),
+                Target::Path(p) => JoinTarget::Path(p),
+                Target::Handle(u) => {
+                    let h = u.borrow::<Handle>()?;
+                    let inner = h.0.borrow();
+                    let h = inner
+                        .as_ref()
+                        .ok_or_else(|| a.fail(format!("join.{k}: the handle is closed")))?;
+                    JoinTarget::Path(format!(
+                        "/proc/self/fd/{}",
+                        std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(h))
+                    ))
+                }
+            };
+            sp = sp.join(kind, t);
+        }
+    } else if !opts.get::<Value>("join")?.is_nil() {
+        return Err(a.fail("join must be a table like {net = handle}"));
+    }
+    if let Some(m) = id_map(a, opts.get("uid_map")?, "uid_map")? {
+        sp = sp.uid_map(m);
+    }
+    if let Some(m) = id_map(a, opts.get("gid_map")?, "gid_map")? {
+        sp = sp.gid_map(m);
+    }
+    match opt_str(opts, fname, "setgroups")?.as_deref() {
+        None => {}
+        Some("allow") => sp = sp.setgroups(true),
+        Some("deny") => sp = sp.setgroups(false),
+        Some(other) => {
+            return Err(a.fail(format!(
+                "setgroups must be \"allow\" or \"deny\", got '{other}'"
+            )))
+        }
+    }
+    if let Some(u) = id_field(a, opts, "uid")? {
+        sp = sp.uid(u);
+    }
+    if let Some(g) = id_field(a, opts, "gid")? {
+        sp = sp.gid(g);
+    }
+    if let Value::Table(g) = opts.get::<Value>("groups")? {
+        let mut v = Vec::new();
+        for x in g.sequence_values::<i64>() {
+            let x = x.map_err(|_| a.fail("groups must be a list of gids"))?;
+            v.push(u32::try_from(x).map_err(|_| a.fail(format!("group out of range: {x}")))?);
+        }
+        sp = sp.groups(v);
+    }
+    if let Some(h) = opt_str(opts, fname, "hostname")? {
+        sp = sp.hostname(h);
+    }
+    if let Some(d) = opt_str(opts, fname, "domainname")? {
+        sp = sp.domainname(d);
+    }
+    match opts.get::<Value>("time_offsets")? {
+        Value::Nil => {}
+        Value::Table(t) => {
+            check_keys(&t, "time_offsets", &["monotonic", "boottime"])?;
+            let m = int_field(a, &t, "monotonic")?.unwrap_or(0);
+            let b = int_field(a, &t, "boottime")?.unwrap_or(0);
+            sp = sp.time_offsets(m, b);
+        }
+        other => {
+            return Err(a.fail(format!(
+                "time_offsets must be a table, got {}",
+                typename(&other)
+            )))
+        }
+    }
+    if let Some(env) = process::env_table(a, opts.get("env")?)? {
+        for (k, v) in env {
+            sp = sp.env(k, v);
+        }
+    }
+    sp = sp.clear_env(opt_bool(opts, fname, "clear_env", false)?);
+    if let Some(c) = opt_str(opts, fname, "cwd")? {
+        sp = sp.cwd(c);
+    }
+    if let Some(c) = opt_str(opts, fname, "argv0")? {
+        sp = sp.argv0(c);
+    }
+    let out_default = if defaults_pipe {
+        Stdio::Pipe
+    } else {
+        Stdio::Inherit
+    };
+    sp = sp
+        .stdin(stdio(a, opts.get("stdin")?, "stdin", Stdio::Inherit)?)
+        .stdout(stdio(
+            a,
+            opts.get("stdout")?,
+            "stdout",
+            out_default.clone(),
+        )?)
+        .stderr(stdio(a, opts.get("stderr")?, "stderr", out_default)?);
+    if let Value::Table(k) = opts.get::<Value>("keep_fds")? {
+        let mut v = Vec::new();
+        for x in k.sequence_values::<i64>() {
+            let x = x.map_err(|_| a.fail("keep_fds must be a list of fd numbers"))?;
+            v.push(i32::try_from(x).map_err(|_| a.fail(format!("keep_fds: bad fd {x}")))?);
+        }
+        sp = sp.keep_fds(v);
+    }
+    match opts.get::<Value>("init")? {
+        Value::Nil => {}
+        Value::Boolean(b) => sp = sp.init(b),
+        other => return Err(a.fail(format!("init must be a boolean, got {}", typename(&other)))),
+    }
+    sp = sp
+        .die_with_parent(opt_bool(opts, fname, "die_with_parent", true)?)
+        .new_session(opt_bool(opts, fname, "new_session", false)?);
+    match opts.get::<Value>("timeout")? {
+        Value::Nil => {}
+        Value::Integer(n) if n > 0 => sp = sp.timeout(Duration::from_secs(n as u64)),
+        Value::Number(n) if n > 0.0 && n.is_finite() => sp = sp.timeout(Duration::from_secs_f64(n)),
+        other => {
+            return Err(a.fail(format!(
+                "timeout must be a positive number of seconds, got {}",
+                typename(&other)
+            )))
+        }
+    }
+    if let Value::Function(f) = opts.get::<Value>("setup")? {
+        sp = sp.setup(move || match super::call_traced(lua, &f, ()) {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(u)) => Err(crate::Error::Child(format!("setup: {}", u.message))),
+            Err(e) => Err(crate::Error::Child(format!("setup: {e}"))),
+        });
+    }
+    if let Value::Function(f) = opts.get::<Value>("before_start")? {
+        sp = sp.before_start(move |pid| {
+            let t = lua
+                .create_table()
+                .map_err(|e| crate::Error::Invalid(e.to_string()))?;
+            let _ = t.set("pid", pid);
+            match super::call_traced(lua, &f, t) {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(u)) => Err(crate::Error::Child(format!("before_start: {}", u.message))),
+                Err(e) => Err(crate::Error::Child(format!("before_start: {e}"))),
+            }
+        });
+    }
+    Ok(sp)
+}
+
+fn spawn_err(e: crate::Error) -> Fail {
+    match e {
+        crate::Error::Child(m) => Fail::Msg(format!("spawn: {m}")),
+        other => Fail::Sys(other),
+    }
+}
+
+pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
+    super::add(lua, m, "spawn", |lua, a| {
+        let opts = a.table(1)?;
+        let child = build(lua, a, &opts, false)?.spawn().map_err(spawn_err)?;
+        Ok(Process::new(lua, child)?)
+    })?;
+    super::add(lua, m, "run", |lua, a| {
+        let opts = a.table(1)?;
+        let child = build(lua, a, &opts, true)?.spawn().map_err(spawn_err)?;
+        let ud = Process::new(lua, child)?;
+        let (t, out, err) = process::output(lua, &ud)?;
+        t.set("stdout", out)?;
+        t.set("stderr", err)?;
+        Ok(t)
+    })?;
+    Ok(())
+}

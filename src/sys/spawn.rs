@@ -1,0 +1,1043 @@
+//! One call that starts a program in new namespaces correctly: the
+//! plain-Rust face of `ns.spawn`.
+//!
+//! ```no_run
+//! use nsrun::{Namespace, Spawn};
+//! let status = Spawn::new(["/bin/sh", "-c", "id"])
+//!     .namespaces([Namespace::User, Namespace::Pid, Namespace::Mount])
+//!     .map_root()
+//!     .spawn()?
+//!     .wait()?;
+//! assert!(status.success());
+//! # Ok::<(), nsrun::Error>(())
+//! ```
+//!
+//! The process tree: the parent clones child C with the namespace flags
+//! clone can take. C waits on a pipe until the parent has written its id
+//! maps, then joins namespaces, unshares the ones that cannot be had from
+//! clone (time; all of them after joining a user namespace) and, if it did,
+//! forks once more and stays behind as a relay. The process in all the
+//! namespaces sets up stdio, mounts, hostname and runs `setup`; with a new
+//! pid namespace and `init`, it forks the main process and supervises it as
+//! PID 1. The main process switches identity, closes stray fds and execs.
+//! Every failure before exec travels back on a CLOEXEC pipe (EOF means the
+//! exec happened), and the parent raises it after reaping what it started.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::mount::MsFlags;
+use nix::sys::signal::Signal;
+use nix::unistd::{getegid, geteuid};
+
+use super::idmap::{self, IdKind, IdRange};
+use super::init;
+use super::mount;
+use super::namespace::{self as sysns, Namespace, Namespaces, NsHandle};
+use super::ops;
+use super::process::{self, exit_child, ExecOpts, ExitStatus};
+use crate::error::{Context, Error, Result};
+
+/// Where a standard stream of the child goes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Stdio {
+    /// The parent's.
+    #[default]
+    Inherit,
+    /// `/dev/null`.
+    Null,
+    /// A pipe to the parent.
+    Pipe,
+    /// A file (opened for reading for stdin; created or truncated otherwise).
+    Path(String),
+    /// One of the parent's fds.
+    Fd(RawFd),
+}
+
+/// An id map request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdMap {
+    /// Map the caller to 0.
+    Root,
+    /// Map the caller to itself.
+    Same,
+    /// Explicit ranges.
+    Ranges(Vec<IdRange>),
+}
+
+/// What to do in the child instead of exec.
+pub type ChildFn<'a> = Box<dyn FnMut() -> i32 + 'a>;
+/// A hook run in the child before exec; an `Err` is raised in the parent.
+pub type SetupFn<'a> = Box<dyn FnMut() -> std::result::Result<(), Error> + 'a>;
+/// A hook run in the parent with the child's pid before it goes on.
+pub type BeforeStartFn<'a> = Box<dyn FnMut(i32) -> std::result::Result<(), Error> + 'a>;
+
+/// A namespace to join.
+pub enum JoinTarget {
+    /// That process's namespace of the kind.
+    Pid(i32),
+    /// A namespace file (`/proc/42/ns/net`, `/run/netns/x`).
+    Path(String),
+    /// An open handle.
+    Handle(NsHandle),
+}
+
+/// Builder for an isolated process. See the module docs.
+pub struct Spawn<'a> {
+    argv: Vec<String>,
+    func: Option<ChildFn<'a>>,
+    namespaces: Namespaces,
+    join: Vec<(Namespace, JoinTarget)>,
+    uid_map: Option<IdMap>,
+    gid_map: Option<IdMap>,
+    setgroups_allow: Option<bool>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    groups: Option<Vec<u32>>,
+    hostname: Option<String>,
+    domainname: Option<String>,
+    time_offsets: Option<(i64, i64)>,
+    env: Vec<(String, Option<String>)>,
+    clear_env: bool,
+    cwd: Option<String>,
+    argv0: Option<String>,
+    stdio: [Stdio; 3],
+    keep_fds: Vec<RawFd>,
+    init: Option<bool>,
+    die_with_parent: bool,
+    new_session: bool,
+    timeout: Option<Duration>,
+    setup: Option<SetupFn<'a>>,
+    before_start: Option<BeforeStartFn<'a>>,
+}
+
+impl<'a> Spawn<'a> {
+    /// A process that will exec `argv` (PATH is searched).
+    pub fn new<I, S>(argv: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Spawn {
+            argv: argv.into_iter().map(Into::into).collect(),
+            func: None,
+            namespaces: Namespaces::empty(),
+            join: Vec::new(),
+            uid_map: None,
+            gid_map: None,
+            setgroups_allow: None,
+            uid: None,
+            gid: None,
+            groups: None,
+            hostname: None,
+            domainname: None,
+            time_offsets: None,
+            env: Vec::new(),
+            clear_env: false,
+            cwd: None,
+            argv0: None,
+            stdio: [Stdio::Inherit, Stdio::Inherit, Stdio::Inherit],
+            keep_fds: Vec::new(),
+            init: None,
+            die_with_parent: true,
+            new_session: false,
+            timeout: None,
+            setup: None,
+            before_start: None,
+        }
+    }
+
+    /// A process that runs `f` instead of exec; its result is the exit code.
+    pub fn func(f: impl FnMut() -> i32 + 'a) -> Self {
+        let mut s = Spawn::new(Vec::<String>::new());
+        s.func = Some(Box::new(f));
+        s
+    }
+
+    /// New namespaces of these kinds.
+    pub fn namespaces(mut self, kinds: impl IntoIterator<Item = Namespace>) -> Self {
+        for k in kinds {
+            self.namespaces.insert(k);
+        }
+        self
+    }
+    /// Join an existing namespace of `kind` instead of creating one.
+    pub fn join(mut self, kind: Namespace, target: JoinTarget) -> Self {
+        self.join.push((kind, target));
+        self
+    }
+    /// Map the caller's uid and gid to 0 (the default with a new user namespace).
+    pub fn map_root(mut self) -> Self {
+        self.uid_map = Some(IdMap::Root);
+        self.gid_map = Some(IdMap::Root);
+        self
+    }
+    /// The uid map.
+    pub fn uid_map(mut self, m: IdMap) -> Self {
+        self.uid_map = Some(m);
+        self
+    }
+    /// The gid map.
+    pub fn gid_map(mut self, m: IdMap) -> Self {
+        self.gid_map = Some(m);
+        self
+    }
+    /// `setgroups` allow (true) or deny (false; the default when unprivileged).
+    pub fn setgroups(mut self, allow: bool) -> Self {
+        self.setgroups_allow = Some(allow);
+        self
+    }
+    /// Switch to this uid inside.
+    pub fn uid(mut self, uid: u32) -> Self {
+        self.uid = Some(uid);
+        self
+    }
+    /// Switch to this gid inside.
+    pub fn gid(mut self, gid: u32) -> Self {
+        self.gid = Some(gid);
+        self
+    }
+    /// Supplementary groups inside.
+    pub fn groups(mut self, g: Vec<u32>) -> Self {
+        self.groups = Some(g);
+        self
+    }
+    /// Host name (needs a new uts namespace).
+    pub fn hostname(mut self, h: impl Into<String>) -> Self {
+        self.hostname = Some(h.into());
+        self
+    }
+    /// Domain name (needs a new uts namespace).
+    pub fn domainname(mut self, h: impl Into<String>) -> Self {
+        self.domainname = Some(h.into());
+        self
+    }
+    /// Offsets of the monotonic and boot-time clocks in seconds (needs time).
+    pub fn time_offsets(mut self, monotonic: i64, boottime: i64) -> Self {
+        self.time_offsets = Some((monotonic, boottime));
+        self
+    }
+    /// Set (`Some`) or remove (`None`) an environment variable.
+    pub fn env(mut self, k: impl Into<String>, v: Option<String>) -> Self {
+        self.env.push((k.into(), v));
+        self
+    }
+    /// Start from an empty environment.
+    pub fn clear_env(mut self, yes: bool) -> Self {
+        self.clear_env = yes;
+        self
+    }
+    /// Working directory inside.
+    pub fn cwd(mut self, d: impl Into<String>) -> Self {
+        self.cwd = Some(d.into());
+        self
+    }
+    /// `argv[0]` as the program sees it.
+    pub fn argv0(mut self, a: impl Into<String>) -> Self {
+        self.argv0 = Some(a.into());
+        self
+    }
+    /// Standard input.
+    pub fn stdin(mut self, s: Stdio) -> Self {
+        self.stdio[0] = s;
+        self
+    }
+    /// Standard output.
+    pub fn stdout(mut self, s: Stdio) -> Self {
+        self.stdio[1] = s;
+        self
+    }
+    /// Standard error.
+    pub fn stderr(mut self, s: Stdio) -> Self {
+        self.stdio[2] = s;
+        self
+    }
+    /// Fds beyond 0–2 to pass on; all others are closed.
+    pub fn keep_fds(mut self, fds: Vec<RawFd>) -> Self {
+        self.keep_fds = fds;
+        self
+    }
+    /// Run an init as PID 1 (default: whenever the pid namespace is new).
+    pub fn init(mut self, yes: bool) -> Self {
+        self.init = Some(yes);
+        self
+    }
+    /// Kill the child when this process dies (default true).
+    pub fn die_with_parent(mut self, yes: bool) -> Self {
+        self.die_with_parent = yes;
+        self
+    }
+    /// setsid() in the child (no controlling terminal: no TIOCSTI).
+    pub fn new_session(mut self, yes: bool) -> Self {
+        self.new_session = yes;
+        self
+    }
+    /// Kill the whole tree after this long.
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = Some(d);
+        self
+    }
+    /// Run `f` in the child after namespaces and maps, before exec.
+    pub fn setup(mut self, f: impl FnMut() -> std::result::Result<(), Error> + 'a) -> Self {
+        self.setup = Some(Box::new(f));
+        self
+    }
+    /// Run `f` in the parent with the child's pid before the child goes on.
+    pub fn before_start(
+        mut self,
+        f: impl FnMut(i32) -> std::result::Result<(), Error> + 'a,
+    ) -> Self {
+        self.before_start = Some(Box::new(f));
+        self
+    }
+
+    fn use_init(&self) -> bool {
+        self.namespaces.contains(Namespace::Pid) && self.init.unwrap_or(true)
+    }
+
+    /// Check the whole request before the first system call.
+    fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Invalid(m));
+        if self.func.is_none() && self.argv.is_empty() {
+            return bad("spawn needs argv (a program to run) or fn".into());
+        }
+        let ns = self.namespaces;
+        let joins = |k| self.join.iter().any(|(j, _)| *j == k);
+        if (self.hostname.is_some() || self.domainname.is_some()) && !ns.contains(Namespace::Uts) {
+            return bad("hostname requires a new uts namespace: add \"uts\" to namespaces".into());
+        }
+        if self.time_offsets.is_some() && !ns.contains(Namespace::Time) {
+            return bad(
+                "time_offsets requires a new time namespace: add \"time\" to namespaces".into(),
+            );
+        }
+        if (self.uid_map.is_some() || self.gid_map.is_some()) && !ns.contains(Namespace::User) {
+            return bad(
+                "uid_map/gid_map require a new user namespace: add \"user\" to namespaces".into(),
+            );
+        }
+        for (k, _) in &self.join {
+            if ns.contains(*k) {
+                return bad(format!("the {k} namespace is both joined and created new"));
+            }
+        }
+        if joins(Namespace::Pid) && self.init == Some(true) {
+            return bad("init = true needs a new pid namespace, not a joined one".into());
+        }
+        if self.init == Some(true) && !ns.contains(Namespace::Pid) {
+            return bad(
+                "init = true requires a new pid namespace: add \"pid\" to namespaces".into(),
+            );
+        }
+        for fd in &self.keep_fds {
+            if *fd < 3 {
+                return bad(format!(
+                    "keep_fds: {fd} is a standard stream; use stdin/stdout/stderr"
+                ));
+            }
+            // SAFETY: F_GETFD only queries.
+            if unsafe { libc::fcntl(*fd, libc::F_GETFD) } < 0 {
+                return bad(format!("keep_fds: fd {fd} is not open"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Start the process. Returns once it has exec'd (or started `fn`), or
+    /// with the error that stopped it, having reaped it.
+    pub fn spawn(mut self) -> Result<Child> {
+        self.validate()?;
+        // Everything that can fail in the parent is done before the clone.
+        let joins: Vec<(Namespace, NsHandle)> = {
+            let mut v = Vec::new();
+            let mut list = std::mem::take(&mut self.join);
+            list.sort_by_key(|(k, _)| Namespace::ALL.iter().position(|x| x == k));
+            for (k, t) in list {
+                let h = match t {
+                    JoinTarget::Pid(p) => sysns::open_kind(k, Some(p))?,
+                    JoinTarget::Path(p) => sysns::open_path(&p, Some(k))?,
+                    JoinTarget::Handle(h) => {
+                        if h.kind() != k {
+                            return Err(Error::Invalid(format!(
+                                "join: the handle for {k} is a {} namespace",
+                                h.kind()
+                            )));
+                        }
+                        h
+                    }
+                };
+                v.push((k, h));
+            }
+            v
+        };
+        let mut stdio = open_stdio(&self.stdio)?;
+        let user_maps = self.namespaces.contains(Namespace::User);
+        let (uid_ranges, gid_ranges) = if user_maps {
+            (
+                resolve_map(self.uid_map.as_ref().unwrap_or(&IdMap::Root), IdKind::Uid),
+                resolve_map(self.gid_map.as_ref().unwrap_or(&IdMap::Root), IdKind::Gid),
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let deny_setgroups = !self.setgroups_allow.unwrap_or(geteuid().is_root());
+
+        let (sync_r, sync_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        let (status_r, status_w) = pipe()?;
+
+        // New kinds that clone can create directly. After joining a user
+        // namespace every new kind must be made from inside it, by unshare.
+        let joining_user = joins.iter().any(|(k, _)| *k == Namespace::User);
+        let mut at_clone = self.namespaces;
+        at_clone.remove(Namespace::Time);
+        if joining_user || !joins.is_empty() && !self.namespaces.contains(Namespace::User) {
+            at_clone = Namespaces::empty();
+        }
+        let mut late = self.namespaces;
+        for k in at_clone.iter() {
+            late.remove(k);
+        }
+        late.remove(Namespace::User); // only ever at clone, or joined
+        if !joins.is_empty() && self.namespaces.contains(Namespace::User) {
+            // New user namespace at clone; the joins and the other kinds
+            // then happen inside it.
+            at_clone = [Namespace::User].into_iter().collect();
+            late = self.namespaces;
+            late.remove(Namespace::User);
+        }
+
+        let pid = match process::fork(at_clone)? {
+            process::Forked::Parent(pid) => pid,
+            process::Forked::Child => {
+                drop(sync_w);
+                drop(err_r);
+                drop(status_r);
+                let err_fd = err_w.into_raw_fd();
+                let r = self.child(ChildCtx {
+                    sync_r: Some(sync_r),
+                    err_fd,
+                    status_fd: status_w.into_raw_fd(),
+                    joins,
+                    late,
+                    stdio,
+                });
+                // child() only returns with an error.
+                report(err_fd, &r.unwrap_err());
+                exit_child(127)
+            }
+        };
+        drop(sync_r);
+        drop(err_w);
+        drop(status_w);
+        let mut child = Child {
+            pid,
+            pidfd: pidfd_open(pid),
+            status_pipe: Some(File::from(status_r)),
+            stdin: stdio.parent[0].take().map(File::from),
+            stdout: stdio.parent[1].take().map(File::from),
+            stderr: stdio.parent[2].take().map(File::from),
+            deadline: self.timeout.map(|t| Instant::now() + t),
+            status: None,
+            timed_out: false,
+            group: self.timeout.is_some() && !self.namespaces.contains(Namespace::Pid),
+        };
+        drop(stdio.child);
+
+        let parent_side = (|| -> Result<()> {
+            if user_maps {
+                idmap::write_map(Some(pid), IdKind::Uid, &uid_ranges)?;
+                if deny_setgroups {
+                    idmap::setgroups(Some(pid), false)?;
+                }
+                idmap::write_map(Some(pid), IdKind::Gid, &gid_ranges)?;
+            }
+            if let Some(f) = self.before_start.as_mut() {
+                f(pid)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = parent_side {
+            child.abort();
+            return Err(e);
+        }
+        // Let the child go on; then EOF on the error pipe means it exec'd.
+        let _ = nix::unistd::write(&sync_w, b"g");
+        drop(sync_w);
+        let mut msg = Vec::new();
+        let _ = File::from(err_r).read_to_end(&mut msg);
+        if !msg.is_empty() {
+            child.abort();
+            return Err(decode_error(&msg));
+        }
+        Ok(child)
+    }
+
+    fn child(&mut self, mut cx: ChildCtx) -> Result<std::convert::Infallible> {
+        if self.die_with_parent {
+            set_pdeathsig()?;
+        }
+        // Wait until the parent wrote our maps. EOF instead of a byte
+        // means the parent died before that: leave, whatever the race
+        // with PR_SET_PDEATHSIG was.
+        let mut b = [0u8; 1];
+        let sync = File::from(cx.sync_r.take().expect("sync pipe"));
+        match (&sync).read(&mut b) {
+            Ok(1) => {}
+            _ => exit_child(1),
+        }
+        drop(sync);
+        for (_, h) in &cx.joins {
+            h.enter()?;
+        }
+        cx.joins.clear();
+        if !cx.late.is_empty() {
+            sysns::unshare(cx.late)?;
+        }
+        if cx.late.contains(Namespace::Time) {
+            let (mono, boot) = self.time_offsets.unwrap_or((0, 0));
+            let text = format!("monotonic {mono} 0\nboottime {boot} 0\n");
+            ops::write_file("/proc/self/timens_offsets", text.as_bytes(), None, false)
+                .op(|| "write /proc/self/timens_offsets".into())?;
+        }
+        if cx.late.contains(Namespace::Pid) || cx.late.contains(Namespace::Time) {
+            // Unshared pid and time namespaces hold only our children:
+            // fork into them and stay behind as a relay.
+            init::block();
+            match process::fork(Namespaces::empty())? {
+                process::Forked::Parent(inner) => {
+                    let _ = nix::unistd::close(cx.err_fd);
+                    init::supervise(inner, Some(cx.status_fd))
+                }
+                process::Forked::Child => {
+                    init::unblock();
+                    if self.die_with_parent {
+                        set_pdeathsig()?;
+                    }
+                }
+            }
+        }
+        cx.stdio.apply()?;
+        if self.namespaces.contains(Namespace::Mount) {
+            // Before anything is mounted: nothing may propagate back to the
+            // host, while the host's later mounts still reach us.
+            mount::mount(None, "/", None, MsFlags::MS_REC | MsFlags::MS_SLAVE, None)?;
+        }
+        if let Some(h) = &self.hostname {
+            sysns::sethostname(h)?;
+        }
+        if let Some(d) = &self.domainname {
+            sysns::setdomainname(d)?;
+        }
+        if let Some(f) = self.setup.as_mut() {
+            f()?;
+        }
+        if self.use_init() {
+            init::block();
+            match process::fork(Namespaces::empty())? {
+                process::Forked::Parent(main) => {
+                    let _ = nix::unistd::close(cx.err_fd);
+                    init::supervise(main, Some(cx.status_fd))
+                }
+                process::Forked::Child => {
+                    init::unblock();
+                    if self.die_with_parent {
+                        set_pdeathsig()?;
+                    }
+                }
+            }
+        }
+        self.become_main(&cx)
+    }
+
+    fn become_main(&mut self, cx: &ChildCtx) -> Result<std::convert::Infallible> {
+        if let Some(g) = &self.groups {
+            super::cred::setgroups(g)?;
+        }
+        if let Some(g) = self.gid {
+            super::cred::setgid(g)?;
+        }
+        if let Some(u) = self.uid {
+            super::cred::setuid(u)?;
+        }
+        if self.new_session {
+            nix::unistd::setsid().op(|| "setsid".into())?;
+        } else if self.group_leader() {
+            let _ =
+                nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(0));
+        }
+        // Every fd but 0-2 and keep_fds is closed at exec.
+        // SAFETY: close_range only flags fds.
+        unsafe {
+            libc::syscall(
+                libc::SYS_close_range,
+                3u32,
+                u32::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            );
+        }
+        for fd in &self.keep_fds {
+            // SAFETY: clearing FD_CLOEXEC on an fd the caller asked to keep.
+            unsafe { libc::fcntl(*fd, libc::F_SETFD, 0) };
+        }
+        if let Some(f) = self.func.as_mut() {
+            // No exec will close the pipes: close them, so the parent's
+            // spawn returns now rather than when the function ends.
+            let _ = nix::unistd::close(cx.err_fd);
+            let _ = nix::unistd::close(cx.status_fd);
+            exit_child(f());
+        }
+        let env = self.environment();
+        let opts = ExecOpts {
+            env: Some(env),
+            cwd: self.cwd.clone(),
+            argv0: self.argv0.clone(),
+        };
+        Err(process::exec(&self.argv, &opts))
+    }
+
+    fn group_leader(&self) -> bool {
+        self.timeout.is_some() && !self.namespaces.contains(Namespace::Pid)
+    }
+
+    fn environment(&self) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = if self.clear_env {
+            Vec::new()
+        } else {
+            std::env::vars_os()
+                .map(|(k, v)| {
+                    (
+                        k.to_string_lossy().into_owned(),
+                        v.to_string_lossy().into_owned(),
+                    )
+                })
+                .collect()
+        };
+        for (k, v) in &self.env {
+            env.retain(|(ek, _)| ek != k);
+            if let Some(v) = v {
+                env.push((k.clone(), v.clone()));
+            }
+        }
+        env
+    }
+}
+
+struct ChildCtx {
+    sync_r: Option<OwnedFd>,
+    err_fd: RawFd,
+    status_fd: RawFd,
+    joins: Vec<(Namespace, NsHandle)>,
+    late: Namespaces,
+    stdio: StdioFds,
+}
+
+fn set_pdeathsig() -> Result<()> {
+    // SAFETY: prctl with an int argument.
+    let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    Errno::result(rc)
+        .map(drop)
+        .op(|| "prctl PR_SET_PDEATHSIG".into())
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(OFlag::O_CLOEXEC).op(|| "pipe".into())
+}
+
+fn pidfd_open(pid: i32) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+fn resolve_map(m: &IdMap, kind: IdKind) -> Vec<IdRange> {
+    let own = match kind {
+        IdKind::Uid => geteuid().as_raw(),
+        IdKind::Gid => getegid().as_raw(),
+    };
+    match m {
+        IdMap::Root => vec![IdRange {
+            inside: 0,
+            outside: own,
+            count: 1,
+        }],
+        IdMap::Same => vec![IdRange {
+            inside: own,
+            outside: own,
+            count: 1,
+        }],
+        IdMap::Ranges(r) => r.clone(),
+    }
+}
+
+/// Child → parent error message: `S<errno>\0<op>` or `M<text>`.
+fn report(fd: RawFd, e: &Error) {
+    let msg = match e {
+        Error::Sys { op, errno } => format!("S{}\0{op}", *errno as i32),
+        other => format!("M{other}"),
+    };
+    // SAFETY: writing a local buffer to our pipe; a pipe write of this size
+    // is atomic.
+    unsafe { libc::write(fd, msg.as_ptr().cast(), msg.len().min(4000)) };
+}
+
+fn decode_error(b: &[u8]) -> Error {
+    let s = String::from_utf8_lossy(b);
+    if let Some(rest) = s.strip_prefix('S') {
+        if let Some((num, op)) = rest.split_once('\0') {
+            if let Ok(n) = num.parse::<i32>() {
+                return Error::sys(op.to_string(), Errno::from_raw(n));
+            }
+        }
+    }
+    Error::Child(s.strip_prefix('M').unwrap_or(&s).to_string())
+}
+
+/// The child's ends and the parent's ends of the standard streams.
+struct StdioFds {
+    child: [Option<OwnedFd>; 3],
+    parent: [Option<OwnedFd>; 3],
+}
+
+fn open_stdio(spec: &[Stdio; 3]) -> Result<StdioFds> {
+    let mut out = StdioFds {
+        child: [None, None, None],
+        parent: [None, None, None],
+    };
+    for (i, s) in spec.iter().enumerate() {
+        let write = i > 0;
+        let (c, p) = match s {
+            Stdio::Inherit => (None, None),
+            Stdio::Null => {
+                let f = std::fs::OpenOptions::new()
+                    .read(!write)
+                    .write(write)
+                    .open("/dev/null")
+                    .op(|| "open /dev/null".into())?;
+                (Some(OwnedFd::from(f)), None)
+            }
+            Stdio::Pipe => {
+                let (r, w) = pipe()?;
+                if write {
+                    (Some(w), Some(r))
+                } else {
+                    (Some(r), Some(w))
+                }
+            }
+            Stdio::Path(p) => {
+                let mut o = std::fs::OpenOptions::new();
+                if write {
+                    o.write(true).create(true).truncate(true);
+                } else {
+                    o.read(true);
+                }
+                let f = o.open(p).op(|| format!("open {p}"))?;
+                (Some(OwnedFd::from(f)), None)
+            }
+            Stdio::Fd(fd) => {
+                let d = nix::unistd::dup(unsafe { std::os::fd::BorrowedFd::borrow_raw(*fd) })
+                    .op(|| format!("dup fd {fd}"))?;
+                (Some(d), None)
+            }
+        };
+        out.child[i] = c;
+        out.parent[i] = p;
+    }
+    Ok(out)
+}
+
+impl StdioFds {
+    fn apply(&mut self) -> Result<()> {
+        for (i, fd) in self.child.iter_mut().enumerate() {
+            if let Some(fd) = fd.take() {
+                // SAFETY: dup2 onto a standard stream; dup2 clears CLOEXEC.
+                let rc = unsafe { libc::dup2(fd.as_raw_fd(), i as RawFd) };
+                Errno::result(rc).op(|| format!("dup2 onto fd {i}"))?;
+            }
+        }
+        for fd in self.parent.iter_mut() {
+            fd.take();
+        }
+        Ok(())
+    }
+}
+
+/// A started process.
+#[derive(Debug)]
+pub struct Child {
+    pid: i32,
+    pidfd: Option<OwnedFd>,
+    status_pipe: Option<File>,
+    /// Its standard input, with `Stdio::Pipe`.
+    pub stdin: Option<File>,
+    /// Its standard output, with `Stdio::Pipe`.
+    pub stdout: Option<File>,
+    /// Its standard error, with `Stdio::Pipe`.
+    pub stderr: Option<File>,
+    deadline: Option<Instant>,
+    status: Option<ExitStatus>,
+    timed_out: bool,
+    group: bool,
+}
+
+impl Child {
+    /// Adopt a child this process forked by other means (`ns.fork`).
+    pub fn from_pid(pid: i32) -> Child {
+        Child {
+            pid,
+            pidfd: pidfd_open(pid),
+            status_pipe: None,
+            stdin: None,
+            stdout: None,
+            stderr: None,
+            deadline: None,
+            status: None,
+            timed_out: false,
+            group: false,
+        }
+    }
+
+    /// Its pid (in our pid namespace).
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Whether the timeout killed it.
+    pub fn timed_out(&self) -> bool {
+        self.timed_out
+    }
+
+    /// The status, once known.
+    pub fn status(&self) -> Option<ExitStatus> {
+        self.status
+    }
+
+    /// Send `sig` (to the whole group when it leads one). No-op once reaped.
+    pub fn kill(&self, sig: i32) -> Result<()> {
+        if self.status.is_some() {
+            return Ok(());
+        }
+        let target = if self.group { -self.pid } else { self.pid };
+        match process::kill(target, sig) {
+            Err(e) if e.errno() == Some(Errno::ESRCH) => Ok(()),
+            other => other,
+        }
+    }
+
+    fn abort(&mut self) {
+        let _ = self.kill(libc::SIGKILL);
+        let _ = self.reap(false);
+    }
+
+    /// Wait for it to end, forwarding SIGINT, SIGTERM, SIGHUP, SIGQUIT,
+    /// SIGUSR1 and SIGUSR2 that reach us, and enforcing the timeout.
+    pub fn wait(&mut self) -> Result<ExitStatus> {
+        if let Some(st) = self.status {
+            return Ok(st);
+        }
+        self.stdin.take(); // a child reading stdin must see EOF
+        let mut forward = nix::sys::signal::SigSet::empty();
+        for s in init::FORWARDED {
+            forward.add(s);
+        }
+        let mut old = nix::sys::signal::SigSet::empty();
+        let _ = nix::sys::signal::sigprocmask(
+            nix::sys::signal::SigmaskHow::SIG_BLOCK,
+            Some(&forward),
+            Some(&mut old),
+        );
+        let r = self.wait_loop(&forward);
+        let _ = nix::sys::signal::sigprocmask(
+            nix::sys::signal::SigmaskHow::SIG_SETMASK,
+            Some(&old),
+            None,
+        );
+        r
+    }
+
+    fn wait_loop(&mut self, forward: &nix::sys::signal::SigSet) -> Result<ExitStatus> {
+        let sfd = nix::sys::signalfd::SignalFd::with_flags(
+            forward,
+            nix::sys::signalfd::SfdFlags::SFD_CLOEXEC | nix::sys::signalfd::SfdFlags::SFD_NONBLOCK,
+        )
+        .op(|| "signalfd".into())?;
+        loop {
+            if let Some(st) = self.reap(true)? {
+                return Ok(st);
+            }
+            let timeout_ms = match self.deadline {
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        self.timed_out = true;
+                        self.kill(libc::SIGKILL)?;
+                        return self.reap(false).map(|s| s.expect("blocking reap"));
+                    }
+                    left.as_millis().min(i32::MAX as u128) as i32
+                }
+                None => -1,
+            };
+            let mut fds = vec![libc::pollfd {
+                fd: sfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            match &self.pidfd {
+                Some(p) => fds.push(libc::pollfd {
+                    fd: p.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                }),
+                None => {
+                    // No pidfd (old kernel): wait blocking, no forwarding.
+                    return self.reap(false).map(|s| s.expect("blocking reap"));
+                }
+            }
+            // SAFETY: fds is a valid array of pollfd.
+            let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as _, timeout_ms) };
+            if rc < 0 && Errno::last() != Errno::EINTR {
+                return Err(Error::sys("poll", Errno::last()));
+            }
+            while let Ok(Some(info)) = sfd.read_signal() {
+                let sig = info.ssi_signo as i32;
+                let _ = self.kill(sig);
+                if let Ok(s) = Signal::try_from(sig) {
+                    log::debug!("forwarded {s} to {}", self.pid);
+                }
+            }
+        }
+    }
+
+    /// Reap if it ended (`nohang`) or wait for it; records the status.
+    fn reap(&mut self, nohang: bool) -> Result<Option<ExitStatus>> {
+        if let Some(st) = self.status {
+            return Ok(Some(st));
+        }
+        let Some(mut st) = process::wait(self.pid, nohang)? else {
+            return Ok(None);
+        };
+        // The supervisor wrote the main process's own status (it cannot die
+        // of the same signal itself as PID 1).
+        if let Some(mut p) = self.status_pipe.take() {
+            let mut b = [0u8; 8];
+            if p.read_exact(&mut b).is_ok() {
+                let (code, sig, core) = init::decode(&b);
+                st = if sig != 0 {
+                    ExitStatus {
+                        code: None,
+                        signal: Some(sig),
+                        core_dumped: core,
+                    }
+                } else {
+                    ExitStatus {
+                        code: Some(code),
+                        signal: None,
+                        core_dumped: false,
+                    }
+                };
+            }
+        }
+        if self.timed_out {
+            st.code = None;
+            st.signal = Some(libc::SIGKILL);
+        }
+        self.status = Some(st);
+        self.pidfd.take();
+        Ok(Some(st))
+    }
+
+    /// Without waiting: the status if it has ended.
+    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
+        if let Some(d) = self.deadline {
+            if Instant::now() >= d && self.status.is_none() {
+                self.timed_out = true;
+                self.kill(libc::SIGKILL)?;
+                return self.reap(false);
+            }
+        }
+        self.reap(true)
+    }
+
+    /// Read stdout and stderr to the end (both at once, so neither pipe
+    /// can fill up and block the child), then wait.
+    pub fn output(&mut self) -> Result<(ExitStatus, Vec<u8>, Vec<u8>)> {
+        self.stdin.take();
+        let mut bufs = [Vec::new(), Vec::new()];
+        let mut files = [self.stdout.take(), self.stderr.take()];
+        loop {
+            let mut fds: Vec<(usize, libc::pollfd)> = files
+                .iter()
+                .enumerate()
+                .filter_map(|(i, f)| {
+                    f.as_ref().map(|f| {
+                        (
+                            i,
+                            libc::pollfd {
+                                fd: f.as_raw_fd(),
+                                events: libc::POLLIN,
+                                revents: 0,
+                            },
+                        )
+                    })
+                })
+                .collect();
+            if fds.is_empty() {
+                break;
+            }
+            let timeout_ms = match self.deadline {
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        self.timed_out = true;
+                        self.kill(libc::SIGKILL)?;
+                        // Its writers may live on in other processes of the
+                        // tree only until the kill lands; keep reading.
+                        self.deadline = None;
+                        -1
+                    } else {
+                        left.as_millis().min(i32::MAX as u128) as i32
+                    }
+                }
+                None => -1,
+            };
+            let mut raw: Vec<libc::pollfd> = fds.iter().map(|(_, p)| *p).collect();
+            // SAFETY: raw is a valid pollfd array.
+            let rc = unsafe { libc::poll(raw.as_mut_ptr(), raw.len() as _, timeout_ms) };
+            if rc < 0 {
+                if Errno::last() == Errno::EINTR {
+                    continue;
+                }
+                return Err(Error::sys("poll", Errno::last()));
+            }
+            for (k, (i, _)) in fds.iter_mut().enumerate() {
+                if raw[k].revents == 0 {
+                    continue;
+                }
+                let mut chunk = [0u8; 65536];
+                let f = files[*i].as_mut().expect("polled file");
+                match f.read(&mut chunk) {
+                    Ok(0) => files[*i] = None,
+                    Ok(n) => bufs[*i].extend_from_slice(&chunk[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => files[*i] = None,
+                }
+            }
+        }
+        let st = self.wait()?;
+        let [out, err] = bufs;
+        Ok((st, out, err))
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        // Reap it if it already ended, so no zombie stays for long.
+        if self.status.is_none() {
+            let _ = process::wait(self.pid, true);
+        }
+    }
+}
