@@ -30,7 +30,17 @@ local p = ns.clone("user,mount,pid,uts,ipc,cgroup", function()
 end)
 return p:wait()
 LUA
-chmod 0644 "$WORK/clone.lua"
+cat > "$WORK/spawn.lua" <<'LUA'
+local ns = require "nsrun"
+local n = tonumber(arg[1]) or 1
+local function proc() ns.mount("proc", "/proc", "proc", "nosuid,nodev,noexec") end
+for _ = 1, n do
+  local st = ns.spawn{argv = {"/bin/true"}, namespaces = "user,mount,pid,uts,ipc,cgroup",
+                      init = false, setup = proc}:wait()
+  if not st.success then error("spawn failed: " .. st.code) end
+end
+LUA
+chmod 0644 "$WORK/clone.lua" "$WORK/spawn.lua"
 
 AS_USER=(setpriv --reuid=65534 --regid=65534 --clear-groups)
 cd "$WORK"
@@ -50,6 +60,22 @@ cmds+=("unshare -Urmpuif --mount-proc /bin/true" "${AS_USER[*]} unshare -Urmpuif
 hyperfine -N --warmup 10 --runs 200 --style basic --export-markdown clone.md "${cmds[@]}" >/dev/null
 cat clone.md
 
+section "ns.spawn /bin/true in user,mount,pid,uts,ipc,cgroup + /proc (init = false)"
+cmds=("$WORK/nsrun spawn.lua" "${AS_USER[*]} $WORK/nsrun spawn.lua")
+[ -n "$RAW" ] && cmds+=("$RAW UmpuiCP" "${AS_USER[*]} $RAW UmpuiCP")
+cmds+=("unshare -Urmpuif --mount-proc /bin/true" "${AS_USER[*]} unshare -Urmpuif --mount-proc /bin/true")
+hyperfine -N --warmup 10 --runs 200 --style basic --export-markdown spawn.md "${cmds[@]}" >/dev/null
+cat spawn.md
+
+section "500 spawns in one recipe (per spawn) vs one whole rawclone run"
+hyperfine -N --warmup 1 --runs 5 --style basic --export-json loop.json \
+  "$WORK/nsrun spawn.lua 500" "${AS_USER[*]} $WORK/nsrun spawn.lua 500" >/dev/null
+python3 - loop.json <<'PY'
+import json, sys
+for r in json.load(open(sys.argv[1]))["results"]:
+    print(f"| {r['command']} | {r['median'] / 500 * 1e3:.3f} ms per spawn |")
+PY
+
 section "peak RSS (KiB, GNU time)"
 if [ -x /usr/bin/time ]; then
   rss() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -n1; }
@@ -57,6 +83,9 @@ if [ -x /usr/bin/time ]; then
   printf '| nsrun -e %s | %s |\n' "''" "$(rss "$WORK/nsrun" -e '')"
   printf '| nsrun clone.lua (root) | %s |\n' "$(rss "$WORK/nsrun" clone.lua)"
   printf '| nsrun clone.lua (uid 65534) | %s |\n' "$(rss "${AS_USER[@]}" "$WORK/nsrun" clone.lua)"
+  printf '| nsrun spawn.lua (root) | %s |\n' "$(rss "$WORK/nsrun" spawn.lua)"
+  printf '| nsrun spawn.lua (uid 65534) | %s |\n' "$(rss "${AS_USER[@]}" "$WORK/nsrun" spawn.lua)"
+  printf '| nsrun spawn.lua 500 (root) | %s |\n' "$(rss "$WORK/nsrun" spawn.lua 500)"
   command -v lua5.4 >/dev/null && printf '| lua5.4 -e %s | %s |\n' "''" "$(rss lua5.4 -e '')"
   [ -n "$RAW" ] && printf '| rawclone UmpuiCP | %s |\n' "$(rss "$RAW" UmpuiCP)"
 else

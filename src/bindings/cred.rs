@@ -33,7 +33,8 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
         cred::setgroups(&groups)?;
         Ok(())
     })?;
-    let getters: [(&str, fn() -> i64); 6] = [
+    type Getter = (&'static str, fn() -> i64);
+    let getters: [Getter; 6] = [
         ("getpid", || cred::getpid().into()),
         ("getppid", || cred::getppid().into()),
         ("getuid", || cred::getuid().into()),

@@ -22,7 +22,7 @@ pub(crate) struct Process {
 }
 
 impl Process {
-    pub fn new(lua: &Lua, mut child: Child) -> mlua::Result<AnyUserData> {
+    pub fn create(lua: &Lua, mut child: Child) -> mlua::Result<AnyUserData> {
         let stdin = child
             .stdin
             .take()
@@ -315,12 +315,15 @@ pub(crate) fn child_code(lua: &Lua, f: &Function) -> i32 {
 fn fork_with(lua: &Lua, kinds: Namespaces, f: &Function) -> R<AnyUserData> {
     match process::fork(kinds)? {
         Forked::Child => run_child(lua, f),
-        Forked::Parent(pid) => Ok(Process::new(lua, Child::from_pid(pid))?),
+        Forked::Parent(pid) => Ok(Process::create(lua, Child::from_pid(pid))?),
     }
 }
 
 /// An environment table: names to strings; `false` removes a variable.
-pub(crate) fn env_table(a: &Args, v: Value) -> R<Option<Vec<(String, Option<String>)>>> {
+/// Environment changes: a name and its value, `None` to remove it.
+pub(crate) type EnvChanges = Vec<(String, Option<String>)>;
+
+pub(crate) fn env_table(a: &Args, v: Value) -> R<Option<EnvChanges>> {
     let env = match v {
         Value::Nil => return Ok(None),
         Value::Table(t) => t,

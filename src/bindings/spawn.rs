@@ -323,12 +323,12 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
     super::add(lua, m, "spawn", |lua, a| {
         let opts = a.table(1)?;
         let child = build(lua, a, &opts, false)?.spawn().map_err(spawn_err)?;
-        Ok(Process::new(lua, child)?)
+        Ok(Process::create(lua, child)?)
     })?;
     super::add(lua, m, "run", |lua, a| {
         let opts = a.table(1)?;
         let child = build(lua, a, &opts, true)?.spawn().map_err(spawn_err)?;
-        let ud = Process::new(lua, child)?;
+        let ud = Process::create(lua, child)?;
         let (t, out, err) = process::output(lua, &ud)?;
         t.set("stdout", out)?;
         t.set("stderr", err)?;
