@@ -564,6 +564,10 @@ impl<'a> Spawn<'a> {
         if let Some(u) = self.uid {
             super::cred::setuid(u)?;
         }
+        if self.die_with_parent && (self.uid.is_some() || self.gid.is_some()) {
+            // A credential change clears the parent-death signal.
+            set_pdeathsig()?;
+        }
         if self.new_session {
             nix::unistd::setsid().op(|| "setsid".into())?;
         } else if self.group_leader() {
