@@ -44,7 +44,8 @@ impl Error {
         }
     }
 
-    /// The operation that failed (`mount`, `unshare`, …), or `invalid`.
+    /// The operation that failed with its main arguments
+    /// (`mount tmpfs on /tmp`), or `invalid` / `child`.
     pub fn op(&self) -> &str {
         match self {
             Error::Sys { op, .. } => op,
@@ -70,7 +71,7 @@ impl Error {
                 "this needs CAP_SYS_ADMIN: run as root, or create a user namespace first \
                  (put \"user\" in the kinds)"
             }
-            (Errno::EPERM, "mount" | "umount" | "pivot_root" | "chroot" | "bind") => {
+            (Errno::EPERM, "mount" | "umount" | "pivot_root" | "chroot" | "bind" | "persist") => {
                 "mounting needs CAP_SYS_ADMIN in the user namespace that owns the mount \
                  namespace: run as root, or unshare \"user,mount\" first"
             }

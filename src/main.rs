@@ -29,16 +29,14 @@ struct Cli {
     /// Only errors.
     #[arg(short, long, conflicts_with = "verbose")]
     quiet: bool,
-    /// The recipe, or `-` for standard input.
-    #[arg(value_name = "RECIPE")]
-    recipe: Option<String>,
-    /// Arguments for the recipe (`arg[1]`, … and `...`).
+    /// The recipe (or `-` for standard input) and its arguments. Everything
+    /// after the recipe belongs to it, as with `lua script.lua -v`.
     #[arg(
-        value_name = "ARGS",
+        value_name = "RECIPE [ARGS]",
         trailing_var_arg = true,
         allow_hyphen_values = true
     )]
-    args: Vec<String>,
+    rest: Vec<String>,
 }
 
 fn init_logging(cli: &Cli) {
@@ -82,19 +80,14 @@ fn report(e: &anyhow::Error, verbose: bool) {
 fn run(cli: &Cli) -> anyhow::Result<i32> {
     let host = Host::new().map_err(RunError::from)?;
     if let Some(chunk) = &cli.chunk {
-        let args: Vec<&str> = cli
-            .recipe
-            .iter()
-            .chain(cli.args.iter())
-            .map(String::as_str)
-            .collect();
+        let args: Vec<&str> = cli.rest.iter().map(String::as_str).collect();
         if cli.check {
             host.check(chunk.as_bytes(), "=(command line)")?;
             return Ok(0);
         }
         return Ok(host.run_chunk(chunk.as_bytes(), "=(command line)", &args)?);
     }
-    let Some(recipe) = &cli.recipe else {
+    let Some((recipe, args)) = cli.rest.split_first() else {
         anyhow::bail!(
             "no recipe given: nsrun RECIPE [ARGS]..., nsrun -e CHUNK, or nsrun - (see --help)"
         );
@@ -106,7 +99,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             host.check(&src, "=stdin")?;
             return Ok(0);
         }
-        return Ok(host.run_chunk(&src, "=stdin", &cli.args)?);
+        return Ok(host.run_chunk(&src, "=stdin", args)?);
     }
     if cli.check {
         let src = std::fs::read(recipe).map_err(|source| RunError::Read {
@@ -116,5 +109,5 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         host.check(&src, &format!("@{recipe}"))?;
         return Ok(0);
     }
-    Ok(host.run_file(recipe, &cli.args)?)
+    Ok(host.run_file(recipe, args)?)
 }

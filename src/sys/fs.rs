@@ -10,7 +10,8 @@ use crate::error::{Context, Error, Result};
 /// mkdir(2); with `parents`, like `mkdir -p` (existing directories are fine).
 pub fn mkdir(path: &str, mode: u32, parents: bool) -> Result<()> {
     if !parents {
-        return ops::mkdir(path, mode).op(|| format!("mkdir {path}"));
+        ops::mkdir(path, mode).op(|| format!("mkdir {path}"))?;
+        return exact_mode(path, mode);
     }
     let mut todo = Vec::new();
     let mut p = Path::new(path);
@@ -25,12 +26,29 @@ pub fn mkdir(path: &str, mode: u32, parents: bool) -> Result<()> {
             _ => break,
         }
     }
+    // Every directory made here gets the mode asked for.
     for d in todo.into_iter().rev() {
         let d = d.to_string_lossy();
         match ops::mkdir(&d, mode) {
-            Ok(()) | Err(Errno::EEXIST) => {}
+            Ok(()) => exact_mode(&d, mode)?,
+            Err(Errno::EEXIST) => {}
             Err(e) => return Err(Error::sys(format!("mkdir {d}"), e)),
         }
+    }
+    Ok(())
+}
+
+/// mkdir(2) trims the mode by the umask and drops the sticky and set-id
+/// bits; a rootfs needs its /tmp at 1777, so say the mode again.
+fn exact_mode(path: &str, mode: u32) -> Result<()> {
+    // SAFETY: umask is process-wide but we are single-threaded; read and restore.
+    let mask = unsafe {
+        let m = libc::umask(0);
+        libc::umask(m);
+        m
+    };
+    if mode & 0o7000 != 0 || mode & mask != 0 {
+        ops::chmod(path, mode).op(|| format!("chmod {path}"))?;
     }
     Ok(())
 }

@@ -112,7 +112,18 @@ fn finish(st: WaitStatus, status_fd: Option<RawFd>) -> ! {
     }
     match st {
         WaitStatus::Exited(_, c) => exit_child(c),
-        WaitStatus::Signaled(_, s, _) => exit_child(128 + s as i32),
+        WaitStatus::Signaled(_, s, _) => {
+            // Die of the same signal, so our parent sees it. As PID 1 of a
+            // pid namespace the kernel ignores this; the exit code and the
+            // status pipe tell instead.
+            // SAFETY: restoring the default action, unblocking, raising.
+            unsafe {
+                libc::signal(s as i32, libc::SIG_DFL);
+            }
+            unblock();
+            let _ = nix::sys::signal::raise(s);
+            exit_child(128 + s as i32)
+        }
         _ => exit_child(1),
     }
 }

@@ -79,14 +79,28 @@ pub fn fork(kinds: Namespaces) -> Result<Forked> {
     if pid != 0 {
         return Ok(Forked::Parent(pid));
     }
+    // Rust's handlers for SIGSEGV/SIGBUS (stack overflow detection) would
+    // swallow those signals sent to a Lua child; let them kill it.
+    // SAFETY: resetting dispositions to the default.
+    unsafe {
+        libc::signal(libc::SIGSEGV, libc::SIG_DFL);
+        libc::signal(libc::SIGBUS, libc::SIG_DFL);
+    }
     if kinds.contains(Namespace::Time) {
         if let Err(e) = ops::unshare(CLONE_NEWTIME) {
             eprintln!("nsrun: {}", Error::sys("unshare time", e));
             exit_child(1);
         }
+        // Stay behind as a supervisor: signals sent to us reach the real
+        // child, and it dies with us.
+        super::init::block();
         match ops::clone(nix::sched::CloneFlags::empty()) {
-            Ok(0) => {}
-            Ok(grandchild) => relay(grandchild),
+            Ok(0) => {
+                super::init::unblock();
+                // SAFETY: prctl with an int argument.
+                unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+            }
+            Ok(grandchild) => super::init::supervise(grandchild, None),
             Err(e) => {
                 eprintln!("nsrun: {}", Error::sys("clone (time)", e));
                 exit_child(1);
@@ -94,26 +108,6 @@ pub fn fork(kinds: Namespaces) -> Result<Forked> {
         }
     }
     Ok(Forked::Child)
-}
-
-/// Wait for `pid` and end this process the same way it ended.
-fn relay(pid: i32) -> ! {
-    let st = loop {
-        match wait(pid, false) {
-            Ok(Some(st)) => break st,
-            Ok(None) => continue,
-            Err(_) => exit_child(1),
-        }
-    };
-    if let Some(sig) = st.signal {
-        // SAFETY: reset to the default action and re-raise, so our parent
-        // sees the same signal.
-        unsafe {
-            libc::signal(sig, libc::SIG_DFL);
-            libc::raise(sig);
-        }
-    }
-    exit_child(st.shell_code())
 }
 
 /// waitpid(2), retrying on EINTR. With `nohang`, `None` while it runs.
