@@ -34,7 +34,10 @@ pub(crate) fn ranges(a: &Args, i: usize) -> R<Vec<IdRange>> {
 /// [`ranges`] from a table already taken out of the arguments.
 pub(crate) fn ranges_of(a: &Args, i: usize, t: Table) -> R<Vec<IdRange>> {
     if t.is_empty() {
-        return Err(a.bad(i, "an id map needs at least one {inside, outside, count} range"));
+        return Err(a.bad(
+            i,
+            "an id map needs at least one {inside, outside, count} range",
+        ));
     }
     let list: Vec<Table> = match t.raw_get::<Value>(1)? {
         Value::Table(_) => t

@@ -336,7 +336,8 @@ pub fn persist(src: &str, path: &str) -> Result<()> {
     let created = if std::path::Path::new(path).exists() {
         false
     } else {
-        ops::write_file(path, b"", Some(0o444), true).op(|| format!("persist {path}: create the file"))?;
+        ops::write_file(path, b"", Some(0o444), true)
+            .op(|| format!("persist {path}: create the file"))?;
         true
     };
     let r = ops::mount(Some(src), path, None, MsFlags::MS_BIND, None)
