@@ -8,12 +8,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Two builds: the default (dynamically linked) one that `cargo install`
+# makes, and a static one, which starts without the dynamic loader (about
+# 40 fewer page faults and 1 MiB less RSS; see README "Faster start").
+HOST=$(rustc -vV | sed -n 's/^host: //p')
 cargo build --release --quiet
-BIN=$PWD/target/release/nsrun
+RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --quiet \
+  --target "$HOST" --target-dir target/static
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-cp "$BIN" "$WORK/nsrun"
-chmod 0755 "$WORK" "$WORK/nsrun"
+cp target/release/nsrun "$WORK/nsrun-dyn"
+cp "target/static/$HOST/release/nsrun" "$WORK/nsrun"
+chmod 0755 "$WORK" "$WORK/nsrun" "$WORK/nsrun-dyn"
+echo "nsrun = static release build; nsrun-dyn = the default dynamic one"
 
 RAW=""
 if [ -f ../shared/bench/rawclone.c ] && command -v cc >/dev/null; then
@@ -48,7 +55,7 @@ cd "$WORK"
 section() { printf '\n## %s\n\n' "$1"; }
 
 section "start-up: nsrun -e '' vs lua5.4 -e ''"
-cmds=("$WORK/nsrun -e ''")
+cmds=("$WORK/nsrun -e ''" "$WORK/nsrun-dyn -e ''")
 command -v lua5.4 >/dev/null && cmds+=("lua5.4 -e ''") || echo "note: lua5.4 missing"
 hyperfine -N --warmup 20 --runs 300 --style basic --export-markdown startup.md "${cmds[@]}" >/dev/null
 cat startup.md
@@ -61,7 +68,7 @@ hyperfine -N --warmup 10 --runs 200 --style basic --export-markdown clone.md "${
 cat clone.md
 
 section "ns.spawn /bin/true in user,mount,pid,uts,ipc,cgroup + /proc (init = false)"
-cmds=("$WORK/nsrun spawn.lua" "${AS_USER[*]} $WORK/nsrun spawn.lua")
+cmds=("$WORK/nsrun spawn.lua" "${AS_USER[*]} $WORK/nsrun spawn.lua" "$WORK/nsrun-dyn spawn.lua")
 [ -n "$RAW" ] && cmds+=("$RAW UmpuiCP" "${AS_USER[*]} $RAW UmpuiCP")
 cmds+=("unshare -Urmpuif --mount-proc /bin/true" "${AS_USER[*]} unshare -Urmpuif --mount-proc /bin/true")
 hyperfine -N --warmup 10 --runs 200 --style basic --export-markdown spawn.md "${cmds[@]}" >/dev/null
@@ -81,6 +88,8 @@ if [ -x /usr/bin/time ]; then
   rss() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -n1; }
   printf '| command | max RSS KiB |\n|---|---|\n'
   printf '| nsrun -e %s | %s |\n' "''" "$(rss "$WORK/nsrun" -e '')"
+  printf '| nsrun-dyn -e %s | %s |\n' "''" "$(rss "$WORK/nsrun-dyn" -e '')"
+  printf '| nsrun-dyn spawn.lua (root) | %s |\n' "$(rss "$WORK/nsrun-dyn" spawn.lua)"
   printf '| nsrun clone.lua (root) | %s |\n' "$(rss "$WORK/nsrun" clone.lua)"
   printf '| nsrun clone.lua (uid 65534) | %s |\n' "$(rss "${AS_USER[@]}" "$WORK/nsrun" clone.lua)"
   printf '| nsrun spawn.lua (root) | %s |\n' "$(rss "$WORK/nsrun" spawn.lua)"

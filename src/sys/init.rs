@@ -68,6 +68,9 @@ pub fn decode(b: &[u8; 8]) -> (i32, i32, bool) {
 /// (when given) and exit with its shell code. Signals must already be
 /// blocked with [`block`].
 pub fn supervise(main: i32, status_fd: Option<RawFd>) -> ! {
+    // The supervisor never execs, so it would hold every fd the recipe had
+    // open for the sandbox's whole life; it needs none but the status pipe.
+    close_fds_except(status_fd);
     let sfd = match SignalFd::with_flags(&supervised_set(), SfdFlags::SFD_CLOEXEC) {
         Ok(fd) => fd,
         Err(e) => {
@@ -101,6 +104,19 @@ pub fn supervise(main: i32, status_fd: Option<RawFd>) -> ! {
                 eprintln!("nsrun: init: reading signals: {e}");
                 exit_child(1)
             }
+        }
+    }
+}
+
+fn close_fds_except(keep: Option<RawFd>) {
+    let ranges: Vec<(u32, u32)> = match keep {
+        Some(k) if k >= 3 => vec![(3, k as u32 - 1), (k as u32 + 1, u32::MAX)],
+        _ => vec![(3, u32::MAX)],
+    };
+    for (lo, hi) in ranges {
+        if lo <= hi {
+            // SAFETY: closing fds nothing else in this process uses.
+            unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0u32) };
         }
     }
 }

@@ -183,76 +183,113 @@ fn cstr(s: &[u8], what: &str) -> Result<CString> {
 /// Replace this process with `argv`, searching `PATH` (the new
 /// environment's when one is given). Returns only with an error.
 pub fn exec(argv: &[String], opts: &ExecOpts) -> Error {
-    match exec_inner(argv, opts) {
-        Ok(never) => match never {},
+    match Prepared::new(argv, opts) {
+        Ok(p) => p.exec(),
         Err(e) => e,
     }
 }
 
-enum Never {}
+/// An exec made ready ahead: every string converted and every PATH
+/// candidate spelled out, so a freshly forked child allocates nothing
+/// (each heap page it wrote would be copied on write).
+#[derive(Debug)]
+pub struct Prepared {
+    prog: String,
+    candidates: Vec<CString>,
+    argv: Vec<CString>,
+    env: Vec<CString>,
+    cwd: Option<String>,
+}
 
-fn exec_inner(argv: &[String], opts: &ExecOpts) -> Result<Never> {
-    let Some(prog) = argv.first() else {
-        return Err(Error::Invalid("exec needs a program: argv is empty".into()));
-    };
-    let mut cargv = Vec::with_capacity(argv.len());
-    cargv.push(cstr(
-        opts.argv0.as_deref().unwrap_or(prog).as_bytes(),
-        "argv[0]",
-    )?);
-    for a in &argv[1..] {
-        cargv.push(cstr(a.as_bytes(), "an argument")?);
-    }
-    let env: Vec<CString> = match &opts.env {
-        Some(vars) => vars
-            .iter()
-            .map(|(k, v)| cstr(format!("{k}={v}").as_bytes(), "an environment variable"))
-            .collect::<Result<_>>()?,
-        None => std::env::vars_os()
-            .map(|(k, v)| {
-                let mut b = k.into_vec();
-                b.push(b'=');
-                b.extend_from_slice(v.as_bytes());
-                cstr(&b, "an environment variable")
-            })
-            .collect::<Result<_>>()?,
-    };
-    if let Some(dir) = &opts.cwd {
-        ops::chdir(dir).op(|| format!("chdir {dir}"))?;
-    }
-    flush_stdio();
-    if prog.contains('/') {
-        let e = ops::execve(&cstr(prog.as_bytes(), "the program")?, &cargv, &env);
-        return Err(Error::sys(format!("exec {prog}"), e.unwrap_err()));
-    }
-    let path: OsString = match &opts.env {
-        Some(vars) => vars
-            .iter()
-            .find(|(k, _)| k == "PATH")
-            .map(|(_, v)| v.into())
-            .unwrap_or_else(|| DEFAULT_PATH.into()),
-        None => std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into()),
-    };
-    let mut seen_eacces = false;
-    for dir in path.as_bytes().split(|b| *b == b':') {
-        let dir = if dir.is_empty() { &b"."[..] } else { dir };
-        let mut full = dir.to_vec();
-        full.push(b'/');
-        full.extend_from_slice(prog.as_bytes());
-        let full = cstr(&full, "the program path")?;
-        match ops::execve(&full, &cargv, &env) {
-            Err(
-                Errno::ENOENT | Errno::ENOTDIR | Errno::ESTALE | Errno::ENODEV | Errno::ETIMEDOUT,
-            ) => {}
-            Err(Errno::EACCES) => seen_eacces = true,
-            Err(e) => return Err(Error::sys(format!("exec {prog}"), e)),
-            Ok(()) => unreachable!("execve returned success"),
+impl Prepared {
+    /// Convert `argv` and the options; fails on empty argv or NUL bytes.
+    pub fn new(argv: &[String], opts: &ExecOpts) -> Result<Prepared> {
+        let Some(prog) = argv.first() else {
+            return Err(Error::Invalid("exec needs a program: argv is empty".into()));
+        };
+        let mut cargv = Vec::with_capacity(argv.len());
+        cargv.push(cstr(
+            opts.argv0.as_deref().unwrap_or(prog).as_bytes(),
+            "argv[0]",
+        )?);
+        for a in &argv[1..] {
+            cargv.push(cstr(a.as_bytes(), "an argument")?);
         }
+        let env: Vec<CString> = match &opts.env {
+            Some(vars) => vars
+                .iter()
+                .map(|(k, v)| cstr(format!("{k}={v}").as_bytes(), "an environment variable"))
+                .collect::<Result<_>>()?,
+            None => std::env::vars_os()
+                .map(|(k, v)| {
+                    let mut b = k.into_vec();
+                    b.push(b'=');
+                    b.extend_from_slice(v.as_bytes());
+                    cstr(&b, "an environment variable")
+                })
+                .collect::<Result<_>>()?,
+        };
+        let candidates = if prog.contains('/') {
+            vec![cstr(prog.as_bytes(), "the program")?]
+        } else {
+            let path: OsString = match &opts.env {
+                Some(vars) => vars
+                    .iter()
+                    .find(|(k, _)| k == "PATH")
+                    .map(|(_, v)| v.into())
+                    .unwrap_or_else(|| DEFAULT_PATH.into()),
+                None => std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into()),
+            };
+            path.as_bytes()
+                .split(|b| *b == b':')
+                .map(|dir| {
+                    let dir = if dir.is_empty() { &b"."[..] } else { dir };
+                    let mut full = dir.to_vec();
+                    full.push(b'/');
+                    full.extend_from_slice(prog.as_bytes());
+                    cstr(&full, "the program path")
+                })
+                .collect::<Result<_>>()?
+        };
+        Ok(Prepared {
+            prog: prog.clone(),
+            candidates,
+            argv: cargv,
+            env,
+            cwd: opts.cwd.clone(),
+        })
     }
-    let errno = if seen_eacces {
-        Errno::EACCES
-    } else {
-        Errno::ENOENT
-    };
-    Err(Error::sys(format!("exec {prog}"), errno))
+
+    /// Exec it; returns only with the error that stopped it.
+    pub fn exec(&self) -> Error {
+        if let Some(dir) = &self.cwd {
+            if let Err(e) = ops::chdir(dir) {
+                return Error::sys(format!("chdir {dir}"), e);
+            }
+        }
+        flush_stdio();
+        let mut seen_eacces = false;
+        let single = self.candidates.len() == 1 && self.prog.contains('/');
+        for c in &self.candidates {
+            match ops::execve(c, &self.argv, &self.env) {
+                Err(e) if single => return Error::sys(format!("exec {}", self.prog), e),
+                Err(
+                    Errno::ENOENT
+                    | Errno::ENOTDIR
+                    | Errno::ESTALE
+                    | Errno::ENODEV
+                    | Errno::ETIMEDOUT,
+                ) => {}
+                Err(Errno::EACCES) => seen_eacces = true,
+                Err(e) => return Error::sys(format!("exec {}", self.prog), e),
+                Ok(()) => {}
+            }
+        }
+        let errno = if seen_eacces {
+            Errno::EACCES
+        } else {
+            Errno::ENOENT
+        };
+        Error::sys(format!("exec {}", self.prog), errno)
+    }
 }

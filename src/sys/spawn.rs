@@ -375,6 +375,17 @@ impl<'a> Spawn<'a> {
             v
         };
         let mut stdio = open_stdio(&self.stdio)?;
+        let prepared = match self.func {
+            Some(_) => None,
+            None => Some(process::Prepared::new(
+                &self.argv,
+                &ExecOpts {
+                    env: Some(self.environment()),
+                    cwd: self.cwd.clone(),
+                    argv0: self.argv0.clone(),
+                },
+            )?),
+        };
         let user_maps = self.namespaces.contains(Namespace::User);
         let (uid_ranges, gid_ranges) = if user_maps {
             (
@@ -425,6 +436,7 @@ impl<'a> Spawn<'a> {
                     joins,
                     late,
                     stdio,
+                    prepared,
                 });
                 // child() only returns with an error.
                 report(err_fd, &r.unwrap_err());
@@ -595,13 +607,10 @@ impl<'a> Spawn<'a> {
             let _ = nix::unistd::close(cx.status_fd);
             exit_child(f());
         }
-        let env = self.environment();
-        let opts = ExecOpts {
-            env: Some(env),
-            cwd: self.cwd.clone(),
-            argv0: self.argv0.clone(),
-        };
-        Err(process::exec(&self.argv, &opts))
+        match &cx.prepared {
+            Some(p) => Err(p.exec()),
+            None => Err(Error::Invalid("nothing to run".into())),
+        }
     }
 
     fn group_leader(&self) -> bool {
@@ -638,6 +647,7 @@ struct ChildCtx {
     joins: Vec<(Namespace, NsHandle)>,
     late: Namespaces,
     stdio: StdioFds,
+    prepared: Option<process::Prepared>,
 }
 
 fn set_pdeathsig() -> Result<()> {
