@@ -850,80 +850,106 @@ impl Child {
     /// Wait for it to end, forwarding SIGINT, SIGTERM, SIGHUP, SIGQUIT,
     /// SIGUSR1 and SIGUSR2 that reach us, and enforcing the timeout.
     pub fn wait(&mut self) -> Result<ExitStatus> {
-        if let Some(st) = self.status {
-            return Ok(st);
-        }
+        let mut bufs = [Vec::new(), Vec::new()];
+        self.event_loop([None, None], &mut bufs)
+    }
+
+    /// Wait while reading `files` (stdout, stderr) into `bufs`; returns
+    /// once the process is reaped and every file reached EOF. Signals that
+    /// reach us meanwhile are passed on rather than killing us (our death
+    /// would SIGKILL the child through its parent-death signal).
+    fn event_loop(
+        &mut self,
+        mut files: [Option<File>; 2],
+        bufs: &mut [Vec<u8>; 2],
+    ) -> Result<ExitStatus> {
+        use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
+        use nix::sys::signalfd::{SfdFlags, SignalFd};
         self.stdin.take(); // a child reading stdin must see EOF
-        let mut forward = nix::sys::signal::SigSet::empty();
+        let mut forward = SigSet::empty();
         for s in init::FORWARDED {
             forward.add(s);
         }
-        let mut old = nix::sys::signal::SigSet::empty();
-        let _ = nix::sys::signal::sigprocmask(
-            nix::sys::signal::SigmaskHow::SIG_BLOCK,
-            Some(&forward),
-            Some(&mut old),
-        );
-        let r = self.wait_loop(&forward);
-        let _ = nix::sys::signal::sigprocmask(
-            nix::sys::signal::SigmaskHow::SIG_SETMASK,
-            Some(&old),
-            None,
-        );
-        r
-    }
-
-    fn wait_loop(&mut self, forward: &nix::sys::signal::SigSet) -> Result<ExitStatus> {
-        let sfd = nix::sys::signalfd::SignalFd::with_flags(
-            forward,
-            nix::sys::signalfd::SfdFlags::SFD_CLOEXEC | nix::sys::signalfd::SfdFlags::SFD_NONBLOCK,
-        )
-        .op(|| "signalfd".into())?;
-        loop {
-            if let Some(st) = self.reap(true)? {
-                return Ok(st);
-            }
-            let timeout_ms = match self.deadline {
-                Some(d) => {
+        let mut old = SigSet::empty();
+        let _ = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forward), Some(&mut old));
+        let r = (|| {
+            let sfd =
+                SignalFd::with_flags(&forward, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+                    .op(|| "signalfd".into())?;
+            loop {
+                if self.status.is_none() {
+                    self.reap(true)?;
+                }
+                if self.status.is_some() && files.iter().all(Option::is_none) {
+                    return Ok(self.status.expect("reaped"));
+                }
+                if self.status.is_none()
+                    && self.pidfd.is_none()
+                    && files.iter().all(Option::is_none)
+                {
+                    // No pidfd (kernel before 5.3): wait blocking.
+                    return self.reap(false).map(|s| s.expect("blocking reap"));
+                }
+                let mut timeout_ms = -1;
+                if let (Some(d), None) = (self.deadline, self.status) {
                     let left = d.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         self.timed_out = true;
+                        self.deadline = None;
                         self.kill(libc::SIGKILL)?;
-                        return self.reap(false).map(|s| s.expect("blocking reap"));
+                        continue;
                     }
-                    left.as_millis().min(i32::MAX as u128) as i32
+                    timeout_ms = left.as_millis().min(i32::MAX as u128) as i32;
                 }
-                None => -1,
-            };
-            let mut fds = vec![libc::pollfd {
-                fd: sfd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            }];
-            match &self.pidfd {
-                Some(p) => fds.push(libc::pollfd {
-                    fd: p.as_raw_fd(),
+                let pollin = |fd: RawFd| libc::pollfd {
+                    fd,
                     events: libc::POLLIN,
                     revents: 0,
-                }),
-                None => {
-                    // No pidfd (old kernel): wait blocking, no forwarding.
-                    return self.reap(false).map(|s| s.expect("blocking reap"));
+                };
+                let mut fds = vec![pollin(sfd.as_raw_fd())];
+                if let (Some(p), None) = (&self.pidfd, self.status) {
+                    fds.push(pollin(p.as_raw_fd()));
+                } else if self.status.is_none() && timeout_ms < 0 {
+                    // Without a pidfd, look again now and then.
+                    timeout_ms = 50;
+                }
+                let first_file = fds.len();
+                let mut which = Vec::new();
+                for (i, f) in files.iter().enumerate() {
+                    if let Some(f) = f {
+                        fds.push(pollin(f.as_raw_fd()));
+                        which.push(i);
+                    }
+                }
+                // SAFETY: fds is a valid pollfd array.
+                let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as _, timeout_ms) };
+                if rc < 0 && Errno::last() != Errno::EINTR {
+                    return Err(Error::sys("poll", Errno::last()));
+                }
+                while let Ok(Some(info)) = sfd.read_signal() {
+                    let sig = info.ssi_signo as i32;
+                    let _ = self.kill(sig);
+                    if let Ok(s) = Signal::try_from(sig) {
+                        log::debug!("forwarded {s} to {}", self.pid);
+                    }
+                }
+                for (k, i) in which.into_iter().enumerate() {
+                    if fds[first_file + k].revents == 0 {
+                        continue;
+                    }
+                    let mut chunk = [0u8; 65536];
+                    let f = files[i].as_mut().expect("polled file");
+                    match f.read(&mut chunk) {
+                        Ok(0) => files[i] = None,
+                        Ok(n) => bufs[i].extend_from_slice(&chunk[..n]),
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(_) => files[i] = None,
+                    }
                 }
             }
-            // SAFETY: fds is a valid array of pollfd.
-            let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as _, timeout_ms) };
-            if rc < 0 && Errno::last() != Errno::EINTR {
-                return Err(Error::sys("poll", Errno::last()));
-            }
-            while let Ok(Some(info)) = sfd.read_signal() {
-                let sig = info.ssi_signo as i32;
-                let _ = self.kill(sig);
-                if let Ok(s) = Signal::try_from(sig) {
-                    log::debug!("forwarded {s} to {}", self.pid);
-                }
-            }
-        }
+        })();
+        let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+        r
     }
 
     /// Reap if it ended (`nohang`) or wait for it; records the status.
@@ -977,71 +1003,11 @@ impl Child {
     }
 
     /// Read stdout and stderr to the end (both at once, so neither pipe
-    /// can fill up and block the child), then wait.
+    /// can fill up and block the child) while waiting for it.
     pub fn output(&mut self) -> Result<(ExitStatus, Vec<u8>, Vec<u8>)> {
-        self.stdin.take();
         let mut bufs = [Vec::new(), Vec::new()];
-        let mut files = [self.stdout.take(), self.stderr.take()];
-        loop {
-            let mut fds: Vec<(usize, libc::pollfd)> = files
-                .iter()
-                .enumerate()
-                .filter_map(|(i, f)| {
-                    f.as_ref().map(|f| {
-                        (
-                            i,
-                            libc::pollfd {
-                                fd: f.as_raw_fd(),
-                                events: libc::POLLIN,
-                                revents: 0,
-                            },
-                        )
-                    })
-                })
-                .collect();
-            if fds.is_empty() {
-                break;
-            }
-            let timeout_ms = match self.deadline {
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        self.timed_out = true;
-                        self.kill(libc::SIGKILL)?;
-                        // Its writers may live on in other processes of the
-                        // tree only until the kill lands; keep reading.
-                        self.deadline = None;
-                        -1
-                    } else {
-                        left.as_millis().min(i32::MAX as u128) as i32
-                    }
-                }
-                None => -1,
-            };
-            let mut raw: Vec<libc::pollfd> = fds.iter().map(|(_, p)| *p).collect();
-            // SAFETY: raw is a valid pollfd array.
-            let rc = unsafe { libc::poll(raw.as_mut_ptr(), raw.len() as _, timeout_ms) };
-            if rc < 0 {
-                if Errno::last() == Errno::EINTR {
-                    continue;
-                }
-                return Err(Error::sys("poll", Errno::last()));
-            }
-            for (k, (i, _)) in fds.iter_mut().enumerate() {
-                if raw[k].revents == 0 {
-                    continue;
-                }
-                let mut chunk = [0u8; 65536];
-                let f = files[*i].as_mut().expect("polled file");
-                match f.read(&mut chunk) {
-                    Ok(0) => files[*i] = None,
-                    Ok(n) => bufs[*i].extend_from_slice(&chunk[..n]),
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(_) => files[*i] = None,
-                }
-            }
-        }
-        let st = self.wait()?;
+        let files = [self.stdout.take(), self.stderr.take()];
+        let st = self.event_loop(files, &mut bufs)?;
         let [out, err] = bufs;
         Ok((st, out, err))
     }
