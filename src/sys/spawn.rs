@@ -880,8 +880,8 @@ impl Child {
                 if self.status.is_none() {
                     self.reap(true)?;
                 }
-                if self.status.is_some() && files.iter().all(Option::is_none) {
-                    return Ok(self.status.expect("reaped"));
+                if let (Some(st), true) = (self.status, files.iter().all(Option::is_none)) {
+                    return Ok(st);
                 }
                 if self.status.is_none()
                     && self.pidfd.is_none()
