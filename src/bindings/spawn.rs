@@ -312,9 +312,9 @@ fn build<'l>(lua: &'l Lua, a: &Args, opts: &Table, defaults_pipe: bool) -> R<Spa
     Ok(sp)
 }
 
-fn spawn_err(e: crate::Error) -> Fail {
+fn spawn_err(a: &Args, e: crate::Error) -> Fail {
     match e {
-        crate::Error::Child(m) => Fail::Msg(format!("spawn: {m}")),
+        crate::Error::Child(m) | crate::Error::Invalid(m) => a.fail(m),
         other => Fail::Sys(other),
     }
 }
@@ -322,12 +322,16 @@ fn spawn_err(e: crate::Error) -> Fail {
 pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
     super::add(lua, m, "spawn", |lua, a| {
         let opts = a.table(1)?;
-        let child = build(lua, a, &opts, false)?.spawn().map_err(spawn_err)?;
+        let child = build(lua, a, &opts, false)?
+            .spawn()
+            .map_err(|e| spawn_err(a, e))?;
         Ok(Process::create(lua, child)?)
     })?;
     super::add(lua, m, "run", |lua, a| {
         let opts = a.table(1)?;
-        let child = build(lua, a, &opts, true)?.spawn().map_err(spawn_err)?;
+        let child = build(lua, a, &opts, true)?
+            .spawn()
+            .map_err(|e| spawn_err(a, e))?;
         let ud = Process::create(lua, child)?;
         let (t, out, err) = process::output(lua, &ud)?;
         t.set("stdout", out)?;

@@ -307,8 +307,15 @@ impl<'a> Spawn<'a> {
         }
         let ns = self.namespaces;
         let joins = |k| self.join.iter().any(|(j, _)| *j == k);
-        if (self.hostname.is_some() || self.domainname.is_some()) && !ns.contains(Namespace::Uts) {
-            return bad("hostname requires a new uts namespace: add \"uts\" to namespaces".into());
+        for (name, set) in [
+            ("hostname", self.hostname.is_some()),
+            ("domainname", self.domainname.is_some()),
+        ] {
+            if set && !ns.contains(Namespace::Uts) {
+                return bad(format!(
+                    "{name} requires a new uts namespace: add \"uts\" to namespaces"
+                ));
+            }
         }
         if self.time_offsets.is_some() && !ns.contains(Namespace::Time) {
             return bad(
@@ -493,6 +500,13 @@ impl<'a> Spawn<'a> {
         if self.die_with_parent {
             set_pdeathsig()?;
         }
+        if self.timeout.is_some() && !self.namespaces.contains(Namespace::Pid) {
+            // Without a pid namespace to tear down, a timeout kills our
+            // process group: lead one, so relay, program and descendants
+            // are all in it.
+            let _ =
+                nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(0));
+        }
         // Wait until the parent wrote our maps. EOF instead of a byte
         // means the parent died before that: leave, whatever the race
         // with PR_SET_PDEATHSIG was.
@@ -582,9 +596,6 @@ impl<'a> Spawn<'a> {
         }
         if self.new_session {
             nix::unistd::setsid().op(|| "setsid".into())?;
-        } else if self.group_leader() {
-            let _ =
-                nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(0));
         }
         // Every fd but 0-2 and keep_fds is closed at exec.
         // SAFETY: close_range only flags fds.
@@ -611,10 +622,6 @@ impl<'a> Spawn<'a> {
             Some(p) => Err(p.exec()),
             None => Err(Error::Invalid("nothing to run".into())),
         }
-    }
-
-    fn group_leader(&self) -> bool {
-        self.timeout.is_some() && !self.namespaces.contains(Namespace::Pid)
     }
 
     fn environment(&self) -> Vec<(String, String)> {
@@ -980,10 +987,6 @@ impl Child {
                     }
                 };
             }
-        }
-        if self.timed_out {
-            st.code = None;
-            st.signal = Some(libc::SIGKILL);
         }
         self.status = Some(st);
         self.pidfd.take();
