@@ -54,33 +54,65 @@ cd "$WORK"
 
 section() { printf '\n## %s\n\n' "$1"; }
 
+# bench NAME CMD...: hyperfine, then a table of medians (the targets are
+# about medians; means on a VM carry outliers) with each row's ratio to
+# rawclone and to unshare (run as the same user) where those rows exist.
+bench() {
+  local name=$1; shift
+  hyperfine -N --warmup 20 --runs "${RUNS:-300}" --style none --export-json "$name.json" "$@" >/dev/null
+  python3 - "$name.json" <<'PY'
+import json, sys
+rs = json.load(open(sys.argv[1]))["results"]
+def user(c): return "setpriv" in c
+ref = {}
+for r in rs:
+    for key in ("rawclone", "unshare", "lua5.4"):
+        if key in r["command"]:
+            ref[(key, user(r["command"]))] = r["median"]
+print("| command | median ms | mean ± σ ms | vs rawclone | vs unshare | vs lua5.4 |")
+print("|---|---:|---:|---:|---:|---:|")
+for r in rs:
+    c, m = r["command"], r["median"]
+    cols = []
+    for key in ("rawclone", "unshare", "lua5.4"):
+        b = ref.get((key, user(c)))
+        cols.append(f"{m / b:.2f}×" if b else "")
+    name = c.replace("setpriv --reuid=65534 --regid=65534 --clear-groups ", "[uid 65534] ")
+    name = " ".join(w.split("/")[-1] if w.startswith("/tmp/") else w for w in name.split(" "))
+    print(f"| `{name}` | {m*1e3:.2f} | {r['mean']*1e3:.2f} ± {r['stddev']*1e3:.2f} | " + " | ".join(cols) + " |")
+PY
+}
+
 section "start-up: nsrun -e '' vs lua5.4 -e ''"
 cmds=("$WORK/nsrun -e ''" "$WORK/nsrun-dyn -e ''")
 command -v lua5.4 >/dev/null && cmds+=("lua5.4 -e ''") || echo "note: lua5.4 missing"
-hyperfine -N --warmup 20 --runs 300 --style basic --export-markdown startup.md "${cmds[@]}" >/dev/null
-cat startup.md
+bench startup "${cmds[@]}"
 
 section "clone into user,mount,pid,uts,ipc,cgroup + /proc, as root and uid 65534"
 cmds=("$WORK/nsrun clone.lua" "${AS_USER[*]} $WORK/nsrun clone.lua")
 [ -n "$RAW" ] && cmds+=("$RAW UmpuiCP" "${AS_USER[*]} $RAW UmpuiCP")
 cmds+=("unshare -Urmpuif --mount-proc /bin/true" "${AS_USER[*]} unshare -Urmpuif --mount-proc /bin/true")
-hyperfine -N --warmup 10 --runs 200 --style basic --export-markdown clone.md "${cmds[@]}" >/dev/null
-cat clone.md
+bench clone "${cmds[@]}"
 
 section "ns.spawn /bin/true in user,mount,pid,uts,ipc,cgroup + /proc (init = false)"
 cmds=("$WORK/nsrun spawn.lua" "${AS_USER[*]} $WORK/nsrun spawn.lua" "$WORK/nsrun-dyn spawn.lua")
 [ -n "$RAW" ] && cmds+=("$RAW UmpuiCP" "${AS_USER[*]} $RAW UmpuiCP")
 cmds+=("unshare -Urmpuif --mount-proc /bin/true" "${AS_USER[*]} unshare -Urmpuif --mount-proc /bin/true")
-hyperfine -N --warmup 10 --runs 200 --style basic --export-markdown spawn.md "${cmds[@]}" >/dev/null
-cat spawn.md
+bench spawn "${cmds[@]}"
 
 section "500 spawns in one recipe (per spawn) vs one whole rawclone run"
-hyperfine -N --warmup 1 --runs 5 --style basic --export-json loop.json \
+hyperfine -N --warmup 1 --runs 5 --style none --export-json loop.json \
   "$WORK/nsrun spawn.lua 500" "${AS_USER[*]} $WORK/nsrun spawn.lua 500" >/dev/null
-python3 - loop.json <<'PY'
+python3 - loop.json clone.json <<'PY'
 import json, sys
+raw = {("setpriv" in r["command"]): r["median"] for r in json.load(open(sys.argv[2]))["results"] if "rawclone" in r["command"]}
+print("| loop | median per spawn ms | vs one whole rawclone run (same user) |")
+print("|---|---:|---:|")
 for r in json.load(open(sys.argv[1]))["results"]:
-    print(f"| {r['command']} | {r['median'] / 500 * 1e3:.3f} ms per spawn |")
+    per = r["median"] / 500
+    b = raw.get("setpriv" in r["command"])
+    who = "uid 65534" if "setpriv" in r["command"] else "root"
+    print(f"| 500 spawns, {who} | {per*1e3:.3f} | " + (f"{per / b:.2f}×" if b else "") + " |")
 PY
 
 section "peak RSS (KiB, GNU time)"
