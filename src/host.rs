@@ -51,7 +51,7 @@ impl From<mlua::Error> for RunError {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Host {
-    lua: Lua,
+    pub(crate) lua: Lua,
 }
 
 impl Host {

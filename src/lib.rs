@@ -6,6 +6,7 @@
 mod bindings;
 pub mod error;
 mod host;
+mod repl;
 pub mod sys;
 
 pub use error::{Error, Result};

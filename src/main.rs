@@ -1,9 +1,9 @@
 //! The `nsrun` command: run a Lua recipe that builds a sandbox.
 
-use std::io::Read;
+use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use nsrun::{Host, RunError};
 
 /// Prototype and run Linux isolation setups from Lua recipes.
@@ -14,8 +14,12 @@ Examples:
   nsrun -e 'print(require\"nsrun\".getpid())'
   echo 'return 3' | nsrun -          read the recipe from stdin
   nsrun --check recipe.lua          compile only
+  nsrun --trace recipe.lua          log every kernel operation as it happens
+  nsrun -i                          interactive prompt (also: nsrun alone on a terminal)
+  nsrun man > nsrun.1               the man page
+  nsrun completions bash            shell completions (bash, zsh, fish, elvish, powershell)
 
-Logging: -v info, -vv debug, -vvv every kernel operation; RUST_LOG overrides.")]
+Logging: -v info, -vv debug, -vvv all; RUST_LOG overrides.")]
 struct Cli {
     /// Run CHUNK instead of a recipe file; the positional arguments become `...`.
     #[arg(short = 'e', value_name = "CHUNK")]
@@ -23,6 +27,12 @@ struct Cli {
     /// Compile the recipe and report syntax errors without running it.
     #[arg(long)]
     check: bool,
+    /// Log every kernel operation (in child processes too) on stderr.
+    #[arg(long)]
+    trace: bool,
+    /// Interactive prompt with `ns` preloaded.
+    #[arg(short = 'i', long = "interactive")]
+    interactive: bool,
     /// More logging (repeat for more); also shows tracebacks of errors.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -47,10 +57,36 @@ fn init_logging(cli: &Cli) {
         (_, 2) => "debug",
         _ => "trace",
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
-        .format_timestamp(None)
-        .format_target(false)
-        .init();
+    let filter = if cli.trace {
+        format!("{level},nsrun::ops=trace")
+    } else {
+        level.to_string()
+    };
+    let mut b = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(filter));
+    b.format(|f, r| {
+        if r.target() == "nsrun::ops" {
+            writeln!(f, "nsrun[{}]: {}", std::process::id(), r.args())
+        } else {
+            writeln!(
+                f,
+                "nsrun[{}] {}: {}",
+                std::process::id(),
+                r.level(),
+                r.args()
+            )
+        }
+    });
+    // Log to a private copy of stderr: a sandbox's stderr may be turned into
+    // a pipe the recipe captures, and the trace of its set-up must not end
+    // up there. The copy is close-on-exec, so programs never see it.
+    // SAFETY: F_DUPFD_CLOEXEC returns a new fd or -1.
+    let fd = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 10) };
+    if fd >= 0 {
+        // SAFETY: fd is a fresh descriptor that we own.
+        let f = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        b.target(env_logger::Target::Pipe(Box::new(f)));
+    }
+    b.init();
 }
 
 fn main() -> ExitCode {
@@ -77,8 +113,46 @@ fn report(e: &anyhow::Error, verbose: bool) {
     }
 }
 
+/// `nsrun man` and `nsrun completions SHELL`, unless a recipe file of that
+/// name exists.
+fn subcommand(cli: &Cli) -> Option<anyhow::Result<i32>> {
+    let first = cli.rest.first()?;
+    if cli.chunk.is_some() || std::path::Path::new(first).exists() {
+        return None;
+    }
+    let mut out = std::io::stdout();
+    match first.as_str() {
+        "man" => Some(
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut out)
+                .map(|_| 0)
+                .map_err(Into::into),
+        ),
+        "completions" => Some((|| {
+            let name = cli.rest.get(1).map(String::as_str).unwrap_or("");
+            let shell: clap_complete::Shell = name.parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "completions for which shell? bash, zsh, fish, elvish or powershell (got '{name}')"
+                )
+            })?;
+            clap_complete::generate(shell, &mut Cli::command(), "nsrun", &mut out);
+            Ok(0)
+        })()),
+        _ => None,
+    }
+}
+
 fn run(cli: &Cli) -> anyhow::Result<i32> {
+    if let Some(r) = subcommand(cli) {
+        return r;
+    }
     let host = Host::new().map_err(RunError::from)?;
+    if cli.interactive
+        || (cli.chunk.is_none() && cli.rest.is_empty() && std::io::stdin().is_terminal())
+    {
+        host.repl()?;
+        return Ok(0);
+    }
     if let Some(chunk) = &cli.chunk {
         let args: Vec<&str> = cli.rest.iter().map(String::as_str).collect();
         if cli.check {

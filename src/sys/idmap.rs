@@ -136,7 +136,7 @@ pub fn write_map(pid: Target, kind: IdKind, ranges: &[IdRange]) -> Result<()> {
             r.count.to_string(),
         ]);
     }
-    log::trace!(target: "nsrun::ops", "[{}] run {:?}", std::process::id(), cmd);
+    log::trace!(target: "nsrun::ops", "run {cmd:?}");
     let out = cmd.output().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             Error::Invalid(format!(

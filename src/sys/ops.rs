@@ -21,7 +21,7 @@ fn outcome<T>(r: &nix::Result<T>) -> String {
 
 fn traced<T>(r: nix::Result<T>, call: impl FnOnce() -> String) -> nix::Result<T> {
     if log::log_enabled!(target: "nsrun::ops", log::Level::Trace) {
-        log::trace!(target: "nsrun::ops", "[{}] {} = {}", std::process::id(), call(), outcome(&r));
+        log::trace!(target: "nsrun::ops", "{} = {}", call(), outcome(&r));
     }
     r
 }
@@ -256,7 +256,7 @@ pub fn setgroups(groups: &[Gid]) -> nix::Result<()> {
 }
 
 pub fn execve(path: &CString, argv: &[CString], env: &[CString]) -> nix::Result<()> {
-    log::trace!(target: "nsrun::ops", "[{}] execve({path:?}, {argv:?})", std::process::id());
+    log::trace!(target: "nsrun::ops", "execve({path:?}, {argv:?})");
     let r = nix::unistd::execve(path, argv, env).map(drop);
     // Only reached on failure.
     traced(r, || format!("execve({path:?})"))

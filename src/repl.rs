@@ -1,0 +1,117 @@
+//! The interactive prompt: `nsrun -i`, or `nsrun` alone on a terminal.
+
+use std::path::PathBuf;
+
+use mlua::{Function, MultiValue, Value};
+use rustyline::error::ReadlineError;
+use rustyline::DefaultEditor;
+
+use crate::host::{Host, RunError};
+
+fn history_path() -> Option<PathBuf> {
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))?;
+    Some(state.join("nsrun").join("history"))
+}
+
+/// What one piece of input turned out to be.
+enum Compiled {
+    Ready(Function),
+    /// The statement is not finished: read another line.
+    Incomplete,
+    Error(String),
+}
+
+impl Host {
+    fn compile_input(&self, src: &str) -> Compiled {
+        // Like lua.c: try the line as an expression first so `1 + 1` or
+        // `ns.getpid()` print their value, then as a statement.
+        if let Ok(f) = self
+            .lua
+            .load(format!("return {src}"))
+            .set_name("=stdin")
+            .into_function()
+        {
+            return Compiled::Ready(f);
+        }
+        match self.lua.load(src).set_name("=stdin").into_function() {
+            Ok(f) => Compiled::Ready(f),
+            Err(mlua::Error::SyntaxError {
+                incomplete_input: true,
+                ..
+            }) => Compiled::Incomplete,
+            Err(mlua::Error::SyntaxError { message, .. }) => Compiled::Error(message),
+            Err(e) => Compiled::Error(e.to_string()),
+        }
+    }
+
+    fn show(&self, vals: MultiValue) -> mlua::Result<()> {
+        if vals.is_empty() {
+            return Ok(());
+        }
+        let tostring: Function = self.lua.globals().get("tostring")?;
+        let parts: Vec<String> = vals
+            .into_iter()
+            .map(|v| tostring.call::<String>(v))
+            .collect::<mlua::Result<_>>()?;
+        println!("{}", parts.join("\t"));
+        Ok(())
+    }
+
+    /// Read, evaluate and print until end of input. `ns` is the `nsrun`
+    /// module; errors are shown and the prompt goes on.
+    pub fn repl(&self) -> Result<(), RunError> {
+        let ns: Value = self.lua.load("return require 'nsrun'").eval()?;
+        self.lua.globals().set("ns", ns)?;
+        let mut rl = DefaultEditor::new().map_err(|e| RunError::Lua(e.to_string()))?;
+        let history = history_path();
+        if let Some(h) = &history {
+            let _ = rl.load_history(h);
+        }
+        println!(
+            "nsrun {} (Lua 5.4) — `ns` is the nsrun module; Ctrl-D leaves",
+            env!("CARGO_PKG_VERSION")
+        );
+        let mut buf = String::new();
+        loop {
+            let prompt = if buf.is_empty() { "> " } else { ">> " };
+            let line = match rl.readline(prompt) {
+                Ok(l) => l,
+                Err(ReadlineError::Interrupted) => {
+                    buf.clear();
+                    continue;
+                }
+                Err(ReadlineError::Eof) => break,
+                Err(e) => return Err(RunError::Lua(e.to_string())),
+            };
+            if !buf.is_empty() {
+                buf.push('\n');
+            }
+            buf.push_str(&line);
+            let f = match self.compile_input(&buf) {
+                Compiled::Incomplete => continue,
+                Compiled::Error(m) => {
+                    eprintln!("{m}");
+                    let _ = rl.add_history_entry(buf.as_str());
+                    buf.clear();
+                    continue;
+                }
+                Compiled::Ready(f) => f,
+            };
+            let _ = rl.add_history_entry(buf.as_str());
+            buf.clear();
+            match crate::bindings::call_traced(&self.lua, &f, ())? {
+                Ok(vals) => self.show(vals)?,
+                Err(u) => eprintln!("{}", u.message),
+            }
+        }
+        if let Some(h) = &history {
+            if let Some(dir) = h.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let _ = rl.save_history(h);
+        }
+        Ok(())
+    }
+}

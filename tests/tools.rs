@@ -1,0 +1,180 @@
+//! The prototyping tools: the REPL (through a pseudo-terminal), --trace,
+//! the man page and shell completions.
+
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_nsrun");
+
+struct Pty {
+    master: std::fs::File,
+    child: std::process::Child,
+    seen: String,
+}
+
+impl Pty {
+    fn start(home: &std::path::Path) -> Pty {
+        let pty = nix::pty::openpty(None, None).expect("openpty");
+        let slave: OwnedFd = pty.slave;
+        let child = Command::new(BIN)
+            .env("HOME", home)
+            .env_remove("XDG_STATE_HOME")
+            .stdin(Stdio::from(slave.try_clone().unwrap()))
+            .stdout(Stdio::from(slave.try_clone().unwrap()))
+            .stderr(Stdio::from(slave))
+            .spawn()
+            .expect("start nsrun");
+        let master = std::fs::File::from(pty.master);
+        // SAFETY: making our end non-blocking.
+        unsafe {
+            let fl = libc::fcntl(master.as_raw_fd(), libc::F_GETFL);
+            libc::fcntl(master.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
+        }
+        Pty {
+            master,
+            child,
+            seen: String::new(),
+        }
+    }
+
+    /// Read until `want` shows up after what was already consumed.
+    fn expect(&mut self, want: &str) -> String {
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(i) = self.seen.find(want) {
+                let upto = self.seen[..i + want.len()].to_string();
+                self.seen = self.seen[i + want.len()..].to_string();
+                return upto;
+            }
+            assert!(
+                Instant::now() < end,
+                "timed out waiting for {want:?}; saw {:?}",
+                self.seen
+            );
+            let mut buf = [0u8; 4096];
+            match self.master.read(&mut buf) {
+                Ok(n) if n > 0 => self.seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+                _ => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+
+    fn line(&mut self, s: &str) {
+        self.master.write_all(s.as_bytes()).unwrap();
+        self.master.write_all(b"\r").unwrap();
+    }
+}
+
+#[test]
+fn repl_evaluates_prints_and_survives_errors() {
+    let home = tempfile::tempdir().unwrap();
+    let mut p = Pty::start(home.path());
+    p.expect("> ");
+    p.line("ns.getpid()");
+    let out = p.expect("> ");
+    let pid = p.child.id().to_string();
+    assert!(
+        out.contains(&pid),
+        "ns.getpid() should print {pid}: {out:?}"
+    );
+
+    p.line("error('oops')");
+    let out = p.expect("> ");
+    assert!(out.contains("stdin:1: oops"), "the error is shown: {out:?}");
+
+    // A statement over several lines, then its use.
+    p.line("function twice(x)");
+    p.expect(">> ");
+    p.line("return 2 * x end");
+    p.expect("> ");
+    p.line("twice(21)");
+    let out = p.expect("> ");
+    assert!(out.contains("42"), "multi-line function works: {out:?}");
+
+    // Still one thread: user namespaces stay possible from the prompt.
+    p.line("#ns.readdir('/proc/self/task')");
+    let out = p.expect("> ");
+    assert!(
+        out.contains("\r\n1\r\n"),
+        "the REPL is single-threaded: {out:?}"
+    );
+
+    p.master.write_all(&[4]).unwrap(); // Ctrl-D
+    let st = p.child.wait().unwrap();
+    assert!(st.success(), "Ctrl-D leaves with 0: {st:?}");
+    assert!(
+        home.path().join(".local/state/nsrun/history").exists(),
+        "history is saved"
+    );
+}
+
+#[test]
+fn trace_shows_the_proc_mount_and_stays_out_of_captured_stderr() {
+    let out = Command::new(BIN)
+        .args(["--trace", "-e"])
+        .arg(
+            r#"local ns = require "nsrun"
+               local r = ns.run{argv = {"sh", "-c", "echo to-stderr >&2"},
+                 namespaces = "user,mount,pid", setup = function()
+                   ns.mount("proc", "/proc", "proc", "nosuid,nodev,noexec") end}
+               io.write("captured:", r.stderr)"#,
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(r#"mount("proc", "/proc", "proc", nosuid|nodev|noexec, NULL) = ok"#),
+        "the trace shows the /proc mount: {stderr}"
+    );
+    assert!(stderr.contains("clone(user|pid|mount) = ok"), "{stderr}");
+    assert!(
+        stderr.lines().any(|l| l.starts_with("nsrun[1]: mount(")),
+        "child operations are traced with the child's pid: {stderr}"
+    );
+    assert_eq!(
+        stdout, "captured:to-stderr\n",
+        "no trace line in the captured stderr"
+    );
+}
+
+#[test]
+fn without_trace_nothing_is_logged() {
+    let out = Command::new(BIN)
+        .args(["-e", "require'nsrun'.unshare('user')"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
+
+#[test]
+fn man_page_and_completions() {
+    let out = Command::new(BIN).arg("man").output().unwrap();
+    let man = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(man.contains(".TH nsrun 1"), "{man}");
+    assert!(man.contains("\\-\\-trace"), "options are in the man page");
+    for (shell, mark) in [
+        ("bash", "_nsrun()"),
+        ("zsh", "#compdef nsrun"),
+        ("fish", "complete -c nsrun"),
+    ] {
+        let out = Command::new(BIN)
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{shell}");
+        let s = String::from_utf8_lossy(&out.stdout);
+        assert!(s.contains(mark), "{shell} completions: {s}");
+    }
+    let out = Command::new(BIN)
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bash, zsh, fish"));
+}
