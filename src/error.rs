@@ -22,6 +22,9 @@ pub enum Error {
     /// A child process failed before it could run its program.
     #[error("{0}")]
     Child(String),
+    /// Under `--plan`: the operation (an exec) was recorded, not performed.
+    #[error("planned, not performed")]
+    Planned,
 }
 
 /// Result type of the system layer.
@@ -51,6 +54,7 @@ impl Error {
             Error::Sys { op, .. } => op,
             Error::Invalid(_) => "invalid",
             Error::Child(_) => "child",
+            Error::Planned => "planned",
         }
     }
 

@@ -30,6 +30,11 @@ struct Cli {
     /// Log every kernel operation (in child processes too) on stderr.
     #[arg(long)]
     trace: bool,
+    /// Perform no kernel operation: record them, run the recipe's child
+    /// code in place, and print the ordered plan (`--plan=json` for tools).
+    #[arg(long, value_name = "FORMAT", num_args = 0..=1, default_missing_value = "text",
+          require_equals = true, value_parser = ["text", "json"])]
+    plan: Option<String>,
     /// Interactive prompt with `ns` preloaded.
     #[arg(short = 'i', long = "interactive")]
     interactive: bool,
@@ -142,10 +147,60 @@ fn subcommand(cli: &Cli) -> Option<anyhow::Result<i32>> {
     }
 }
 
+fn json_str(s: &str) -> String {
+    let mut o = String::with_capacity(s.len() + 2);
+    o.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            '\n' => o.push_str("\\n"),
+            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+fn print_plan(steps: &[nsrun::sys::ops::Step], json: bool) {
+    if json {
+        let items: Vec<String> = steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                format!(
+                    "{{\"step\":{},\"process\":{},\"call\":{}}}",
+                    i + 1,
+                    json_str(&s.process),
+                    json_str(&s.call)
+                )
+            })
+            .collect();
+        println!("{{\"plan\":[{}]}}", items.join(","));
+        return;
+    }
+    println!("plan: {} operations, none performed", steps.len());
+    for (i, s) in steps.iter().enumerate() {
+        println!("{:>4}  {:<7} {}", i + 1, s.process, s.call);
+    }
+}
+
 fn run(cli: &Cli) -> anyhow::Result<i32> {
     if let Some(r) = subcommand(cli) {
         return r;
     }
+    if let Some(format) = &cli.plan {
+        nsrun::sys::ops::plan_begin();
+        let r = run_recipe(cli);
+        let steps = nsrun::sys::ops::plan_end();
+        print_plan(&steps, format == "json");
+        return r;
+    }
+    run_recipe(cli)
+}
+
+fn run_recipe(cli: &Cli) -> anyhow::Result<i32> {
     let host = Host::new().map_err(RunError::from)?;
     if cli.interactive
         || (cli.chunk.is_none() && cli.rest.is_empty() && std::io::stdin().is_terminal())

@@ -178,3 +178,125 @@ fn man_page_and_completions() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bash, zsh, fish"));
 }
+
+fn plan_section(stdout: &[u8]) -> String {
+    let s = String::from_utf8_lossy(stdout);
+    let i = s.find("plan: ").expect("a plan is printed");
+    s[i..].to_string()
+}
+
+#[test]
+fn plan_of_hello_matches_the_golden_file_and_performs_nothing() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    // The recipe compares every namespace id of the process before and
+    // after running hello.lua, and the host's hostname: under --plan
+    // nothing may have changed.
+    let out = Command::new(BIN)
+        .current_dir(root)
+        .args(["--plan", "-e"])
+        .arg(
+            r#"local ns = require "nsrun"
+               local kinds = {"user","mount","pid","uts","ipc","net","cgroup","time"}
+               local before = {}
+               for _, k in ipairs(kinds) do before[k] = ns.id(k) end
+               local host = ns.read_file("/proc/sys/kernel/hostname")
+               local st = dofile("examples/hello.lua")
+               for _, k in ipairs(kinds) do
+                 assert(ns.id(k) == before[k], k .. " namespace changed under --plan")
+               end
+               assert(ns.read_file("/proc/sys/kernel/hostname") == host, "hostname changed")
+               assert(st.code == 0, "planned child status " .. st.code)
+               print("unchanged")"#,
+        )
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("unchanged\n"), "{stdout}");
+    let golden = std::fs::read_to_string(format!("{root}/tests/golden/hello.plan")).unwrap();
+    assert_eq!(
+        plan_section(&out.stdout),
+        golden,
+        "plan of examples/hello.lua as root"
+    );
+}
+
+#[test]
+fn plan_of_a_spawn_marks_parent_child_init_and_main() {
+    let out = Command::new(BIN)
+        .args(["--plan=json", "-e"])
+        .arg(
+            r#"local ns = require "nsrun"
+               local r = ns.run{argv = {"id"}, namespaces = "user,mount,pid,uts",
+                 hostname = "box", setup = function() ns.mount("tmpfs", "/tmp", "tmpfs") end}
+               assert(r.code == 0)"#,
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap();
+    for want in [
+        r#"{"step":1,"process":"parent","call":"clone(user|uts|pid|mount)"}"#,
+        r#""process":"parent","call":"write(\"/proc/$CHILD/uid_map\""#,
+        r#""process":"child","call":"sethostname(\"box\")"}"#,
+        r#""process":"child","call":"mount(\"tmpfs\", \"/tmp\", \"tmpfs\", 0, NULL)"}"#,
+        r#""process":"init","call":"supervise"#,
+        r#""process":"main","call":"execve(\"id\", [\"id\"])"}"#,
+    ] {
+        assert!(last.contains(want), "missing {want} in {last}");
+    }
+    assert!(
+        last.starts_with(r#"{"plan":["#) && last.ends_with("]}"),
+        "{last}"
+    );
+}
+
+#[test]
+fn plan_as_an_unprivileged_user_needs_no_privilege() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("nsrun");
+    std::fs::copy(BIN, &bin).unwrap();
+    let script = dir.path().join("r.lua");
+    std::fs::write(
+        &script,
+        r#"local ns = require "nsrun"
+           ns.mount("tmpfs", "/mnt", "tmpfs")   -- would be EPERM for real
+           ns.sethostname("nope")
+           print("done")"#,
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for p in [dir.path(), bin.as_path(), script.as_path()] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&bin)
+        .arg("--plan")
+        .arg(&script)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("done\nplan: 2 operations, none performed\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(r#"parent  mount("tmpfs", "/mnt", "tmpfs", 0, NULL)"#),
+        "{stdout}"
+    );
+}

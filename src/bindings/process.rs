@@ -313,6 +313,13 @@ pub(crate) fn child_code(lua: &Lua, f: &Function) -> i32 {
 }
 
 fn fork_with(lua: &Lua, kinds: Namespaces, f: &Function) -> R<AnyUserData> {
+    if crate::sys::ops::planning() {
+        // Nothing is forked: record the clone and run the child's part
+        // here, its operations recorded as the child's.
+        process::fork(kinds)?;
+        let code = crate::sys::ops::in_role("child", || child_code(lua, f));
+        return Ok(Process::create(lua, Child::planned(code))?);
+    }
     match process::fork(kinds)? {
         Forked::Child => run_child(lua, f),
         Forked::Parent(pid) => Ok(Process::create(lua, Child::from_pid(pid))?),
@@ -412,7 +419,10 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
     super::add(lua, m, "exec", |_, a| {
         let argv = argv(a, 1)?;
         let opts = exec_opts(a, 2)?;
-        Err::<(), _>(process::exec(&argv, &opts).into())
+        match process::exec(&argv, &opts) {
+            crate::Error::Planned => Ok(()),
+            e => Err(e.into()),
+        }
     })?;
     super::add(lua, m, "kill", |_, a| {
         let pid = a.integer(1)?;

@@ -127,6 +127,15 @@ pub fn write_map(pid: Target, kind: IdKind, ranges: &[IdRange]) -> Result<()> {
             kind.file()
         )));
     };
+    if ops::record(|| {
+        let args: Vec<String> = ranges
+            .iter()
+            .map(|r| format!("{} {} {}", r.inside, r.outside, r.count))
+            .collect();
+        format!("run {} {pid} {}", kind.helper(), args.join(" "))
+    }) {
+        return Ok(());
+    }
     let mut cmd = Command::new(kind.helper());
     cmd.arg(pid.to_string());
     for r in ranges {

@@ -1,7 +1,8 @@
 //! The one door: every operation that changes kernel state goes through here.
 //!
 //! Keeping them in one place lets `--trace` log each call with its outcome in
-//! a single spot (and, later, lets `--plan` record instead of perform).
+//! a single spot, and lets `--plan` record the calls instead of performing
+//! them.
 //! Read-only queries (stat, readlink, getuid) are not routed here.
 
 use std::ffi::CString;
@@ -26,6 +27,98 @@ fn traced<T>(r: nix::Result<T>, call: impl FnOnce() -> String) -> nix::Result<T>
     r
 }
 
+/// Where `--plan` keeps the operations a recipe would perform.
+struct Planner {
+    steps: Vec<Step>,
+    role: Vec<&'static str>,
+}
+
+/// One recorded operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// The process it would run in: `parent`, `child`, `init`, …
+    pub process: String,
+    /// The call, as `--trace` shows it.
+    pub call: String,
+}
+
+thread_local! {
+    static PLAN: std::cell::RefCell<Option<Planner>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The pid that planned children get: never a real one.
+pub const PLANNED_PID: libc::pid_t = i32::MAX;
+
+/// Start recording instead of performing (`--plan`).
+pub fn plan_begin() {
+    PLAN.with(|p| {
+        *p.borrow_mut() = Some(Planner {
+            steps: Vec::new(),
+            role: vec!["parent"],
+        })
+    });
+}
+
+/// Stop recording and return the plan.
+pub fn plan_end() -> Vec<Step> {
+    PLAN.with(|p| p.borrow_mut().take().map(|p| p.steps).unwrap_or_default())
+}
+
+/// Whether operations are being recorded rather than performed.
+pub fn planning() -> bool {
+    PLAN.with(|p| p.borrow().is_some())
+}
+
+/// Run `f` with the plan's steps attributed to process `role`.
+pub fn in_role<T>(role: &'static str, f: impl FnOnce() -> T) -> T {
+    PLAN.with(|p| {
+        if let Some(p) = p.borrow_mut().as_mut() {
+            p.role.push(role);
+        }
+    });
+    let r = f();
+    PLAN.with(|p| {
+        if let Some(p) = p.borrow_mut().as_mut() {
+            p.role.pop();
+        }
+    });
+    r
+}
+
+/// Record `call` if planning; true when it was recorded (and so must not
+/// be performed).
+pub fn record(call: impl FnOnce() -> String) -> bool {
+    PLAN.with(|p| match p.borrow_mut().as_mut() {
+        Some(p) => {
+            let call = call().replace(&PLANNED_PID.to_string(), "$CHILD");
+            let process = p.role.last().copied().unwrap_or("parent").to_string();
+            p.steps.push(Step { process, call });
+            true
+        }
+        None => false,
+    })
+}
+
+/// Perform `real` (tracing it), or under `--plan` only record it.
+fn door<T: Default>(
+    real: impl FnOnce() -> nix::Result<T>,
+    call: impl FnOnce() -> String,
+) -> nix::Result<T> {
+    door_or(T::default(), real, call)
+}
+
+fn door_or<T>(
+    fake: T,
+    real: impl FnOnce() -> nix::Result<T>,
+    call: impl FnOnce() -> String,
+) -> nix::Result<T> {
+    if planning() {
+        record(call);
+        return Ok(fake);
+    }
+    traced(real(), call)
+}
+
 fn q(s: Option<&str>) -> String {
     match s {
         Some(s) => format!("{s:?}"),
@@ -34,19 +127,23 @@ fn q(s: Option<&str>) -> String {
 }
 
 pub fn unshare(flags: CloneFlags) -> nix::Result<()> {
-    traced(nix::sched::unshare(flags), || {
-        format!("unshare({})", super::namespace::flags_names(flags))
-    })
+    door(
+        || nix::sched::unshare(flags),
+        || format!("unshare({})", super::namespace::flags_names(flags)),
+    )
 }
 
 pub fn setns(fd: BorrowedFd<'_>, flags: CloneFlags) -> nix::Result<()> {
-    traced(nix::sched::setns(fd, flags), || {
-        format!(
-            "setns({}, {})",
-            fd.as_raw_fd(),
-            super::namespace::flags_names(flags)
-        )
-    })
+    door(
+        || nix::sched::setns(fd, flags),
+        || {
+            format!(
+                "setns({}, {})",
+                fd.as_raw_fd(),
+                super::namespace::flags_names(flags)
+            )
+        },
+    )
 }
 
 pub fn mount(
@@ -56,8 +153,8 @@ pub fn mount(
     flags: MsFlags,
     data: Option<&str>,
 ) -> nix::Result<()> {
-    traced(
-        nix::mount::mount(source, target, fstype, flags, data),
+    door(
+        || nix::mount::mount(source, target, fstype, flags, data),
         || {
             format!(
                 "mount({}, {:?}, {}, {}, {})",
@@ -87,7 +184,7 @@ pub fn mount_setattr(target: &str, recursive: bool, set: u64, clear: u64) -> nix
         propagation: 0,
         userns_fd: 0,
     };
-    let r = (|| {
+    let real = || {
         let path = CString::new(target).map_err(|_| Errno::EINVAL)?;
         let flags = if recursive { libc::AT_RECURSIVE } else { 0 };
         // SAFETY: plain syscall with a valid path and a correctly sized struct.
@@ -102,69 +199,76 @@ pub fn mount_setattr(target: &str, recursive: bool, set: u64, clear: u64) -> nix
             )
         };
         Errno::result(rc).map(drop)
-    })();
-    traced(r, || {
+    };
+    door(real, || {
         format!("mount_setattr({target:?}, recursive={recursive}, set={set:#x}, clear={clear:#x})")
     })
 }
 
 pub fn umount2(target: &str, flags: MntFlags) -> nix::Result<()> {
-    traced(nix::mount::umount2(target, flags), || {
-        format!("umount2({target:?}, {flags:?})")
-    })
+    door(
+        || nix::mount::umount2(target, flags),
+        || format!("umount2({target:?}, {flags:?})"),
+    )
 }
 
 pub fn pivot_root(new_root: &str, put_old: &str) -> nix::Result<()> {
-    traced(nix::unistd::pivot_root(new_root, put_old), || {
-        format!("pivot_root({new_root:?}, {put_old:?})")
-    })
+    door(
+        || nix::unistd::pivot_root(new_root, put_old),
+        || format!("pivot_root({new_root:?}, {put_old:?})"),
+    )
 }
 
 pub fn chroot(path: &str) -> nix::Result<()> {
-    traced(nix::unistd::chroot(path), || format!("chroot({path:?})"))
+    door(|| nix::unistd::chroot(path), || format!("chroot({path:?})"))
 }
 
 pub fn chdir(path: &str) -> nix::Result<()> {
-    traced(nix::unistd::chdir(path), || format!("chdir({path:?})"))
+    door(|| nix::unistd::chdir(path), || format!("chdir({path:?})"))
 }
 
 pub fn sethostname(name: &str) -> nix::Result<()> {
-    traced(nix::unistd::sethostname(name), || {
-        format!("sethostname({name:?})")
-    })
+    door(
+        || nix::unistd::sethostname(name),
+        || format!("sethostname({name:?})"),
+    )
 }
 
 pub fn setdomainname(name: &str) -> nix::Result<()> {
-    // SAFETY: pointer and length describe `name`.
-    let rc = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
-    traced(Errno::result(rc).map(drop), || {
-        format!("setdomainname({name:?})")
-    })
+    let real = || {
+        // SAFETY: pointer and length describe `name`.
+        let rc = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+        Errno::result(rc).map(drop)
+    };
+    door(real, || format!("setdomainname({name:?})"))
 }
 
 pub fn mkdir(path: &str, mode: u32) -> nix::Result<()> {
     let m = nix::sys::stat::Mode::from_bits_truncate(mode);
-    traced(nix::unistd::mkdir(path, m), || {
-        format!("mkdir({path:?}, {mode:#o})")
-    })
+    door(
+        || nix::unistd::mkdir(path, m),
+        || format!("mkdir({path:?}, {mode:#o})"),
+    )
 }
 
 pub fn chmod(path: &str, mode: u32) -> nix::Result<()> {
     let m = nix::sys::stat::Mode::from_bits_truncate(mode);
-    traced(
-        nix::sys::stat::fchmodat(
-            nix::fcntl::AT_FDCWD,
-            path,
-            m,
-            nix::sys::stat::FchmodatFlags::FollowSymlink,
-        ),
+    door(
+        || {
+            nix::sys::stat::fchmodat(
+                nix::fcntl::AT_FDCWD,
+                path,
+                m,
+                nix::sys::stat::FchmodatFlags::FollowSymlink,
+            )
+        },
         || format!("chmod({path:?}, {mode:#o})"),
     )
 }
 
 pub fn symlink(target: &str, linkpath: &str) -> nix::Result<()> {
-    traced(
-        nix::unistd::symlinkat(target, nix::fcntl::AT_FDCWD, linkpath),
+    door(
+        || nix::unistd::symlinkat(target, nix::fcntl::AT_FDCWD, linkpath),
         || format!("symlink({target:?}, {linkpath:?})"),
     )
 }
@@ -173,41 +277,47 @@ pub fn symlink(target: &str, linkpath: &str) -> nix::Result<()> {
 pub fn write_file(path: &str, data: &[u8], mode: Option<u32>, truncate: bool) -> nix::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let r = (|| {
-        let mut o = std::fs::OpenOptions::new();
-        o.write(true);
-        if truncate {
-            o.create(true).truncate(true).mode(mode.unwrap_or(0o644));
-        }
-        let mut f = o.open(path)?;
-        // One write: /proc files such as uid_map must get their content in a
-        // single write(2) call.
-        let n = f.write(data)?;
-        if n != data.len() {
-            f.write_all(&data[n..])?;
-        }
-        if let (Some(m), true) = (mode, truncate) {
-            // The umask trimmed the mode given to open; say what was asked.
-            use std::os::unix::fs::PermissionsExt;
-            f.set_permissions(std::fs::Permissions::from_mode(m))?;
-        }
-        Ok::<_, std::io::Error>(())
-    })()
-    .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)));
-    traced(r, || {
+    let real = || {
+        (|| {
+            let mut o = std::fs::OpenOptions::new();
+            o.write(true);
+            if truncate {
+                o.create(true).truncate(true).mode(mode.unwrap_or(0o644));
+            }
+            let mut f = o.open(path)?;
+            // One write: /proc files such as uid_map must get their content in a
+            // single write(2) call.
+            let n = f.write(data)?;
+            if n != data.len() {
+                f.write_all(&data[n..])?;
+            }
+            if let (Some(m), true) = (mode, truncate) {
+                // The umask trimmed the mode given to open; say what was asked.
+                use std::os::unix::fs::PermissionsExt;
+                f.set_permissions(std::fs::Permissions::from_mode(m))?;
+            }
+            Ok::<_, std::io::Error>(())
+        })()
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+    };
+    door(real, || {
         let shown = String::from_utf8_lossy(&data[..data.len().min(64)]);
         format!("write({path:?}, {shown:?})")
     })
 }
 
 pub fn unlink(path: &str) -> nix::Result<()> {
-    traced(nix::unistd::unlink(path), || format!("unlink({path:?})"))
+    door(|| nix::unistd::unlink(path), || format!("unlink({path:?})"))
 }
 
 /// A fork-style clone: no new stack, so the child continues on a copy of
 /// the caller's stack exactly like fork(2) (as bubblewrap's raw_clone does).
-/// Returns 0 in the child.
+/// Returns 0 in the child. Under `--plan` it forks nothing and returns
+/// [`PLANNED_PID`]: the callers then run the child's part inline.
 pub fn clone(flags: CloneFlags) -> nix::Result<libc::pid_t> {
+    if record(|| format!("clone({})", super::namespace::flags_names(flags))) {
+        return Ok(PLANNED_PID);
+    }
     // SAFETY: with a null stack pointer clone behaves like fork; the host is
     // single-threaded, so the child inherits no lock held by another thread.
     let rc = unsafe {
@@ -230,32 +340,40 @@ pub fn clone(flags: CloneFlags) -> nix::Result<libc::pid_t> {
 }
 
 pub fn kill(pid: Pid, sig: i32) -> nix::Result<()> {
-    // SAFETY: plain kill(2).
-    let rc = unsafe { libc::kill(pid.as_raw(), sig) };
-    traced(Errno::result(rc).map(drop), || {
-        format!("kill({pid}, {sig})")
-    })
+    let real = || {
+        // SAFETY: plain kill(2).
+        let rc = unsafe { libc::kill(pid.as_raw(), sig) };
+        Errno::result(rc).map(drop)
+    };
+    door(real, || format!("kill({pid}, {sig})"))
 }
 
 pub fn setresuid(uid: Uid) -> nix::Result<()> {
-    traced(nix::unistd::setresuid(uid, uid, uid), || {
-        format!("setresuid({uid}, {uid}, {uid})")
-    })
+    door(
+        || nix::unistd::setresuid(uid, uid, uid),
+        || format!("setresuid({uid}, {uid}, {uid})"),
+    )
 }
 
 pub fn setresgid(gid: Gid) -> nix::Result<()> {
-    traced(nix::unistd::setresgid(gid, gid, gid), || {
-        format!("setresgid({gid}, {gid}, {gid})")
-    })
+    door(
+        || nix::unistd::setresgid(gid, gid, gid),
+        || format!("setresgid({gid}, {gid}, {gid})"),
+    )
 }
 
 pub fn setgroups(groups: &[Gid]) -> nix::Result<()> {
-    traced(nix::unistd::setgroups(groups), || {
-        format!("setgroups({groups:?})")
-    })
+    door(
+        || nix::unistd::setgroups(groups),
+        || format!("setgroups({groups:?})"),
+    )
 }
 
+/// Under `--plan`, records the exec and returns `Ok` (a real exec never does).
 pub fn execve(path: &CString, argv: &[CString], env: &[CString]) -> nix::Result<()> {
+    if record(|| format!("execve({path:?}, {argv:?})")) {
+        return Ok(());
+    }
     log::trace!(target: "nsrun::ops", "execve({path:?}, {argv:?})");
     let r = nix::unistd::execve(path, argv, env).map(drop);
     // Only reached on failure.

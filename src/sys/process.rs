@@ -260,8 +260,12 @@ impl Prepared {
         })
     }
 
-    /// Exec it; returns only with the error that stopped it.
+    /// Exec it; returns only with the error that stopped it. Under
+    /// `--plan` it records the exec and returns [`Error::Planned`].
     pub fn exec(&self) -> Error {
+        if ops::record(|| format!("execve({:?}, {:?})", self.prog, self.argv)) {
+            return Error::Planned;
+        }
         if let Some(dir) = &self.cwd {
             if let Err(e) = ops::chdir(dir) {
                 return Error::sys(format!("chdir {dir}"), e);

@@ -358,6 +358,9 @@ impl<'a> Spawn<'a> {
     /// with the error that stopped it, having reaped it.
     pub fn spawn(mut self) -> Result<Child> {
         self.validate()?;
+        if ops::planning() {
+            return self.plan();
+        }
         // Everything that can fail in the parent is done before the clone.
         let joins: Vec<(Namespace, NsHandle)> = {
             let mut v = Vec::new();
@@ -494,6 +497,120 @@ impl<'a> Spawn<'a> {
             return Err(decode_error(&msg));
         }
         Ok(child)
+    }
+
+    /// `--plan`: record, in order and for the process that would do it,
+    /// every operation of a start, running `setup` (and `fn`) inline.
+    fn plan(mut self) -> Result<Child> {
+        let joins: Vec<(Namespace, String)> = self
+            .join
+            .iter()
+            .map(|(k, t)| {
+                let what = match t {
+                    JoinTarget::Pid(p) => k.proc_path(Some(*p)),
+                    JoinTarget::Path(p) => p.clone(),
+                    JoinTarget::Handle(h) => h.path().to_string(),
+                };
+                (*k, what)
+            })
+            .collect();
+        let mut at_clone = self.namespaces;
+        at_clone.remove(Namespace::Time);
+        let mut late = Namespaces::empty();
+        if !joins.is_empty() {
+            at_clone = self
+                .namespaces
+                .iter()
+                .filter(|k| *k == Namespace::User)
+                .collect();
+        }
+        for k in self.namespaces.iter() {
+            if !at_clone.contains(k) {
+                late.insert(k);
+            }
+        }
+        let pid = ops::clone(at_clone.flags()).op(|| "clone".into())?;
+        if self.namespaces.contains(Namespace::User) {
+            let deny = !self.setgroups_allow.unwrap_or(geteuid().is_root());
+            idmap::write_map(
+                Some(pid),
+                IdKind::Uid,
+                &resolve_map(self.uid_map.as_ref().unwrap_or(&IdMap::Root), IdKind::Uid),
+            )?;
+            if deny {
+                idmap::setgroups(Some(pid), false)?;
+            }
+            idmap::write_map(
+                Some(pid),
+                IdKind::Gid,
+                &resolve_map(self.gid_map.as_ref().unwrap_or(&IdMap::Root), IdKind::Gid),
+            )?;
+        }
+        if let Some(f) = self.before_start.as_mut() {
+            f(pid)?;
+        }
+        let code = ops::in_role("child", || -> Result<i32> {
+            for (k, what) in &joins {
+                ops::record(|| format!("setns({what:?}, {k})"));
+            }
+            if !late.is_empty() {
+                sysns::unshare(late)?;
+            }
+            if late.contains(Namespace::Time) {
+                let (mono, boot) = self.time_offsets.unwrap_or((0, 0));
+                let text = format!("monotonic {mono} 0\nboottime {boot} 0\n");
+                ops::write_file("/proc/self/timens_offsets", text.as_bytes(), None, false)
+                    .op(|| "write /proc/self/timens_offsets".into())?;
+            }
+            if self.namespaces.contains(Namespace::Mount) {
+                mount::mount(None, "/", None, MsFlags::MS_REC | MsFlags::MS_SLAVE, None)?;
+            }
+            if let Some(h) = &self.hostname {
+                sysns::sethostname(h)?;
+            }
+            if let Some(d) = &self.domainname {
+                sysns::setdomainname(d)?;
+            }
+            if let Some(f) = self.setup.as_mut() {
+                f()?;
+            }
+            let role = if self.use_init() {
+                ops::clone(nix::sched::CloneFlags::empty()).op(|| "clone".into())?;
+                ops::in_role("init", || {
+                    ops::record(|| {
+                        "supervise: reap orphans, forward signals, exit with main's status".into()
+                    })
+                });
+                "main"
+            } else {
+                "child"
+            };
+            ops::in_role(role, || -> Result<i32> {
+                if let Some(g) = &self.groups {
+                    super::cred::setgroups(g)?;
+                }
+                if let Some(g) = self.gid {
+                    super::cred::setgid(g)?;
+                }
+                if let Some(u) = self.uid {
+                    super::cred::setuid(u)?;
+                }
+                if let Some(f) = self.func.as_mut() {
+                    return Ok(f());
+                }
+                let p = process::Prepared::new(
+                    &self.argv,
+                    &ExecOpts {
+                        env: Some(self.environment()),
+                        cwd: self.cwd.clone(),
+                        argv0: self.argv0.clone(),
+                    },
+                )?;
+                let _ = p.exec();
+                Ok(0)
+            })
+        })?;
+        Ok(Child::planned(code))
     }
 
     fn child(&mut self, mut cx: ChildCtx) -> Result<std::convert::Infallible> {
@@ -806,6 +923,19 @@ pub struct Child {
 }
 
 impl Child {
+    /// The stand-in for a child that `--plan` did not start: it "exited"
+    /// with `code`.
+    pub fn planned(code: i32) -> Child {
+        let mut c = Child::from_pid(ops::PLANNED_PID);
+        c.pidfd = None;
+        c.status = Some(ExitStatus {
+            code: Some(code),
+            signal: None,
+            core_dumped: false,
+        });
+        c
+    }
+
     /// Adopt a child this process forked by other means (`ns.fork`).
     pub fn from_pid(pid: i32) -> Child {
         Child {
