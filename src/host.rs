@@ -43,11 +43,16 @@ impl From<mlua::Error> for RunError {
 
 /// A Lua 5.4 state with the safe standard library and `require "nsrun"`.
 ///
-/// ```no_run
+/// ```
 /// let host = nsrun::Host::new()?;
+/// // Full mlua access: add globals, functions, modules.
 /// host.lua().globals().set("answer", 42)?;
-/// let code = host.run_file("recipe.lua", &["a", "b"])?;
-/// std::process::exit(code);
+/// let recipe = "local ns = require 'nsrun'
+///               assert(ns.getpid() > 0)
+///               return answer - 40 + select('#', ...)";
+/// let code = host.run_chunk(recipe.as_bytes(), "=example", &["a", "b"])?;
+/// assert_eq!(code, 4);
+/// // Recipes from files: host.run_file("recipe.lua", &["a", "b"])
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Host {

@@ -1,14 +1,17 @@
 //! One call that starts a program in new namespaces correctly: the
 //! plain-Rust face of `ns.spawn`.
 //!
-//! ```no_run
-//! use nsrun::{Namespace, Spawn};
-//! let status = Spawn::new(["/bin/sh", "-c", "id"])
+//! ```
+//! use nsrun::{Namespace, Spawn, Stdio};
+//! // Root of a new user namespace, PID 1's child in a new pid namespace.
+//! let mut child = Spawn::new(["/bin/sh", "-c", "id -u; echo $$"])
 //!     .namespaces([Namespace::User, Namespace::Pid, Namespace::Mount])
 //!     .map_root()
-//!     .spawn()?
-//!     .wait()?;
+//!     .stdout(Stdio::Pipe)
+//!     .spawn()?;
+//! let (status, out, _err) = child.output()?;
 //! assert!(status.success());
+//! assert_eq!(String::from_utf8_lossy(&out), "0\n2\n"); // the init is PID 1
 //! # Ok::<(), nsrun::Error>(())
 //! ```
 //!
