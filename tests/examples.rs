@@ -1,0 +1,145 @@
+//! The examples do what their comments say, as root and as uid 65534.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_nsrun");
+
+/// A copy of the binary and the examples that uid 65534 can read.
+fn stage() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("nsrun");
+    std::fs::copy(BIN, &bin).unwrap();
+    for e in ["hello.lua", "readonly-root.lua", "nsenter.lua"] {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(e);
+        std::fs::copy(src, dir.path().join(e)).unwrap();
+        std::fs::set_permissions(dir.path().join(e), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+    }
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (dir, bin)
+}
+
+fn run(user: bool, dir: &Path, bin: &Path, args: &[&str]) -> Output {
+    let mut c = if user {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(bin);
+        c
+    } else {
+        Command::new(bin)
+    };
+    c.current_dir(dir).args(args).output().unwrap()
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn hello_shows_uid_0_its_hostname_and_only_its_processes() {
+    let (dir, bin) = stage();
+    for user in [false, true] {
+        let o = run(user, dir.path(), &bin, &["hello.lua"]);
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "user={user}: {out}{err}");
+        assert!(out.starts_with("uid 0 (outside: "), "{out}");
+        assert!(out.contains(", pid 1, hostname hello\n"), "{out}");
+        let procs: Vec<&str> = out
+            .lines()
+            .skip_while(|l| !l.starts_with("processes"))
+            .skip(1)
+            .collect();
+        assert_eq!(procs.len(), 1, "only PID 1 is visible: {out}");
+        assert!(procs[0].trim_start().starts_with("1 "), "{out}");
+        let outside = if user { "65534" } else { "0" };
+        assert!(out.contains(&format!("(outside: {outside})")), "{out}");
+    }
+}
+
+#[test]
+fn readonly_root_refuses_writes_and_keeps_tmp_private() {
+    let (dir, bin) = stage();
+    for user in [false, true] {
+        let o = run(
+            user,
+            dir.path(),
+            &bin,
+            &[
+                "readonly-root.lua",
+                "sh",
+                "-c",
+                "hostname; id -u; echo x > /tmp/f && cat /tmp/f; ls /tmp; touch /usr/nsrun-x",
+            ],
+        );
+        let (out, err) = text(&o);
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "touch fails: user={user}: {out}{err}"
+        );
+        assert_eq!(out, "sandbox\n0\nx\nf\n", "user={user}: {err}");
+        assert!(err.contains("Read-only file system"), "{err}");
+        assert!(!Path::new("/usr/nsrun-x").exists());
+    }
+}
+
+#[test]
+fn nsenter_joins_a_running_process() {
+    let (dir, bin) = stage();
+    for user in [false, true] {
+        // A target in its own user, uts and net namespaces.
+        let mut target = if user {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+            c.arg("unshare");
+            c
+        } else {
+            Command::new("unshare")
+        };
+        let mut t = target
+            .args([
+                "-Urun",
+                "--fork",
+                "sh",
+                "-c",
+                "hostname target-box; exec sleep 30",
+            ])
+            .spawn()
+            .unwrap();
+        // Wait for the hostname to be set inside.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let pid = loop {
+            let kids =
+                std::fs::read_to_string(format!("/proc/{}/task/{}/children", t.id(), t.id()))
+                    .unwrap_or_default();
+            if let Some(p) = kids.split_whitespace().next() {
+                let comm = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+                if comm.trim() == "sleep" {
+                    break p.to_string();
+                }
+            }
+            assert!(std::time::Instant::now() < deadline, "target did not start");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let o = run(
+            user,
+            dir.path(),
+            &bin,
+            &["nsenter.lua", &pid, "sh", "-c", "hostname; id -u"],
+        );
+        let _ = t.kill();
+        let _ = t.wait();
+        let _ = Command::new("kill").arg(&pid).status();
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "user={user}: {out}{err}");
+        assert_eq!(out, "target-box\n0\n", "user={user}: {err}");
+    }
+}
