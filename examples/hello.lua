@@ -31,9 +31,10 @@ local child = ns.fork(function()
   print("processes I can see:")
   for _, name in ipairs(ns.readdir("/proc")) do
     local pid = tonumber(name)
-    if pid then
-      local cmd = ns.read_file("/proc/" .. name .. "/cmdline"):gsub("%z", " ")
-      print(("  %5d  %s"):format(pid, cmd))
+    -- A process may be gone between the listing and the read.
+    local ok, cmdline = pcall(ns.read_file, "/proc/" .. name .. "/cmdline")
+    if pid and ok then
+      print(("  %5d  %s"):format(pid, (cmdline:gsub("%z", " "))))
     end
   end
 end)

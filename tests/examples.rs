@@ -25,15 +25,27 @@ fn stage() -> (tempfile::TempDir, PathBuf) {
 }
 
 fn run(user: bool, dir: &Path, bin: &Path, args: &[&str]) -> Output {
-    let mut c = if user {
-        let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(bin);
-        c
-    } else {
-        Command::new(bin)
+    let once = || {
+        let mut c = if user {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(bin);
+            c
+        } else {
+            Command::new(bin)
+        };
+        c.current_dir(dir).args(args).output().unwrap()
     };
-    c.current_dir(dir).args(args).output().unwrap()
+    // A freshly copied binary can be "busy" while another test thread that
+    // forked during the copy has not exec'd yet: run again then.
+    for _ in 0..20 {
+        let out = once();
+        if !String::from_utf8_lossy(&out.stderr).contains("Text file busy") {
+            return out;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    once()
 }
 
 fn text(o: &Output) -> (String, String) {

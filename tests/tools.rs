@@ -278,13 +278,15 @@ fn plan_as_an_unprivileged_user_needs_no_privilege() {
     for p in [dir.path(), bin.as_path(), script.as_path()] {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(&bin)
-        .arg("--plan")
-        .arg(&script)
-        .output()
-        .unwrap();
+    let out = retry_busy(|| {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin)
+            .arg("--plan")
+            .arg(&script)
+            .output()
+            .unwrap()
+    });
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -299,4 +301,18 @@ fn plan_as_an_unprivileged_user_needs_no_privilege() {
         stdout.contains(r#"parent  mount("tmpfs", "/mnt", "tmpfs", 0, NULL)"#),
         "{stdout}"
     );
+}
+
+/// A freshly copied binary can be "busy" for a moment: another test thread
+/// that forked while the copy was open for writing still holds the fd until
+/// its exec. Run again then.
+fn retry_busy(mut f: impl FnMut() -> std::process::Output) -> std::process::Output {
+    for _ in 0..20 {
+        let out = f();
+        if !String::from_utf8_lossy(&out.stderr).contains("Text file busy") {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
 }

@@ -163,7 +163,7 @@ impl UserData for Process {
     }
 }
 
-/// One end of a pipe to a child: `read(fmt)`, `lines()`, `write(...)`, `close()`.
+/// One end of a pipe to a child: `read(fmt)`, `write(...)`, `close()`.
 pub(crate) enum Pipe {
     Reader(RefCell<Option<BufReader<File>>>),
     Writer(RefCell<Option<File>>),

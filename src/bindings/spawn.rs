@@ -298,11 +298,11 @@ fn build<'l>(lua: &'l Lua, a: &Args, opts: &Table, defaults_pipe: bool) -> R<Spa
     }
     if let Value::Function(f) = opts.get::<Value>("before_start")? {
         sp = sp.before_start(move |pid| {
-            let t = lua
-                .create_table()
+            // The process as a value (pid, :ns(kind), :kill()); it is
+            // waiting for us, so :wait() here would never return.
+            let p = Process::create(lua, crate::sys::spawn::Child::observer(pid))
                 .map_err(|e| crate::Error::Invalid(e.to_string()))?;
-            let _ = t.set("pid", pid);
-            match super::call_traced(lua, &f, t) {
+            match super::call_traced(lua, &f, p) {
                 Ok(Ok(_)) => Ok(()),
                 Ok(Err(u)) => Err(crate::Error::Child(format!("before_start: {}", u.message))),
                 Err(e) => Err(crate::Error::Child(format!("before_start: {e}"))),

@@ -470,6 +470,7 @@ impl<'a> Spawn<'a> {
             status: None,
             timed_out: false,
             group: self.timeout.is_some() && !self.namespaces.contains(Namespace::Pid),
+            observer: false,
         };
         drop(stdio.child);
 
@@ -923,9 +924,20 @@ pub struct Child {
     status: Option<ExitStatus>,
     timed_out: bool,
     group: bool,
+    /// A view of a process someone else reaps (`before_start`'s argument).
+    observer: bool,
 }
 
 impl Child {
+    /// A view of process `pid` that may signal it and open its namespaces
+    /// but never waits for it: its owner does.
+    pub fn observer(pid: i32) -> Child {
+        let mut c = Child::from_pid(pid);
+        c.pidfd = None;
+        c.observer = true;
+        c
+    }
+
     /// The stand-in for a child that `--plan` did not start: it "exited"
     /// with `code`.
     pub fn planned(code: i32) -> Child {
@@ -952,6 +964,7 @@ impl Child {
             status: None,
             timed_out: false,
             group: false,
+            observer: false,
         }
     }
 
@@ -1003,6 +1016,7 @@ impl Child {
         mut files: [Option<File>; 2],
         bufs: &mut [Vec<u8>; 2],
     ) -> Result<ExitStatus> {
+        self.not_observer()?;
         use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
         use nix::sys::signalfd::{SfdFlags, SignalFd};
         self.stdin.take(); // a child reading stdin must see EOF
@@ -1126,8 +1140,19 @@ impl Child {
         Ok(Some(st))
     }
 
+    fn not_observer(&self) -> Result<()> {
+        if self.observer {
+            return Err(Error::Invalid(format!(
+                "process {} is still starting and is waited for by whoever spawned it",
+                self.pid
+            )));
+        }
+        Ok(())
+    }
+
     /// Without waiting: the status if it has ended.
     pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
+        self.not_observer()?;
         if let Some(d) = self.deadline {
             if Instant::now() >= d && self.status.is_none() {
                 self.timed_out = true;
@@ -1152,7 +1177,7 @@ impl Child {
 impl Drop for Child {
     fn drop(&mut self) {
         // Reap it if it already ended, so no zombie stays for long.
-        if self.status.is_none() {
+        if self.status.is_none() && !self.observer {
             let _ = process::wait(self.pid, true);
         }
     }

@@ -1,0 +1,499 @@
+---@meta nsrun
+
+-- LuaLS type stubs for `local ns = require "nsrun"`: the module nsrun's
+-- Rust bindings (src/bindings/*.rs) register. Nothing here runs; nsrun
+-- ships the module inside its binary. `.luarc.json` at the repository root
+-- points lua-language-server at this directory.
+--
+-- tests/stubs.rs keeps this file and the bindings in sync, both ways. It
+-- reads this file line by line, so keep to these conventions:
+--
+--   * A module function is one line `function ns.NAME(ARGS) end`.
+--   * A module value that is not a function is `ns.NAME = VALUE`.
+--   * A method is one line `function CLASS:NAME(ARGS) end`, CLASS being
+--     one of the locals `Process`, `Pipe` or `NsHandle` (the userdata types
+--     nsrun.Process, nsrun.Pipe, nsrun.NsHandle).
+--   * A field is a `---@field NAME TYPE ...` line in the block of `---`
+--     lines that starts at its `---@class nsrun.CLASS` line. The test
+--     compares the fields of these classes with what the binary reports:
+--     nsrun.Process, nsrun.NsHandle (userdata fields), nsrun.Status (keys of
+--     an ns.run result), nsrun.Error (keys of a system-call error) and the
+--     options tables nsrun.SpawnOpts, nsrun.BindOpts, nsrun.MkdirOpts,
+--     nsrun.ExecOpts, nsrun.MountOpts, nsrun.TimeOffsets (the keys their
+--     function accepts).
+--   * Every function and method has a one-line description, `---@param`
+--     for each argument and `---@return` for each result (none: it returns
+--     nothing).
+--
+-- Not stubbed because they do not exist yet: ns.cgroup, ns.net and the
+-- stdlib modules nsrun.sandbox and nsrun.netns (see API.md).
+
+------------------------------------------------------------------------
+-- Names and small types
+------------------------------------------------------------------------
+
+---A namespace kind. `"mnt"` is the same as `"mount"` and `"network"` the
+---same as `"net"`.
+---@alias nsrun.Kind
+---| "user"
+---| "mount"
+---| "mnt"
+---| "pid"
+---| "uts"
+---| "ipc"
+---| "net"
+---| "network"
+---| "cgroup"
+---| "time"
+
+---A set of namespace kinds: a list `{"user", "pid"}` or a comma string
+---`"user,pid"` (a single kind is a one-element comma string).
+---@alias nsrun.Kinds nsrun.Kind[] | nsrun.Kind | string
+
+---A mount flag name; case does not matter and an `ms_` prefix is allowed.
+---@alias nsrun.MountFlag
+---| "bind"
+---| "rec"
+---| "ro"
+---| "rdonly"
+---| "rw"
+---| "nosuid"
+---| "nodev"
+---| "noexec"
+---| "remount"
+---| "private"
+---| "slave"
+---| "shared"
+---| "unbindable"
+---| "move"
+---| "relatime"
+---| "noatime"
+---| "strictatime"
+---| "nodiratime"
+---| "lazytime"
+---| "sync"
+---| "dirsync"
+---| "silent"
+---| "rbind"
+---| "rprivate"
+---| "rslave"
+---| "rshared"
+---| "runbindable"
+
+---Mount flags: a list `{"bind", "rec", "ro"}` or a comma string `"bind,rec,ro"`.
+---@alias nsrun.MountFlags nsrun.MountFlag[] | nsrun.MountFlag | string
+
+---A umount2(2) flag name.
+---@alias nsrun.UmountFlag "detach" | "force" | "expire" | "nofollow"
+
+---umount flags: a list or a comma string.
+---@alias nsrun.UmountFlags nsrun.UmountFlag[] | nsrun.UmountFlag | string
+
+---A process id, or `"self"` for the calling process.
+---@alias nsrun.Pid integer | "self"
+
+---A signal: a number (0 to 64) or a name with or without `SIG` (`"TERM"`, `"SIGKILL"`).
+---@alias nsrun.Signal integer | string
+
+---A file mode: a number (`tonumber("755", 8)`, `493`) or an octal string (`"0755"`, `"755"`).
+---@alias nsrun.Mode integer | string
+
+---A namespace to join: a pid, a path (`/proc/42/ns/net`, a persisted file) or a handle.
+---@alias nsrun.NsTarget integer | string | nsrun.NsHandle
+
+---One id-map range `{inside, outside, count}`.
+---@alias nsrun.IdRange integer[] | nsrun.IdRangeNamed
+
+---An id map: a list of ranges; a single range may be given on its own.
+---@alias nsrun.IdMap nsrun.IdRange[] | nsrun.IdRange
+
+---An id map for ns.spawn: `"root"` maps the caller to 0, `"self"` maps it to itself.
+---@alias nsrun.SpawnIdMap "root" | "self" | nsrun.IdMap
+
+---Where a child's standard stream goes: `"inherit"`, `"null"`, `"pipe"`, a path, or an fd number.
+---@alias nsrun.Stdio "inherit" | "null" | "pipe" | string | integer
+
+---What a child function may return to set its exit code: an integer, a
+---status (its `code`), `true` (0) / `false` (1), or nothing (0).
+---@alias nsrun.ExitValue integer | boolean | nsrun.Status | nil
+
+---An environment: names to values; `false` removes the variable.
+---@alias nsrun.Env table<string, string | number | false>
+
+---A Pipe:read format: `"a"` all, `"l"` a line without its newline, `"L"`
+---with it (a leading `*` is allowed), or a byte count.
+---@alias nsrun.ReadFormat "a" | "l" | "L" | "*a" | "*l" | "*L" | integer
+
+------------------------------------------------------------------------
+-- Tables
+------------------------------------------------------------------------
+
+---One id-map range with named fields.
+---@class nsrun.IdRangeNamed
+---@field inside integer first id inside the namespace
+---@field outside integer first id outside (in the parent user namespace)
+---@field count integer number of ids
+
+---Options of ns.spawn and ns.run. All are optional except one of `argv`/`fn`.
+---@class nsrun.SpawnOpts
+---@field argv? string[] program and arguments; `PATH` is searched
+---@field fn? fun(): nsrun.ExitValue a function to run in the child instead of exec; its result is the exit code
+---@field namespaces? nsrun.Kinds kinds to create new
+---@field join? table<nsrun.Kind, nsrun.NsTarget> kinds to join instead of creating, e.g. `{net = handle}`
+---@field uid_map? nsrun.SpawnIdMap uid map; default `"root"` when `"user"` is new
+---@field gid_map? nsrun.SpawnIdMap gid map; default `"root"` when `"user"` is new
+---@field setgroups? "deny" | "allow" default `"deny"` when unprivileged
+---@field uid? integer uid to switch to inside, after the maps
+---@field gid? integer gid to switch to inside, after the maps
+---@field groups? integer[] supplementary groups inside
+---@field hostname? string needs `"uts"`
+---@field domainname? string needs `"uts"`
+---@field time_offsets? nsrun.TimeOffsets clock offsets; needs `"time"`
+---@field setup? fun() run in the child after namespaces and maps, before exec (mounts go here)
+---@field before_start? fun(proc: nsrun.Process) run in the parent once the child exists, before it goes on (the process is waiting: do not :wait() it here)
+---@field env? nsrun.Env variables to set (`false` removes one)
+---@field clear_env? boolean start from an empty environment
+---@field cwd? string working directory inside
+---@field argv0? string `argv[0]` as the program sees it
+---@field stdin? nsrun.Stdio default `"inherit"`
+---@field stdout? nsrun.Stdio default `"inherit"` (`"pipe"` for ns.run)
+---@field stderr? nsrun.Stdio default `"inherit"` (`"pipe"` for ns.run)
+---@field keep_fds? integer[] fds beyond 0-2 to pass on; every other fd is closed in the child
+---@field init? boolean a small init as PID 1 (default true when `"pid"` is new)
+---@field die_with_parent? boolean kill the child if nsrun dies (default true)
+---@field new_session? boolean setsid() in the child
+---@field timeout? number seconds; then the process tree is killed and the status says `timed_out`
+---@field caps? table not available yet: capabilities to keep or drop
+---@field no_new_privs? boolean not available yet: set no_new_privs
+---@field seccomp? table not available yet: a seccomp filter
+---@field rlimits? table not available yet: resource limits
+---@field cgroup? table not available yet: a fresh cgroup with limits
+---@field disable_userns? boolean not available yet: forbid further user namespaces
+
+---Clock offsets of a new time namespace, in seconds.
+---@class nsrun.TimeOffsets
+---@field monotonic? integer offset of CLOCK_MONOTONIC
+---@field boottime? integer offset of CLOCK_BOOTTIME
+
+---Options of ns.bind.
+---@class nsrun.BindOpts
+---@field ro? boolean read-only (default false)
+---@field rec? boolean recursive, with the mounts below (default true)
+---@field create? boolean create the target file or directory if missing (default false)
+
+---Options of ns.mkdir.
+---@class nsrun.MkdirOpts
+---@field parents? boolean create missing parents, like `mkdir -p`
+
+---Options of ns.exec.
+---@class nsrun.ExecOpts
+---@field env? nsrun.Env the whole environment, replacing ours (`false` entries are left out)
+---@field cwd? string directory to change to first
+---@field argv0? string `argv[0]` as the program sees it
+
+---The table form of ns.mount.
+---@class nsrun.MountOpts
+---@field source? string
+---@field target string
+---@field fstype? string
+---@field flags? nsrun.MountFlags
+---@field data? string
+
+---How a process ended. `code` follows the shell: 128+N when killed by signal N.
+---@class nsrun.Status
+---@field code integer exit code, or 128+signal
+---@field signal? integer the signal that killed it
+---@field core_dumped boolean
+---@field timed_out boolean killed because the `timeout` ran out
+---@field success boolean exited 0 and did not time out
+---@field stdout? string ns.run only: what it wrote (nil unless stdout was a pipe)
+---@field stderr? string ns.run only: what it wrote (nil unless stderr was a pipe)
+
+---The value a failed system call raises (argument mistakes raise plain
+---strings). `tostring(e)` gives `where: message` and a `hint:` line.
+---@class nsrun.Error
+---@field op string the operation and its main arguments, e.g. `mount tmpfs on /tmp`
+---@field errno string the errno name, e.g. `"EPERM"`
+---@field code integer the errno number
+---@field message string e.g. `mount tmpfs on /tmp: Operation not permitted (EPERM)`
+---@field hint? string the usual cause, where one is known
+---@field where? string the caller's position, e.g. `recipe.lua:12`
+
+------------------------------------------------------------------------
+-- Userdata
+------------------------------------------------------------------------
+
+---A child process, from ns.fork, ns.clone or ns.spawn.
+---@class nsrun.Process
+---@field pid integer
+---@field stdin? nsrun.Pipe write end, when stdin was `"pipe"`
+---@field stdout? nsrun.Pipe read end, when stdout was `"pipe"`
+---@field stderr? nsrun.Pipe read end, when stderr was `"pipe"`
+local Process = {}
+
+---Wait for the process to end.
+---@return nsrun.Status
+function Process:wait() end
+
+---The status if the process has ended, else nil; does not block.
+---@return nsrun.Status?
+function Process:try_wait() end
+
+---Send a signal (default TERM); false if the process was already reaped.
+---@param sig? nsrun.Signal
+---@return boolean sent
+function Process:kill(sig) end
+
+---A handle for one of the process's namespaces.
+---@param kind nsrun.Kind
+---@return nsrun.NsHandle
+function Process:ns(kind) end
+
+---Read its piped stdout and stderr to the end, then wait.
+---@return nsrun.Status status
+---@return string? stdout nil unless stdout was a pipe
+---@return string? stderr nil unless stderr was a pipe
+function Process:output() end
+
+---One end of a pipe to a child (`p.stdin`, `p.stdout`, `p.stderr`);
+---`local out <close> = p.stdout` closes it at the end of the scope.
+---@class nsrun.Pipe
+local Pipe = {}
+
+---Read from the read end; nil at end of file.
+---@param fmt? nsrun.ReadFormat default `"l"`
+---@return string?
+function Pipe:read(fmt) end
+
+---Write strings to the write end.
+---@param ... string
+---@return nsrun.Pipe self
+function Pipe:write(...) end
+
+---Close this end (a child reading stdin sees end of file).
+function Pipe:close() end
+
+---An open namespace file. Its fields are nil once it is closed. Handles
+---compare equal (`==`) when they are the same namespace; `tostring` gives
+---`namespace net:[4026531840]`; `local h <close> = ns.open("net")` closes it.
+---@class nsrun.NsHandle
+---@field kind? nsrun.Kind canonical kind name (`"mount"`, never `"mnt"`)
+---@field inode? integer the namespace's inode number
+---@field fd? integer the open file descriptor
+---@field path? string the file it was opened from
+local NsHandle = {}
+
+---Close the handle and its file descriptor.
+function NsHandle:close() end
+
+---Join this namespace (setns).
+function NsHandle:enter() end
+
+------------------------------------------------------------------------
+-- The module
+------------------------------------------------------------------------
+
+---@class nsrun
+local ns = {}
+
+---The nsrun version, e.g. `"0.1.0"`.
+---@type string
+ns.version = ""
+
+-- Namespaces
+
+---Move the calling process into new namespaces (unshare(2)); a new pid namespace takes effect for its next child.
+---@param kinds nsrun.Kinds
+function ns.unshare(kinds) end
+
+---Join namespaces (setns(2)) of a pid (the given kinds, or all that differ, user first and mount last), a namespace file, or a handle.
+---@param target nsrun.NsTarget
+---@param kinds? nsrun.Kinds for a path or handle: the one kind it must be
+function ns.setns(target, kinds) end
+
+---Open a namespace handle: `/proc/<pid or self>/ns/<kind>`, or a namespace file path.
+---@param kind_or_path nsrun.Kind | string
+---@param pid? nsrun.Pid default `"self"`; only with a kind
+---@return nsrun.NsHandle
+function ns.open(kind_or_path, pid) end
+
+---A namespace's inode number, for comparing.
+---@param kind nsrun.Kind
+---@param pid? nsrun.Pid default `"self"`
+---@return integer inode
+function ns.id(kind, pid) end
+
+---Keep a namespace alive by bind-mounting its file onto `path` (created if missing).
+---@param kind nsrun.Kind
+---@param pid? nsrun.Pid nil or `"self"` for the calling process
+---@param path string
+function ns.persist(kind, pid, path) end
+
+---Undo ns.persist: detach the mount at `path`.
+---@param path string
+function ns.unpersist(path) end
+
+---Set the hostname (needs a uts namespace of one's own).
+---@param name string
+function ns.sethostname(name) end
+
+---Set the NIS domain name (needs a uts namespace of one's own).
+---@param name string
+function ns.setdomainname(name) end
+
+-- Mounts
+
+---mount(2); source, fstype, flags and data may be nil. Also `ns.mount{target=, ...}`.
+---@param source string?
+---@param target string
+---@param fstype? string
+---@param flags? nsrun.MountFlags
+---@param data? string
+---@overload fun(opts: nsrun.MountOpts)
+function ns.mount(source, target, fstype, flags, data) end
+
+---Bind-mount `source` on `target` (recursive unless `rec = false`); all or nothing.
+---@param source string
+---@param target string
+---@param opts? nsrun.BindOpts
+function ns.bind(source, target, opts) end
+
+---umount2(2).
+---@param target string
+---@param flags? nsrun.UmountFlags
+function ns.umount(target, flags) end
+
+---pivot_root(2); with one argument the whole safe dance (private, bind, pivot, detach the old root, chdir "/").
+---@param new_root string
+---@param put_old? string
+function ns.pivot_root(new_root, put_old) end
+
+---chroot(2).
+---@param path string
+function ns.chroot(path) end
+
+-- Files
+
+---Change the working directory.
+---@param path string
+function ns.chdir(path) end
+
+---Create a directory (mode default 0755, applied exactly).
+---@param path string
+---@param mode? nsrun.Mode
+---@param opts? nsrun.MkdirOpts
+function ns.mkdir(path, mode, opts) end
+
+---Change a file's mode.
+---@param path string
+---@param mode nsrun.Mode
+function ns.chmod(path, mode) end
+
+---Create the symbolic link `linkpath` pointing to `target`.
+---@param target string
+---@param linkpath string
+function ns.symlink(target, linkpath) end
+
+---Create or truncate a file and write `data` (mode of a new file default 0644, applied exactly).
+---@param path string
+---@param data string
+---@param mode? nsrun.Mode
+function ns.write_file(path, data, mode) end
+
+---Read a whole file.
+---@param path string
+---@return string data
+function ns.read_file(path) end
+
+---The names in a directory, sorted, without `.` and `..`.
+---@param path string
+---@return string[] names
+function ns.readdir(path) end
+
+-- Ids
+
+---Write `/proc/<pid>/uid_map` (through newuidmap when needed).
+---@param pid nsrun.Pid
+---@param maps nsrun.IdMap
+function ns.uid_map(pid, maps) end
+
+---Write `/proc/<pid>/gid_map` (through newgidmap when needed).
+---@param pid nsrun.Pid
+---@param maps nsrun.IdMap
+function ns.gid_map(pid, maps) end
+
+---Write `/proc/<pid>/setgroups`.
+---@param pid nsrun.Pid
+---@param value "deny" | "allow"
+function ns.setgroups(pid, value) end
+
+---Switch the uid (setresuid).
+---@param uid integer
+function ns.setuid(uid) end
+
+---Switch the gid (setresgid).
+---@param gid integer
+function ns.setgid(gid) end
+
+---Set the supplementary groups (setgroups(2)).
+---@param gids integer[]
+function ns.setgroups_list(gids) end
+
+---The calling process's pid.
+---@return integer
+function ns.getpid() end
+
+---The parent's pid.
+---@return integer
+function ns.getppid() end
+
+---The real uid.
+---@return integer
+function ns.getuid() end
+
+---The effective uid.
+---@return integer
+function ns.geteuid() end
+
+---The real gid.
+---@return integer
+function ns.getgid() end
+
+---The effective gid.
+---@return integer
+function ns.getegid() end
+
+-- Processes
+
+---Send a signal (default TERM) to a process.
+---@param pid integer
+---@param sig? nsrun.Signal
+function ns.kill(pid, sig) end
+
+---Replace this process (execve with PATH search); returns only by raising.
+---@param argv string[]
+---@param opts? nsrun.ExecOpts
+function ns.exec(argv, opts) end
+
+---Fork; the child runs `fn` and exits with its result (1 and a traceback on an uncaught error).
+---@param fn fun(): nsrun.ExitValue
+---@return nsrun.Process
+function ns.fork(fn) end
+
+---Like ns.fork, but the child starts in new namespaces of these kinds.
+---@param kinds nsrun.Kinds
+---@param fn fun(): nsrun.ExitValue
+---@return nsrun.Process
+function ns.clone(kinds, fn) end
+
+---Start a child in the namespaces asked for, with maps, setup and stdio; errors before the exec are raised here.
+---@param opts nsrun.SpawnOpts
+---@return nsrun.Process
+function ns.spawn(opts) end
+
+---Spawn, capture stdout and stderr (pipes by default) and wait.
+---@param opts nsrun.SpawnOpts
+---@return nsrun.Status status with `stdout` and `stderr`
+function ns.run(opts) end
+
+return ns
