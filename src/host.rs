@@ -6,6 +6,10 @@ use mlua::{ChunkMode, Function, Lua, LuaOptions, StdLib, Table, Value};
 
 use crate::bindings;
 
+/// The standard library: Lua modules shipped inside the binary, loaded on
+/// first `require`. Each is `lua/<name with / for .>.lua`.
+const STDLIB: &[(&str, &str)] = &[];
+
 /// Why a recipe did not run to the end.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -68,6 +72,14 @@ impl Host {
             "nsrun",
             lua.create_function(|lua, ()| bindings::module(lua))?,
         )?;
+        for (name, src) in STDLIB {
+            let loader = lua.create_function(move |lua, ()| {
+                lua.load(*src)
+                    .set_name(format!("@[{name}]"))
+                    .call::<Value>(())
+            })?;
+            preload.set(*name, loader)?;
+        }
         Ok(Host { lua })
     }
 
