@@ -18,6 +18,17 @@ fn flags_value(a: &Args, v: &Value, what: &str) -> R<nix::mount::MsFlags> {
     sysmount::parse_flags(&names).map_err(|e| a.fail(e))
 }
 
+/// `{from = "/oldroot/dev"}`: where the host's directory is seen from here.
+fn from_opt(a: &Args, fname: &str, default: &str) -> R<String> {
+    Ok(match a.opt_table(2)? {
+        Some(t) => {
+            check_keys(&t, fname, &["from"])?;
+            opt_str(&t, fname, "from")?.unwrap_or_else(|| default.to_string())
+        }
+        None => default.to_string(),
+    })
+}
+
 pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
     super::add(lua, m, "mount", |_, a| {
         let (source, target, fstype, flags, data) = if let Value::Table(t) = a.get(1) {
@@ -54,8 +65,10 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
         let target = a.string(2)?;
         let mut opts = BindOpts::default();
         if let Some(t) = a.opt_table(3)? {
-            check_keys(&t, "bind", &["ro", "rec", "create"])?;
+            check_keys(&t, "bind", &["ro", "rec", "create", "nosuid", "nodev"])?;
             opts.ro = opt_bool(&t, "bind", "ro", false)?;
+            opts.nosuid = opt_bool(&t, "bind", "nosuid", false)?;
+            opts.nodev = opt_bool(&t, "bind", "nodev", false)?;
             opts.rec = opt_bool(&t, "bind", "rec", true)?;
             opts.create = opt_bool(&t, "bind", "create", false)?;
         }
@@ -78,6 +91,104 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
             Some(put_old) => sysmount::pivot_root(&new_root, &put_old)?,
             None => sysmount::pivot_into(&new_root)?,
         }
+        Ok(())
+    })?;
+    super::add(lua, m, "tmpfs", |_, a| {
+        let target = a.string(1)?;
+        let (mut size, mut mode) = (None, None);
+        if let Some(t) = a.opt_table(2)? {
+            check_keys(&t, "tmpfs", &["size", "mode"])?;
+            size = match t.get::<Value>("size")? {
+                Value::Nil => None,
+                Value::Integer(n) if n > 0 => Some(n as u64),
+                Value::String(s) => {
+                    Some(sysmount::parse_size(&s.to_string_lossy()).map_err(|e| a.fail(e))?)
+                }
+                other => {
+                    return Err(a.fail(format!(
+                        "size must be a number of bytes or a string like \"64M\", got {}",
+                        typename(&other)
+                    )))
+                }
+            };
+            mode = match t.get::<Value>("mode")? {
+                Value::Nil => None,
+                Value::Integer(n) if (0..=0o7777).contains(&n) => Some(n as u32),
+                Value::String(s) => Some(
+                    u32::from_str_radix(&s.to_string_lossy(), 8)
+                        .ok()
+                        .filter(|m| *m <= 0o7777)
+                        .ok_or_else(|| {
+                            a.fail(format!(
+                                "bad mode '{}' (octal, e.g. \"1777\")",
+                                s.to_string_lossy()
+                            ))
+                        })?,
+                ),
+                other => {
+                    return Err(a.fail(format!("mode must be octal, got {}", typename(&other))))
+                }
+            };
+        }
+        sysmount::mount_point(&target, false)?;
+        sysmount::tmpfs(&target, size, mode)?;
+        Ok(())
+    })?;
+    super::add(lua, m, "mount_dev", |_, a| {
+        let from = from_opt(a, "mount_dev", "/dev")?;
+        sysmount::dev(&a.string(1)?, &from)?;
+        Ok(())
+    })?;
+    super::add(lua, m, "mount_proc", |_, a| {
+        sysmount::proc(&a.string(1)?)?;
+        Ok(())
+    })?;
+    super::add(lua, m, "mount_sysfs", |_, a| {
+        let from = from_opt(a, "mount_sysfs", "/sys")?;
+        sysmount::sysfs(&a.string(1)?, &from)?;
+        Ok(())
+    })?;
+    super::add(lua, m, "mount_mqueue", |_, a| {
+        sysmount::mqueue(&a.string(1)?)?;
+        Ok(())
+    })?;
+    super::add(lua, m, "mount_point", |_, a| {
+        let path = a.string(1)?;
+        let mut file = false;
+        if let Some(t) = a.opt_table(2)? {
+            check_keys(&t, "mount_point", &["file"])?;
+            file = opt_bool(&t, "mount_point", "file", false)?;
+        }
+        sysmount::mount_point(&path, file)?;
+        Ok(())
+    })?;
+    super::add(lua, m, "remount_ro", |_, a| {
+        let path = a.string(1)?;
+        let mut rec = true;
+        if let Some(t) = a.opt_table(2)? {
+            check_keys(&t, "remount_ro", &["rec"])?;
+            rec = opt_bool(&t, "remount_ro", "rec", true)?;
+        }
+        sysmount::make_readonly(&path, rec)?;
+        Ok(())
+    })?;
+    super::add(lua, m, "overlay", |_, a| {
+        let target = a.string(1)?;
+        let t = a.table(2)?;
+        check_keys(&t, "overlay", &["lower", "upper", "work", "tmpfs_upper"])?;
+        let lower = match t.get::<Value>("lower")? {
+            Value::String(s) => vec![s.to_string_lossy()],
+            v => names_of(&v).ok_or_else(|| {
+                a.fail("overlay: lower must be a directory or a list of them (top first)")
+            })?,
+        };
+        let o = sysmount::OverlayOpts {
+            lower,
+            upper: opt_str(&t, "overlay", "upper")?,
+            work: opt_str(&t, "overlay", "work")?,
+            tmpfs_upper: opt_bool(&t, "overlay", "tmpfs_upper", false)?,
+        };
+        sysmount::overlay(&target, &o)?;
         Ok(())
     })?;
     super::add(lua, m, "chroot", |_, a| {

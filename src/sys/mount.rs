@@ -153,6 +153,10 @@ pub struct BindOpts {
     pub rec: bool,
     /// Create the target (a directory or an empty file, like the source) if missing.
     pub create: bool,
+    /// No set-user-id programs through this bind.
+    pub nosuid: bool,
+    /// No device nodes through this bind.
+    pub nodev: bool,
 }
 
 impl Default for BindOpts {
@@ -161,11 +165,15 @@ impl Default for BindOpts {
             ro: false,
             rec: true,
             create: false,
+            nosuid: false,
+            nodev: false,
         }
     }
 }
 
 const MOUNT_ATTR_RDONLY: u64 = 0x1;
+const MOUNT_ATTR_NOSUID: u64 = 0x2;
+const MOUNT_ATTR_NODEV: u64 = 0x4;
 
 /// Bind `source` on `target`. Either all of it happens or, on an error,
 /// the bind is undone.
@@ -186,8 +194,18 @@ pub fn bind(source: &str, target: &str, opts: BindOpts) -> Result<()> {
         flags |= MsFlags::MS_REC;
     }
     mount(Some(source), target, None, flags, None)?;
-    if opts.ro {
-        if let Err(e) = make_readonly(target, opts.rec) {
+    let mut attrs = 0;
+    for (on, bit) in [
+        (opts.ro, MOUNT_ATTR_RDONLY),
+        (opts.nosuid, MOUNT_ATTR_NOSUID),
+        (opts.nodev, MOUNT_ATTR_NODEV),
+    ] {
+        if on {
+            attrs |= bit;
+        }
+    }
+    if attrs != 0 {
+        if let Err(e) = set_attrs(target, opts.rec, attrs) {
             let _ = ops::umount2(target, MntFlags::MNT_DETACH);
             return Err(e);
         }
@@ -200,12 +218,25 @@ pub fn bind(source: &str, target: &str, opts: BindOpts) -> Result<()> {
 /// user namespace may not clear (nosuid, nodev, …) stay as they are; the
 /// old remount path has to copy them over by hand.
 pub fn make_readonly(target: &str, rec: bool) -> Result<()> {
-    match ops::mount_setattr(target, rec, MOUNT_ATTR_RDONLY, 0) {
+    set_attrs(target, rec, MOUNT_ATTR_RDONLY)
+}
+
+fn set_attrs(target: &str, rec: bool, attrs: u64) -> Result<()> {
+    match ops::mount_setattr(target, rec, attrs, 0) {
         Ok(()) => Ok(()),
         Err(nix::errno::Errno::ENOSYS) => {
             let st = nix::sys::statvfs::statvfs(target).op(|| format!("statvfs {target}"))?;
             use nix::sys::statvfs::FsFlags;
-            let mut f = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+            let mut f = MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
+            for (bit, flag) in [
+                (MOUNT_ATTR_RDONLY, MsFlags::MS_RDONLY),
+                (MOUNT_ATTR_NOSUID, MsFlags::MS_NOSUID),
+                (MOUNT_ATTR_NODEV, MsFlags::MS_NODEV),
+            ] {
+                if attrs & bit != 0 {
+                    f |= flag;
+                }
+            }
             for (a, b) in [
                 (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
                 (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
@@ -220,7 +251,7 @@ pub fn make_readonly(target: &str, rec: bool) -> Result<()> {
             }
             mount(None, target, None, f, None)
         }
-        Err(e) => Err(Error::sys(format!("mount -o remount,ro {target}"), e)),
+        Err(e) => Err(Error::sys(format!("mount_setattr {target}"), e)),
     }
 }
 
@@ -256,4 +287,239 @@ pub fn pivot_into(new_root: &str) -> Result<()> {
 /// chroot(2).
 pub fn chroot(path: &str) -> Result<()> {
     ops::chroot(path).op(|| format!("chroot {path}"))
+}
+
+/// Create a mount point for `target`: a 0755 directory, or with `file` an
+/// empty 0444 file, along with missing parent directories. Existing ones
+/// are left as they are.
+pub fn mount_point(target: &str, file: bool) -> Result<()> {
+    if std::fs::symlink_metadata(target).is_ok() {
+        return Ok(());
+    }
+    if file {
+        if let Some(parent) = Path::new(target).parent() {
+            fs::mkdir(&parent.to_string_lossy(), 0o755, true)?;
+        }
+        fs::write_file(target, b"", Some(0o444))
+    } else {
+        fs::mkdir(target, 0o755, true)
+    }
+}
+
+/// Parse a size like `64M`, `1G`, `4096`, `512k` into bytes.
+pub fn parse_size(s: &str) -> Result<u64> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m: u64 = match c.to_ascii_lowercase() {
+                'k' => 1 << 10,
+                'm' => 1 << 20,
+                'g' => 1 << 30,
+                't' => 1 << 40,
+                _ => {
+                    return Err(Error::Invalid(format!(
+                        "bad size '{s}': the unit must be k, M, G or T"
+                    )))
+                }
+            };
+            (&t[..i], m)
+        }
+        _ => (t, 1),
+    };
+    let n: u64 = num.trim().parse().map_err(|_| {
+        Error::Invalid(format!(
+            "bad size '{s}': expected a number with an optional k, M, G or T"
+        ))
+    })?;
+    n.checked_mul(mult).filter(|v| *v > 0).ok_or_else(|| {
+        Error::Invalid(format!(
+            "bad size '{s}': must be more than 0 and fit in 64 bits"
+        ))
+    })
+}
+
+/// A tmpfs on `target` with an optional size limit and root mode.
+pub fn tmpfs(target: &str, size: Option<u64>, mode: Option<u32>) -> Result<()> {
+    let mut data = Vec::new();
+    if let Some(s) = size {
+        data.push(format!("size={s}"));
+    }
+    data.push(format!("mode={:o}", mode.unwrap_or(0o755)));
+    mount(
+        Some("tmpfs"),
+        target,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some(&data.join(",")),
+    )
+}
+
+/// The device nodes a minimal /dev binds from the host.
+pub const DEV_NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+
+/// A minimal /dev on `target`, as bubblewrap's `--dev` makes it: a tmpfs
+/// with null, zero, full, random, urandom and tty bound from the host (a
+/// user namespace cannot mknod), the fd/stdin/stdout/stderr/core links, a
+/// private devpts instance with its ptmx, and a tmpfs on shm. `host_dev`
+/// is where the host's /dev is seen from here (`/dev` unless pivoted).
+pub fn dev(target: &str, host_dev: &str) -> Result<()> {
+    mount_point(target, false)?;
+    mount(
+        Some("tmpfs"),
+        target,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("mode=0755"),
+    )?;
+    for node in DEV_NODES {
+        let path = format!("{target}/{node}");
+        mount_point(&path, true)?;
+        mount(
+            Some(&format!("{host_dev}/{node}")),
+            &path,
+            None,
+            MsFlags::MS_BIND,
+            None,
+        )?;
+    }
+    for (link, to) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("core", "/proc/kcore"),
+    ] {
+        fs::symlink(to, &format!("{target}/{link}"))?;
+    }
+    let pts = format!("{target}/pts");
+    fs::mkdir(&pts, 0o755, false)?;
+    mount(
+        Some("devpts"),
+        &pts,
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=620"),
+    )?;
+    fs::symlink("pts/ptmx", &format!("{target}/ptmx"))?;
+    let shm = format!("{target}/shm");
+    fs::mkdir(&shm, 0o755, false)?;
+    tmpfs(&shm, None, Some(0o1777))
+}
+
+/// A fresh proc on `target` (it shows the pid namespace of the caller).
+pub fn proc(target: &str) -> Result<()> {
+    mount_point(target, false)?;
+    mount(
+        Some("proc"),
+        target,
+        Some("proc"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None,
+    )
+}
+
+/// A read-only sysfs on `target`. sysfs may only be mounted by the owner
+/// of the network namespace, so without a new net namespace the host's is
+/// bound read-only instead (from `host_sys`, `/sys` unless pivoted).
+pub fn sysfs(target: &str, host_sys: &str) -> Result<()> {
+    mount_point(target, false)?;
+    let f = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY;
+    match mount(Some("sysfs"), target, Some("sysfs"), f, None) {
+        Ok(()) => Ok(()),
+        Err(Error::Sys {
+            errno: nix::errno::Errno::EPERM,
+            ..
+        }) => bind(
+            host_sys,
+            target,
+            BindOpts {
+                ro: true,
+                ..BindOpts::default()
+            },
+        ),
+        Err(e) => Err(e),
+    }
+}
+
+/// A POSIX message queue file system on `target` (needs a new ipc namespace).
+pub fn mqueue(target: &str) -> Result<()> {
+    mount_point(target, false)?;
+    mount(
+        Some("mqueue"),
+        target,
+        Some("mqueue"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None,
+    )
+}
+
+/// Options of [`overlay`].
+#[derive(Clone, Debug, Default)]
+pub struct OverlayOpts {
+    /// Lower layers, top first.
+    pub lower: Vec<String>,
+    /// The writable layer; with `work`. Neither: read-only overlay, or
+    /// with `tmpfs_upper` a throwaway writable one.
+    pub upper: Option<String>,
+    /// The overlay's work directory, on the same file system as `upper`.
+    pub work: Option<String>,
+    /// Put upper and work on a fresh tmpfs (writes vanish with the sandbox).
+    pub tmpfs_upper: bool,
+}
+
+/// overlayfs on `target`. In a user namespace the kernel (5.11+) allows it
+/// with `userxattr`, which is added when not running as root of the
+/// initial namespace.
+pub fn overlay(target: &str, o: &OverlayOpts) -> Result<()> {
+    if o.lower.is_empty() {
+        return Err(Error::Invalid(
+            "overlay needs at least one lower directory".into(),
+        ));
+    }
+    if o.lower.len() == 1 && o.upper.is_none() && !o.tmpfs_upper {
+        return Err(Error::Invalid(
+            "a read-only overlay needs two or more lower directories (or give upper/work or tmpfs_upper)".into(),
+        ));
+    }
+    for l in &o.lower {
+        if l.contains(':') || l.contains(',') {
+            return Err(Error::Invalid(format!(
+                "overlay: the path '{l}' may not contain ':' or ','"
+            )));
+        }
+    }
+    mount_point(target, false)?;
+    let (upper, work) = if o.tmpfs_upper {
+        // The scratch tmpfs lives on a directory beside nothing visible: on
+        // the target itself, before the overlay covers it.
+        let scratch = target;
+        tmpfs(scratch, None, Some(0o755))?;
+        fs::mkdir(&format!("{scratch}/upper"), 0o755, false)?;
+        fs::mkdir(&format!("{scratch}/work"), 0o755, false)?;
+        (
+            Some(format!("{scratch}/upper")),
+            Some(format!("{scratch}/work")),
+        )
+    } else {
+        (o.upper.clone(), o.work.clone())
+    };
+    let mut data = format!("lowerdir={}", o.lower.join(":"));
+    match (&upper, &work) {
+        (Some(u), Some(w)) => data.push_str(&format!(",upperdir={u},workdir={w}")),
+        (None, None) => {}
+        _ => return Err(Error::Invalid("overlay: upper and work go together".into())),
+    }
+    let in_userns = std::fs::read_to_string("/proc/self/uid_map")
+        .map(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
+        .unwrap_or(false);
+    if in_userns {
+        data.push_str(",userxattr");
+    }
+    mount(
+        Some("overlay"),
+        target,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(&data),
+    )
 }

@@ -1,0 +1,279 @@
+--- nsrun.sandbox: a declarative, bubblewrap-like sandbox on top of ns.spawn.
+---
+--- ```lua
+--- local sandbox = require "nsrun.sandbox"
+--- local r = sandbox.run{
+---   argv = {"sh", "-c", "id; ls /"},
+---   binds = {{"/usr", "/usr", ro = true}, {"/etc", "/etc", ro = true}},
+---   symlinks = {["/bin"] = "usr/bin", ["/lib"] = "usr/lib", ["/lib64"] = "usr/lib64"},
+---   tmpfs = {"/tmp"}, proc = "/proc", dev = "/dev",
+--- }
+--- ```
+---
+--- Without `root`, the sandbox starts, as bubblewrap does, from an empty
+--- tmpfs that binds, files, symlinks, … fill. How it is built (bubblewrap's
+--- own sequence): in the child's private mount namespace a tmpfs goes on
+--- /tmp and becomes the root with the host's root below it at /oldroot;
+--- the new root is assembled at /newroot with every source taken from
+--- /oldroot, and a last pivot_root into /newroot drops the rest.
+local ns = require "nsrun"
+
+local M = {}
+
+local ALL = { "user", "mount", "pid", "uts", "ipc", "net", "cgroup" }
+
+-- Options of the sandbox itself, and those passed on to ns.spawn as they are.
+local OWN = {
+  "root", "binds", "tmpfs", "proc", "dev", "mqueue", "sys", "dirs", "files", "symlinks",
+  "chmod", "remount_ro", "overlay", "net", "namespaces", "namespaces_try", "chdir",
+  "as_pid_1", "cap_add", "cap_drop", "setup", "unsetenv",
+}
+local PASS = {
+  "argv", "fn", "hostname", "domainname", "uid", "gid", "groups", "env", "clear_env",
+  "argv0", "stdin", "stdout", "stderr", "keep_fds", "die_with_parent", "new_session",
+  "timeout", "time_offsets", "uid_map", "gid_map", "setgroups", "join", "before_start",
+  "caps", "no_new_privs", "seccomp", "rlimits", "cgroup", "disable_userns", "init",
+}
+
+local known = {}
+for _, k in ipairs(OWN) do known[k] = true end
+for _, k in ipairs(PASS) do known[k] = true end
+
+local function distance(a, b)
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    for j = 1, #b do
+      local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+local function check_keys(opts, level)
+  for k in pairs(opts) do
+    if type(k) ~= "string" or not known[k] then
+      local best, bd = nil, 3
+      for name in pairs(known) do
+        local d = distance(tostring(k), name)
+        if d < bd then best, bd = name, d end
+      end
+      local hint = best and (" (did you mean '" .. best .. "'?)") or ""
+      error("sandbox: unknown option '" .. tostring(k) .. "'" .. hint, level + 1)
+    end
+  end
+end
+
+local function list(v, what, level)
+  if v == nil then return {} end
+  if type(v) == "string" then return { v } end
+  if type(v) ~= "table" then
+    error(("sandbox: %s must be a list, got %s"):format(what, type(v)), level + 1)
+  end
+  return v
+end
+
+local function abs(p, what, level)
+  if type(p) ~= "string" or p:sub(1, 1) ~= "/" then
+    error(("sandbox: %s must be an absolute path, got %s"):format(what, tostring(p)), level + 1)
+  end
+  return p
+end
+
+local function octal(m, what, level)
+  if m == nil then return nil end
+  if type(m) == "number" then return m end
+  local n = type(m) == "string" and tonumber(m, 8)
+  if not n then error(("sandbox: %s: bad mode %s (octal, e.g. \"0755\")"):format(what, tostring(m)), level + 1) end
+  return n
+end
+
+local function depth(p) return select(2, p:gsub("/[^/]", "")) end
+
+--- Turn sandbox options into the ns.spawn options that build it.
+---@param opts table
+---@param level integer
+---@return table
+local function build(opts, level)
+  if type(opts) ~= "table" then
+    error("sandbox: options table expected, got " .. type(opts), level + 1)
+  end
+  check_keys(opts, level + 1)
+  if opts.net == "veth" then
+    error("sandbox: net = \"veth\" is not available in this version yet", level + 1)
+  end
+  if opts.net ~= nil and opts.net ~= "none" and opts.net ~= "host" then
+    error("sandbox: net must be \"none\", \"host\" or \"veth\", got " .. tostring(opts.net), level + 1)
+  end
+  local spawn = {}
+  for _, k in ipairs(PASS) do spawn[k] = opts[k] end
+
+  -- Namespaces: all of them unless said otherwise; the net one stays the
+  -- host's with net = "host". The try forms are taken where the kernel has them.
+  local kinds = opts.namespaces and list(opts.namespaces, "namespaces", level + 1) or ALL
+  local chosen = {}
+  for _, k in ipairs(kinds) do
+    if not (k == "net" and opts.net == "host") then chosen[#chosen + 1] = k end
+  end
+  for _, k in ipairs(list(opts.namespaces_try, "namespaces_try", level + 1)) do
+    if pcall(ns.id, k) then chosen[#chosen + 1] = k end
+  end
+  local has = {}
+  for _, k in ipairs(chosen) do has[k] = true end
+  if not has.mount then
+    error("sandbox: needs a mount namespace (\"mount\" in namespaces)", level + 1)
+  end
+  spawn.namespaces = chosen
+  if opts.as_pid_1 then spawn.init = false end
+  if opts.chdir then spawn.cwd = abs(opts.chdir, "chdir", level + 1) end
+  if opts.unsetenv then
+    spawn.env = spawn.env or {}
+    for _, name in ipairs(list(opts.unsetenv, "unsetenv", level + 1)) do spawn.env[name] = false end
+  end
+  if opts.cap_add or opts.cap_drop then
+    if opts.caps then error("sandbox: give caps or cap_add/cap_drop, not both", level + 1) end
+    spawn.caps = { keep = opts.cap_add, drop = opts.cap_drop }
+  end
+
+  -- Validate everything now, in the parent, so a mistake is reported
+  -- before anything starts.
+  local binds = {}
+  for i, b in ipairs(list(opts.binds, "binds", level + 1)) do
+    if type(b) ~= "table" then error(("sandbox: binds[%d] must be {source, dest, ro=, dev=, try=}"):format(i), level + 1) end
+    local src = abs(b[1] or b.source, ("binds[%d] source"):format(i), level + 1)
+    local dst = abs(b[2] or b.dest or src, ("binds[%d] dest"):format(i), level + 1)
+    for k in pairs(b) do
+      if not (k == 1 or k == 2 or k == "source" or k == "dest" or k == "ro" or k == "dev" or k == "try") then
+        error(("sandbox: binds[%d]: unknown key '%s' (source, dest, ro, dev, try)"):format(i, tostring(k)), level + 1)
+      end
+    end
+    binds[#binds + 1] = { src = src, dst = dst, ro = b.ro, dev = b.dev, try = b.try }
+  end
+  -- Parents before children, so "/" does not cover "/usr".
+  table.sort(binds, function(a, b) return depth(a.dst) < depth(b.dst) end)
+  local tmpfs = {}
+  for i, t in ipairs(list(opts.tmpfs, "tmpfs", level + 1)) do
+    if type(t) == "string" then t = { t } end
+    tmpfs[#tmpfs + 1] = { path = abs(t[1] or t.path, ("tmpfs[%d]"):format(i), level + 1), size = t.size,
+      mode = octal(t.mode, ("tmpfs[%d]"):format(i), level + 1) }
+  end
+  local overlays = {}
+  for i, o in ipairs(list(opts.overlay, "overlay", level + 1)) do
+    local dest = abs(o[1] or o.dest, ("overlay[%d] dest"):format(i), level + 1)
+    local lower = list(o.lower, "overlay lower", level + 1)
+    if #lower == 0 then error(("sandbox: overlay[%d] needs lower"):format(i), level + 1) end
+    overlays[#overlays + 1] = { dest = dest, lower = lower, upper = o.upper, work = o.work, tmpfs = o.tmpfs }
+  end
+  local dirs = {}
+  for i, d in ipairs(list(opts.dirs, "dirs", level + 1)) do
+    if type(d) == "string" then d = { d } end
+    dirs[#dirs + 1] = { path = abs(d[1] or d.path, ("dirs[%d]"):format(i), level + 1),
+      mode = octal(d.mode, ("dirs[%d]"):format(i), level + 1) }
+  end
+  local files = {}
+  for path, f in pairs(opts.files or {}) do
+    abs(path, "files key", level + 1)
+    if type(f) == "string" then f = { content = f } end
+    if type(f) ~= "table" or type(f.content) ~= "string" then
+      error(("sandbox: files[%q] must be a string or {content=, mode=}"):format(path), level + 1)
+    end
+    files[#files + 1] = { path = path, content = f.content, mode = octal(f.mode, "files mode", level + 1) or 420 }
+  end
+  table.sort(files, function(a, b) return a.path < b.path end)
+  local links = {}
+  for link, target in pairs(opts.symlinks or {}) do
+    links[#links + 1] = { link = abs(link, "symlinks key", level + 1), target = target }
+  end
+  table.sort(links, function(a, b) return a.link < b.link end)
+  local chmods = {}
+  for path, mode in pairs(opts.chmod or {}) do
+    chmods[#chmods + 1] = { path = abs(path, "chmod key", level + 1), mode = octal(mode, "chmod", level + 1) }
+  end
+  local ro = list(opts.remount_ro, "remount_ro", level + 1)
+  for _, p in ipairs(ro) do abs(p, "remount_ro", level + 1) end
+  local root = opts.root and abs(opts.root, "root", level + 1)
+  local user_setup = opts.setup
+  if user_setup ~= nil and type(user_setup) ~= "function" then
+    error("sandbox: setup must be a function", level + 1)
+  end
+
+  local function parent_of(p) return p:match("^(.*)/[^/]*$") end
+  local function mkparents(p)
+    local dir = parent_of(p)
+    if dir and dir ~= "" then ns.mkdir(dir, "0755", { parents = true }) end
+  end
+
+  spawn.setup = function()
+    -- A tmpfs at /tmp becomes the root for the build; the host's root
+    -- stays reachable at /oldroot until the last pivot.
+    ns.mount("tmpfs", "/tmp", "tmpfs", "nosuid,nodev", "mode=0755")
+    ns.mkdir("/tmp/newroot")
+    ns.mkdir("/tmp/oldroot")
+    ns.pivot_root("/tmp", "/tmp/oldroot")
+    ns.chdir("/")
+    local new, old = "/newroot", "/oldroot"
+    if root then
+      ns.bind(old .. root, new, { rec = true })
+    else
+      ns.mount("tmpfs", new, "tmpfs", "nosuid,nodev", "mode=0755")
+    end
+    for _, b in ipairs(binds) do
+      local ok, err = pcall(ns.bind, old .. b.src, new .. b.dst,
+        { ro = b.ro, create = true, nosuid = true, nodev = not b.dev })
+      if not ok and not (b.try and type(err) == "table" and err.errno == "ENOENT") then error(err, 0) end
+    end
+    for _, t in ipairs(tmpfs) do ns.tmpfs(new .. t.path, { size = t.size, mode = t.mode }) end
+    for _, o in ipairs(overlays) do
+      local lower = {}
+      for i, l in ipairs(o.lower) do lower[i] = old .. l end
+      ns.overlay(new .. o.dest, { lower = lower, upper = o.upper and old .. o.upper,
+        work = o.work and old .. o.work, tmpfs_upper = o.tmpfs })
+    end
+    if opts.proc then ns.mount_proc(new .. opts.proc) end
+    if opts.dev then ns.mount_dev(new .. opts.dev, { from = old .. "/dev" }) end
+    if opts.mqueue then ns.mount_mqueue(new .. opts.mqueue) end
+    if opts.sys then ns.mount_sysfs(new .. opts.sys, { from = old .. "/sys" }) end
+    for _, d in ipairs(dirs) do
+      ns.mkdir(new .. d.path, d.mode or "0755", { parents = true })
+    end
+    for _, f in ipairs(files) do
+      mkparents(new .. f.path)
+      ns.write_file(new .. f.path, f.content, f.mode)
+    end
+    for _, l in ipairs(links) do
+      mkparents(new .. l.link)
+      ns.symlink(l.target, new .. l.link)
+    end
+    for _, c in ipairs(chmods) do ns.chmod(new .. c.path, c.mode) end
+    for _, p in ipairs(ro) do ns.remount_ro(new .. p) end
+    ns.pivot_root(new)
+    if user_setup then user_setup() end
+  end
+  return spawn
+end
+
+--- Start the sandbox; returns a process as ns.spawn does.
+---@param opts table sandbox options (see the README's bwrap table)
+---@return nsrun.Process
+function M.spawn(opts)
+  return ns.spawn(build(opts, 2))
+end
+
+--- Start the sandbox, wait, and capture: returns what ns.run returns.
+---@param opts table sandbox options
+---@return nsrun.Status
+function M.run(opts)
+  return ns.run(build(opts, 2))
+end
+
+--- The ns.spawn options a sandbox table stands for (for inspection).
+---@param opts table sandbox options
+---@return table
+function M.options(opts)
+  return build(opts, 2)
+end
+
+return M
