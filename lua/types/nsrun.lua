@@ -180,6 +180,8 @@
 ---@field ro? boolean read-only (default false)
 ---@field rec? boolean recursive, with the mounts below (default true)
 ---@field create? boolean create the target file or directory if missing (default false)
+---@field nosuid? boolean no set-user-id programs through the bind (default false)
+---@field nodev? boolean no device nodes through the bind (default false)
 
 ---Options of ns.mkdir.
 ---@class nsrun.MkdirOpts
@@ -362,6 +364,44 @@ function ns.bind(source, target, opts) end
 ---@param target string
 ---@param flags? nsrun.UmountFlags
 function ns.umount(target, flags) end
+
+---A tmpfs on `target` (created as a 0755 directory if missing), nosuid,nodev.
+---@param target string
+---@param opts? {size?: integer|string, mode?: integer|string} size in bytes or "64M"; root mode, octal
+function ns.tmpfs(target, opts) end
+
+---A minimal /dev on `target`: null zero full random urandom tty bound from the host, fd/stdin/stdout/stderr/core links, devpts with ptmx, shm.
+---@param target string
+---@param opts? {from?: string} where the host's /dev is seen from here (default "/dev")
+function ns.mount_dev(target, opts) end
+
+---A fresh proc (nosuid,nodev,noexec) on `target`.
+---@param target string
+function ns.mount_proc(target) end
+
+---A read-only sysfs on `target`; the host's bound read-only when sysfs may not be mounted (no net namespace of one's own).
+---@param target string
+---@param opts? {from?: string} where the host's /sys is seen from here (default "/sys")
+function ns.mount_sysfs(target, opts) end
+
+---A POSIX message queue file system on `target` (needs an ipc namespace of one's own).
+---@param target string
+function ns.mount_mqueue(target) end
+
+---Create a mount point: a 0755 directory, or with `file = true` an empty 0444 file, with missing parents.
+---@param path string
+---@param opts? {file?: boolean}
+function ns.mount_point(path, opts) end
+
+---Make the mount at `path` (and, unless `rec = false`, every mount below it) read-only.
+---@param path string
+---@param opts? {rec?: boolean}
+function ns.remount_ro(path, opts) end
+
+---overlayfs on `target`: `lower` top first; `upper` with `work` for a writable one, `tmpfs_upper` for a throwaway writable one, neither (two or more lowers) for a read-only one. Rootless where the kernel allows (userxattr).
+---@param target string
+---@param opts {lower: string|string[], upper?: string, work?: string, tmpfs_upper?: boolean}
+function ns.overlay(target, opts) end
 
 ---pivot_root(2); with one argument the whole safe dance (private, bind, pivot, detach the old root, chdir "/").
 ---@param new_root string

@@ -1,0 +1,142 @@
+-- Checks of nsrun.sandbox modelled on bubblewrap's own test suite.
+-- Each check prints "ok NAME" or raises "FAIL NAME: ...".
+local ns = require "nsrun"
+local sandbox = require "nsrun.sandbox"
+local work = arg[1]                -- a scratch directory of the test, writable by us
+
+local function check(name, cond, detail)
+  if not cond then error(("FAIL %s: %s"):format(name, tostring(detail)), 2) end
+  print("ok " .. name)
+end
+
+-- The host as a base: /usr and friends read-only.
+local base = {
+  binds = { { "/usr", "/usr", ro = true }, { "/etc", "/etc", ro = true } },
+  symlinks = { ["/bin"] = "usr/bin", ["/lib"] = "usr/lib", ["/lib64"] = "usr/lib64", ["/sbin"] = "usr/sbin" },
+}
+local function box(extra)
+  local o = {}
+  for k, v in pairs(base) do o[k] = v end
+  for k, v in pairs(extra) do
+    if k == "binds" then
+      local b = {}
+      for _, x in ipairs(base.binds) do b[#b + 1] = x end
+      for _, x in ipairs(v) do b[#b + 1] = x end
+      o.binds = b
+    elseif k == "symlinks" then
+      local l = {}
+      for a, t in pairs(base.symlinks) do l[a] = t end
+      for a, t in pairs(v) do l[a] = t end
+      o.symlinks = l
+    else
+      o[k] = v
+    end
+  end
+  return sandbox.run(o)
+end
+local function sh(script, extra)
+  extra = extra or {}
+  extra.argv = { "sh", "-c", script }
+  return box(extra)
+end
+
+-- Read-only binds refuse writes with EROFS, read-write ones accept.
+ns.write_file(work .. "/rw/file", "host\n")
+local r = sh("echo new > /ro/file; echo rc=$?; echo new > /rw/file && cat /rw/file",
+  { binds = { { work .. "/rw", "/ro", ro = true }, { work .. "/rw", "/rw" } } })
+check("ro_bind.erofs", r.stderr:find("Read%-only file system"), r.stderr)
+check("ro_bind.rc", r.stdout:find("rc=[12]\n"), r.stdout)
+check("rw_bind.write", r.stdout:find("new\n$"), r.stdout)
+check("rw_bind.host_sees", ns.read_file(work .. "/rw/file") == "new\n", ns.read_file(work .. "/rw/file"))
+
+-- /dev holds exactly the expected nodes.
+r = sh("ls -A /dev | tr '\\n' ' '; ls -A /dev/pts | tr '\\n' ' '", { dev = "/dev" })
+check("dev.nodes", r.stdout == "core fd full null ptmx pts random shm stderr stdin stdout tty urandom zero ptmx ",
+  r.stdout .. r.stderr)
+r = sh("echo hi > /dev/null && head -c 4 /dev/zero | wc -c && readlink /dev/fd && test -c /dev/pts/ptmx && echo pty",
+  { dev = "/dev", proc = "/proc" })
+check("dev.works", r.stdout == "4\n/proc/self/fd\npty\n", r.stdout .. r.stderr)
+
+-- /proc shows only the sandbox's processes.
+r = sh("ls /proc | grep -c '^[0-9]'", { proc = "/proc" })
+check("proc.only_sandbox", tonumber(r.stdout) and tonumber(r.stdout) <= 4, r.stdout .. r.stderr)
+
+-- The old root is gone.
+r = sh("test -e /oldroot || test -e /newroot; echo $?; grep -c . /proc/self/mountinfo", { proc = "/proc" })
+check("oldroot.gone", r.stdout:match("^1\n"), r.stdout .. r.stderr)
+check("oldroot.few_mounts", tonumber(r.stdout:match("\n(%d+)")) < 20, r.stdout)
+
+-- Symlinks: the same one twice is fine; a conflicting one is refused.
+r = sh("readlink /x", { symlinks = { ["/x"] = "target" } })
+check("symlink.made", r.stdout == "target\n", r.stdout .. r.stderr)
+local ok, err = pcall(ns.symlink, "a", work .. "/link")
+ok, err = pcall(ns.symlink, "a", work .. "/link")
+check("symlink.idempotent", ok, err)
+ok, err = pcall(ns.symlink, "b", work .. "/link")
+check("symlink.conflict", not ok and err.errno == "EEXIST", err)
+
+-- tmpfs size and mode honoured; bogus sizes refused with a clear message.
+r = sh("stat -c %a /t; df -k /t | tail -1 | awk '{print $2}'", { tmpfs = { { "/t", size = "1M", mode = "1777" } } })
+check("tmpfs.mode_size", r.stdout == "1777\n1024\n", r.stdout .. r.stderr)
+for _, bad in ipairs { "12Q", "-5", "lots", "0" } do
+  ok, err = pcall(sh, "true", { tmpfs = { { "/t", size = bad } } })
+  check("tmpfs.bogus_" .. bad, not ok and tostring(err):find("bad size '" .. bad .. "'", 1, true), err)
+end
+
+-- Created mount points: 0755 directories, 0444 files, unless a mode is given.
+ns.write_file(work .. "/afile", "x")
+r = sh("stat -c '%a %n' /deep /deep/er /made /made700",
+  { binds = { { work .. "/rw", "/deep/er/dir" }, { work .. "/afile", "/deep/file" } },
+    dirs = { "/made", { "/made700", mode = "0700" } } })
+check("mount_points.modes", r.stdout == "755 /deep\n755 /deep/er\n755 /made\n700 /made700\n", r.stdout .. r.stderr)
+-- The mount points themselves, seen before anything covers them.
+ns.mount_point(work .. "/mp/a/dir")
+ns.mount_point(work .. "/mp/b/file", { file = true })
+r = ns.run { argv = { "stat", "-c", "%a", work .. "/mp/a", work .. "/mp/a/dir", work .. "/mp/b/file" } }
+check("mount_points.made", r.stdout == "755\n755\n444\n", r.stdout .. r.stderr)
+
+-- Files: content and mode.
+r = sh("cat /etc2/greeting; stat -c %a /etc2/greeting /etc2/secret",
+  { files = { ["/etc2/greeting"] = "hello\n", ["/etc2/secret"] = { content = "s", mode = "0600" } } })
+check("files.content_mode", r.stdout == "hello\n644\n600\n", r.stdout .. r.stderr)
+
+-- Bind over a symlink destination: the bind lands on what it points to.
+r = sh("cat /lnk/file", { symlinks = { ["/lnk"] = "real" }, dirs = { "/real" },
+  binds = { { work .. "/rw", "/real" } } })
+check("bind.through_symlink", r.stdout == "new\n", r.stdout .. r.stderr)
+
+-- remount_ro and chmod.
+r = sh("touch /w/f; echo $?; stat -c %a /w", { tmpfs = { "/w" }, remount_ro = { "/w" }, chmod = { ["/w"] = "0711" } })
+check("remount_ro", r.stdout:match("^1\n"), r.stdout .. r.stderr)
+check("chmod", r.stdout:match("\n711\n$"), r.stdout)
+
+-- Overlay: layering and writes to the upper directory.
+ns.mkdir(work .. "/lower1"); ns.mkdir(work .. "/lower2")
+ns.write_file(work .. "/lower1/a", "top\n"); ns.write_file(work .. "/lower2/a", "bottom\n")
+ns.write_file(work .. "/lower2/b", "only-bottom\n")
+ns.mkdir(work .. "/upper"); ns.mkdir(work .. "/ovwork")
+r = sh("cat /o/a /o/b; echo new > /o/c && cat /o/c",
+  { overlay = { { "/o", lower = { work .. "/lower1", work .. "/lower2" }, upper = work .. "/upper", work = work .. "/ovwork" } } })
+if r.stderr:find("overlay") and r.code ~= 0 then
+  print("skip overlay.rw: the kernel refused a rootless overlay here: " .. r.stderr)
+else
+  check("overlay.layers", r.stdout == "top\nonly-bottom\nnew\n", r.stdout .. r.stderr)
+  check("overlay.upper_written", ns.read_file(work .. "/upper/c") == "new\n", "upper/c")
+end
+r = sh("echo x > /o/t && cat /o/t /o/a", { overlay = { { "/o", lower = { work .. "/lower2" }, tmpfs = true } } })
+check("overlay.tmpfs_upper", r.stdout == "x\nbottom\n", r.stdout .. r.stderr)
+r = sh("cat /o/a; echo y > /o/z", { overlay = { { "/o", lower = { work .. "/lower1", work .. "/lower2" } } } })
+check("overlay.readonly", r.stdout == "top\n" and r.stderr:find("Read%-only"), r.stdout .. r.stderr)
+
+-- A host file the user may not read stays unreadable inside.
+if ns.getuid() ~= 0 then
+  r = sh("cat /host/etc/shadow", { binds = { { "/", "/host", ro = true } } })
+  check("host.unreadable_stays", r.code ~= 0 and r.stderr:find("Permission denied"), r.stdout .. r.stderr)
+end
+
+-- Options are checked before anything starts.
+ok, err = pcall(sandbox.run, { argv = { "true" }, bindz = {} })
+check("options.did_you_mean", not ok and tostring(err):find("did you mean 'binds'"), err)
+ok, err = pcall(sandbox.run, { argv = { "true" }, binds = { { "relative", "/x" } } })
+check("options.absolute", not ok and tostring(err):find("absolute path"), err)
+print("all done")

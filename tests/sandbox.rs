@@ -1,0 +1,80 @@
+//! nsrun.sandbox, modelled on bubblewrap's test suite, as root and as uid
+//! 65534; the host's mount table must be the same afterwards.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_nsrun");
+
+fn mounts() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .map(|l| l.split(' ').skip(4).take(1).collect())
+        .collect();
+    v.sort();
+    v
+}
+
+fn run_checks(user: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let bin = d.join("nsrun");
+    std::fs::copy(BIN, &bin).unwrap();
+    let recipe = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/recipes/sandbox_checks.lua");
+    std::fs::copy(recipe, d.join("checks.lua")).unwrap();
+    let work = d.join("work");
+    std::fs::create_dir_all(work.join("rw")).unwrap();
+    for p in [d.to_path_buf(), bin.clone(), d.join("checks.lua")] {
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    if user {
+        let _ = Command::new("chown")
+            .args(["-R", "65534:65534"])
+            .arg(&work)
+            .status();
+    }
+    let before = mounts();
+    let mut out = None;
+    for _ in 0..20 {
+        let mut c = if user {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(&bin);
+            c
+        } else {
+            Command::new(&bin)
+        };
+        let o = c
+            .current_dir(d)
+            .arg("checks.lua")
+            .arg(&work)
+            .output()
+            .unwrap();
+        let busy = String::from_utf8_lossy(&o.stderr).contains("Text file busy");
+        out = Some(o);
+        if !busy {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = out.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "user={user}\n{stdout}\n{stderr}");
+    assert!(stdout.ends_with("all done\n"), "{stdout}");
+    let oks = stdout.lines().filter(|l| l.starts_with("ok ")).count();
+    assert!(oks >= 29, "only {oks} checks ran:\n{stdout}");
+    assert_eq!(mounts(), before, "the host's mount table changed");
+}
+
+#[test]
+fn sandbox_checks_root() {
+    run_checks(false);
+}
+
+#[test]
+fn sandbox_checks_user() {
+    run_checks(true);
+}
