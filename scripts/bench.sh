@@ -47,7 +47,12 @@ for _ = 1, n do
   if not st.success then error("spawn failed: " .. st.code) end
 end
 LUA
-chmod 0644 "$WORK/clone.lua" "$WORK/spawn.lua"
+cat > "$WORK/sandbox.lua" <<'LUA'
+local sandbox = require "nsrun.sandbox"
+return sandbox.spawn{argv = {"/bin/true"}, binds = {{"/", "/", ro = true}},
+                     proc = "/proc", dev = "/dev"}:wait()
+LUA
+chmod 0644 "$WORK/clone.lua" "$WORK/spawn.lua" "$WORK/sandbox.lua"
 
 AS_USER=(setpriv --reuid=65534 --regid=65534 --clear-groups)
 cd "$WORK"
@@ -99,6 +104,19 @@ cmds=("$WORK/nsrun spawn.lua" "${AS_USER[*]} $WORK/nsrun spawn.lua" "$WORK/nsrun
 [ -n "$RAW" ] && cmds+=("$RAW UmpuiCP" "${AS_USER[*]} $RAW UmpuiCP")
 cmds+=("unshare -Urmpuif --mount-proc /bin/true" "${AS_USER[*]} unshare -Urmpuif --mount-proc /bin/true")
 bench spawn "${cmds[@]}"
+
+section "sandbox.run /bin/true (host ro, /proc, /dev, all namespaces) vs bwrap, as uid 65534"
+if command -v bwrap >/dev/null; then
+  bench sandbox "${AS_USER[*]} $WORK/nsrun sandbox.lua" \
+    "${AS_USER[*]} bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev /bin/true"
+  python3 - sandbox.json <<'PY'
+import json, sys
+r = {("bwrap" in x["command"]): x["median"] for x in json.load(open(sys.argv[1]))["results"]}
+print(f"\nnsrun / bwrap (median): {r[False] / r[True]:.2f}×")
+PY
+else
+  echo "note: bwrap missing: row skipped"
+fi
 
 section "500 spawns in one recipe (per spawn) vs one whole rawclone run"
 hyperfine -N --warmup 1 --runs 5 --style none --export-json loop.json \

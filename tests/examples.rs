@@ -11,7 +11,13 @@ fn stage() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let bin = dir.path().join("nsrun");
     std::fs::copy(BIN, &bin).unwrap();
-    for e in ["hello.lua", "readonly-root.lua", "nsenter.lua"] {
+    for e in [
+        "hello.lua",
+        "readonly-root.lua",
+        "nsenter.lua",
+        "readonly-host.lua",
+        "rootfs.lua",
+    ] {
         let src = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("examples")
             .join(e);
@@ -153,5 +159,45 @@ fn nsenter_joins_a_running_process() {
         let (out, err) = text(&o);
         assert!(o.status.success(), "user={user}: {out}{err}");
         assert_eq!(out, "target-box\n0\n", "user={user}: {err}");
+    }
+}
+
+#[test]
+fn readonly_host_and_rootfs() {
+    let (dir, bin) = stage();
+    for user in [false, true] {
+        let o = run(user, dir.path(), &bin, &["readonly-host.lua"]);
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "user={user}: {out}{err}");
+        assert!(out.contains("user 0 on readonly\n"), "{out}");
+        assert!(
+            out.contains("network links: lo \n"),
+            "no network but lo: {out}"
+        );
+        assert!(out.contains("home: 0 entries\n"), "home hidden: {out}");
+        assert!(
+            out.contains("/etc/nsrun-test': Read-only file system"),
+            "{out}"
+        );
+        assert!(out.contains("private /tmp works: hello\n"), "{out}");
+
+        let o = run(
+            user,
+            dir.path(),
+            &bin,
+            &[
+                "rootfs.lua",
+                "--",
+                "sh",
+                "-c",
+                "id -u; ls /; cat /etc/hostname",
+            ],
+        );
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "user={user}: {out}{err}");
+        assert_eq!(
+            out, "0\nbin\ndev\netc\nlib\nlib64\nproc\nroot\nsbin\ntmp\nusr\nrootfs\n",
+            "{err}"
+        );
     }
 }
