@@ -316,3 +316,35 @@ fn retry_busy(mut f: impl FnMut() -> std::process::Output) -> std::process::Outp
     }
     f()
 }
+
+#[test]
+fn plan_of_a_sandbox_runs_its_setup_in_place() {
+    let out = Command::new(BIN)
+        .args(["--plan", "-e"])
+        .arg(
+            r#"local sandbox = require "nsrun.sandbox"
+               local r = sandbox.run{argv = {"true"}, binds = {{"/usr", "/usr", ro = true}},
+                 tmpfs = {{"/tmp", size = "8M"}}, proc = "/proc", dev = "/dev", hostname = "box"}
+               assert(r.code == 0)"#,
+        )
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in [
+        r#"parent  clone(user|cgroup|ipc|uts|net|pid|mount)"#,
+        r#"child   mount("tmpfs", "/tmp", "tmpfs", nosuid|nodev, "mode=0755")"#,
+        r#"child   pivot_root("/tmp", "/tmp/oldroot")"#,
+        r#"child   mount("/oldroot/usr", "/newroot/usr", NULL, bind|rec, NULL)"#,
+        r#"child   mount("tmpfs", "/newroot/tmp", "tmpfs", nosuid|nodev, "size=8388608,mode=755")"#,
+        r#"child   mount("devpts", "/newroot/dev/pts", "devpts""#,
+        r#"child   pivot_root(".", ".")"#,
+        r#"main    execve("true", ["true"])"#,
+    ] {
+        assert!(stdout.contains(want), "missing {want} in\n{stdout}");
+    }
+}

@@ -179,8 +179,19 @@ const MOUNT_ATTR_NODEV: u64 = 0x4;
 /// the bind is undone.
 pub fn bind(source: &str, target: &str, opts: BindOpts) -> Result<()> {
     if opts.create && std::fs::symlink_metadata(target).is_err() {
-        let meta = std::fs::metadata(source).op(|| format!("bind {source} on {target}"))?;
-        if meta.is_dir() {
+        // Under --plan earlier steps were only recorded, so the source may
+        // not be there yet: plan for a directory.
+        let is_dir = match std::fs::metadata(source) {
+            Ok(m) => m.is_dir(),
+            Err(_) if ops::planning() => true,
+            Err(e) => {
+                return Err(Error::sys(
+                    format!("bind {source} on {target}"),
+                    nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::ENOENT)),
+                ))
+            }
+        };
+        if is_dir {
             fs::mkdir(target, 0o755, true)?;
         } else {
             if let Some(parent) = Path::new(target).parent() {
