@@ -149,9 +149,18 @@ impl Host {
             .set_name(name)
             .set_mode(ChunkMode::Text)
             .into_function()
-            .map_err(|e| match e {
-                mlua::Error::SyntaxError { message, .. } => RunError::Syntax(message),
-                other => RunError::Syntax(other.to_string()),
+            .map_err(|e| {
+                let message = match e {
+                    mlua::Error::SyntaxError { message, .. } => message,
+                    other => other.to_string(),
+                };
+                if message.contains("attempt to load a binary chunk") {
+                    return RunError::Syntax(format!(
+                        "{}: a precompiled Lua chunk; nsrun runs recipes from source only",
+                        name.trim_start_matches(['@', '='])
+                    ));
+                }
+                RunError::Syntax(message)
             })
     }
 

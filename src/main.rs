@@ -114,7 +114,9 @@ fn report(e: &anyhow::Error, verbose: bool) {
                 eprintln!("{traceback}");
             }
         }
-        _ => eprintln!("nsrun: {e:#}"),
+        // RunError's message already names its cause; {:#} would repeat it.
+        Some(other) => eprintln!("nsrun: {other}"),
+        None => eprintln!("nsrun: {e:#}"),
     }
 }
 
