@@ -14,7 +14,7 @@ use crate::sys::namespace::{self as sysns, Namespace, NsHandle};
 pub(crate) struct Handle(pub RefCell<Option<NsHandle>>);
 
 impl Handle {
-    fn with<T>(&self, f: impl FnOnce(&NsHandle) -> T) -> R<T> {
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&NsHandle) -> T) -> R<T> {
         match &*self.0.borrow() {
             Some(h) => Ok(f(h)),
             None => Err(Fail::Msg("namespace handle is closed".into())),
@@ -87,22 +87,33 @@ pub(crate) enum Target {
 
 pub(crate) fn target(a: &Args, i: usize) -> R<Target> {
     match a.get(i) {
-        Value::UserData(u) if u.is::<Handle>() => Ok(Target::Handle(u.clone())),
+        Value::Integer(_) | Value::Number(_) => Ok(Target::Pid(a.pid(i)?.unwrap_or(0))),
+        v => target_of(v).ok_or_else(|| {
+            a.bad(
+                i,
+                format!(
+                    "pid, path or namespace handle expected, got {}",
+                    super::args::typename(v)
+                ),
+            )
+        }),
+    }
+}
+
+/// A pid, path or handle given as a value (an option's); None when it is
+/// none of them.
+pub(crate) fn target_of(v: &Value) -> Option<Target> {
+    match v {
+        Value::UserData(u) if u.is::<Handle>() => Some(Target::Handle(u.clone())),
         Value::String(s) => {
             let s = s.to_string_lossy();
             match s.parse::<i32>() {
-                Ok(p) if p > 0 => Ok(Target::Pid(p)),
-                _ => Ok(Target::Path(s)),
+                Ok(p) if p > 0 => Some(Target::Pid(p)),
+                _ => Some(Target::Path(s)),
             }
         }
-        Value::Integer(_) | Value::Number(_) => Ok(Target::Pid(a.pid(i)?.unwrap_or(0))),
-        other => Err(a.bad(
-            i,
-            format!(
-                "pid, path or namespace handle expected, got {}",
-                super::args::typename(other)
-            ),
-        )),
+        Value::Integer(n) if *n > 0 && *n <= i32::MAX as i64 => Some(Target::Pid(*n as i32)),
+        _ => None,
     }
 }
 
