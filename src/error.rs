@@ -125,6 +125,12 @@ impl Error {
             (Errno::EEXIST, "veth" | "addr" | "route") => {
                 "it exists already: pick another name, or delete the old one first"
             }
+            (Errno::EINVAL, "persist") if op.contains("/ns/mnt") => {
+                "a mount namespace can be persisted only from an older mount namespace, never \
+                 from inside itself: persist it from its creator, e.g. \
+                 ns.persist(\"mount\", child.pid, path) in the parent (as unshare --mount=FILE does), \
+                 onto a file in a private mount"
+            }
             (Errno::EBUSY, "umount") => "the mount is in use: try the \"detach\" flag",
             (Errno::EBUSY, "pivot_root") => "new_root or put_old is busy or the same mount",
             (Errno::ENOENT, "exec") => "no such program: check the name and PATH",

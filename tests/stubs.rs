@@ -59,6 +59,7 @@ const CHECKED_CLASSES: &[&str] = &[
     "nsrun.MountOpts",
     "nsrun.VethOpts",
     "nsrun.RouteOpts",
+    "nsrun.SetnsOpts",
     "nsrun.Status",
     "nsrun.Error",
 ];
@@ -230,6 +231,7 @@ known("nsrun.BindOpts", ns.bind, "/nonexistent/a", "/nonexistent/b", BAD)
 known("nsrun.MkdirOpts", ns.mkdir, "/nonexistent/a", nil, BAD)
 known("nsrun.ExecOpts", ns.exec, {"/nonexistent/nsrun-probe"}, BAD)
 known("nsrun.MountOpts", ns.mount, BAD)
+known("nsrun.SetnsOpts", ns.setns, "/proc/self/ns/net", nil, BAD)
 known("nsrun.VethOpts", ns.net.veth, "nsrun-probe0", "nsrun-probe1", BAD)
 known("nsrun.RouteOpts", ns.net.route, "default", BAD)
 

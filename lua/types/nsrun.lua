@@ -22,7 +22,7 @@
 --     an ns.run result), nsrun.Error (keys of a system-call error) and the
 --     options tables nsrun.SpawnOpts, nsrun.BindOpts, nsrun.MkdirOpts,
 --     nsrun.ExecOpts, nsrun.MountOpts, nsrun.TimeOffsets, nsrun.VethOpts,
---     nsrun.RouteOpts (the keys their function accepts).
+--     nsrun.RouteOpts, nsrun.SetnsOpts (the keys their function accepts).
 --   * Every function and method has a one-line description, `---@param`
 --     for each argument and `---@return` for each result (none: it returns
 --     nothing).
@@ -279,6 +279,10 @@ function Pipe:close() end
 ---An open namespace file. Its fields are nil once it is closed. Handles
 ---compare equal (`==`) when they are the same namespace; `tostring` gives
 ---`namespace net:[4026531840]`; `local h <close> = ns.open("net")` closes it.
+---Options of ns.setns.
+---@class nsrun.SetnsOpts
+---@field preserve_credentials? boolean keep the uid, gid and groups after joining a user namespace (nsenter --preserve-credentials); default false: become uid/gid 0 there
+
 ---Options of ns.net.veth.
 ---@class nsrun.VethOpts
 ---@field peer_netns? nsrun.NsTarget create the peer end directly in this network namespace
@@ -326,10 +330,11 @@ ns.version = ""
 ---@param kinds nsrun.Kinds
 function ns.unshare(kinds) end
 
----Join namespaces (setns(2)) of a pid (the given kinds, or all that differ, user first and mount last), a namespace file, or a handle.
+---Join namespaces (setns(2)) of a pid (the given kinds, or all that differ, user first and mount last), a namespace file, or a handle; after joining a user namespace become its root (uid/gid 0, no groups) as nsenter does.
 ---@param target nsrun.NsTarget
 ---@param kinds? nsrun.Kinds for a path or handle: the one kind it must be
-function ns.setns(target, kinds) end
+---@param opts? nsrun.SetnsOpts
+function ns.setns(target, kinds, opts) end
 
 ---Open a namespace handle: `/proc/<pid or self>/ns/<kind>`, or a namespace file path.
 ---@param kind_or_path nsrun.Kind | string
@@ -343,7 +348,7 @@ function ns.open(kind_or_path, pid) end
 ---@return integer inode
 function ns.id(kind, pid) end
 
----Keep a namespace alive by bind-mounting its file onto `path` (created if missing).
+---Keep a namespace alive by bind-mounting its file onto `path` (created if missing), as `unshare --net=FILE` does. For pid and time, the process's `*_for_children` namespace where it differs from its own (the one `unshare` just made); a mount namespace only from outside it (its creator).
 ---@param kind nsrun.Kind
 ---@param pid? nsrun.Pid nil or `"self"` for the calling process
 ---@param path string

@@ -6,7 +6,7 @@ use std::os::fd::{AsFd, AsRawFd};
 
 use mlua::{Lua, MetaMethod, Table, UserData, UserDataFields, UserDataMethods, Value};
 
-use super::args::{Args, Fail, R};
+use super::args::{check_keys, opt_bool, Args, Fail, R};
 use crate::sys::namespace::{self as sysns, Namespace, NsHandle};
 
 /// A namespace handle: an open namespace file. Closing it (or `<close>`,
@@ -140,14 +140,20 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
         Ok(())
     })?;
     super::add(lua, m, "setns", |_, a| {
-        match target(a, 1)? {
+        let mut preserve = false;
+        if let Some(t) = a.opt_table(3)? {
+            check_keys(&t, "setns", &["preserve_credentials"])?;
+            preserve = opt_bool(&t, "setns", "preserve_credentials", false)?;
+        }
+        let joined_user = match target(a, 1)? {
             Target::Pid(pid) => {
                 let kinds = if a.is_nil(2) { None } else { Some(a.kinds(2)?) };
-                sysns::join_pid(pid, kinds)?;
+                sysns::join_pid(pid, kinds)?.contains(Namespace::User)
             }
             Target::Path(p) => {
                 let h = sysns::open_path(&p, one_kind(a, 2)?)?;
                 h.enter()?;
+                h.kind() == Namespace::User
             }
             Target::Handle(u) => {
                 let want = one_kind(a, 2)?;
@@ -157,9 +163,13 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
                         "setns: the handle is a {} namespace, not {k}",
                         h.kind()
                     ))),
-                    _ => h.enter(),
-                })??;
+                    _ => h.enter().map(|()| h.kind() == Namespace::User),
+                })??
             }
+        };
+        // nsenter's default: root of the user namespace just joined.
+        if joined_user && !preserve {
+            crate::sys::cred::become_ns_root()?;
         }
         Ok(())
     })?;
@@ -180,7 +190,7 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
         let k: Namespace = a.string(1)?.parse().map_err(|e| a.fail(e))?;
         let pid = a.pid(2)?;
         let path = a.string(3)?;
-        sysns::persist(&k.proc_path(pid), &path)?;
+        sysns::persist_kind(k, pid, &path)?;
         Ok(())
     })?;
     super::add(lua, m, "unpersist", |_, a| {
