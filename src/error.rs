@@ -114,6 +114,23 @@ impl Error {
             (Errno::EINVAL, "unshare" | "clone") if user_ns => {
                 "a threaded process cannot create a user namespace"
             }
+            (Errno::ENODEV, "up" | "down" | "addr" | "route" | "move" | "delete") => {
+                "no interface of that name in this network namespace: ns.net.links() lists \
+                 them (a moved interface is gone from here)"
+            }
+            (Errno::EPERM, "up" | "down" | "addr" | "route" | "move" | "delete" | "veth") => {
+                "this needs CAP_NET_ADMIN over the network namespace: run as root, or \
+                 unshare \"user,net\" first"
+            }
+            (Errno::EEXIST, "veth" | "addr" | "route") => {
+                "it exists already: pick another name, or delete the old one first"
+            }
+            (Errno::EINVAL, "persist") if op.contains("/ns/mnt") => {
+                "a mount namespace can be persisted only from an older mount namespace, never \
+                 from inside itself: persist it from its creator, e.g. \
+                 ns.persist(\"mount\", child.pid, path) in the parent (as unshare --mount=FILE does), \
+                 onto a file in a private mount"
+            }
             (Errno::EBUSY, "umount") => "the mount is in use: try the \"detach\" flag",
             (Errno::EBUSY, "pivot_root") => "new_root or put_old is busy or the same mount",
             (Errno::ENOENT, "exec") => "no such program: check the name and PATH",

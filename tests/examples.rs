@@ -15,6 +15,8 @@ fn stage() -> (tempfile::TempDir, PathBuf) {
         "hello.lua",
         "readonly-root.lua",
         "nsenter.lua",
+        "veth-pair.lua",
+        "pod.lua",
         "readonly-host.lua",
         "rootfs.lua",
     ] {
@@ -159,6 +161,52 @@ fn nsenter_joins_a_running_process() {
         let (out, err) = text(&o);
         assert!(o.status.success(), "user={user}: {out}{err}");
         assert_eq!(out, "target-box\n0\n", "user={user}: {err}");
+    }
+}
+
+/// The host's interfaces: the network examples must leave them alone.
+fn host_links() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn veth_pair_carries_tcp_between_two_sandboxes() {
+    let (dir, bin) = stage();
+    let before = host_links();
+    for user in [false, true] {
+        let o = run(user, dir.path(), &bin, &["veth-pair.lua"]);
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "user={user}: {out}{err}");
+        assert!(
+            out.contains("a: a0  up   10.200.0.1/24\n"),
+            "user={user}: {out}"
+        );
+        assert!(
+            out.ends_with("b got: hello from 10.200.0.1\n"),
+            "user={user}: {out}{err}"
+        );
+    }
+    assert_eq!(host_links(), before, "the host's interfaces changed");
+}
+
+#[test]
+fn pod_shares_net_and_ipc() {
+    let (dir, bin) = stage();
+    for user in [false, true] {
+        let o = run(user, dir.path(), &bin, &["pod.lua"]);
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "user={user}: {out}{err}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 3, "user={user}: {out}{err}");
+        let server = lines[0].strip_prefix("server: ").unwrap();
+        let client = lines[1].strip_prefix("client: ").unwrap();
+        assert_eq!(server, client, "the two share net and ipc: {out}");
+        assert_eq!(lines[2], "hello from pod on 127.0.0.1", "{out}");
     }
 }
 

@@ -198,3 +198,46 @@ both!(
         d.finished(&["kill", "signal", "code"]);
     }
 );
+
+both!(
+    fn setns_credentials(as_) {
+        let mut names = vec![
+            "creds.preserve_pid",
+            "creds.preserve_path",
+            "creds.preserve_handle",
+            "creds.bad_option",
+            "creds.bad_type",
+            "ids.unchanged",
+        ];
+        for k in ["user", "mount", "pid", "uts", "ipc", "net", "cgroup", "time"] {
+            names.push(Box::leak(format!("wrong_kind.{k}").into_boxed_str()));
+        }
+        if as_ == As::User {
+            names.push("creds.default_unmapped");
+        } else {
+            names.extend(["creds.default_root", "creds.default_root_handle"]);
+        }
+        run(as_, include_str!("recipes/ns_setns_creds.lua"), &[]).finished(&names);
+    }
+);
+
+both!(
+    fn persist_every_kind(as_) {
+        let mut names: Vec<String> = vec![
+            "pid.own_differs".into(),
+            "persist.own_mount".into(),
+            "persist.own_mount_hint".into(),
+            "persist.own_mount_cleaned".into(),
+            "creator.gone".into(),
+            "join.all".into(),
+            "pid.dead".into(),
+        ];
+        for k in ["user", "uts", "ipc", "net", "mount", "cgroup", "pid", "time"] {
+            for what in ["child", "persist", "survives", "survives_same", "released"] {
+                names.push(format!("{what}.{k}"));
+            }
+        }
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        run(as_, include_str!("recipes/ns_persist_kinds.lua"), &[]).finished(&names);
+    }
+);

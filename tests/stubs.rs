@@ -57,6 +57,9 @@ const CHECKED_CLASSES: &[&str] = &[
     "nsrun.MkdirOpts",
     "nsrun.ExecOpts",
     "nsrun.MountOpts",
+    "nsrun.VethOpts",
+    "nsrun.RouteOpts",
+    "nsrun.SetnsOpts",
     "nsrun.Status",
     "nsrun.Error",
 ];
@@ -143,7 +146,8 @@ fn parse_stubs(text: &str) -> Stubs {
                     .map(String::from)
                     .collect::<Vec<_>>();
                 let item = if let Some(f) = name.strip_prefix("ns.") {
-                    is_ident(f).then(|| function(f))?
+                    // `ns.NAME` or a subtable's `ns.SUB.NAME`.
+                    f.split('.').all(is_ident).then(|| function(f))?
                 } else {
                     let (local, m) = name.split_once(':')?;
                     let class = locals.get(local)?;
@@ -202,7 +206,13 @@ local ns = require "nsrun"
 local out = {}
 local function emit(...) out[#out + 1] = table.concat({...}, "\t") end
 
-for k, v in pairs(ns) do emit("module", k, type(v)) end
+for k, v in pairs(ns) do
+  emit("module", k, type(v))
+  -- Subtables such as ns.net: their functions as `net.up`.
+  if type(v) == "table" then
+    for k2, v2 in pairs(v) do emit("module", k .. "." .. k2, type(v2)) end
+  end
+end
 
 -- Each function names the keys it knows when given one it does not.
 local function known(class, f, ...)
@@ -221,6 +231,9 @@ known("nsrun.BindOpts", ns.bind, "/nonexistent/a", "/nonexistent/b", BAD)
 known("nsrun.MkdirOpts", ns.mkdir, "/nonexistent/a", nil, BAD)
 known("nsrun.ExecOpts", ns.exec, {"/nonexistent/nsrun-probe"}, BAD)
 known("nsrun.MountOpts", ns.mount, BAD)
+known("nsrun.SetnsOpts", ns.setns, "/proc/self/ns/net", nil, BAD)
+known("nsrun.VethOpts", ns.net.veth, "nsrun-probe0", "nsrun-probe1", BAD)
+known("nsrun.RouteOpts", ns.net.route, "default", BAD)
 
 -- A status with every key: killed by a signal, output captured.
 local st = ns.run{fn = function() ns.kill(ns.getpid(), "KILL") end}

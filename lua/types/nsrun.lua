@@ -8,8 +8,10 @@
 -- tests/stubs.rs keeps this file and the bindings in sync, both ways. It
 -- reads this file line by line, so keep to these conventions:
 --
---   * A module function is one line `function ns.NAME(ARGS) end`.
---   * A module value that is not a function is `ns.NAME = VALUE`.
+--   * A module function is one line `function ns.NAME(ARGS) end`; a
+--     function of a subtable `function ns.SUB.NAME(ARGS) end`.
+--   * A module value that is not a function is `ns.NAME = VALUE` (so a
+--     subtable is `ns.SUB = {}`).
 --   * A method is one line `function CLASS:NAME(ARGS) end`, CLASS being
 --     one of the locals `Process`, `Pipe` or `NsHandle` (the userdata types
 --     nsrun.Process, nsrun.Pipe, nsrun.NsHandle).
@@ -19,14 +21,15 @@
 --     nsrun.Process, nsrun.NsHandle (userdata fields), nsrun.Status (keys of
 --     an ns.run result), nsrun.Error (keys of a system-call error) and the
 --     options tables nsrun.SpawnOpts, nsrun.BindOpts, nsrun.MkdirOpts,
---     nsrun.ExecOpts, nsrun.MountOpts, nsrun.TimeOffsets (the keys their
---     function accepts).
+--     nsrun.ExecOpts, nsrun.MountOpts, nsrun.TimeOffsets, nsrun.VethOpts,
+--     nsrun.RouteOpts, nsrun.SetnsOpts (the keys their function accepts).
 --   * Every function and method has a one-line description, `---@param`
 --     for each argument and `---@return` for each result (none: it returns
 --     nothing).
 --
--- Not stubbed because they do not exist yet: ns.cgroup, ns.net and the
--- stdlib modules nsrun.sandbox and nsrun.netns (see API.md).
+-- Not stubbed because they do not exist yet: ns.cgroup and the stdlib
+-- module nsrun.sandbox (see API.md). nsrun.netns is plain Lua with its own
+-- annotations (lua/nsrun/netns.lua).
 
 ------------------------------------------------------------------------
 -- Names and small types
@@ -278,6 +281,27 @@ function Pipe:close() end
 ---An open namespace file. Its fields are nil once it is closed. Handles
 ---compare equal (`==`) when they are the same namespace; `tostring` gives
 ---`namespace net:[4026531840]`; `local h <close> = ns.open("net")` closes it.
+---Options of ns.setns.
+---@class nsrun.SetnsOpts
+---@field preserve_credentials? boolean keep the uid, gid and groups after joining a user namespace (nsenter --preserve-credentials); default false: become uid/gid 0 there
+
+---Options of ns.net.veth.
+---@class nsrun.VethOpts
+---@field peer_netns? nsrun.NsTarget create the peer end directly in this network namespace
+
+---Options of ns.net.route.
+---@class nsrun.RouteOpts
+---@field via? string the gateway, an IPv4 or IPv6 address
+---@field dev? string the outgoing interface
+
+---A link as ns.net.links lists it.
+---@class nsrun.Link
+---@field name string
+---@field index integer
+---@field up boolean administratively up
+---@field mtu integer
+---@field addrs string[] `"10.0.0.1/24"`, `"fd00::1/64"`, IPv4 first
+
 ---@class nsrun.NsHandle
 ---@field kind? nsrun.Kind canonical kind name (`"mount"`, never `"mnt"`)
 ---@field inode? integer the namespace's inode number
@@ -308,10 +332,11 @@ ns.version = ""
 ---@param kinds nsrun.Kinds
 function ns.unshare(kinds) end
 
----Join namespaces (setns(2)) of a pid (the given kinds, or all that differ, user first and mount last), a namespace file, or a handle.
+---Join namespaces (setns(2)) of a pid (the given kinds, or all that differ, user first and mount last), a namespace file, or a handle; after joining a user namespace become its root (uid/gid 0, no groups) as nsenter does.
 ---@param target nsrun.NsTarget
 ---@param kinds? nsrun.Kinds for a path or handle: the one kind it must be
-function ns.setns(target, kinds) end
+---@param opts? nsrun.SetnsOpts
+function ns.setns(target, kinds, opts) end
 
 ---Open a namespace handle: `/proc/<pid or self>/ns/<kind>`, or a namespace file path.
 ---@param kind_or_path nsrun.Kind | string
@@ -325,7 +350,7 @@ function ns.open(kind_or_path, pid) end
 ---@return integer inode
 function ns.id(kind, pid) end
 
----Keep a namespace alive by bind-mounting its file onto `path` (created if missing).
+---Keep a namespace alive by bind-mounting its file onto `path` (created if missing), as `unshare --net=FILE` does. For pid and time, the process's `*_for_children` namespace where it differs from its own (the one `unshare` just made); a mount namespace only from outside it (its creator).
 ---@param kind nsrun.Kind
 ---@param pid? nsrun.Pid nil or `"self"` for the calling process
 ---@param path string
@@ -535,5 +560,51 @@ function ns.spawn(opts) end
 ---@param opts nsrun.SpawnOpts
 ---@return nsrun.Status status with `stdout` and `stderr`
 function ns.run(opts) end
+
+-- Networking (over netlink, in the calling process's network namespace)
+
+---Links, addresses and routes of the caller's network namespace.
+---@class nsrun.net
+ns.net = {}
+
+---Bring an interface up (`ip link set IFNAME up`).
+---@param ifname string
+function ns.net.up(ifname) end
+
+---Bring an interface down.
+---@param ifname string
+function ns.net.down(ifname) end
+
+---Bring the loopback interface `lo` up (a new network namespace starts with it down).
+function ns.net.lo_up() end
+
+---Create a veth pair `name` <-> `peer`, the peer optionally made directly in another network namespace.
+---@param name string
+---@param peer string
+---@param opts? nsrun.VethOpts
+function ns.net.veth(name, peer, opts) end
+
+---Move an interface into another network namespace (a pid, a namespace file such as /run/netns/NAME, or a handle).
+---@param ifname string
+---@param netns nsrun.NsTarget
+function ns.net.move(ifname, netns) end
+
+---Add an address with its prefix length, IPv4 or IPv6 (`"10.0.0.1/24"`, `"fd00::1/64"`); IPv6 ones skip DAD.
+---@param ifname string
+---@param cidr string
+function ns.net.addr(ifname, cidr) end
+
+---Add a route to `"default"` or a prefix such as `"10.1.0.0/16"` (IPv4 or IPv6) in the main table.
+---@param dest string
+---@param opts nsrun.RouteOpts
+function ns.net.route(dest, opts) end
+
+---Delete an interface (both ends of a veth pair go).
+---@param ifname string
+function ns.net.delete(ifname) end
+
+---The links of the caller's network namespace, by index.
+---@return nsrun.Link[]
+function ns.net.links() end
 
 return ns

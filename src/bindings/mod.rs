@@ -12,6 +12,7 @@ mod fs;
 mod idmap;
 mod mount;
 mod namespace;
+mod net;
 mod process;
 mod spawn;
 
@@ -200,6 +201,7 @@ pub(crate) fn module(lua: &Lua) -> mlua::Result<Table> {
     cred::register(lua, &m)?;
     process::register(lua, &m)?;
     spawn::register(lua, &m)?;
+    net::register(lua, &m)?;
     m.set("version", env!("CARGO_PKG_VERSION"))?;
     Ok(m)
 }

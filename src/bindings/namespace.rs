@@ -6,7 +6,7 @@ use std::os::fd::{AsFd, AsRawFd};
 
 use mlua::{Lua, MetaMethod, Table, UserData, UserDataFields, UserDataMethods, Value};
 
-use super::args::{Args, Fail, R};
+use super::args::{check_keys, opt_bool, Args, Fail, R};
 use crate::sys::namespace::{self as sysns, Namespace, NsHandle};
 
 /// A namespace handle: an open namespace file. Closing it (or `<close>`,
@@ -14,7 +14,7 @@ use crate::sys::namespace::{self as sysns, Namespace, NsHandle};
 pub(crate) struct Handle(pub RefCell<Option<NsHandle>>);
 
 impl Handle {
-    fn with<T>(&self, f: impl FnOnce(&NsHandle) -> T) -> R<T> {
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&NsHandle) -> T) -> R<T> {
         match &*self.0.borrow() {
             Some(h) => Ok(f(h)),
             None => Err(Fail::Msg("namespace handle is closed".into())),
@@ -87,22 +87,33 @@ pub(crate) enum Target {
 
 pub(crate) fn target(a: &Args, i: usize) -> R<Target> {
     match a.get(i) {
-        Value::UserData(u) if u.is::<Handle>() => Ok(Target::Handle(u.clone())),
+        Value::Integer(_) | Value::Number(_) => Ok(Target::Pid(a.pid(i)?.unwrap_or(0))),
+        v => target_of(v).ok_or_else(|| {
+            a.bad(
+                i,
+                format!(
+                    "pid, path or namespace handle expected, got {}",
+                    super::args::typename(v)
+                ),
+            )
+        }),
+    }
+}
+
+/// A pid, path or handle given as a value (an option's); None when it is
+/// none of them.
+pub(crate) fn target_of(v: &Value) -> Option<Target> {
+    match v {
+        Value::UserData(u) if u.is::<Handle>() => Some(Target::Handle(u.clone())),
         Value::String(s) => {
             let s = s.to_string_lossy();
             match s.parse::<i32>() {
-                Ok(p) if p > 0 => Ok(Target::Pid(p)),
-                _ => Ok(Target::Path(s)),
+                Ok(p) if p > 0 => Some(Target::Pid(p)),
+                _ => Some(Target::Path(s)),
             }
         }
-        Value::Integer(_) | Value::Number(_) => Ok(Target::Pid(a.pid(i)?.unwrap_or(0))),
-        other => Err(a.bad(
-            i,
-            format!(
-                "pid, path or namespace handle expected, got {}",
-                super::args::typename(other)
-            ),
-        )),
+        Value::Integer(n) if *n > 0 && *n <= i32::MAX as i64 => Some(Target::Pid(*n as i32)),
+        _ => None,
     }
 }
 
@@ -129,14 +140,20 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
         Ok(())
     })?;
     super::add(lua, m, "setns", |_, a| {
-        match target(a, 1)? {
+        let mut preserve = false;
+        if let Some(t) = a.opt_table(3)? {
+            check_keys(&t, "setns", &["preserve_credentials"])?;
+            preserve = opt_bool(&t, "setns", "preserve_credentials", false)?;
+        }
+        let joined_user = match target(a, 1)? {
             Target::Pid(pid) => {
                 let kinds = if a.is_nil(2) { None } else { Some(a.kinds(2)?) };
-                sysns::join_pid(pid, kinds)?;
+                sysns::join_pid(pid, kinds)?.contains(Namespace::User)
             }
             Target::Path(p) => {
                 let h = sysns::open_path(&p, one_kind(a, 2)?)?;
                 h.enter()?;
+                h.kind() == Namespace::User
             }
             Target::Handle(u) => {
                 let want = one_kind(a, 2)?;
@@ -146,9 +163,13 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
                         "setns: the handle is a {} namespace, not {k}",
                         h.kind()
                     ))),
-                    _ => h.enter(),
-                })??;
+                    _ => h.enter().map(|()| h.kind() == Namespace::User),
+                })??
             }
+        };
+        // nsenter's default: root of the user namespace just joined.
+        if joined_user && !preserve {
+            crate::sys::cred::become_ns_root()?;
         }
         Ok(())
     })?;
@@ -169,7 +190,7 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
         let k: Namespace = a.string(1)?.parse().map_err(|e| a.fail(e))?;
         let pid = a.pid(2)?;
         let path = a.string(3)?;
-        sysns::persist(&k.proc_path(pid), &path)?;
+        sysns::persist_kind(k, pid, &path)?;
         Ok(())
     })?;
     super::add(lua, m, "unpersist", |_, a| {

@@ -45,3 +45,27 @@ pub fn getgid() -> u32 {
 pub fn getegid() -> u32 {
     nix::unistd::getegid().as_raw()
 }
+
+/// After joining a user namespace, become its root as nsenter does unless
+/// told `--preserve-credentials`: drop the supplementary groups (they mean
+/// nothing inside; refused where `/proc/self/setgroups` is "deny", which
+/// nsenter tolerates too), then gid and uid 0. Without this a process keeps
+/// the ids its outside ids map to, or the overflow id where they are not
+/// mapped, and has no capabilities after its next exec.
+pub fn become_ns_root() -> Result<()> {
+    if let Err(e) = ops::setgroups(&[]) {
+        let denied = std::fs::read_to_string("/proc/self/setgroups")
+            .map(|s| s.trim() == "deny")
+            .unwrap_or(false);
+        if !(e == nix::errno::Errno::EPERM && denied) {
+            return Err(crate::Error::sys(
+                "setgroups [] after joining a user namespace",
+                e,
+            ));
+        }
+    }
+    ops::setresgid(Gid::from_raw(0))
+        .op(|| "setgid 0 after joining a user namespace (keep the ids with preserve_credentials = true)".into())?;
+    ops::setresuid(Uid::from_raw(0))
+        .op(|| "setuid 0 after joining a user namespace (keep the ids with preserve_credentials = true)".into())
+}

@@ -9,6 +9,7 @@ pub mod idmap;
 pub mod init;
 pub mod mount;
 pub mod namespace;
+pub mod net;
 pub mod ops;
 pub mod process;
 pub mod spawn;

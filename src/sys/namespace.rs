@@ -348,6 +348,38 @@ pub fn persist(src: &str, path: &str) -> Result<()> {
     r
 }
 
+/// The namespace file [`persist_kind`] binds for `kind` of process `pid`.
+///
+/// For pid and time namespaces a process's own namespace and the one its
+/// children get can differ: after `unshare("pid")` the caller stays in its
+/// old pid namespace and only `pid_for_children` names the new one. That
+/// new one is what a recipe means (it is what `unshare --pid=FILE` keeps,
+/// and the caller's own is older and usually someone else's), so where the
+/// two differ the `*_for_children` file is used. The own namespace can
+/// still be had through `persist("/proc/PID/ns/pid", path)`.
+pub fn persist_source(kind: Namespace, pid: Option<i32>) -> String {
+    let own = kind.proc_path(pid);
+    if matches!(kind, Namespace::Pid | Namespace::Time) {
+        let children = format!("{own}_for_children");
+        let ino = |p: &str| std::fs::metadata(p).map(|m| m.ino()).ok();
+        if let (Some(a), Some(b)) = (ino(&own), ino(&children)) {
+            if a != b {
+                return children;
+            }
+        }
+    }
+    own
+}
+
+/// Persist namespace `kind` of process `pid` (None: this process) onto
+/// `path`; see [`persist_source`] for which pid and time namespace.
+/// A mount namespace can only be persisted from an older mount namespace
+/// (the kernel refuses anything that could make a reference loop), so it
+/// is the creator, not the process inside, that persists it.
+pub fn persist_kind(kind: Namespace, pid: Option<i32>, path: &str) -> Result<()> {
+    persist(&persist_source(kind, pid), path)
+}
+
 /// Undo [`persist`]: detach the bind mount and remove the file if it is the
 /// empty placeholder `persist` made.
 pub fn unpersist(path: &str) -> Result<()> {

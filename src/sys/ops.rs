@@ -379,3 +379,12 @@ pub fn execve(path: &CString, argv: &[CString], env: &[CString]) -> nix::Result<
     // Only reached on failure.
     traced(r, || format!("execve({path:?})"))
 }
+
+/// A state-changing netlink request (`real` opens a socket, sends it and
+/// waits for the ack). `call` describes it for the trace and the plan.
+pub fn netlink(
+    real: impl FnOnce() -> nix::Result<()>,
+    call: impl FnOnce() -> String,
+) -> nix::Result<()> {
+    door(real, || format!("netlink({})", call()))
+}

@@ -1,0 +1,92 @@
+//! Networking over netlink (`ns.net`), as root and as uid 65534 inside
+//! user+net namespaces. Every link and address is made in the test's own
+//! network namespaces: the host's interfaces are never touched, and the
+//! tests check they are as before.
+
+mod common;
+
+use common::run;
+
+/// The host's interfaces, from the test process's network namespace.
+fn host_links() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .expect("read /sys/class/net")
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+both!(
+    fn links_veth_addresses_routes(as_) {
+        let before = host_links();
+        run(as_, include_str!("recipes/net_links.lua"), &[]).finished(&[
+            "new.only_lo",
+            "new.lo_down",
+            "new.lo_no_addrs",
+            "new.lo_index",
+            "new.lo_mtu",
+            "lo_up.up",
+            "lo_up.addrs",
+            "veth.names",
+            "veth.down",
+            "veth.exists",
+            "veth.exists_message",
+            "veth.bad_option",
+            "veth.bad_arg",
+            "up",
+            "down",
+            "enodev.up",
+            "enodev.up_message",
+            "enodev.hint",
+            "enodev.addr",
+            "enodev.delete",
+            "enodev.move",
+            "enodev.route",
+            "addr.v4",
+            "addr.v6",
+            "addr.ip_sees",
+            "addr.exists",
+            "addr.bad",
+            "addr.bad_prefix",
+            "route.v4",
+            "route.v4_default",
+            "route.v4_dev",
+            "route.v6",
+            "route.v6_default",
+            "route.exists",
+            "route.needs",
+            "route.family",
+            "route.bad_via",
+            "route.unreachable",
+            "move.pid_gone",
+            "move.pid_there",
+            "veth.peer_netns_handle",
+            "veth.peer_netns_path",
+            "veth.peer_netns_pid",
+            "move.handle_and_path",
+            "move.wrong_kind",
+            "move.not_ns",
+            "move.needs_target",
+            "delete.here",
+            "delete.peers_gone",
+        ]);
+        assert_eq!(host_links(), before, "the host's interfaces changed");
+    }
+);
+
+both!(
+    fn tcp_across_a_veth_pair(as_) {
+        let before = host_links();
+        run(as_, include_str!("recipes/net_tcp.lua"), &[]).finished(&[
+            "two_namespaces",
+            "in_a",
+            "tcp.v4",
+            "tcp.v4_server",
+            "tcp.v6",
+            "tcp.v6_server",
+            "tcp.isolated",
+        ]);
+        assert_eq!(host_links(), before, "the host's interfaces changed");
+    }
+);
