@@ -131,6 +131,23 @@ impl Error {
                  ns.persist(\"mount\", child.pid, path) in the parent (as unshare --mount=FILE does), \
                  onto a file in a private mount"
             }
+            (Errno::EACCES | Errno::EPERM | Errno::EROFS, "cgroup:") => {
+                "making a cgroup needs write access to the cgroup tree: run as root, or inside \
+                 a cgroup delegated to this user (systemd-run --user --scope -p Delegate=yes, \
+                 or a cgroup chowned to the user)"
+            }
+            (Errno::EBUSY, "cgroup:") if op.contains("subtree_control") => {
+                "cgroup v2 allows no processes in a cgroup that hands controllers to its \
+                 children: run nsrun in a leaf of a delegated subtree"
+            }
+            (Errno::EPERM, "prctl") if op.contains("CAPBSET") => {
+                "dropping from the bounding set needs CAP_SETPCAP: add \"user\" to namespaces"
+            }
+            (Errno::EACCES, "seccomp") => {
+                "installing a seccomp filter needs no_new_privs (the default with seccomp) or \
+                 CAP_SYS_ADMIN"
+            }
+            (Errno::EPERM, "setrlimit") => "raising a hard limit needs CAP_SYS_RESOURCE",
             (Errno::EBUSY, "umount") => "the mount is in use: try the \"detach\" flag",
             (Errno::EBUSY, "pivot_root") => "new_root or put_old is busy or the same mount",
             (Errno::ENOENT, "exec") => "no such program: check the name and PATH",

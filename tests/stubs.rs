@@ -44,6 +44,7 @@ const USERDATA: &[(&str, &str)] = &[
     ("Process", "nsrun.Process"),
     ("Pipe", "nsrun.Pipe"),
     ("NsHandle", "nsrun.NsHandle"),
+    ("Cgroup", "nsrun.Cgroup"),
 ];
 
 /// Classes whose `---@field`s are checked against what nsrun reports.
@@ -51,6 +52,7 @@ const CHECKED_CLASSES: &[&str] = &[
     "nsrun.Process",
     "nsrun.Pipe",
     "nsrun.NsHandle",
+    "nsrun.Cgroup",
     "nsrun.SpawnOpts",
     "nsrun.TimeOffsets",
     "nsrun.BindOpts",
@@ -249,8 +251,10 @@ end
 local forked = ns.fork(function() end)
 local piped = ns.spawn{argv = {"true"}, stdin = "pipe", stdout = "pipe", stderr = "pipe"}
 local handle = ns.open("net")
-local methods_on = {Process = forked, Pipe = piped.stdout, NsHandle = handle}
-local fields_on = {Process = piped, Pipe = piped.stdout, NsHandle = handle}
+-- The tests run as root, so a cgroup can be made.
+local cg = ns.cgroup{}
+local methods_on = {Process = forked, Pipe = piped.stdout, NsHandle = handle, Cgroup = cg}
+local fields_on = {Process = piped, Pipe = piped.stdout, NsHandle = handle, Cgroup = cg}
 for _, probe in ipairs({...}) do
   local class, sep, name = probe:match("^(%w+)([:.])([%w_]+)$")
   local ud = (sep == ":" and methods_on or fields_on)[class]
@@ -260,6 +264,7 @@ end
 forked:wait()
 piped:wait()
 handle:close()
+cg:close()
 print(table.concat(out, "\n"))
 "#;
 
@@ -304,6 +309,9 @@ local h = ns.open("net")
 members("nsrun.Process", p)
 members("nsrun.Pipe", p.stdout)
 members("nsrun.NsHandle", h)
+local cg = ns.cgroup{}
+members("nsrun.Cgroup", cg)
+cg:close()
 p:wait()
 h:close()
 return table.concat(out, "\n")

@@ -13,8 +13,9 @@
 --   * A module value that is not a function is `ns.NAME = VALUE` (so a
 --     subtable is `ns.SUB = {}`).
 --   * A method is one line `function CLASS:NAME(ARGS) end`, CLASS being
---     one of the locals `Process`, `Pipe` or `NsHandle` (the userdata types
---     nsrun.Process, nsrun.Pipe, nsrun.NsHandle).
+--     one of the locals `Process`, `Pipe`, `NsHandle` or `Cgroup` (the
+--     userdata types nsrun.Process, nsrun.Pipe, nsrun.NsHandle,
+--     nsrun.Cgroup).
 --   * A field is a `---@field NAME TYPE ...` line in the block of `---`
 --     lines that starts at its `---@class nsrun.CLASS` line. The test
 --     compares the fields of these classes with what the binary reports:
@@ -27,9 +28,8 @@
 --     for each argument and `---@return` for each result (none: it returns
 --     nothing).
 --
--- Not stubbed because they do not exist yet: ns.cgroup and the stdlib
--- module nsrun.sandbox (see API.md). nsrun.netns is plain Lua with its own
--- annotations (lua/nsrun/netns.lua).
+-- The stdlib modules nsrun.sandbox and nsrun.netns are plain Lua with their
+-- own annotations (lua/nsrun/sandbox.lua, lua/nsrun/netns.lua).
 
 ------------------------------------------------------------------------
 -- Names and small types
@@ -166,12 +166,70 @@
 ---@field die_with_parent? boolean kill the child if nsrun dies (default true)
 ---@field new_session? boolean setsid() in the child
 ---@field timeout? number seconds; then the process tree is killed and the status says `timed_out`
----@field caps? table not available yet: capabilities to keep or drop
----@field no_new_privs? boolean not available yet: set no_new_privs
----@field seccomp? table not available yet: a seccomp filter
----@field rlimits? table not available yet: resource limits
----@field cgroup? table not available yet: a fresh cgroup with limits
----@field disable_userns? boolean not available yet: forbid further user namespaces
+---@field caps? nsrun.CapsOpts capabilities to keep or drop (default: none when `uid` is not 0)
+---@field no_new_privs? boolean PR_SET_NO_NEW_PRIVS before exec (default true with `seccomp`)
+---@field seccomp? "default"|nsrun.SeccompOpts a seccomp filter, installed last, right before exec
+---@field rlimits? table<nsrun.RlimitName, integer|string|(integer|string)[]> resource limits: a count, a size such as `"256M"`, `"unlimited"`, or `{soft, hard}`
+---@field cgroup? nsrun.CgroupOpts a fresh cgroup with limits, removed when the process is reaped
+---@field disable_userns? boolean forbid further user namespaces in the sandbox (needs `"user"`)
+
+---Capabilities: names such as `"CAP_NET_ADMIN"` or `"net_admin"`.
+---@class nsrun.CapsOpts
+---@field keep? string[] keep only these, in every set (bounding, permitted, effective, inheritable, ambient)
+---@field drop? string[] keep all but these
+
+---A seccomp filter. Calls in `deny` get `action`; with `allow`, every call
+---not listed gets `default`.
+---@class nsrun.SeccompOpts
+---@field default? "allow"|"errno"|"kill"|"log" what unlisted calls get (default `"allow"`)
+---@field allow? string[] system calls that run
+---@field deny? string[] system calls that get `action`
+---@field errno? string the errno of the `"errno"` actions (default `"EPERM"`)
+---@field action? "errno"|"kill"|"log" what denied calls get (default `"errno"`)
+
+---@alias nsrun.RlimitName "as"|"core"|"cpu"|"data"|"fsize"|"locks"|"memlock"|"msgqueue"|"nice"|"nofile"|"nproc"|"rss"|"rtprio"|"rttime"|"sigpending"|"stack"
+
+---Cgroup limits.
+---@class nsrun.CgroupOpts
+---@field memory? integer|string bytes, or a size such as `"256M"`
+---@field pids? integer most tasks at once
+---@field cpu? number CPUs' worth of time (0.5 = half of one)
+
+---What a cgroup used; a field is nil when the host cannot tell.
+---@class nsrun.CgroupStats
+---@field memory_peak? integer most bytes in use at once
+---@field memory_current? integer bytes in use now
+---@field pids_current? integer tasks in it now
+---@field cpu_usec? integer CPU time used, in microseconds
+---@field oom_kills? integer processes the OOM killer killed in it
+
+---A cgroup made by ns.cgroup (v2, or one directory per v1 controller
+---where that is what the host has). `local cg <close> = ns.cgroup{...}`
+---removes it at the end of the scope; so does garbage collection.
+---@class nsrun.Cgroup
+---@field name string its directory name
+---@field paths string[] its directories
+local Cgroup = {}
+
+---Move a process into it.
+---@param pid integer|nsrun.Process
+function Cgroup:add(pid) end
+
+---Change a limit.
+---@param key "memory"|"pids"|"cpu"
+---@param value integer|number|string a number, a size such as `"256M"`, or `"max"`
+function Cgroup:set(key, value) end
+
+---What it used so far.
+---@return nsrun.CgroupStats
+function Cgroup:stats() end
+
+---The pids in it.
+---@return integer[]
+function Cgroup:pids() end
+
+---Kill every process left in it and remove it.
+function Cgroup:close() end
 
 ---Clock offsets of a new time namespace, in seconds.
 ---@class nsrun.TimeOffsets
@@ -259,6 +317,10 @@ function Process:ns(kind) end
 ---@return string? stdout nil unless stdout was a pipe
 ---@return string? stderr nil unless stderr was a pipe
 function Process:output() end
+
+---What its cgroup (the `cgroup` option) used: while it runs, or at its end.
+---@return nsrun.CgroupStats? stats nil without the `cgroup` option
+function Process:cgroup_stats() end
 
 ---One end of a pipe to a child (`p.stdin`, `p.stdout`, `p.stderr`);
 ---`local out <close> = p.stdout` closes it at the end of the scope.
@@ -606,5 +668,10 @@ function ns.net.delete(ifname) end
 ---The links of the caller's network namespace, by index.
 ---@return nsrun.Link[]
 function ns.net.links() end
+
+---Make a fresh cgroup below this process's own, with limits.
+---@param opts? nsrun.CgroupOpts
+---@return nsrun.Cgroup
+function ns.cgroup(opts) end
 
 return ns

@@ -9,6 +9,7 @@
 mod args;
 mod cred;
 mod fs;
+mod hardening;
 mod idmap;
 mod mount;
 mod namespace;
@@ -202,6 +203,7 @@ pub(crate) fn module(lua: &Lua) -> mlua::Result<Table> {
     process::register(lua, &m)?;
     spawn::register(lua, &m)?;
     net::register(lua, &m)?;
+    hardening::register(lua, &m)?;
     m.set("version", env!("CARGO_PKG_VERSION"))?;
     Ok(m)
 }

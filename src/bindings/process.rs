@@ -148,6 +148,15 @@ impl UserData for Process {
                 Ok(super::namespace::new_handle(lua, h)?)
             })?;
             super::add(lua, &m, "output", |lua, a| output(lua, &this(a)?))?;
+            super::add(lua, &m, "cgroup_stats", |lua, a| {
+                let ud = this(a)?;
+                let p = ud.borrow::<Process>()?;
+                let s = p.child.borrow().cgroup_stats();
+                Ok(match s {
+                    Some(s) => Value::Table(super::hardening::stats_table(lua, &s)?),
+                    None => Value::Nil,
+                })
+            })?;
             Ok(m)
         });
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use mlua::{Function, Lua, Table, Value};
 
 use super::args::{check_keys, names_of, opt_bool, opt_str, parse_kinds, typename, Args, Fail, R};
+use super::hardening;
 use super::namespace::{target, Handle, Target};
 use super::process::{self, Process};
 use crate::sys::namespace::Namespace;
@@ -39,16 +40,6 @@ const KEYS: &[&str] = &[
     "die_with_parent",
     "new_session",
     "timeout",
-    // Hardening, not built yet: named so the message says so.
-    "caps",
-    "no_new_privs",
-    "seccomp",
-    "rlimits",
-    "cgroup",
-    "disable_userns",
-];
-
-const NOT_YET: &[&str] = &[
     "caps",
     "no_new_privs",
     "seccomp",
@@ -113,13 +104,6 @@ fn id_field(a: &Args, t: &Table, key: &str) -> R<Option<u32>> {
 fn build<'l>(lua: &'l Lua, a: &Args, opts: &Table, defaults_pipe: bool) -> R<Spawn<'l>> {
     let fname = a.name();
     check_keys(opts, fname, KEYS)?;
-    for k in NOT_YET {
-        if !opts.get::<Value>(*k)?.is_nil() {
-            return Err(a.fail(format!(
-                "option '{k}' is not available in this version of nsrun yet"
-            )));
-        }
-    }
     let func: Option<Function> = match opts.get::<Value>("fn")? {
         Value::Nil => None,
         Value::Function(f) => Some(f),
@@ -289,6 +273,24 @@ fn build<'l>(lua: &'l Lua, a: &Args, opts: &Table, defaults_pipe: bool) -> R<Spa
             )))
         }
     }
+    if let Some(c) = hardening::caps(a, opts.get("caps")?)? {
+        sp = sp.caps(c);
+    }
+    if let Value::Boolean(b) = opts.get::<Value>("no_new_privs")? {
+        sp = sp.no_new_privs(b);
+    } else {
+        opt_bool(opts, fname, "no_new_privs", false)?;
+    }
+    if let Some(p) = hardening::seccomp(a, opts.get("seccomp")?)? {
+        sp = sp.seccomp(p);
+    }
+    for r in hardening::rlimits(a, opts.get("rlimits")?)? {
+        sp = sp.rlimit(r);
+    }
+    if let Some(l) = hardening::cgroup(a, opts.get("cgroup")?)? {
+        sp = sp.cgroup(l);
+    }
+    sp = sp.disable_userns(opt_bool(opts, fname, "disable_userns", false)?);
     if let Value::Function(f) = opts.get::<Value>("setup")? {
         sp = sp.setup(move || match super::call_traced(lua, &f, ()) {
             Ok(Ok(_)) => Ok(()),

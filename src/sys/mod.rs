@@ -3,6 +3,8 @@
 //! Every call that changes kernel state goes through [`ops`], so it can be
 //! traced in one place.
 
+pub mod caps;
+pub mod cgroup;
 pub mod cred;
 pub mod fs;
 pub mod idmap;
@@ -12,4 +14,6 @@ pub mod namespace;
 pub mod net;
 pub mod ops;
 pub mod process;
+pub mod rlimit;
+pub mod seccomp;
 pub mod spawn;

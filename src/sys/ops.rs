@@ -388,3 +388,31 @@ pub fn netlink(
 ) -> nix::Result<()> {
     door(real, || format!("netlink({})", call()))
 }
+
+/// The door for the hardening calls (prctl, capset, setrlimit, seccomp,
+/// cgroup files) that have no dedicated wrapper here: perform `real`
+/// (traced), or under `--plan` only record `call`.
+pub fn act<T: Default>(
+    call: impl FnOnce() -> String,
+    real: impl FnOnce() -> nix::Result<T>,
+) -> nix::Result<T> {
+    door(real, call)
+}
+
+/// prctl(2) with integer arguments.
+pub fn prctl(
+    name: &str,
+    option: libc::c_int,
+    arg2: libc::c_ulong,
+    arg3: libc::c_ulong,
+) -> nix::Result<()> {
+    act(
+        || format!("prctl({name}, {arg2}, {arg3})"),
+        || {
+            // SAFETY: prctl with integer arguments only.
+            let rc =
+                unsafe { libc::prctl(option, arg2, arg3, 0 as libc::c_ulong, 0 as libc::c_ulong) };
+            Errno::result(rc).map(drop)
+        },
+    )
+}

@@ -37,12 +37,16 @@ use nix::mount::MsFlags;
 use nix::sys::signal::Signal;
 use nix::unistd::{getegid, geteuid};
 
+use super::caps::{self as syscaps, Caps};
+use super::cgroup::{Cgroup, Limits, Stats};
 use super::idmap::{self, IdKind, IdRange};
 use super::init;
 use super::mount;
 use super::namespace::{self as sysns, Namespace, Namespaces, NsHandle};
 use super::ops;
 use super::process::{self, exit_child, ExecOpts, ExitStatus};
+use super::rlimit::Rlimit;
+use super::seccomp::{self, Policy};
 use crate::error::{Context, Error, Result};
 
 /// Where a standard stream of the child goes.
@@ -116,6 +120,12 @@ pub struct Spawn<'a> {
     timeout: Option<Duration>,
     setup: Option<SetupFn<'a>>,
     before_start: Option<BeforeStartFn<'a>>,
+    caps: Option<Caps>,
+    no_new_privs: Option<bool>,
+    seccomp: Option<Policy>,
+    rlimits: Vec<Rlimit>,
+    cgroup: Option<Limits>,
+    disable_userns: bool,
 }
 
 impl<'a> Spawn<'a> {
@@ -151,6 +161,12 @@ impl<'a> Spawn<'a> {
             timeout: None,
             setup: None,
             before_start: None,
+            caps: None,
+            no_new_privs: None,
+            seccomp: None,
+            rlimits: Vec::new(),
+            cgroup: None,
+            disable_userns: false,
         }
     }
 
@@ -298,6 +314,39 @@ impl<'a> Spawn<'a> {
         self
     }
 
+    /// The capabilities the program keeps (default: none when `uid` is
+    /// not 0, else unchanged).
+    pub fn caps(mut self, c: Caps) -> Self {
+        self.caps = Some(c);
+        self
+    }
+    /// PR_SET_NO_NEW_PRIVS before exec (default: true with a seccomp filter).
+    pub fn no_new_privs(mut self, yes: bool) -> Self {
+        self.no_new_privs = Some(yes);
+        self
+    }
+    /// A seccomp filter, installed last, right before exec.
+    pub fn seccomp(mut self, p: Policy) -> Self {
+        self.seccomp = Some(p);
+        self
+    }
+    /// A resource limit (setrlimit) for the program.
+    pub fn rlimit(mut self, r: Rlimit) -> Self {
+        self.rlimits.push(r);
+        self
+    }
+    /// Run in a fresh cgroup with these limits, removed when it is reaped.
+    pub fn cgroup(mut self, l: Limits) -> Self {
+        self.cgroup = Some(l);
+        self
+    }
+    /// Forbid further user namespaces in the sandbox (needs "user"): like
+    /// bubblewrap's --disable-userns.
+    pub fn disable_userns(mut self, yes: bool) -> Self {
+        self.disable_userns = yes;
+        self
+    }
+
     fn use_init(&self) -> bool {
         self.namespaces.contains(Namespace::Pid) && self.init.unwrap_or(true)
     }
@@ -341,6 +390,11 @@ impl<'a> Spawn<'a> {
         if self.init == Some(true) && !ns.contains(Namespace::Pid) {
             return bad(
                 "init = true requires a new pid namespace: add \"pid\" to namespaces".into(),
+            );
+        }
+        if self.disable_userns && !ns.contains(Namespace::User) {
+            return bad(
+                "disable_userns requires a new user namespace: add \"user\" to namespaces".into(),
             );
         }
         for fd in &self.keep_fds {
@@ -409,6 +463,12 @@ impl<'a> Spawn<'a> {
             (Vec::new(), Vec::new())
         };
         let deny_setgroups = !self.setgroups_allow.unwrap_or(geteuid().is_root());
+        // Compiled here: the child only installs (and allocates nothing).
+        let filters = match &self.seccomp {
+            Some(p) => p.compile()?,
+            None => Vec::new(),
+        };
+        let cgroup = self.cgroup.as_ref().map(Cgroup::create).transpose()?;
 
         let (sync_r, sync_w) = pipe()?;
         let (err_r, err_w) = pipe()?;
@@ -419,6 +479,12 @@ impl<'a> Spawn<'a> {
         let joining_user = joins.iter().any(|(k, _)| *k == Namespace::User);
         let mut at_clone = self.namespaces;
         at_clone.remove(Namespace::Time);
+        if self.cgroup.is_some() {
+            // A cgroup namespace's root is its creator's cgroup at that
+            // moment: create it only once the parent has moved the child
+            // into the new cgroup, so the sandbox sees that one as "/".
+            at_clone.remove(Namespace::Cgroup);
+        }
         if joining_user || !joins.is_empty() && !self.namespaces.contains(Namespace::User) {
             at_clone = Namespaces::empty();
         }
@@ -450,6 +516,8 @@ impl<'a> Spawn<'a> {
                     late,
                     stdio,
                     prepared,
+                    filters,
+                    proc_fd: None,
                 });
                 // child() only returns with an error.
                 report(err_fd, &r.unwrap_err());
@@ -471,6 +539,8 @@ impl<'a> Spawn<'a> {
             timed_out: false,
             group: self.timeout.is_some() && !self.namespaces.contains(Namespace::Pid),
             observer: false,
+            cgroup,
+            cgroup_stats: None,
         };
         drop(stdio.child);
 
@@ -481,6 +551,9 @@ impl<'a> Spawn<'a> {
                     idmap::setgroups(Some(pid), false)?;
                 }
                 idmap::write_map(Some(pid), IdKind::Gid, &gid_ranges)?;
+            }
+            if let Some(cg) = &child.cgroup {
+                cg.add(pid)?;
             }
             if let Some(f) = self.before_start.as_mut() {
                 f(pid)?;
@@ -533,6 +606,16 @@ impl<'a> Spawn<'a> {
                 late.insert(k);
             }
         }
+        if self.cgroup.is_some() && at_clone.contains(Namespace::Cgroup) {
+            // As in spawn: the cgroup namespace only after the move.
+            at_clone.remove(Namespace::Cgroup);
+            late.insert(Namespace::Cgroup);
+        }
+        let filters = match &self.seccomp {
+            Some(p) => p.compile()?,
+            None => Vec::new(),
+        };
+        let mut cgroup = self.cgroup.as_ref().map(Cgroup::create).transpose()?;
         let pid = ops::clone(at_clone.flags()).op(|| "clone".into())?;
         if self.namespaces.contains(Namespace::User) {
             let deny = !self.setgroups_allow.unwrap_or(geteuid().is_root());
@@ -549,6 +632,9 @@ impl<'a> Spawn<'a> {
                 IdKind::Gid,
                 &resolve_map(self.gid_map.as_ref().unwrap_or(&IdMap::Root), IdKind::Gid),
             )?;
+        }
+        if let Some(cg) = &cgroup {
+            cg.add(pid)?;
         }
         if let Some(f) = self.before_start.as_mut() {
             f(pid)?;
@@ -590,15 +676,9 @@ impl<'a> Spawn<'a> {
                 "child"
             };
             ops::in_role(role, || -> Result<i32> {
-                if let Some(g) = &self.groups {
-                    super::cred::setgroups(g)?;
-                }
-                if let Some(g) = self.gid {
-                    super::cred::setgid(g)?;
-                }
-                if let Some(u) = self.uid {
-                    super::cred::setuid(u)?;
-                }
+                self.lock_down(None, &filters, || {
+                    ops::record(|| "close_range(3, ~0, CLOEXEC)".into());
+                })?;
                 if let Some(f) = self.func.as_mut() {
                     return Ok(f());
                 }
@@ -614,6 +694,9 @@ impl<'a> Spawn<'a> {
                 Ok(0)
             })
         })?;
+        if let Some(cg) = cgroup.as_mut() {
+            cg.close()?;
+        }
         Ok(Child::planned(code))
     }
 
@@ -638,6 +721,17 @@ impl<'a> Spawn<'a> {
             _ => exit_child(1),
         }
         drop(sync);
+        if self.disable_userns {
+            // Opened now, before `setup` may pivot away from the host's
+            // /proc: the sysctl and our own id maps are written through it.
+            let fd = nix::fcntl::open(
+                "/proc",
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .op(|| "open /proc".into())?;
+            cx.proc_fd = Some(fd);
+        }
         for (_, h) in &cx.joins {
             h.enter()?;
         }
@@ -701,7 +795,32 @@ impl<'a> Spawn<'a> {
         self.become_main(&cx)
     }
 
-    fn become_main(&mut self, cx: &ChildCtx) -> Result<std::convert::Infallible> {
+    /// The main process's last steps before exec, in the order the kernel
+    /// rules force: resource limits while still privileged; the
+    /// user-namespace sysctl while root of the sandbox's user namespace;
+    /// the identity switch (keeping capabilities across it when some are
+    /// to stay); the nested user namespace of disable_userns; dropping
+    /// capabilities; closing fds (`close_fds`); no_new_privs; and the
+    /// seccomp filter last, so that nothing nsrun still does is filtered.
+    fn lock_down(
+        &mut self,
+        proc_fd: Option<&OwnedFd>,
+        filters: &[seccompiler::BpfProgram],
+        close_fds: impl FnOnce(),
+    ) -> Result<()> {
+        for r in &self.rlimits {
+            r.apply()?;
+        }
+        if self.disable_userns {
+            // As bubblewrap does: allow one user namespace below the
+            // sandbox's and make it right away; the program runs in that
+            // one, whose root cannot raise the limit set outside it.
+            proc_write(proc_fd, "sys/user/max_user_namespaces", "1")?;
+        }
+        let target = syscaps::target(self.caps, self.uid);
+        if target.is_some() && self.uid.is_some_and(|u| u != 0) {
+            syscaps::keep_across_setuid()?;
+        }
         if let Some(g) = &self.groups {
             super::cred::setgroups(g)?;
         }
@@ -711,27 +830,53 @@ impl<'a> Spawn<'a> {
         if let Some(u) = self.uid {
             super::cred::setuid(u)?;
         }
+        if self.disable_userns {
+            let (uid, gid) = (geteuid().as_raw(), getegid().as_raw());
+            ops::unshare(nix::sched::CloneFlags::CLONE_NEWUSER)
+                .op(|| "unshare user (disable_userns)".into())?;
+            proc_write(proc_fd, "self/uid_map", &format!("{uid} {uid} 1\n"))?;
+            proc_write(proc_fd, "self/setgroups", "deny")?;
+            proc_write(proc_fd, "self/gid_map", &format!("{gid} {gid} 1\n"))?;
+        }
         if self.die_with_parent && (self.uid.is_some() || self.gid.is_some()) {
             // A credential change clears the parent-death signal.
             set_pdeathsig()?;
         }
         if self.new_session {
-            nix::unistd::setsid().op(|| "setsid".into())?;
+            ops::act(|| "setsid()".into(), || nix::unistd::setsid().map(drop))
+                .op(|| "setsid".into())?;
         }
-        // Every fd but 0-2 and keep_fds is closed at exec.
-        // SAFETY: close_range only flags fds.
-        unsafe {
-            libc::syscall(
-                libc::SYS_close_range,
-                3u32,
-                u32::MAX,
-                libc::CLOSE_RANGE_CLOEXEC,
-            );
+        if let Some(want) = target {
+            syscaps::apply(want)?;
         }
-        for fd in &self.keep_fds {
-            // SAFETY: clearing FD_CLOEXEC on an fd the caller asked to keep.
-            unsafe { libc::fcntl(*fd, libc::F_SETFD, 0) };
+        close_fds();
+        if self.no_new_privs.unwrap_or(self.seccomp.is_some()) {
+            seccomp::no_new_privs()?;
         }
+        if let Some(p) = &self.seccomp {
+            seccomp::install(filters, &p.describe())?;
+        }
+        Ok(())
+    }
+
+    fn become_main(&mut self, cx: &ChildCtx) -> Result<std::convert::Infallible> {
+        let keep = self.keep_fds.clone();
+        self.lock_down(cx.proc_fd.as_ref(), &cx.filters, || {
+            // Every fd but 0-2 and keep_fds is closed at exec.
+            // SAFETY: close_range only flags fds.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_close_range,
+                    3u32,
+                    u32::MAX,
+                    libc::CLOSE_RANGE_CLOEXEC,
+                );
+            }
+            for fd in &keep {
+                // SAFETY: clearing FD_CLOEXEC on an fd the caller asked to keep.
+                unsafe { libc::fcntl(*fd, libc::F_SETFD, 0) };
+            }
+        })?;
         if let Some(f) = self.func.as_mut() {
             // No exec will close the pipes: close them, so the parent's
             // spawn returns now rather than when the function ends.
@@ -776,6 +921,41 @@ struct ChildCtx {
     late: Namespaces,
     stdio: StdioFds,
     prepared: Option<process::Prepared>,
+    filters: Vec<seccompiler::BpfProgram>,
+    proc_fd: Option<OwnedFd>,
+}
+
+/// Write `data` to `rel` below /proc: through `proc_fd` (a /proc opened
+/// before setup could hide it) when given.
+fn proc_write(proc_fd: Option<&OwnedFd>, rel: &str, data: &str) -> Result<()> {
+    let shown = format!("/proc/{rel}");
+    ops::act(
+        || format!("write({shown:?}, {data:?})"),
+        || {
+            use std::io::Write;
+            let fd = match proc_fd {
+                Some(d) => nix::fcntl::openat(
+                    d,
+                    rel,
+                    OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )?,
+                None => nix::fcntl::open(
+                    shown.as_str(),
+                    OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )?,
+            };
+            let mut f = File::from(fd);
+            // /proc files take their content in one write(2).
+            match f.write(data.as_bytes()) {
+                Ok(n) if n == data.len() => Ok(()),
+                Ok(_) => Err(Errno::EIO),
+                Err(e) => Err(Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))),
+            }
+        },
+    )
+    .op(|| format!("write {shown}"))
 }
 
 fn set_pdeathsig() -> Result<()> {
@@ -926,6 +1106,9 @@ pub struct Child {
     group: bool,
     /// A view of a process someone else reaps (`before_start`'s argument).
     observer: bool,
+    /// Its cgroup, removed once it is reaped.
+    cgroup: Option<Cgroup>,
+    cgroup_stats: Option<Stats>,
 }
 
 impl Child {
@@ -965,6 +1148,8 @@ impl Child {
             timed_out: false,
             group: false,
             observer: false,
+            cgroup: None,
+            cgroup_stats: None,
         }
     }
 
@@ -981,6 +1166,14 @@ impl Child {
     /// The status, once known.
     pub fn status(&self) -> Option<ExitStatus> {
         self.status
+    }
+
+    /// What its cgroup used: while it runs, or as it was when it was reaped.
+    pub fn cgroup_stats(&self) -> Option<Stats> {
+        self.cgroup
+            .as_ref()
+            .map(Cgroup::stats)
+            .or(self.cgroup_stats)
     }
 
     /// Send `sig` (to the whole group when it leads one). No-op once reaped.
@@ -1137,6 +1330,13 @@ impl Child {
         }
         self.status = Some(st);
         self.pidfd.take();
+        if let Some(mut cg) = self.cgroup.take() {
+            self.cgroup_stats = Some(cg.stats());
+            // Anything still in it (a daemon the program left) goes too.
+            if let Err(e) = cg.close() {
+                log::warn!("removing cgroup {}: {e}", cg.name());
+            }
+        }
         Ok(Some(st))
     }
 

@@ -44,8 +44,17 @@ local cases = {
   { "setgroups.value", ns.spawn, { setgroups = "maybe" }, 'setgroups must be "allow" or "deny"' },
   { "env.value", ns.spawn, { env = { FOO = {} } }, "env.FOO must be a string (or false to remove it)" },
   { "die_with_parent.type", ns.spawn, { die_with_parent = "no" }, "option 'die_with_parent' must be a boolean" },
-  { "not_yet.caps", ns.spawn, { caps = {} }, "option 'caps' is not available in this version of nsrun yet" },
-  { "not_yet.seccomp", ns.run, { seccomp = {} }, "option 'seccomp' is not available in this version of nsrun yet" },
+  { "caps.empty", ns.spawn, { caps = {} }, "caps: needs keep = {...} or drop = {...}" },
+  { "caps.unknown", ns.spawn, { caps = { keep = { "net_admn" } } }, "unknown capability 'net_admn' (did you mean 'CAP_NET_ADMIN'?)" },
+  { "seccomp.unknown", ns.run, { seccomp = { deny = { "mout" } } }, "unknown system call 'mout' (did you mean 'mount'?)" },
+  { "seccomp.errno", ns.run, { seccomp = { deny = { "mount" }, errno = "EPRM" } }, "unknown errno 'EPRM' (did you mean 'EPERM'?)" },
+  { "seccomp.action", ns.run, { seccomp = { deny = { "mount" }, action = "kil" } }, "unknown action 'kil' (did you mean 'kill'?)" },
+  { "seccomp.preset", ns.run, { seccomp = "strict" }, "seccomp must be \"default\" or a table" },
+  { "rlimits.unknown", ns.spawn, { rlimits = { nofiles = 3 } }, "unknown resource limit 'nofiles' (did you mean 'nofile'?)" },
+  { "rlimits.size", ns.spawn, { rlimits = { as = "12Q" } }, "bad size '12Q'" },
+  { "rlimits.pair", ns.spawn, { rlimits = { nofile = { 64, 32 } } }, "soft limit 64 is above the hard limit 32" },
+  { "cgroup.key", ns.spawn, { cgroup = { memroy = "1M" } }, "unknown option 'memroy' (did you mean 'memory'?)" },
+  { "cgroup.cpu", ns.spawn, { cgroup = { cpu = -1 } }, "cgroup.cpu: a positive number of CPUs" },
 }
 
 for _, c in ipairs(cases) do

@@ -1,0 +1,168 @@
+//! Resource limits (setrlimit) for a sandboxed program.
+
+use nix::errno::Errno;
+
+use super::ops;
+use crate::error::{suggest, Context, Error, Result};
+
+/// The limits nsrun knows by name, as `ns.spawn{rlimits = {...}}` spells them.
+pub const NAMES: &[(&str, libc::__rlimit_resource_t, bool)] = &[
+    // (name, resource, measured in bytes)
+    ("as", libc::RLIMIT_AS, true),
+    ("core", libc::RLIMIT_CORE, true),
+    ("cpu", libc::RLIMIT_CPU, false),
+    ("data", libc::RLIMIT_DATA, true),
+    ("fsize", libc::RLIMIT_FSIZE, true),
+    ("locks", libc::RLIMIT_LOCKS, false),
+    ("memlock", libc::RLIMIT_MEMLOCK, true),
+    ("msgqueue", libc::RLIMIT_MSGQUEUE, true),
+    ("nice", libc::RLIMIT_NICE, false),
+    ("nofile", libc::RLIMIT_NOFILE, false),
+    ("nproc", libc::RLIMIT_NPROC, false),
+    ("rss", libc::RLIMIT_RSS, true),
+    ("rtprio", libc::RLIMIT_RTPRIO, false),
+    ("rttime", libc::RLIMIT_RTTIME, false),
+    ("sigpending", libc::RLIMIT_SIGPENDING, false),
+    ("stack", libc::RLIMIT_STACK, true),
+];
+
+/// "No limit".
+pub const INFINITY: u64 = libc::RLIM_INFINITY;
+
+/// One limit to set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rlimit {
+    /// Index into [`NAMES`].
+    which: usize,
+    /// The soft limit.
+    pub soft: u64,
+    /// The hard limit.
+    pub hard: u64,
+}
+
+impl Rlimit {
+    /// A limit by name (`"nofile"`, `"as"`, also `"RLIMIT_NOFILE"`); soft
+    /// must not exceed hard.
+    pub fn new(name: &str, soft: u64, hard: u64) -> Result<Rlimit> {
+        let n = name.to_ascii_lowercase();
+        let n = n.strip_prefix("rlimit_").unwrap_or(&n);
+        let Some(which) = NAMES.iter().position(|(k, _, _)| *k == n) else {
+            let hint = suggest(n, NAMES.iter().map(|(k, _, _)| *k))
+                .map(|s| format!(" (did you mean '{s}'?)"))
+                .unwrap_or_default();
+            return Err(Error::Invalid(format!(
+                "unknown resource limit '{name}'{hint}; known: {}",
+                NAMES
+                    .iter()
+                    .map(|(k, _, _)| *k)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        };
+        if soft > hard {
+            return Err(Error::Invalid(format!(
+                "rlimit {n}: the soft limit {soft} is above the hard limit {hard}"
+            )));
+        }
+        Ok(Rlimit { which, soft, hard })
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &'static str {
+        NAMES[self.which].0
+    }
+
+    /// Whether it is measured in bytes (so "256M" makes sense for it).
+    pub fn is_size(name: &str) -> bool {
+        NAMES.iter().any(|(k, _, b)| *k == name && *b)
+    }
+
+    /// setrlimit(2) it on the calling process.
+    pub fn apply(&self) -> Result<()> {
+        let (name, res, _) = NAMES[self.which];
+        let show = |v: u64| {
+            if v == INFINITY {
+                "unlimited".to_string()
+            } else {
+                v.to_string()
+            }
+        };
+        ops::act(
+            || {
+                format!(
+                    "setrlimit({name}, {}, {})",
+                    show(self.soft),
+                    show(self.hard)
+                )
+            },
+            || {
+                let lim = libc::rlimit {
+                    rlim_cur: self.soft,
+                    rlim_max: self.hard,
+                };
+                // SAFETY: a valid rlimit struct.
+                Errno::result(unsafe { libc::setrlimit(res, &lim) }).map(drop)
+            },
+        )
+        .op(|| format!("setrlimit {name}"))
+    }
+}
+
+/// Parse a size: a number of bytes, or with a suffix `K`, `M`, `G`, `T`
+/// (powers of 1024; `KB`, `KiB` and lower case work too), or `"unlimited"`
+/// (/`"infinity"`).
+pub fn parse_size(s: &str) -> Result<u64> {
+    let t = s.trim();
+    if matches!(t, "unlimited" | "infinity") {
+        return Ok(INFINITY);
+    }
+    let bad = || {
+        Error::Invalid(format!(
+            "bad size '{s}': a number of bytes, optionally with K, M, G or T (\"256M\")"
+        ))
+    };
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let mult: u64 = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        "T" | "TB" | "TIB" => 1 << 40,
+        _ => return Err(bad()),
+    };
+    let v: f64 = num.parse().map_err(|_| bad())?;
+    let bytes = v * mult as f64;
+    if !bytes.is_finite() || bytes < 0.0 || bytes >= u64::MAX as f64 {
+        return Err(bad());
+    }
+    Ok(bytes as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("256M").unwrap(), 256 << 20);
+        assert_eq!(parse_size("1G").unwrap(), 1 << 30);
+        assert_eq!(parse_size("1.5k").unwrap(), 1536);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert_eq!(parse_size("unlimited").unwrap(), INFINITY);
+        assert!(parse_size("12Q").is_err());
+        assert!(parse_size("").is_err());
+        assert!(parse_size("-1").is_err());
+    }
+
+    #[test]
+    fn names() {
+        assert!(Rlimit::new("nofile", 1, 2).is_ok());
+        assert!(Rlimit::new("RLIMIT_AS", 1, 2).is_ok());
+        let e = Rlimit::new("nofiles", 1, 2).unwrap_err().to_string();
+        assert!(e.contains("did you mean 'nofile'"), "{e}");
+        assert!(Rlimit::new("cpu", 3, 2).is_err());
+    }
+}
