@@ -135,7 +135,11 @@ local function build(opts, level)
   end
   if opts.cap_add or opts.cap_drop then
     if opts.caps then error("sandbox: give caps or cap_add/cap_drop, not both", level + 1) end
-    spawn.caps = { keep = opts.cap_add, drop = opts.cap_drop }
+    if opts.cap_add and opts.cap_drop then
+      error("sandbox: give cap_add (keep only these) or cap_drop (all but these), not both", level + 1)
+    end
+    -- bwrap's --cap-add keeps just the named capabilities; --cap-drop drops them.
+    spawn.caps = opts.cap_add and { keep = opts.cap_add } or { drop = opts.cap_drop }
   end
 
   -- Validate everything now, in the parent, so a mistake is reported

@@ -134,6 +134,12 @@ if ns.getuid() ~= 0 then
   check("host.unreadable_stays", r.code ~= 0 and r.stderr:find("Permission denied"), r.stdout .. r.stderr)
 end
 
+-- bwrap's --cap-add / --cap-drop and --seccomp pass on to ns.spawn.
+r = sh("grep CapEff /proc/self/status", { cap_add = { "net_admin" } })
+check("caps.cap_add", r.stdout == "CapEff:\t0000000000001000\n", r.stdout .. r.stderr)
+r = sh("unshare -U true; echo rc=$?", { seccomp = "default" })
+check("seccomp.default", r.stdout:find("rc=1"), r.stdout .. r.stderr)
+
 -- Options are checked before anything starts.
 ok, err = pcall(sandbox.run, { argv = { "true" }, bindz = {} })
 check("options.did_you_mean", not ok and tostring(err):find("did you mean 'binds'"), err)
