@@ -135,7 +135,7 @@ if ns.getuid() ~= 0 then
 end
 
 -- bwrap's --cap-add / --cap-drop and --seccomp pass on to ns.spawn.
-r = sh("grep CapEff /proc/self/status", { cap_add = { "net_admin" } })
+r = sh("grep CapEff /proc/self/status", { cap_add = { "net_admin" }, proc = "/proc" })
 check("caps.cap_add", r.stdout == "CapEff:\t0000000000001000\n", r.stdout .. r.stderr)
 r = sh("unshare -U true; echo rc=$?", { seccomp = "default" })
 check("seccomp.default", r.stdout:find("rc=1"), r.stdout .. r.stderr)
