@@ -3,7 +3,8 @@
 #
 #   scripts/bench.sh            (builds nsrun in release mode first)
 #
-# Needs hyperfine and GNU time (apt install hyperfine time lua5.4 util-linux).
+# Needs hyperfine, GNU time and gnuplot (apt install hyperfine time lua5.4
+# util-linux bubblewrap gnuplot-nox); it writes bench/report.md and bench/report.png.
 # Rows whose tool is missing are skipped with a note.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,13 @@ cd "$(dirname "$0")/.."
 # makes, and a static one, which starts without the dynamic loader (about
 # 40 fewer page faults and 1 MiB less RSS; see README "Faster start").
 HOST=$(rustc -vV | sed -n 's/^host: //p')
+# The report (this output as markdown) and a chart go to bench/ (or $BENCH_OUT).
+OUT=${BENCH_OUT:-$PWD/bench}
+mkdir -p "$OUT"
+exec > >(tee "$OUT/report.md")
+echo "# nsrun benchmarks ($(date -u +%Y-%m-%d), $(nproc) cores, kernel $(uname -r))"
+echo
+
 cargo build --release --quiet
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --quiet \
   --target "$HOST" --target-dir target/static
@@ -149,4 +157,37 @@ if [ -x /usr/bin/time ]; then
   [ -n "$RAW" ] && printf '| rawclone UmpuiCP | %s |\n' "$(rss "$RAW" UmpuiCP)"
 else
   echo "note: GNU time (/usr/bin/time) missing: RSS rows skipped"
+fi
+
+section "chart"
+# One bar per command, median milliseconds, grouped by comparison.
+python3 - "$OUT/chart.dat" startup.json clone.json spawn.json sandbox.json <<'PY'
+import json, os, sys
+out = open(sys.argv[1], "w")
+for f in sys.argv[2:]:
+    if not os.path.exists(f):
+        continue
+    for r in json.load(open(f))["results"]:
+        c = r["command"].replace("setpriv --reuid=65534 --regid=65534 --clear-groups ", "[65534] ")
+        c = " ".join(w.split("/")[-1] if w.startswith("/") else w for w in c.split(" "))
+        c = c.replace("--unshare-all --ro-bind / / --proc /proc --dev /dev ", "")
+        out.write('"%s: %s" %.3f\n' % (f[:-5], c[:48], r["median"] * 1e3))
+PY
+if command -v gnuplot >/dev/null; then
+  gnuplot <<GP
+set terminal pngcairo size 1200,700 font ",9" noenhanced
+set output "$OUT/report.png"
+set title "nsrun start-up, median of many runs (ms; lower is better)"
+set style fill solid 0.7
+set boxwidth 0.7
+set xtics rotate by -50 scale 0
+set ylabel "ms"
+set grid ytics
+unset key
+plot "$OUT/chart.dat" using 0:2:xtic(1) with boxes lc rgb "#4477aa", \
+     "" using 0:2:(sprintf("%.2f", \$2)) with labels offset 0,0.6
+GP
+  echo "chart: $OUT/report.png"
+else
+  echo "note: gnuplot missing (apt install gnuplot-nox): no chart"
 fi
