@@ -32,7 +32,7 @@ local PASS = {
   "argv", "fn", "hostname", "domainname", "uid", "gid", "groups", "env", "clear_env",
   "argv0", "stdin", "stdout", "stderr", "keep_fds", "die_with_parent", "new_session",
   "timeout", "time_offsets", "uid_map", "gid_map", "setgroups", "join", "before_start",
-  "caps", "no_new_privs", "seccomp", "rlimits", "cgroup", "disable_userns", "init",
+  "caps", "no_new_privs", "seccomp", "rlimits", "cgroup", "disable_userns", "init", "propagation",
 }
 
 local known = {}

@@ -40,6 +40,7 @@ const KEYS: &[&str] = &[
     "die_with_parent",
     "new_session",
     "timeout",
+    "propagation",
     "caps",
     "no_new_privs",
     "seccomp",
@@ -270,6 +271,17 @@ fn build<'l>(lua: &'l Lua, a: &Args, opts: &Table, defaults_pipe: bool) -> R<Spa
             return Err(a.fail(format!(
                 "timeout must be a positive number of seconds, got {}",
                 typename(&other)
+            )))
+        }
+    }
+    match opt_str(opts, fname, "propagation")?.as_deref() {
+        None | Some("slave") => {}
+        Some("private") => sp = sp.propagation(Some(nix::mount::MsFlags::MS_PRIVATE)),
+        Some("shared") => sp = sp.propagation(Some(nix::mount::MsFlags::MS_SHARED)),
+        Some("unchanged") => sp = sp.propagation(None),
+        Some(other) => {
+            return Err(a.fail(format!(
+                "propagation must be \"slave\", \"private\", \"shared\" or \"unchanged\", got '{other}'"
             )))
         }
     }

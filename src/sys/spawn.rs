@@ -117,6 +117,7 @@ pub struct Spawn<'a> {
     init: Option<bool>,
     die_with_parent: bool,
     new_session: bool,
+    propagation: Option<MsFlags>,
     timeout: Option<Duration>,
     setup: Option<SetupFn<'a>>,
     before_start: Option<BeforeStartFn<'a>>,
@@ -158,6 +159,7 @@ impl<'a> Spawn<'a> {
             init: None,
             die_with_parent: true,
             new_session: false,
+            propagation: Some(MsFlags::MS_SLAVE),
             timeout: None,
             setup: None,
             before_start: None,
@@ -293,6 +295,14 @@ impl<'a> Spawn<'a> {
     /// setsid() in the child (no controlling terminal: no TIOCSTI).
     pub fn new_session(mut self, yes: bool) -> Self {
         self.new_session = yes;
+        self
+    }
+    /// How `/` propagates in a new mount namespace, set (recursively)
+    /// before anything is mounted: `MS_SLAVE` (the default: host mounts
+    /// still arrive, none leave), `MS_PRIVATE`, `MS_SHARED`, or `None` to
+    /// leave it as inherited.
+    pub fn propagation(mut self, p: Option<MsFlags>) -> Self {
+        self.propagation = p;
         self
     }
     /// Kill the whole tree after this long.
@@ -653,7 +663,9 @@ impl<'a> Spawn<'a> {
                     .op(|| "write /proc/self/timens_offsets".into())?;
             }
             if self.namespaces.contains(Namespace::Mount) {
-                mount::mount(None, "/", None, MsFlags::MS_REC | MsFlags::MS_SLAVE, None)?;
+                if let Some(p) = self.propagation {
+                    mount::mount(None, "/", None, MsFlags::MS_REC | p, None)?;
+                }
             }
             if let Some(h) = &self.hostname {
                 sysns::sethostname(h)?;
@@ -766,7 +778,9 @@ impl<'a> Spawn<'a> {
         if self.namespaces.contains(Namespace::Mount) {
             // Before anything is mounted: nothing may propagate back to the
             // host, while the host's later mounts still reach us.
-            mount::mount(None, "/", None, MsFlags::MS_REC | MsFlags::MS_SLAVE, None)?;
+            if let Some(p) = self.propagation {
+                mount::mount(None, "/", None, MsFlags::MS_REC | p, None)?;
+            }
         }
         if let Some(h) = &self.hostname {
             sysns::sethostname(h)?;
