@@ -8,7 +8,7 @@ use crate::bindings;
 
 /// The standard library: Lua modules shipped inside the binary, loaded on
 /// first `require`. Each is `lua/<name with / for .>.lua`.
-const STDLIB: &[(&str, &str)] = &[];
+const STDLIB: &[(&str, &str)] = &[("nsrun.netns", include_str!("../lua/nsrun/netns.lua"))];
 
 /// Why a recipe did not run to the end.
 #[derive(Debug, thiserror::Error)]

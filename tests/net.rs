@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::run;
+use common::{run, As};
 
 /// The host's interfaces, from the test process's network namespace.
 fn host_links() -> Vec<String> {
@@ -88,5 +88,56 @@ both!(
             "tcp.isolated",
         ]);
         assert_eq!(host_links(), before, "the host's interfaces changed");
+    }
+);
+
+/// The host's /run/netns: whether it exists, and the names in it.
+fn host_netns() -> Option<Vec<String>> {
+    let d = std::fs::read_dir("/run/netns").ok()?;
+    let mut v: Vec<String> = d
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    Some(v)
+}
+
+both!(
+    fn netns_module_and_ip_netns(as_) {
+        let (links, netns_names) = (host_links(), host_netns());
+        let mut names = vec![
+            "path",
+            "list.ours",
+            "ip_list.ours",
+            "open.kind",
+            "not_ours",
+            "dir.shared",
+            "add.exists",
+            "add.bad_name",
+            "add.bad_type",
+            "setns.ours",
+            "ip_exec.ours",
+            "exec.ours",
+            "exec.code",
+            "spawn.ours",
+            "exec.bad_argv",
+            "no_mounts_left",
+        ];
+        if as_ == As::Root {
+            names.extend([
+            "list.theirs",
+            "exec.theirs_only_lo",
+            "exec.theirs_lo",
+            "setns.theirs",
+            "ip_exec.theirs",
+            "delete.theirs",
+            "ip_list.theirs_gone",
+            "ip_delete.ours",
+            ]);
+        } else {
+            names.extend(["delete.ours", "ip_list.ours_gone"]);
+        }
+        run(as_, include_str!("recipes/net_netns.lua"), &[]).finished(&names);
+        assert_eq!(host_links(), links, "the host's interfaces changed");
+        assert_eq!(host_netns(), netns_names, "the host's /run/netns changed");
     }
 );
