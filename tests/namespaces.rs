@@ -241,3 +241,19 @@ both!(
         run(as_, include_str!("recipes/ns_persist_kinds.lua"), &[]).finished(&names);
     }
 );
+
+both!(
+    fn handles_of_every_kind(as_) {
+        let mut names: Vec<String> = Vec::new();
+        for k in ["user", "mount", "pid", "uts", "ipc", "net", "cgroup", "time"] {
+            for what in [
+                "open", "open_id", "open_path", "open_fd", "tostring", "eq", "child", "child_ne",
+                "join", "setns", "closed", "closed_kind",
+            ] {
+                names.push(format!("{what}.{k}"));
+            }
+        }
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        run(as_, include_str!("recipes/ns_handles_kinds.lua"), &[]).finished(&names);
+    }
+);

@@ -247,7 +247,7 @@ function Process:try_wait() end
 ---@return boolean sent
 function Process:kill(sig) end
 
----A handle for one of the process's namespaces.
+---A handle for one of the process's namespaces; for pid and time the one its children get where that differs (a spawned program behind the relay that unshared them).
 ---@param kind nsrun.Kind
 ---@return nsrun.NsHandle
 function Process:ns(kind) end
