@@ -20,7 +20,7 @@ fn host_links() -> Vec<String> {
 both!(
     fn links_veth_addresses_routes(as_) {
         let before = host_links();
-        run(as_, include_str!("recipes/net_links.lua"), &[]).finished(&[
+        let mut names = vec![
             "new.only_lo",
             "new.lo_down",
             "new.lo_no_addrs",
@@ -59,6 +59,7 @@ both!(
             "route.family",
             "route.bad_via",
             "route.unreachable",
+            "route.unreachable_hint",
             "move.pid_gone",
             "move.pid_there",
             "veth.peer_netns_handle",
@@ -70,7 +71,11 @@ both!(
             "move.needs_target",
             "delete.here",
             "delete.peers_gone",
-        ]);
+        ];
+        if as_ == As::User {
+            names.extend(["eperm.host_veth", "eperm.hint", "eperm.host_lo"]);
+        }
+        run(as_, include_str!("recipes/net_links.lua"), &[]).finished(&names);
         assert_eq!(host_links(), before, "the host's interfaces changed");
     }
 );
@@ -141,3 +146,33 @@ both!(
         assert_eq!(host_netns(), netns_names, "the host's /run/netns changed");
     }
 );
+
+/// `--plan` records the netlink requests and performs none; `--trace`
+/// logs each with its outcome.
+#[test]
+fn plan_and_trace_show_netlink_requests() {
+    let before = host_links();
+    let recipe = "local ns = require 'nsrun'\n\
+                  ns.unshare('net')\n\
+                  ns.net.lo_up()\n\
+                  ns.net.veth('nsp0', 'nsp1')\n\
+                  ns.net.addr('nsp0', '10.200.0.1/24')\n\
+                  ns.net.up('nsp0')\n\
+                  ns.net.route('default', {via = '10.200.0.254'})\n";
+    let plan = common::run_cli(As::Root, &["--plan", "-e", recipe]);
+    plan.success();
+    for step in [
+        "parent  unshare(net)",
+        "parent  netlink(up lo)",
+        "parent  netlink(veth nsp0/nsp1)",
+        "parent  netlink(addr 10.200.0.1/24 on nsp0)",
+        "parent  netlink(route default via 10.200.0.254)",
+    ] {
+        plan.stdout_has(step);
+    }
+    let trace = common::run_cli(As::Root, &["--trace", "-e", recipe]);
+    trace.success();
+    trace.stderr_has("netlink(veth nsp0/nsp1) = ok");
+    trace.stderr_has("netlink(route default via 10.200.0.254) = ok");
+    assert_eq!(host_links(), before, "the host's interfaces changed");
+}

@@ -4,6 +4,14 @@
 local ns = require "nsrun"
 local T = require "testlib"
 
+-- Unprivileged in the host's network namespace: refused, with a hint
+-- (never tried as root: that would touch the host's links).
+if T.user then
+  local e = T.errno("eperm.host_veth", "EPERM", ns.net.veth, "nsrp0", "nsrp1")
+  T.has("eperm.hint", e.hint or "", "CAP_NET_ADMIN")
+  T.errno("eperm.host_lo", "EPERM", ns.net.up, "lo")
+end
+
 T.isolate("net,mount")
 
 local function link(name)
@@ -89,7 +97,8 @@ T.errno("route.exists", "EEXIST", ns.net.route, "10.1.0.0/16", {via = "10.200.0.
 T.errmsg("route.needs", "needs 'via' (a gateway) or 'dev'", ns.net.route, "10.2.0.0/16", {})
 T.errmsg("route.family", "not of the same address family", ns.net.route, "10.2.0.0/16", {via = "fd00::1"})
 T.errmsg("route.bad_via", "'via' must be an IPv4 or IPv6 address", ns.net.route, "10.2.0.0/16", {via = "gw"})
-T.errno("route.unreachable", "ENETUNREACH", ns.net.route, "10.3.0.0/16", {via = "192.0.2.1"})
+e = T.errno("route.unreachable", "ENETUNREACH", ns.net.route, "10.3.0.0/16", {via = "192.0.2.1"})
+T.has("route.unreachable_hint", e.hint or "", "in its subnet")
 
 -- Moving a link into another network namespace: by pid, by handle, by path.
 -- Root (of our own user namespace when unprivileged) already, so no user
