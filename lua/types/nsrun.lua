@@ -101,8 +101,8 @@
 ---A file mode: a number (`tonumber("755", 8)`, `493`) or an octal string (`"0755"`, `"755"`).
 ---@alias nsrun.Mode integer | string
 
----A namespace to join: a pid, a path (`/proc/42/ns/net`, a persisted file) or a handle.
----@alias nsrun.NsTarget integer | string | nsrun.NsHandle
+---A namespace to join: a pid, a path (`/proc/42/ns/net`, a persisted file), a handle, or a process (its pid).
+---@alias nsrun.NsTarget integer | string | nsrun.NsHandle | nsrun.Process
 
 ---One id-map range `{inside, outside, count}`.
 ---@alias nsrun.IdRange integer[] | nsrun.IdRangeNamed

@@ -128,17 +128,21 @@ ns.net.veth("nsr4", "nsr5", {peer_netns = "/proc/" .. p.pid .. "/ns/net"})
 T.eq("veth.peer_netns_path", links_in(h), "lo,nsr1,nsr3,nsr5")
 ns.net.veth("nsr6", "nsr7", {peer_netns = p.pid})
 T.eq("veth.peer_netns_pid", links_in(h), "lo,nsr1,nsr3,nsr5,nsr7")
+ns.net.veth("nsrc", "nsrd", {peer_netns = p})
+T.eq("veth.peer_netns_process", links_in(h), "lo,nsr1,nsr3,nsr5,nsr7,nsrd")
 ns.net.veth("nsr8", "nsr9")
 ns.net.move("nsr9", h)
 ns.net.veth("nsra", "nsrb")
 ns.net.move("nsrb", "/proc/" .. p.pid .. "/ns/net")
-T.eq("move.handle_and_path", links_in("/proc/" .. p.pid .. "/ns/net"), "lo,nsr1,nsr3,nsr5,nsr7,nsr9,nsrb")
+ns.net.veth("nsre", "nsrf")
+ns.net.move("nsrf", p)
+T.eq("move.handle_path_process", links_in("/proc/" .. p.pid .. "/ns/net"), "lo,nsr1,nsr3,nsr5,nsr7,nsr9,nsrb,nsrd,nsrf")
 T.errmsg("move.wrong_kind", "the handle is a uts namespace, not net", ns.net.move, "nsr0", ns.open("uts"))
 T.errmsg("move.not_ns", "not a namespace file", ns.net.move, "nsr0", "/etc/passwd")
 T.errmsg("move.needs_target", "bad argument #2 to 'move'", ns.net.move, "nsr0")
 
 -- Deleting one end of a pair removes both.
-for _, n in ipairs({"nsr0", "nsr2", "nsr4", "nsr6", "nsr8", "nsra"}) do ns.net.delete(n) end
+for _, n in ipairs({"nsr0", "nsr2", "nsr4", "nsr6", "nsr8", "nsra", "nsrc", "nsre"}) do ns.net.delete(n) end
 T.eq("delete.here", names(), "lo")
 T.eq("delete.peers_gone", links_in(h), "lo")
 h:close()
