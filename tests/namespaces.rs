@@ -231,6 +231,12 @@ both!(
             "creator.gone".into(),
             "join.all".into(),
             "pid.dead".into(),
+            "nsenter.ours".into(),
+            "unshare_file.code".into(),
+            "unshare_file.kind".into(),
+            "unshare_file.new".into(),
+            "unshare_file.join".into(),
+            "unshare_file.released".into(),
         ];
         for k in ["user", "uts", "ipc", "net", "mount", "cgroup", "pid", "time"] {
             for what in ["child", "persist", "survives", "survives_same", "released"] {

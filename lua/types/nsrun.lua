@@ -549,12 +549,12 @@ function ns.net.veth(name, peer, opts) end
 ---@param netns nsrun.NsTarget
 function ns.net.move(ifname, netns) end
 
----Add an address with its prefix length, IPv4 or IPv6 (`"10.0.0.1/24"`, `"fd00::1/64"`); IPv6 ones skip DAD.
+---Add an address with its prefix length, IPv4 or IPv6 (`"10.0.0.1/24"`, `"fd00::1/64"`; without one, /32 or /128); IPv6 ones skip DAD.
 ---@param ifname string
 ---@param cidr string
 function ns.net.addr(ifname, cidr) end
 
----Add a route to `"default"` or a prefix such as `"10.1.0.0/16"` (IPv4 or IPv6) in the main table.
+---Add a route to `"default"` or a prefix such as `"10.1.0.0/16"` (IPv4 or IPv6) in the main table; `"default"` is IPv6 when `via` is, `"::/0"` names it with `dev` alone.
 ---@param dest string
 ---@param opts nsrun.RouteOpts
 function ns.net.route(dest, opts) end
