@@ -32,7 +32,7 @@ local client = ns.run{
   join = join,
   timeout = 20,
 }
-io.write(client.stdout)
+io.write(client.stdout or "")
 if client.code ~= 0 then io.stderr:write(client.stderr) end
 for _, h in pairs(join) do h:close() end
 local st = server:wait()

@@ -57,7 +57,7 @@ local r = ns.run{
   namespaces = "uts,ipc",
   timeout = 20,
 }
-io.write("b got: ", r.stdout)
+io.write("b got: ", r.stdout or "(nothing: --plan runs nothing)\n")
 if r.code ~= 0 then io.stderr:write(r.stderr) end
 local st = server:wait()
 return r.code ~= 0 and r or st

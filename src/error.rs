@@ -122,6 +122,10 @@ impl Error {
                 "this needs CAP_NET_ADMIN over the network namespace: run as root, or \
                  unshare \"user,net\" first"
             }
+            (Errno::ENETUNREACH | Errno::ENETDOWN, "route") => {
+                "the gateway must be on a network an interface here reaches: give the \
+                 interface an address in its subnet and bring it up first"
+            }
             (Errno::EEXIST, "veth" | "addr" | "route") => {
                 "it exists already: pick another name, or delete the old one first"
             }

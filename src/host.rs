@@ -8,7 +8,10 @@ use crate::bindings;
 
 /// The standard library: Lua modules shipped inside the binary, loaded on
 /// first `require`. Each is `lua/<name with / for .>.lua`.
-const STDLIB: &[(&str, &str)] = &[("nsrun.sandbox", include_str!("../lua/nsrun/sandbox.lua"))];
+const STDLIB: &[(&str, &str)] = &[
+    ("nsrun.sandbox", include_str!("../lua/nsrun/sandbox.lua")),
+    ("nsrun.netns", include_str!("../lua/nsrun/netns.lua")),
+];
 
 /// Why a recipe did not run to the end.
 #[derive(Debug, thiserror::Error)]

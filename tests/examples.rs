@@ -42,18 +42,21 @@ fn run(user: bool, dir: &Path, bin: &Path, args: &[&str]) -> Output {
         } else {
             Command::new(bin)
         };
-        c.current_dir(dir).args(args).output().unwrap()
+        c.current_dir(dir).args(args).output()
     };
     // A freshly copied binary can be "busy" while another test thread that
-    // forked during the copy has not exec'd yet: run again then.
+    // forked during the copy has not exec'd yet: run again then (the exec
+    // fails with ETXTBSY directly, or setpriv reports it on stderr).
     for _ in 0..20 {
-        let out = once();
-        if !String::from_utf8_lossy(&out.stderr).contains("Text file busy") {
-            return out;
+        match once() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {}
+            Err(e) => panic!("cannot run {}: {e}", bin.display()),
+            Ok(out) if String::from_utf8_lossy(&out.stderr).contains("Text file busy") => {}
+            Ok(out) => return out,
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    once()
+    once().unwrap()
 }
 
 fn text(o: &Output) -> (String, String) {

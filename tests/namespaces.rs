@@ -231,6 +231,12 @@ both!(
             "creator.gone".into(),
             "join.all".into(),
             "pid.dead".into(),
+            "nsenter.ours".into(),
+            "unshare_file.code".into(),
+            "unshare_file.kind".into(),
+            "unshare_file.new".into(),
+            "unshare_file.join".into(),
+            "unshare_file.released".into(),
         ];
         for k in ["user", "uts", "ipc", "net", "mount", "cgroup", "pid", "time"] {
             for what in ["child", "persist", "survives", "survives_same", "released"] {
@@ -239,5 +245,21 @@ both!(
         }
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         run(as_, include_str!("recipes/ns_persist_kinds.lua"), &[]).finished(&names);
+    }
+);
+
+both!(
+    fn handles_of_every_kind(as_) {
+        let mut names: Vec<String> = Vec::new();
+        for k in ["user", "mount", "pid", "uts", "ipc", "net", "cgroup", "time"] {
+            for what in [
+                "open", "open_id", "open_path", "open_fd", "tostring", "eq", "child", "child_ne",
+                "join", "setns", "closed", "closed_kind",
+            ] {
+                names.push(format!("{what}.{k}"));
+            }
+        }
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        run(as_, include_str!("recipes/ns_handles_kinds.lua"), &[]).finished(&names);
     }
 );

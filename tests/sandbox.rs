@@ -46,12 +46,16 @@ fn run_checks(user: bool) {
         } else {
             Command::new(&bin)
         };
-        let o = c
-            .current_dir(d)
-            .arg("checks.lua")
-            .arg(&work)
-            .output()
-            .unwrap();
+        let o = match c.current_dir(d).arg("checks.lua").arg(&work).output() {
+            Ok(o) => o,
+            // The copy is "busy" while another thread's fork still holds it
+            // open for writing: try again.
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                continue;
+            }
+            Err(e) => panic!("running nsrun: {e}"),
+        };
         let busy = String::from_utf8_lossy(&o.stderr).contains("Text file busy");
         out = Some(o);
         if !busy {

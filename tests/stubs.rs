@@ -551,6 +551,7 @@ fn lua_files_compile() {
     let mut files = vec![root().join(STUBS)];
     files.extend(lua_files("examples"));
     files.extend(lua_files("tests/recipes"));
+    files.extend(lua_files("lua/nsrun"));
     assert!(files.len() > 3, "no Lua files found: {files:?}");
     let mut bad = Vec::new();
     for f in &files {
@@ -570,6 +571,62 @@ fn lua_files_compile() {
     assert!(
         bad.is_empty(),
         "nsrun --check failed:\n  {}",
+        bad.join("\n  ")
+    );
+}
+
+/// The stdlib modules (`lua/nsrun/*.lua`, plain Lua shipped in the binary)
+/// document each public function as the stubs do: a description and a
+/// `---@param` per argument, nothing documented that is not an argument.
+#[test]
+fn stdlib_is_documented() {
+    let files = lua_files("lua/nsrun");
+    assert!(!files.is_empty(), "no stdlib modules found");
+    let mut bad = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let mut doc: Vec<&str> = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            if let Some(d) = line.strip_prefix("---") {
+                doc.push(d);
+                continue;
+            }
+            let this_doc = std::mem::take(&mut doc);
+            let Some(rest) = line.strip_prefix("function M.") else {
+                continue;
+            };
+            let Some((name, args)) = rest.split_once('(') else {
+                continue;
+            };
+            let args = args.split_once(')').map_or("", |a| a.0);
+            let params: BTreeSet<&str> = args
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .collect();
+            let documented: BTreeSet<&str> = this_doc
+                .iter()
+                .filter_map(|l| l.strip_prefix("@param "))
+                .filter_map(|p| p.split_whitespace().next())
+                .map(|p| p.trim_end_matches('?'))
+                .collect();
+            let at = format!("{}:{}: M.{name}", f.display(), i + 1);
+            if !this_doc
+                .iter()
+                .any(|l| !l.trim().is_empty() && !l.starts_with('@'))
+            {
+                bad.push(format!("{at} has no description"));
+            }
+            if params != documented {
+                bad.push(format!(
+                    "{at}: parameters {params:?}, ---@param for {documented:?}"
+                ));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "stdlib documentation:\n  {}",
         bad.join("\n  ")
     );
 }

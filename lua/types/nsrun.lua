@@ -101,8 +101,8 @@
 ---A file mode: a number (`tonumber("755", 8)`, `493`) or an octal string (`"0755"`, `"755"`).
 ---@alias nsrun.Mode integer | string
 
----A namespace to join: a pid, a path (`/proc/42/ns/net`, a persisted file) or a handle.
----@alias nsrun.NsTarget integer | string | nsrun.NsHandle
+---A namespace to join: a pid, a path (`/proc/42/ns/net`, a persisted file), a handle, or a process (its pid).
+---@alias nsrun.NsTarget integer | string | nsrun.NsHandle | nsrun.Process
 
 ---One id-map range `{inside, outside, count}`.
 ---@alias nsrun.IdRange integer[] | nsrun.IdRangeNamed
@@ -308,7 +308,7 @@ function Process:try_wait() end
 ---@return boolean sent
 function Process:kill(sig) end
 
----A handle for one of the process's namespaces.
+---A handle for one of the process's namespaces; for pid and time the one its children get where that differs (a spawned program behind the relay that unshared them).
 ---@param kind nsrun.Kind
 ---@return nsrun.NsHandle
 function Process:ns(kind) end
@@ -652,12 +652,12 @@ function ns.net.veth(name, peer, opts) end
 ---@param netns nsrun.NsTarget
 function ns.net.move(ifname, netns) end
 
----Add an address with its prefix length, IPv4 or IPv6 (`"10.0.0.1/24"`, `"fd00::1/64"`); IPv6 ones skip DAD.
+---Add an address with its prefix length, IPv4 or IPv6 (`"10.0.0.1/24"`, `"fd00::1/64"`; without one, /32 or /128); IPv6 ones skip DAD.
 ---@param ifname string
 ---@param cidr string
 function ns.net.addr(ifname, cidr) end
 
----Add a route to `"default"` or a prefix such as `"10.1.0.0/16"` (IPv4 or IPv6) in the main table.
+---Add a route to `"default"` or a prefix such as `"10.1.0.0/16"` (IPv4 or IPv6) in the main table; `"default"` is IPv6 when `via` is, `"::/0"` names it with `dev` alone.
 ---@param dest string
 ---@param opts nsrun.RouteOpts
 function ns.net.route(dest, opts) end

@@ -92,7 +92,7 @@ pub(crate) fn target(a: &Args, i: usize) -> R<Target> {
             a.bad(
                 i,
                 format!(
-                    "pid, path or namespace handle expected, got {}",
+                    "pid, process, path or namespace handle expected, got {}",
                     super::args::typename(v)
                 ),
             )
@@ -105,6 +105,12 @@ pub(crate) fn target(a: &Args, i: usize) -> R<Target> {
 pub(crate) fn target_of(v: &Value) -> Option<Target> {
     match v {
         Value::UserData(u) if u.is::<Handle>() => Some(Target::Handle(u.clone())),
+        // A process value stands for its pid, so `{peer_netns = p}` works.
+        Value::UserData(u) if u.is::<super::process::Process>() => {
+            let p = u.borrow::<super::process::Process>().ok()?;
+            let pid = p.child.borrow().pid();
+            Some(Target::Pid(pid))
+        }
         Value::String(s) => {
             let s = s.to_string_lossy();
             match s.parse::<i32>() {

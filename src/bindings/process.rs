@@ -144,7 +144,10 @@ impl UserData for Process {
                 let ud = this(a)?;
                 let p = ud.borrow::<Process>()?;
                 let kind: Namespace = a.string(2)?.parse().map_err(|e| a.fail(e))?;
-                let h = sysns::open_kind(kind, Some(p.child.borrow().pid()))?;
+                // For pid and time the namespace its children get where that
+                // differs (the program's, behind a relay that unshared them).
+                let path = sysns::persist_source(kind, Some(p.child.borrow().pid()));
+                let h = sysns::open_path(&path, Some(kind))?;
                 Ok(super::namespace::new_handle(lua, h)?)
             })?;
             super::add(lua, &m, "output", |lua, a| output(lua, &this(a)?))?;

@@ -148,7 +148,7 @@ fn build<'l>(lua: &'l Lua, a: &Args, opts: &Table, defaults_pipe: bool) -> R<Spa
             let one = Args::new(fname, mlua::MultiValue::from_vec(vec![v]));
             let t = match target(&one, 1).map_err(|_| {
                 a.fail(format!(
-                    "join.{k}: a pid, path or namespace handle expected"
+                    "join.{k}: a pid, process, path or namespace handle expected"
                 ))
             })? {
                 Target::Pid(p) => JoinTarget::Pid(p),

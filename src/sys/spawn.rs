@@ -747,6 +747,9 @@ impl<'a> Spawn<'a> {
         for (_, h) in &cx.joins {
             h.enter()?;
         }
+        // Joining a pid namespace, like unsharing one, moves only our
+        // children into it (nsenter forks for the same reason).
+        let joined_pid = cx.joins.iter().any(|(k, _)| *k == Namespace::Pid);
         cx.joins.clear();
         if !cx.late.is_empty() {
             sysns::unshare(cx.late)?;
@@ -757,8 +760,8 @@ impl<'a> Spawn<'a> {
             ops::write_file("/proc/self/timens_offsets", text.as_bytes(), None, false)
                 .op(|| "write /proc/self/timens_offsets".into())?;
         }
-        if cx.late.contains(Namespace::Pid) || cx.late.contains(Namespace::Time) {
-            // Unshared pid and time namespaces hold only our children:
+        if cx.late.contains(Namespace::Pid) || cx.late.contains(Namespace::Time) || joined_pid {
+            // Unshared (or joined) pid and time namespaces hold only our children:
             // fork into them and stay behind as a relay.
             init::block();
             match process::fork(Namespaces::empty())? {

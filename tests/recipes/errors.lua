@@ -123,7 +123,7 @@ badarg("bad.open", "bad argument #1 to 'open' (string expected, got no value)",
   function() ns.open() end)
 badarg("bad.id", "bad argument #1 to 'id' (string expected, got number)",
   function() ns.id(1) end)
-badarg("bad.setns", "bad argument #1 to 'setns' (pid, path or namespace handle expected, got table)",
+badarg("bad.setns", "bad argument #1 to 'setns' (pid, process, path or namespace handle expected, got table)",
   function() ns.setns({}) end)
 badarg("bad.wait_self", "bad argument #1 to 'wait' (process expected, got no value)",
   function() gone.wait() end)

@@ -4,6 +4,14 @@
 local ns = require "nsrun"
 local T = require "testlib"
 
+-- Unprivileged in the host's network namespace: refused, with a hint
+-- (never tried as root: that would touch the host's links).
+if T.user then
+  local e = T.errno("eperm.host_veth", "EPERM", ns.net.veth, "nsrp0", "nsrp1")
+  T.has("eperm.hint", e.hint or "", "CAP_NET_ADMIN")
+  T.errno("eperm.host_lo", "EPERM", ns.net.up, "lo")
+end
+
 T.isolate("net,mount")
 
 local function link(name)
@@ -89,7 +97,8 @@ T.errno("route.exists", "EEXIST", ns.net.route, "10.1.0.0/16", {via = "10.200.0.
 T.errmsg("route.needs", "needs 'via' (a gateway) or 'dev'", ns.net.route, "10.2.0.0/16", {})
 T.errmsg("route.family", "not of the same address family", ns.net.route, "10.2.0.0/16", {via = "fd00::1"})
 T.errmsg("route.bad_via", "'via' must be an IPv4 or IPv6 address", ns.net.route, "10.2.0.0/16", {via = "gw"})
-T.errno("route.unreachable", "ENETUNREACH", ns.net.route, "10.3.0.0/16", {via = "192.0.2.1"})
+e = T.errno("route.unreachable", "ENETUNREACH", ns.net.route, "10.3.0.0/16", {via = "192.0.2.1"})
+T.has("route.unreachable_hint", e.hint or "", "in its subnet")
 
 -- Moving a link into another network namespace: by pid, by handle, by path.
 -- Root (of our own user namespace when unprivileged) already, so no user
@@ -119,17 +128,21 @@ ns.net.veth("nsr4", "nsr5", {peer_netns = "/proc/" .. p.pid .. "/ns/net"})
 T.eq("veth.peer_netns_path", links_in(h), "lo,nsr1,nsr3,nsr5")
 ns.net.veth("nsr6", "nsr7", {peer_netns = p.pid})
 T.eq("veth.peer_netns_pid", links_in(h), "lo,nsr1,nsr3,nsr5,nsr7")
+ns.net.veth("nsrc", "nsrd", {peer_netns = p})
+T.eq("veth.peer_netns_process", links_in(h), "lo,nsr1,nsr3,nsr5,nsr7,nsrd")
 ns.net.veth("nsr8", "nsr9")
 ns.net.move("nsr9", h)
 ns.net.veth("nsra", "nsrb")
 ns.net.move("nsrb", "/proc/" .. p.pid .. "/ns/net")
-T.eq("move.handle_and_path", links_in("/proc/" .. p.pid .. "/ns/net"), "lo,nsr1,nsr3,nsr5,nsr7,nsr9,nsrb")
+ns.net.veth("nsre", "nsrf")
+ns.net.move("nsrf", p)
+T.eq("move.handle_path_process", links_in("/proc/" .. p.pid .. "/ns/net"), "lo,nsr1,nsr3,nsr5,nsr7,nsr9,nsrb,nsrd,nsrf")
 T.errmsg("move.wrong_kind", "the handle is a uts namespace, not net", ns.net.move, "nsr0", ns.open("uts"))
 T.errmsg("move.not_ns", "not a namespace file", ns.net.move, "nsr0", "/etc/passwd")
 T.errmsg("move.needs_target", "bad argument #2 to 'move'", ns.net.move, "nsr0")
 
 -- Deleting one end of a pair removes both.
-for _, n in ipairs({"nsr0", "nsr2", "nsr4", "nsr6", "nsr8", "nsra"}) do ns.net.delete(n) end
+for _, n in ipairs({"nsr0", "nsr2", "nsr4", "nsr6", "nsr8", "nsra", "nsrc", "nsre"}) do ns.net.delete(n) end
 T.eq("delete.here", names(), "lo")
 T.eq("delete.peers_gone", links_in(h), "lo")
 h:close()

@@ -91,6 +91,26 @@ T.child("pid.dead", function()
   assert(not ok and e.errno == "ENOMEM", "fork into a dead pid namespace: " .. tostring(e))
 end)
 
+-- util-linux both ways: nsenter joins what we persisted, and we join and
+-- release what `unshare --net=FILE` persisted (it wants the file to exist).
+local r = ns.run{argv = {"nsenter", "--net=" .. D .. "/ns-net", "readlink", "/proc/self/ns/net"}}
+T.eq("nsenter.ours", r.stdout, "net:[" .. want.net .. "]\n")
+ns.write_file(D .. "/uns-net", "")
+r = ns.run{argv = {"unshare", "--net=" .. D .. "/uns-net", "true"}}
+T.eq("unshare_file.code", r.code, 0)
+local theirs = ns.open(D .. "/uns-net")
+T.eq("unshare_file.kind", theirs.kind, "net")
+T.ne("unshare_file.new", theirs.inode, ns.id("net"))
+T.child("unshare_file.join", function()
+  ns.setns(D .. "/uns-net", "net")
+  assert(ns.id("net") == theirs.inode, "not joined")
+  local l = ns.net.links()
+  assert(#l == 1 and l[1].name == "lo", "not a fresh network namespace")
+end)
+theirs:close()
+ns.unpersist(D .. "/uns-net")
+T.check("unshare_file.released", not T.mounted(D .. "/uns-net") and not T.exists(D .. "/uns-net"))
+
 for _, k in ipairs(KINDS) do
   ns.unpersist(D .. "/ns-" .. k)
   T.check("released." .. k, not T.mounted(D .. "/ns-" .. k) and not T.exists(D .. "/ns-" .. k))
