@@ -49,7 +49,17 @@ pub fn parse_errno(name: &str) -> Result<i32> {
             return Ok(n);
         }
     }
-    let up = name.to_ascii_uppercase();
+    let mut up = name.to_ascii_uppercase();
+    // Linux's aliases, which Errno's names leave out.
+    for (alias, real) in [
+        ("ENOTSUP", "EOPNOTSUPP"),
+        ("EWOULDBLOCK", "EAGAIN"),
+        ("EDEADLOCK", "EDEADLK"),
+    ] {
+        if up == alias {
+            up = real.into();
+        }
+    }
     let known: Vec<(String, i32)> = (1..200)
         .map(Errno::from_raw)
         .filter(|e| *e != Errno::UnknownErrno)
