@@ -831,14 +831,21 @@ impl<'a> Spawn<'a> {
             super::cred::setuid(u)?;
         }
         if self.disable_userns {
-            let (uid, gid) = (geteuid().as_raw(), getegid().as_raw());
+            // The ids just switched to (under --plan nothing switched).
+            let uid = self.uid.unwrap_or_else(|| geteuid().as_raw());
+            let gid = self.gid.unwrap_or_else(|| getegid().as_raw());
             ops::unshare(nix::sched::CloneFlags::CLONE_NEWUSER)
                 .op(|| "unshare user (disable_userns)".into())?;
             // A uid switch made us non-dumpable, which makes /proc/self
             // belong to root, who is not mapped in the new namespace yet:
             // become dumpable again to write our own maps (exec sets it anew).
-            ops::prctl("PR_SET_DUMPABLE", libc::PR_SET_DUMPABLE, 1, 0)
-                .op(|| "prctl PR_SET_DUMPABLE".into())?;
+            ops::prctl(
+                || "prctl(PR_SET_DUMPABLE, 1)".into(),
+                libc::PR_SET_DUMPABLE,
+                1,
+                0,
+            )
+            .op(|| "prctl PR_SET_DUMPABLE".into())?;
             proc_write(proc_fd, "self/uid_map", &format!("{uid} {uid} 1\n"))?;
             proc_write(proc_fd, "self/setgroups", "deny")?;
             proc_write(proc_fd, "self/gid_map", &format!("{gid} {gid} 1\n"))?;
