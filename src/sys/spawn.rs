@@ -15,6 +15,27 @@
 //! # Ok::<(), nsrun::Error>(())
 //! ```
 //!
+//! Locked down: no capabilities, a seccomp filter, resource limits.
+//!
+//! ```
+//! use nsrun::{Caps, Namespace, Rlimit, SeccompAction, SeccompPolicy, Spawn, Stdio};
+//! let deny = SeccompPolicy::new().deny(&["mount".into()], SeccompAction::Errno(libc::EPERM))?;
+//! let mut child = Spawn::new(["/bin/sh", "-c", "grep -E '^(CapEff|Seccomp):' /proc/self/status; ulimit -n"])
+//!     .namespaces([Namespace::User])
+//!     .caps(Caps::Keep(0))
+//!     .seccomp(deny)
+//!     .rlimit(Rlimit::new("nofile", 32, 32)?)
+//!     .stdout(Stdio::Pipe)
+//!     .spawn()?;
+//! let (status, out, _err) = child.output()?;
+//! assert!(status.success());
+//! assert_eq!(
+//!     String::from_utf8_lossy(&out),
+//!     "CapEff:\t0000000000000000\nSeccomp:\t2\n32\n"
+//! );
+//! # Ok::<(), nsrun::Error>(())
+//! ```
+//!
 //! The process tree: the parent clones child C with the namespace flags
 //! clone can take. C waits on a pipe until the parent has written its id
 //! maps, then joins namespaces, unshares the ones that cannot be had from
