@@ -8,7 +8,8 @@
 //! - module functions and values: the keys of `require "nsrun"` in the
 //!   built `nsrun` binary (`nsrun -e`) against `function ns.NAME(` and
 //!   `ns.NAME =` lines;
-//! - methods and fields of the userdata types Process, Pipe and NsHandle
+//! - methods and fields of the userdata types Process, Pipe, NsHandle and
+//!   Cgroup
 //!   against `function Process:NAME(` and the `---@field` lines of their
 //!   `---@class`. mlua protects userdata metatables (`getmetatable` gives
 //!   `false`), so Lua code in the binary cannot list them: the test builds
@@ -17,7 +18,8 @@
 //!   each type's `__index`. The binary is then asked whether every declared
 //!   method and field is really there on a live value;
 //! - the keys of the options tables (ns.spawn/ns.run's `KEYS`, bind, mkdir,
-//!   exec, the table form of mount, `time_offsets`), taken from the
+//!   exec, the table form of mount, `time_offsets`, `caps`, `seccomp`,
+//!   `cgroup` and ns.cgroup's), taken from the
 //!   "unknown option ...; known: ..." error each function raises, against
 //!   the `---@field`s of nsrun.SpawnOpts, nsrun.BindOpts, ...;
 //! - the keys of an `ns.run` status and of a system-call error value
@@ -55,6 +57,9 @@ const CHECKED_CLASSES: &[&str] = &[
     "nsrun.Cgroup",
     "nsrun.SpawnOpts",
     "nsrun.TimeOffsets",
+    "nsrun.CapsOpts",
+    "nsrun.SeccompOpts",
+    "nsrun.CgroupOpts",
     "nsrun.BindOpts",
     "nsrun.MkdirOpts",
     "nsrun.ExecOpts",
@@ -229,6 +234,10 @@ end
 local BAD = {zz_not_an_option = true}
 known("nsrun.SpawnOpts", ns.spawn, BAD)
 known("nsrun.TimeOffsets", ns.spawn, {argv = {"/nonexistent/nsrun-probe"}, time_offsets = BAD})
+known("nsrun.CapsOpts", ns.spawn, {argv = {"/nonexistent/nsrun-probe"}, caps = BAD})
+known("nsrun.SeccompOpts", ns.spawn, {argv = {"/nonexistent/nsrun-probe"}, seccomp = BAD})
+known("nsrun.CgroupOpts", ns.spawn, {argv = {"/nonexistent/nsrun-probe"}, cgroup = BAD})
+known("nsrun.CgroupOpts", ns.cgroup, BAD)
 known("nsrun.BindOpts", ns.bind, "/nonexistent/a", "/nonexistent/b", BAD)
 known("nsrun.MkdirOpts", ns.mkdir, "/nonexistent/a", nil, BAD)
 known("nsrun.ExecOpts", ns.exec, {"/nonexistent/nsrun-probe"}, BAD)

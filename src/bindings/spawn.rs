@@ -288,10 +288,9 @@ fn build<'l>(lua: &'l Lua, a: &Args, opts: &Table, defaults_pipe: bool) -> R<Spa
     if let Some(c) = hardening::caps(a, opts.get("caps")?)? {
         sp = sp.caps(c);
     }
-    if let Value::Boolean(b) = opts.get::<Value>("no_new_privs")? {
-        sp = sp.no_new_privs(b);
-    } else {
-        opt_bool(opts, fname, "no_new_privs", false)?;
+    if !opts.get::<Value>("no_new_privs")?.is_nil() {
+        // Unset, the default follows seccomp: keep "not given" apart.
+        sp = sp.no_new_privs(opt_bool(opts, fname, "no_new_privs", false)?);
     }
     if let Some(p) = hardening::seccomp(a, opts.get("seccomp")?)? {
         sp = sp.seccomp(p);

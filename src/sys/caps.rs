@@ -160,7 +160,13 @@ fn capset(eff: u64, perm: u64, inh: u64) -> Result<()> {
 /// switch (the kernel clears it otherwise, and the ambient set with it),
 /// so [`apply`] still has something to keep.
 pub fn keep_across_setuid() -> Result<()> {
-    ops::prctl("PR_SET_KEEPCAPS", libc::PR_SET_KEEPCAPS, 1, 0).op(|| "prctl PR_SET_KEEPCAPS".into())
+    ops::prctl(
+        || "prctl(PR_SET_KEEPCAPS, 1)".into(),
+        libc::PR_SET_KEEPCAPS,
+        1,
+        0,
+    )
+    .op(|| "prctl PR_SET_KEEPCAPS".into())
 }
 
 /// Reduce every set to `want` (within what this process has): bounding
@@ -188,7 +194,7 @@ pub fn apply(want: u64) -> Result<()> {
             || unsafe { libc::prctl(libc::PR_CAPBSET_READ, i as libc::c_ulong, 0, 0, 0) } == 1;
         if present {
             ops::prctl(
-                "PR_CAPBSET_DROP",
+                || format!("prctl(PR_CAPBSET_DROP, {})", mask_names(bit)),
                 libc::PR_CAPBSET_DROP,
                 i as libc::c_ulong,
                 0,
@@ -199,7 +205,7 @@ pub fn apply(want: u64) -> Result<()> {
     let keep = want & perm;
     capset(keep, keep, keep)?;
     ops::prctl(
-        "PR_CAP_AMBIENT_CLEAR_ALL",
+        || "prctl(PR_CAP_AMBIENT, CLEAR_ALL)".into(),
         libc::PR_CAP_AMBIENT,
         libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
         0,
@@ -208,7 +214,7 @@ pub fn apply(want: u64) -> Result<()> {
     for i in 0..64u32 {
         if keep & (1u64 << i) != 0 {
             ops::prctl(
-                "PR_CAP_AMBIENT_RAISE",
+                || format!("prctl(PR_CAP_AMBIENT, RAISE, {})", mask_names(1u64 << i)),
                 libc::PR_CAP_AMBIENT,
                 libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
                 i as libc::c_ulong,

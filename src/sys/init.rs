@@ -109,15 +109,25 @@ pub fn supervise(main: i32, status_fd: Option<RawFd>) -> ! {
 }
 
 fn close_fds_except(keep: Option<RawFd>) {
-    let ranges: Vec<(u32, u32)> = match keep {
-        Some(k) if k >= 3 => vec![(3, k as u32 - 1), (k as u32 + 1, u32::MAX)],
-        _ => vec![(3, u32::MAX)],
-    };
-    for (lo, hi) in ranges {
-        if lo <= hi {
+    close_all_but(keep.as_slice());
+}
+
+/// Close every fd from 3 up except those in `keep`.
+pub fn close_all_but(keep: &[RawFd]) {
+    let mut keep: Vec<u32> = keep
+        .iter()
+        .filter(|k| **k >= 3)
+        .map(|k| *k as u32)
+        .collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut lo = 3u32;
+    for k in keep.into_iter().chain(std::iter::once(u32::MAX)) {
+        if lo < k {
             // SAFETY: closing fds nothing else in this process uses.
-            unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0u32) };
+            unsafe { libc::syscall(libc::SYS_close_range, lo, k - 1, 0u32) };
         }
+        lo = k.saturating_add(1);
     }
 }
 

@@ -399,20 +399,17 @@ pub fn act<T: Default>(
     door(real, call)
 }
 
-/// prctl(2) with integer arguments.
+/// prctl(2) with integer arguments; `call` names it for `--trace`/`--plan`
+/// (`prctl(PR_CAPBSET_DROP, CAP_CHOWN)`).
 pub fn prctl(
-    name: &str,
+    call: impl FnOnce() -> String,
     option: libc::c_int,
     arg2: libc::c_ulong,
     arg3: libc::c_ulong,
 ) -> nix::Result<()> {
-    act(
-        || format!("prctl({name}, {arg2}, {arg3})"),
-        || {
-            // SAFETY: prctl with integer arguments only.
-            let rc =
-                unsafe { libc::prctl(option, arg2, arg3, 0 as libc::c_ulong, 0 as libc::c_ulong) };
-            Errno::result(rc).map(drop)
-        },
-    )
+    act(call, || {
+        // SAFETY: prctl with integer arguments only.
+        let rc = unsafe { libc::prctl(option, arg2, arg3, 0 as libc::c_ulong, 0 as libc::c_ulong) };
+        Errno::result(rc).map(drop)
+    })
 }

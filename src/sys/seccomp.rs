@@ -49,7 +49,17 @@ pub fn parse_errno(name: &str) -> Result<i32> {
             return Ok(n);
         }
     }
-    let up = name.to_ascii_uppercase();
+    let mut up = name.to_ascii_uppercase();
+    // Linux's aliases, which Errno's names leave out.
+    for (alias, real) in [
+        ("ENOTSUP", "EOPNOTSUPP"),
+        ("EWOULDBLOCK", "EAGAIN"),
+        ("EDEADLOCK", "EDEADLK"),
+    ] {
+        if up == alias {
+            up = real.into();
+        }
+    }
     let known: Vec<(String, i32)> = (1..200)
         .map(Errno::from_raw)
         .filter(|e| *e != Errno::UnknownErrno)
@@ -280,8 +290,8 @@ impl Policy {
             .collect()
     }
 
-    /// A one-line description for `--plan` and `--trace`.
-    pub fn describe(&self) -> String {
+    /// A one-line description of each program, for `--plan` and `--trace`.
+    pub fn describe(&self) -> Vec<String> {
         self.programs
             .iter()
             .map(|p| {
@@ -300,23 +310,31 @@ impl Policy {
                     p.otherwise
                 )
             })
-            .collect::<Vec<_>>()
-            .join("; ")
+            .collect()
     }
 }
 
 /// PR_SET_NO_NEW_PRIVS: exec can no longer grant privileges (setuid bits,
 /// file capabilities); needed to install a filter without CAP_SYS_ADMIN.
 pub fn no_new_privs() -> Result<()> {
-    ops::prctl("PR_SET_NO_NEW_PRIVS", libc::PR_SET_NO_NEW_PRIVS, 1, 0)
-        .op(|| "prctl PR_SET_NO_NEW_PRIVS".into())
+    ops::prctl(
+        || "prctl(PR_SET_NO_NEW_PRIVS, 1)".into(),
+        libc::PR_SET_NO_NEW_PRIVS,
+        1,
+        0,
+    )
+    .op(|| "prctl PR_SET_NO_NEW_PRIVS".into())
 }
 
-/// Install compiled programs on the calling thread.
-pub fn install(programs: &[BpfProgram], what: &str) -> Result<()> {
-    for p in programs {
+/// Install compiled programs on the calling thread; `what` describes each
+/// ([`Policy::describe`]).
+pub fn install(programs: &[BpfProgram], what: &[String]) -> Result<()> {
+    for (i, p) in programs.iter().enumerate() {
         ops::act(
-            || format!("seccomp(SET_MODE_FILTER, {what})"),
+            || {
+                let d = what.get(i).map(String::as_str).unwrap_or("?");
+                format!("seccomp(SET_MODE_FILTER, {d})")
+            },
             || {
                 #[repr(C)]
                 struct Fprog {

@@ -15,6 +15,27 @@
 //! # Ok::<(), nsrun::Error>(())
 //! ```
 //!
+//! Locked down: no capabilities, a seccomp filter, resource limits.
+//!
+//! ```
+//! use nsrun::{Caps, Namespace, Rlimit, SeccompAction, SeccompPolicy, Spawn, Stdio};
+//! let deny = SeccompPolicy::new().deny(&["mount".into()], SeccompAction::Errno(libc::EPERM))?;
+//! let mut child = Spawn::new(["/bin/sh", "-c", "grep -E '^(CapEff|Seccomp):' /proc/self/status; ulimit -n"])
+//!     .namespaces([Namespace::User])
+//!     .caps(Caps::Keep(0))
+//!     .seccomp(deny)
+//!     .rlimit(Rlimit::new("nofile", 32, 32)?)
+//!     .stdout(Stdio::Pipe)
+//!     .spawn()?;
+//! let (status, out, _err) = child.output()?;
+//! assert!(status.success());
+//! assert_eq!(
+//!     String::from_utf8_lossy(&out),
+//!     "CapEff:\t0000000000000000\nSeccomp:\t2\n32\n"
+//! );
+//! # Ok::<(), nsrun::Error>(())
+//! ```
+//!
 //! The process tree: the parent clones child C with the namespace flags
 //! clone can take. C waits on a pipe until the parent has written its id
 //! maps, then joins namespaces, unshares the ones that cannot be had from
@@ -795,6 +816,12 @@ impl<'a> Spawn<'a> {
             f()?;
         }
         if self.use_init() {
+            // The init never execs: drop the recipe's fds before the
+            // program exists, so it cannot find them in /proc/1/fd even
+            // for a moment. What the main process needs stays.
+            let mut keep = self.keep_fds.clone();
+            keep.extend([cx.err_fd, cx.status_fd]);
+            init::close_all_but(&keep);
             init::block();
             match process::fork(Namespaces::empty())? {
                 process::Forked::Parent(main) => {
@@ -848,9 +875,21 @@ impl<'a> Spawn<'a> {
             super::cred::setuid(u)?;
         }
         if self.disable_userns {
-            let (uid, gid) = (geteuid().as_raw(), getegid().as_raw());
+            // The ids just switched to (under --plan nothing switched).
+            let uid = self.uid.unwrap_or_else(|| geteuid().as_raw());
+            let gid = self.gid.unwrap_or_else(|| getegid().as_raw());
             ops::unshare(nix::sched::CloneFlags::CLONE_NEWUSER)
                 .op(|| "unshare user (disable_userns)".into())?;
+            // A uid switch made us non-dumpable, which makes /proc/self
+            // belong to root, who is not mapped in the new namespace yet:
+            // become dumpable again to write our own maps (exec sets it anew).
+            ops::prctl(
+                || "prctl(PR_SET_DUMPABLE, 1)".into(),
+                libc::PR_SET_DUMPABLE,
+                1,
+                0,
+            )
+            .op(|| "prctl PR_SET_DUMPABLE".into())?;
             proc_write(proc_fd, "self/uid_map", &format!("{uid} {uid} 1\n"))?;
             proc_write(proc_fd, "self/setgroups", "deny")?;
             proc_write(proc_fd, "self/gid_map", &format!("{gid} {gid} 1\n"))?;
