@@ -818,10 +818,15 @@ impl<'a> Spawn<'a> {
         if self.use_init() {
             // The init never execs: drop the recipe's fds before the
             // program exists, so it cannot find them in /proc/1/fd even
-            // for a moment. What the main process needs stays.
-            let mut keep = self.keep_fds.clone();
-            keep.extend([cx.err_fd, cx.status_fd]);
-            init::close_all_but(&keep);
+            // for a moment. What the main process needs stays. Not with
+            // `fn`: the main process goes on running Lua, whose values
+            // (handles, pipes) own some of those fds.
+            if self.func.is_none() {
+                let mut keep = self.keep_fds.clone();
+                keep.extend([cx.err_fd, cx.status_fd]);
+                keep.extend(cx.proc_fd.as_ref().map(|f| f.as_raw_fd()));
+                init::close_all_but(&keep);
+            }
             init::block();
             match process::fork(Namespaces::empty())? {
                 process::Forked::Parent(main) => {
