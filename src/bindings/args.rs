@@ -169,6 +169,11 @@ impl Args {
             Value::Nil if i > self.vals.len() || self.is_nil(i) => Ok(None),
             _ => {
                 let n = self.integer(i)?;
+                // Under --plan a child that was never started stands for
+                // ourselves, so the rest of the recipe can be planned.
+                if n == crate::sys::ops::PLANNED_PID as i64 && crate::sys::ops::planning() {
+                    return Ok(None);
+                }
                 if n <= 0 || n > i32::MAX as i64 {
                     return Err(self.bad(i, format!("pid must be positive, got {n}")));
                 }

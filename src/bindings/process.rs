@@ -146,7 +146,11 @@ impl UserData for Process {
                 let kind: Namespace = a.string(2)?.parse().map_err(|e| a.fail(e))?;
                 // For pid and time the namespace its children get where that
                 // differs (the program's, behind a relay that unshared them).
-                let path = sysns::persist_source(kind, Some(p.child.borrow().pid()));
+                let pid = p.child.borrow().pid();
+                // Under --plan the child was never started: stand in with
+                // our own namespace so the recipe can go on planning.
+                let pid = (pid != crate::sys::ops::PLANNED_PID).then_some(pid);
+                let path = sysns::persist_source(kind, pid);
                 let h = sysns::open_path(&path, Some(kind))?;
                 Ok(super::namespace::new_handle(lua, h)?)
             })?;
