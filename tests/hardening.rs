@@ -234,11 +234,20 @@ both!(
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port().to_string();
         let d = run_recipe(as_, include_str!("recipes/hard_escape.lua"), &[&port]);
-        d.finished(&["all_blocked", "escape.net.host_loopback", "control.net.host_loopback"]);
+        d.finished(&[
+            "all_blocked",
+            "escape.net.host_loopback",
+            "control.net.host_loopback",
+            "escape.tty.tiocsti_pty",
+            "tty.nothing_injected",
+        ]);
+        if as_ == As::Root {
+            d.assert_oks(&["control.tty.tiocsti_pty", "tty.control_injected"]);
+        }
         let attempts: u32 = d.value("attempts").parse().unwrap();
         let blocked: u32 = d.value("blocked").parse().unwrap();
         eprintln!("escape battery as {}: {attempts} attempts, {blocked} blocked", as_.name());
-        assert!(attempts >= 16, "{}", d.report());
+        assert!(attempts >= 17, "{}", d.report());
         assert_eq!(attempts, blocked, "{}", d.report());
         let mut accepted = 0;
         while listener.accept().is_ok() {
