@@ -256,3 +256,23 @@ both!(
         assert_eq!(accepted, 1, "only the control may connect\n{}", d.report());
     }
 );
+
+both!(
+    /// Landlock: reads below `ro`, writes below `rw`, nothing elsewhere.
+    fn landlock(as_) {
+        let d = run_recipe(as_, include_str!("recipes/hard_landlock.lua"), &[]);
+        d.finished(&[
+            "ro.read",
+            "rw.write",
+            "outside.read",
+            "outside.read.msg",
+            "ro.write",
+            "outside.mkdir",
+            "outside.mkdir.none",
+            "nnp",
+            "control.read",
+            "bad.key",
+            "bad.path",
+        ]);
+    }
+);
