@@ -206,10 +206,9 @@ impl Cgroup {
             if on_v2 {
                 v2_ctls.push(c);
             } else if let Some((_, p)) = lay.v1.iter().find(|(n, _)| n == c.name()) {
-                match v1.iter_mut().find(|(q, _)| q == p) {
-                    // cpu and cpuacct co-mounted: one directory.
-                    Some(_) => {}
-                    None => v1.push((p.clone(), c)),
+                // cpu and cpuacct co-mounted: one directory for both.
+                if !v1.iter().any(|(q, _)| q == p) {
+                    v1.push((p.clone(), c));
                 }
             } else if needed(c) && c != Ctl::Cpuacct {
                 return Err(Error::Invalid(format!(

@@ -96,7 +96,7 @@ impl Rules {
             },
         )
         .op(|| "landlock_create_ruleset".into())?;
-        let r = self.add_all(fd, all, abi);
+        let r = self.add_all(fd, all);
         let r = r.and_then(|()| {
             ops::act(
                 || "landlock_restrict_self()".into(),
@@ -117,7 +117,7 @@ impl Rules {
         r
     }
 
-    fn add_all(&self, ruleset: i32, all: u64, _abi: i64) -> Result<()> {
+    fn add_all(&self, ruleset: i32, all: u64) -> Result<()> {
         for (paths, rights) in [(&self.ro, RO & all), (&self.rw, all)] {
             for p in paths {
                 add_rule(ruleset, p, rights)?;
