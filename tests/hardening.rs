@@ -179,6 +179,7 @@ both!(
                 "cgroupns.user",
                 "no_cgroupns",
                 "daemon.killed",
+                "unlimited",
                 "bad.memory",
                 "bad.key",
             ]);

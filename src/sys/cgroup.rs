@@ -155,6 +155,16 @@ fn parse_layout(cg: &str, mi: &str, controllers: impl Fn(&Path) -> String) -> La
     out
 }
 
+/// A limit as the cgroup files take it: u64::MAX (what "unlimited" parses
+/// to) is "max".
+fn count(n: u64) -> String {
+    if n == u64::MAX {
+        "max".into()
+    } else {
+        n.to_string()
+    }
+}
+
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
 fn write(path: &Path, value: &str) -> Result<()> {
@@ -280,8 +290,8 @@ impl Cgroup {
                 });
             }
             for (k, v) in [
-                ("memory", limits.memory.map(|m| m.to_string())),
-                ("pids", limits.pids.map(|m| m.to_string())),
+                ("memory", limits.memory.map(count)),
+                ("pids", limits.pids.map(count)),
                 ("cpu", limits.cpu.map(|c| c.to_string())),
             ] {
                 if let Some(v) = v {
