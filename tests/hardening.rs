@@ -179,6 +179,7 @@ both!(
                 "cgroupns.user",
                 "no_cgroupns",
                 "daemon.killed",
+                "unlimited",
                 "bad.memory",
                 "bad.key",
             ]);
@@ -234,16 +235,45 @@ both!(
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port().to_string();
         let d = run_recipe(as_, include_str!("recipes/hard_escape.lua"), &[&port]);
-        d.finished(&["all_blocked", "escape.net.host_loopback", "control.net.host_loopback"]);
+        d.finished(&[
+            "all_blocked",
+            "escape.net.host_loopback",
+            "control.net.host_loopback",
+            "escape.tty.tiocsti_pty",
+            "tty.nothing_injected",
+        ]);
+        if as_ == As::Root {
+            d.assert_oks(&["control.tty.tiocsti_pty", "tty.control_injected"]);
+        }
         let attempts: u32 = d.value("attempts").parse().unwrap();
         let blocked: u32 = d.value("blocked").parse().unwrap();
         eprintln!("escape battery as {}: {attempts} attempts, {blocked} blocked", as_.name());
-        assert!(attempts >= 16, "{}", d.report());
+        assert!(attempts >= 17, "{}", d.report());
         assert_eq!(attempts, blocked, "{}", d.report());
         let mut accepted = 0;
         while listener.accept().is_ok() {
             accepted += 1;
         }
         assert_eq!(accepted, 1, "only the control may connect\n{}", d.report());
+    }
+);
+
+both!(
+    /// Landlock: reads below `ro`, writes below `rw`, nothing elsewhere.
+    fn landlock(as_) {
+        let d = run_recipe(as_, include_str!("recipes/hard_landlock.lua"), &[]);
+        d.finished(&[
+            "ro.read",
+            "rw.write",
+            "outside.read",
+            "outside.read.msg",
+            "ro.write",
+            "outside.mkdir",
+            "outside.mkdir.none",
+            "nnp",
+            "control.read",
+            "bad.key",
+            "bad.path",
+        ]);
     }
 );

@@ -19,7 +19,7 @@
 //!   method and field is really there on a live value;
 //! - the keys of the options tables (ns.spawn/ns.run's `KEYS`, bind, mkdir,
 //!   exec, the table form of mount, `time_offsets`, `caps`, `seccomp`,
-//!   `cgroup` and ns.cgroup's), taken from the
+//!   `cgroup`, `landlock` and ns.cgroup's), taken from the
 //!   "unknown option ...; known: ..." error each function raises, against
 //!   the `---@field`s of nsrun.SpawnOpts, nsrun.BindOpts, ...;
 //! - the keys of an `ns.run` status and of a system-call error value
@@ -60,6 +60,7 @@ const CHECKED_CLASSES: &[&str] = &[
     "nsrun.CapsOpts",
     "nsrun.SeccompOpts",
     "nsrun.CgroupOpts",
+    "nsrun.LandlockOpts",
     "nsrun.BindOpts",
     "nsrun.MkdirOpts",
     "nsrun.ExecOpts",
@@ -238,6 +239,7 @@ known("nsrun.CapsOpts", ns.spawn, {argv = {"/nonexistent/nsrun-probe"}, caps = B
 known("nsrun.SeccompOpts", ns.spawn, {argv = {"/nonexistent/nsrun-probe"}, seccomp = BAD})
 known("nsrun.CgroupOpts", ns.spawn, {argv = {"/nonexistent/nsrun-probe"}, cgroup = BAD})
 known("nsrun.CgroupOpts", ns.cgroup, BAD)
+known("nsrun.LandlockOpts", ns.spawn, {argv = {"/nonexistent/nsrun-probe"}, landlock = BAD})
 known("nsrun.BindOpts", ns.bind, "/nonexistent/a", "/nonexistent/b", BAD)
 known("nsrun.MkdirOpts", ns.mkdir, "/nonexistent/a", nil, BAD)
 known("nsrun.ExecOpts", ns.exec, {"/nonexistent/nsrun-probe"}, BAD)

@@ -173,6 +173,7 @@
 ---@field rlimits? table<nsrun.RlimitName, integer|string|(integer|string)[]> resource limits: a count, a size such as `"256M"`, `"unlimited"`, or `{soft, hard}`
 ---@field cgroup? nsrun.CgroupOpts a fresh cgroup with limits, removed when the process is reaped
 ---@field disable_userns? boolean forbid further user namespaces in the sandbox (needs `"user"`)
+---@field landlock? nsrun.LandlockOpts Landlock: file system access only below these paths
 
 ---Capabilities: names such as `"CAP_NET_ADMIN"` or `"net_admin"`.
 ---@class nsrun.CapsOpts
@@ -189,6 +190,11 @@
 ---@field action? "errno"|"kill"|"log" what denied calls get (default `"errno"`)
 
 ---@alias nsrun.RlimitName "as"|"core"|"cpu"|"data"|"fsize"|"locks"|"memlock"|"msgqueue"|"nice"|"nofile"|"nproc"|"rss"|"rtprio"|"rttime"|"sigpending"|"stack"
+
+---Landlock rules: paths as the sandbox sees them (after `setup`).
+---@class nsrun.LandlockOpts
+---@field ro? string[] read files, list directories and execute below these
+---@field rw? string[] anything below these
 
 ---Cgroup limits.
 ---@class nsrun.CgroupOpts

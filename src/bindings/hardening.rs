@@ -245,6 +245,31 @@ pub(crate) fn cgroup(a: &Args, v: Value) -> R<Option<Limits>> {
     Ok(Some(l))
 }
 
+/// `landlock = {ro = {...}, rw = {...}}`.
+pub(crate) fn landlock(a: &Args, v: Value) -> R<Option<crate::sys::landlock::Rules>> {
+    let t = match v {
+        Value::Nil => return Ok(None),
+        Value::Table(t) => t,
+        other => {
+            return Err(a.fail(format!(
+                "landlock must be a table like {{ro = {{\"/usr\"}}, rw = {{\"/tmp\"}}}}, got {}",
+                typename(&other)
+            )))
+        }
+    };
+    check_keys(&t, "landlock", &["ro", "rw"])?;
+    let list = |key: &str| -> R<Vec<String>> {
+        match t.get::<Value>(key)? {
+            Value::Nil => Ok(Vec::new()),
+            v => names(a, v, &format!("landlock.{key}")),
+        }
+    };
+    Ok(Some(crate::sys::landlock::Rules {
+        ro: list("ro")?,
+        rw: list("rw")?,
+    }))
+}
+
 /// Statistics as a table (absent fields: the host cannot tell).
 pub(crate) fn stats_table(lua: &Lua, s: &Stats) -> mlua::Result<Table> {
     let t = lua.create_table()?;

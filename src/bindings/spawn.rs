@@ -47,6 +47,7 @@ const KEYS: &[&str] = &[
     "rlimits",
     "cgroup",
     "disable_userns",
+    "landlock",
 ];
 
 fn id_map(a: &Args, v: Value, key: &str) -> R<Option<IdMap>> {
@@ -302,6 +303,9 @@ fn build<'l>(lua: &'l Lua, a: &Args, opts: &Table, defaults_pipe: bool) -> R<Spa
         sp = sp.cgroup(l);
     }
     sp = sp.disable_userns(opt_bool(opts, fname, "disable_userns", false)?);
+    if let Some(l) = hardening::landlock(a, opts.get("landlock")?)? {
+        sp = sp.landlock(l);
+    }
     if let Value::Function(f) = opts.get::<Value>("setup")? {
         sp = sp.setup(move || match super::call_traced(lua, &f, ()) {
             Ok(Ok(_)) => Ok(()),

@@ -93,6 +93,14 @@ fn layout() -> Result<Layout> {
     let cg = std::fs::read_to_string("/proc/self/cgroup").op(|| "read /proc/self/cgroup".into())?;
     let mi = std::fs::read_to_string("/proc/self/mountinfo")
         .op(|| "read /proc/self/mountinfo".into())?;
+    Ok(parse_layout(&cg, &mi, |dir| {
+        std::fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default()
+    }))
+}
+
+/// [`layout`] from the text of /proc/self/cgroup and /proc/self/mountinfo;
+/// `controllers` reads a v2 directory's cgroup.controllers.
+fn parse_layout(cg: &str, mi: &str, controllers: impl Fn(&Path) -> String) -> Layout {
     // mountinfo: id parent maj:min root mountpoint opts ... - fstype source superopts
     let mounts: Vec<(String, String, String, String)> = mi
         .lines()
@@ -127,8 +135,7 @@ fn layout() -> Result<Layout> {
         if ctls.is_empty() {
             if let Some((root, mnt, _, _)) = mounts.iter().find(|m| m.2 == "cgroup2") {
                 let dir = under(mnt, root, path);
-                let avail = std::fs::read_to_string(dir.join("cgroup.controllers"))
-                    .unwrap_or_default()
+                let avail = controllers(&dir)
                     .split_whitespace()
                     .map(String::from)
                     .collect();
@@ -145,7 +152,17 @@ fn layout() -> Result<Layout> {
             }
         }
     }
-    Ok(out)
+    out
+}
+
+/// A limit as the cgroup files take it: u64::MAX (what "unlimited" parses
+/// to) is "max".
+fn count(n: u64) -> String {
+    if n == u64::MAX {
+        "max".into()
+    } else {
+        n.to_string()
+    }
 }
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
@@ -206,10 +223,9 @@ impl Cgroup {
             if on_v2 {
                 v2_ctls.push(c);
             } else if let Some((_, p)) = lay.v1.iter().find(|(n, _)| n == c.name()) {
-                match v1.iter_mut().find(|(q, _)| q == p) {
-                    // cpu and cpuacct co-mounted: one directory.
-                    Some(_) => {}
-                    None => v1.push((p.clone(), c)),
+                // cpu and cpuacct co-mounted: one directory for both.
+                if !v1.iter().any(|(q, _)| q == p) {
+                    v1.push((p.clone(), c));
                 }
             } else if needed(c) && c != Ctl::Cpuacct {
                 return Err(Error::Invalid(format!(
@@ -274,8 +290,8 @@ impl Cgroup {
                 });
             }
             for (k, v) in [
-                ("memory", limits.memory.map(|m| m.to_string())),
-                ("pids", limits.pids.map(|m| m.to_string())),
+                ("memory", limits.memory.map(count)),
+                ("pids", limits.pids.map(count)),
                 ("cpu", limits.cpu.map(|c| c.to_string())),
             ] {
                 if let Some(v) = v {
@@ -530,5 +546,49 @@ fn mkdir(path: &Path) -> Result<()> {
 impl Drop for Cgroup {
     fn drop(&mut self) {
         let _ = self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MI_HYBRID: &str = "\
+30 25 0:26 / /sys/fs/cgroup rw - tmpfs tmpfs rw,mode=755
+31 30 0:27 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
+32 30 0:28 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu
+33 30 0:29 / /sys/fs/cgroup/cpuacct rw - cgroup cgroup rw,cpuacct
+34 30 0:30 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+35 30 0:31 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids";
+
+    #[test]
+    fn hybrid_host() {
+        let cg = "8:pids:/\n4:memory:/api/abc\n2:cpuacct:/\n1:cpu:/\n0::/\n";
+        let l = parse_layout(cg, MI_HYBRID, |_| "hugetlb\n".into());
+        let (dir, avail) = l.v2.expect("v2");
+        assert_eq!(dir, PathBuf::from("/sys/fs/cgroup/unified/"));
+        assert_eq!(avail, vec!["hugetlb"]);
+        let get = |c: &str| l.v1.iter().find(|(n, _)| n == c).map(|(_, p)| p.clone());
+        assert_eq!(
+            get("memory"),
+            Some(PathBuf::from("/sys/fs/cgroup/memory/api/abc"))
+        );
+        assert_eq!(get("pids"), Some(PathBuf::from("/sys/fs/cgroup/pids/")));
+        assert_eq!(get("cpu"), Some(PathBuf::from("/sys/fs/cgroup/cpu/")));
+    }
+
+    #[test]
+    fn pure_v2_host_in_a_container() {
+        // The container's cgroup namespace root is mounted at /sys/fs/cgroup.
+        let mi = "40 30 0:27 /system.slice/box /sys/fs/cgroup rw - cgroup2 cgroup2 rw";
+        let cg = "0::/system.slice/box/sub\n";
+        let l = parse_layout(cg, mi, |d| {
+            assert_eq!(d, Path::new("/sys/fs/cgroup/sub"));
+            "cpuset cpu io memory pids\n".into()
+        });
+        let (dir, avail) = l.v2.expect("v2");
+        assert_eq!(dir, PathBuf::from("/sys/fs/cgroup/sub"));
+        assert!(avail.iter().any(|c| c == "memory"));
+        assert!(l.v1.is_empty());
     }
 }

@@ -9,6 +9,7 @@ pub mod cred;
 pub mod fs;
 pub mod idmap;
 pub mod init;
+pub mod landlock;
 pub mod mount;
 pub mod namespace;
 pub mod net;

@@ -391,5 +391,12 @@ mod tests {
             .allow(&["read".into(), "write".into()], Action::Errno(libc::EPERM))
             .unwrap();
         assert_eq!(p.compile().unwrap().len(), 2);
+        // A default with no list: one program with no rules.
+        assert_eq!(Policy::new().all(Action::Kill).compile().unwrap().len(), 1);
+        assert!(Policy::new()
+            .all(Action::Allow)
+            .compile()
+            .unwrap()
+            .is_empty());
     }
 }

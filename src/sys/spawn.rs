@@ -148,6 +148,7 @@ pub struct Spawn<'a> {
     rlimits: Vec<Rlimit>,
     cgroup: Option<Limits>,
     disable_userns: bool,
+    landlock: Option<super::landlock::Rules>,
 }
 
 impl<'a> Spawn<'a> {
@@ -190,6 +191,7 @@ impl<'a> Spawn<'a> {
             rlimits: Vec::new(),
             cgroup: None,
             disable_userns: false,
+            landlock: None,
         }
     }
 
@@ -375,6 +377,13 @@ impl<'a> Spawn<'a> {
     /// bubblewrap's --disable-userns.
     pub fn disable_userns(mut self, yes: bool) -> Self {
         self.disable_userns = yes;
+        self
+    }
+
+    /// Landlock file system rules for the program (no_new_privs defaults
+    /// to true with them).
+    pub fn landlock(mut self, r: super::landlock::Rules) -> Self {
+        self.landlock = Some(r);
         self
     }
 
@@ -849,8 +858,9 @@ impl<'a> Spawn<'a> {
     /// user-namespace sysctl while root of the sandbox's user namespace;
     /// the identity switch (keeping capabilities across it when some are
     /// to stay); the nested user namespace of disable_userns; dropping
-    /// capabilities; closing fds (`close_fds`); no_new_privs; and the
-    /// seccomp filter last, so that nothing nsrun still does is filtered.
+    /// capabilities; closing fds (`close_fds`); no_new_privs; Landlock
+    /// (its paths opened as the sandbox sees them); and the seccomp filter
+    /// last, so that nothing nsrun still does is filtered.
     fn lock_down(
         &mut self,
         proc_fd: Option<&OwnedFd>,
@@ -911,8 +921,14 @@ impl<'a> Spawn<'a> {
             syscaps::apply(want)?;
         }
         close_fds();
-        if self.no_new_privs.unwrap_or(self.seccomp.is_some()) {
+        if self
+            .no_new_privs
+            .unwrap_or(self.seccomp.is_some() || self.landlock.is_some())
+        {
             seccomp::no_new_privs()?;
+        }
+        if let Some(l) = &self.landlock {
+            l.apply()?;
         }
         if let Some(p) = &self.seccomp {
             seccomp::install(filters, &p.describe())?;

@@ -123,6 +123,7 @@ local daemon = tonumber(r.stdout)
 T.check("daemon.killed", not T.exists("/proc/" .. daemon .. "/cmdline") or
   not ns.read_file("/proc/" .. daemon .. "/cmdline"):find("sleep"), r.stdout)
 
+T.eq("unlimited", ns.run({ argv = { "true" }, cgroup = { memory = "unlimited", pids = "max" } }).code, 0)
 T.errmsg("bad.memory", "bad size '12Q'", ns.cgroup, { memory = "12Q" })
 T.errmsg("bad.key", "unknown option 'pid' (did you mean 'pids'?)", ns.cgroup, { pid = 3 })
 print("done")

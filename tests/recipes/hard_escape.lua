@@ -85,6 +85,45 @@ attempt("net.host_loopback", perl(CONNECT), open)
 --    (new_session), and TIOCSTI on the inherited fds fails.
 attempt("tty.open", perl('open(my $t, "+<", "/dev/tty") or die "open /dev/tty: $!\\n"'))
 attempt("tty.tiocsti", perl('my $c = "x"; for my $fd (0, 1, 2) { open(my $h, "+<&=", $fd) or next; exit 0 if ioctl($h, 0x5412, $c) } die "TIOCSTI: $!\\n"'))
+--    And a real terminal: a pty whose slave is the controlling terminal of
+--    another session (as the user's terminal would be) is the sandbox's
+--    stdin. Neither TIOCSTI nor stealing it with TIOCSCTTY may work; the
+--    holder reports what reached the terminal (its echo on the master).
+local HOLDER = [[
+use POSIX;
+open(my $m, "+<", "/dev/ptmx") or die "ptmx: $!\n";
+my $u = pack("i", 0); ioctl($m, 0x40045431, $u) or die "unlockpt: $!\n";
+my $n = pack("i", 0); ioctl($m, 0x80045430, $n) or die "ptsname: $!\n";
+my $pts = "/dev/pts/" . unpack("i", $n);
+my $pid = fork // die;
+if ($pid == 0) { POSIX::setsid(); open(my $s, "+<", $pts) or die "$pts: $!\n"; sleep 30; exit 0 }
+sleep 1 until -e "/proc/$pid" && `cat /proc/$pid/stat` =~ /^\d+ \(.*?\) \S+ \d+ \d+ (\d+)/ && $1 == $pid;
+$| = 1; print "$pts\n";
+my $got = ""; my $rin = ""; vec($rin, fileno($m), 1) = 1;
+my $end = time + 3;
+while (time < $end) { my $r = $rin; if (select($r, undef, undef, 0.2)) { sysread($m, my $b, 100) or last; $got .= $b } }
+print "got [$got]\n"; kill 9, $pid; waitpid($pid, 0);
+]]
+local holder = ns.spawn { argv = { "perl", "-e", HOLDER }, stdout = "pipe", timeout = 30 }
+local pts = holder.stdout:read("l")
+T.check("tty.pts", pts and pts:match("^/dev/pts/%d+$") ~= nil, tostring(pts))
+local INJECT = 'my $ok = 0; for my $c (split //, $ARGV[0]) { $ok++ if ioctl(STDIN, 0x5412, $c) } ' ..
+  'my $one = pack("i", 1); $ok++ if ioctl(STDIN, 0x540E, $one); exit($ok ? 0 : 1)'
+attempts = attempts + 1
+local r = H.run(box, { argv = { "perl", "-e", INJECT, "ESCAPE" }, stdin = pts })
+if r.code ~= 0 then blocked = blocked + 1 end
+print(("attempt %-22s %s (code %d)"):format("tty.tiocsti_pty", r.code ~= 0 and "blocked" or "ESCAPED", r.code))
+T.ne("escape.tty.tiocsti_pty", r.code, 0)
+if not T.user then
+  -- Control: CAP_SYS_ADMIN may push into any terminal.
+  r = H.run(open, { argv = { "perl", "-e", 'for my $c (split //, $ARGV[0]) { ioctl(STDIN, 0x5412, $c) or die "TIOCSTI: $!\\n" }', "CTRL" }, stdin = pts })
+  T.eq("control.tty.tiocsti_pty", r.code, 0)
+end
+local report = holder.stdout:read("a")
+holder:wait()
+T.lacks("tty.nothing_injected", report, "ESCAPE")
+if not T.user then T.has("tty.control_injected", report, "CTRL") end
+
 -- 7. gain privileges: setuid binaries (no_new_privs ignores the bit) and
 --    setuid(0) itself.
 attempt("setuid.su", { "su", "-c", "id -u", "root" })
