@@ -126,6 +126,8 @@ both!(
             "exec.code",
             "spawn.ours",
             "exec.bad_argv",
+            "delete.missing",
+            "delete.stale",
             "no_mounts_left",
         ];
         if as_ == As::Root {

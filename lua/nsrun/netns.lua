@@ -62,9 +62,10 @@ function M.add(name)
   check_name(name, "add")
   local path = M.dir .. "/" .. name
   shared_dir()
-  local f = io.open(path, "r")
-  if f then
-    f:close()
+  -- Anything but "no such file" means a file is there (ip makes them mode 0).
+  local f, err = io.open(path, "r")
+  if f then f:close() end
+  if f or not tostring(err):find("No such file", 1, true) then
     error(string.format("add: cannot create namespace file %s: File exists", path), 2)
   end
   -- A child makes the namespace, so the caller keeps its own; it waits
@@ -84,8 +85,13 @@ end
 function M.delete(name)
   check_name(name, "delete")
   local path = M.dir .. "/" .. name
-  ns.umount(path, "detach")
-  os.remove(path)
+  -- As ip does: a file that is no longer a mount point (stale) is removed
+  -- all the same, and only a missing file is an error.
+  pcall(ns.umount, path, "detach")
+  local ok, err = os.remove(path)
+  if not ok then
+    error(string.format("delete: cannot remove namespace file %s: %s", path, err), 2)
+  end
 end
 
 ---The names, sorted (`ip netns list`).

@@ -129,8 +129,6 @@ impl Rtnl {
         let mut sock = Socket::new(NETLINK_ROUTE)?;
         sock.bind_auto()?;
         sock.connect(&SocketAddr::new(0, 0))?;
-        // The kernel's own message for a refused request (extended ack) is
-        // not needed: the errno is what recipes get.
         Ok(Rtnl { sock, seq: 0 })
     }
 
@@ -193,7 +191,9 @@ fn io_errno(e: std::io::Error) -> Errno {
     Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
-/// Perform a state-changing request through the door.
+/// Perform a state-changing request through the door. Each request gets a
+/// socket of its own: a socket stays in the network namespace it was made
+/// in, and a recipe may `setns` between two calls.
 fn change(what: impl Fn() -> String, msg: RouteNetlinkMessage, flags: u16) -> Result<()> {
     ops::netlink(
         || {

@@ -74,6 +74,13 @@ else
   T.lacks("ip_list.ours_gone", ip("netns", "list"), ours)
 end
 
+-- Deleting a name that is not there fails; a stale file (no longer a mount
+-- point) is removed.
+T.errmsg("delete.missing", "cannot remove namespace file /run/netns/" .. ours, netns.delete, ours)
+ns.write_file("/run/netns/" .. ours, "")
+netns.delete(ours)
+T.check("delete.stale", not T.exists("/run/netns/" .. ours))
+
 -- Nothing left: no mount under /run/netns but the directory's own.
 local after = T.mounts()
 for mp in pairs(after) do
