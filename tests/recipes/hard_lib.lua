@@ -5,16 +5,8 @@ local ns = require "nsrun"
 local T = require "testlib"
 local H = {}
 
--- The namespaces of a sandbox: `kinds` as root, "user," .. kinds when
--- unprivileged.
-function H.kinds(kinds)
-  if T.user then
-    if kinds == "" then return "user" end
-    return "user," .. kinds
-  end
-  if kinds == "" then return nil end
-  return kinds
-end
+-- The namespaces of a sandbox (see testlib.kinds).
+H.kinds = T.kinds
 
 -- A non-root identity inside a new user namespace: as root, uid/gid 1000
 -- mapped next to 0; unprivileged, our own ids mapped to themselves (the

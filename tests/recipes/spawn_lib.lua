@@ -5,17 +5,8 @@ local ns = require "nsrun"
 local T = require "testlib"
 local S = {}
 
--- The namespaces of a sandbox: `kinds` as root, "user," .. kinds when
--- unprivileged (a new user namespace is what makes the rest possible).
--- S.kinds("") is no namespace at all as root and just "user" unprivileged.
-function S.kinds(kinds)
-  if T.user then
-    if kinds == "" then return "user" end
-    return "user," .. kinds
-  end
-  if kinds == "" then return nil end
-  return kinds
-end
+-- The namespaces of a sandbox (see testlib.kinds).
+S.kinds = T.kinds
 
 -- The pids of nsrun's children (zombies included: they are children until reaped).
 function S.children()

@@ -203,4 +203,16 @@ function T.domainname()
   return (ns.read_file("/proc/sys/kernel/domainname"):gsub("\n$", ""))
 end
 
+-- The namespaces of a sandbox: `kinds` as root, "user," .. kinds when
+-- unprivileged (a new user namespace is what makes the rest possible).
+-- kinds("") is no namespace at all as root and just "user" unprivileged.
+function T.kinds(kinds)
+  if T.user then
+    if kinds == "" then return "user" end
+    return "user," .. kinds
+  end
+  if kinds == "" then return nil end
+  return kinds
+end
+
 return T
