@@ -194,6 +194,28 @@ impl Args {
     }
 }
 
+/// A file mode: an integer, or a string read as octal so "0755" and "755"
+/// mean what they say; nil is `None`.
+pub(crate) fn mode_of(v: &Value) -> Result<Option<u32>, String> {
+    match v {
+        Value::Nil => Ok(None),
+        Value::String(s) => {
+            let s = s.to_string_lossy();
+            u32::from_str_radix(s.trim_start_matches("0o"), 8)
+                .ok()
+                .filter(|m| *m <= 0o7777)
+                .map(Some)
+                .ok_or_else(|| format!("bad mode '{s}' (octal, e.g. \"0755\")"))
+        }
+        Value::Integer(m) if (0..=0o7777).contains(m) => Ok(Some(*m as u32)),
+        Value::Integer(m) => Err(format!("mode {m:#o} out of range (0 to 0o7777)")),
+        other => Err(format!(
+            "mode expected (octal string or integer), got {}",
+            typename(other)
+        )),
+    }
+}
+
 /// A list or comma string of names; `None` if the value is neither.
 pub(crate) fn names_of(v: &Value) -> Option<Vec<String>> {
     match v {

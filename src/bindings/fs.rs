@@ -7,25 +7,7 @@ use super::args::{check_keys, opt_bool, Args, R};
 use crate::sys::fs;
 
 fn mode(a: &Args, i: usize) -> R<Option<u32>> {
-    match a.get(i) {
-        mlua::Value::Nil => Ok(None),
-        // A string is read as octal, so "0755" and "755" mean what they say.
-        mlua::Value::String(s) => {
-            let s = s.to_string_lossy();
-            u32::from_str_radix(s.trim_start_matches("0o"), 8)
-                .ok()
-                .filter(|m| *m <= 0o7777)
-                .map(Some)
-                .ok_or_else(|| a.bad(i, format!("bad mode '{s}' (octal, e.g. \"0755\")")))
-        }
-        _ => {
-            let m = a.integer(i)?;
-            if !(0..=0o7777).contains(&m) {
-                return Err(a.bad(i, format!("mode {m:#o} out of range (0 to 0o7777)")));
-            }
-            Ok(Some(m as u32))
-        }
-    }
+    super::args::mode_of(a.get(i)).map_err(|m| a.bad(i, m))
 }
 
 pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {

@@ -111,24 +111,8 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
                     )))
                 }
             };
-            mode = match t.get::<Value>("mode")? {
-                Value::Nil => None,
-                Value::Integer(n) if (0..=0o7777).contains(&n) => Some(n as u32),
-                Value::String(s) => Some(
-                    u32::from_str_radix(&s.to_string_lossy(), 8)
-                        .ok()
-                        .filter(|m| *m <= 0o7777)
-                        .ok_or_else(|| {
-                            a.fail(format!(
-                                "bad mode '{}' (octal, e.g. \"1777\")",
-                                s.to_string_lossy()
-                            ))
-                        })?,
-                ),
-                other => {
-                    return Err(a.fail(format!("mode must be octal, got {}", typename(&other))))
-                }
-            };
+            mode = super::args::mode_of(&t.get::<Value>("mode")?)
+                .map_err(|m| a.fail(format!("tmpfs: {m}")))?;
         }
         sysmount::mount_point(&target, false)?;
         sysmount::tmpfs(&target, size, mode)?;
