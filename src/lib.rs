@@ -20,4 +20,4 @@ pub use sys::namespace::{Namespace, Namespaces};
 pub use sys::process::ExitStatus;
 pub use sys::rlimit::Rlimit;
 pub use sys::seccomp::{Action as SeccompAction, Policy as SeccompPolicy};
-pub use sys::spawn::{Child, IdMap, JoinTarget, Spawn, Stdio};
+pub use sys::spawn::{Child, IdMap, JoinTarget, Propagation, Spawn, Stdio};

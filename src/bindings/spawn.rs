@@ -275,16 +275,8 @@ fn build<'l>(lua: &'l Lua, a: &Args, opts: &Table, defaults_pipe: bool) -> R<Spa
             )))
         }
     }
-    match opt_str(opts, fname, "propagation")?.as_deref() {
-        None | Some("slave") => {}
-        Some("private") => sp = sp.propagation(Some(nix::mount::MsFlags::MS_PRIVATE)),
-        Some("shared") => sp = sp.propagation(Some(nix::mount::MsFlags::MS_SHARED)),
-        Some("unchanged") => sp = sp.propagation(None),
-        Some(other) => {
-            return Err(a.fail(format!(
-                "propagation must be \"slave\", \"private\", \"shared\" or \"unchanged\", got '{other}'"
-            )))
-        }
+    if let Some(p) = opt_str(opts, fname, "propagation")? {
+        sp = sp.propagation(p.parse().map_err(|e| a.fail(e))?);
     }
     if let Some(c) = hardening::caps(a, opts.get("caps")?)? {
         sp = sp.caps(c);

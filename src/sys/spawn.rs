@@ -86,6 +86,48 @@ pub enum Stdio {
     Fd(RawFd),
 }
 
+/// How `/` propagates in a new mount namespace.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Propagation {
+    /// Host mounts still arrive, none leave (the default).
+    #[default]
+    Slave,
+    /// Nothing arrives or leaves.
+    Private,
+    /// Shared with the host both ways.
+    Shared,
+    /// Left as inherited.
+    Unchanged,
+}
+
+impl Propagation {
+    fn flag(self) -> Option<MsFlags> {
+        match self {
+            Propagation::Slave => Some(MsFlags::MS_SLAVE),
+            Propagation::Private => Some(MsFlags::MS_PRIVATE),
+            Propagation::Shared => Some(MsFlags::MS_SHARED),
+            Propagation::Unchanged => None,
+        }
+    }
+}
+
+impl std::str::FromStr for Propagation {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "slave" => Propagation::Slave,
+            "private" => Propagation::Private,
+            "shared" => Propagation::Shared,
+            "unchanged" => Propagation::Unchanged,
+            other => {
+                return Err(Error::Invalid(format!(
+                    "propagation must be \"slave\", \"private\", \"shared\" or \"unchanged\", got '{other}'"
+                )))
+            }
+        })
+    }
+}
+
 /// An id map request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdMap {
@@ -138,7 +180,7 @@ pub struct Spawn<'a> {
     init: Option<bool>,
     die_with_parent: bool,
     new_session: bool,
-    propagation: Option<MsFlags>,
+    propagation: Propagation,
     timeout: Option<Duration>,
     setup: Option<SetupFn<'a>>,
     before_start: Option<BeforeStartFn<'a>>,
@@ -181,7 +223,7 @@ impl<'a> Spawn<'a> {
             init: None,
             die_with_parent: true,
             new_session: false,
-            propagation: Some(MsFlags::MS_SLAVE),
+            propagation: Propagation::Slave,
             timeout: None,
             setup: None,
             before_start: None,
@@ -321,10 +363,8 @@ impl<'a> Spawn<'a> {
         self
     }
     /// How `/` propagates in a new mount namespace, set (recursively)
-    /// before anything is mounted: `MS_SLAVE` (the default: host mounts
-    /// still arrive, none leave), `MS_PRIVATE`, `MS_SHARED`, or `None` to
-    /// leave it as inherited.
-    pub fn propagation(mut self, p: Option<MsFlags>) -> Self {
+    /// before anything is mounted. Default [`Propagation::Slave`].
+    pub fn propagation(mut self, p: Propagation) -> Self {
         self.propagation = p;
         self
     }
@@ -693,7 +733,7 @@ impl<'a> Spawn<'a> {
                     .op(|| "write /proc/self/timens_offsets".into())?;
             }
             if self.namespaces.contains(Namespace::Mount) {
-                if let Some(p) = self.propagation {
+                if let Some(p) = self.propagation.flag() {
                     mount::mount(None, "/", None, MsFlags::MS_REC | p, None)?;
                 }
             }
@@ -811,7 +851,7 @@ impl<'a> Spawn<'a> {
         if self.namespaces.contains(Namespace::Mount) {
             // Before anything is mounted: nothing may propagate back to the
             // host, while the host's later mounts still reach us.
-            if let Some(p) = self.propagation {
+            if let Some(p) = self.propagation.flag() {
                 mount::mount(None, "/", None, MsFlags::MS_REC | p, None)?;
             }
         }
