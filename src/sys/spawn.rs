@@ -543,6 +543,18 @@ impl<'a> Spawn<'a> {
             (Vec::new(), Vec::new())
         };
         let deny_setgroups = !self.setgroups_allow.unwrap_or(geteuid().is_root());
+        // A process in a new user namespace may write its own maps when
+        // each is one line mapping its own id, the gid one once setgroups
+        // is denied (user_namespaces(7)). Then the child needs nothing
+        // from us before it goes on, and a start saves waiting for a wake-up.
+        let own_single =
+            |r: &[IdRange], id: u32| matches!(r, [one] if one.outside == id && one.count == 1);
+        let self_maps = user_maps
+            && deny_setgroups
+            && own_single(&uid_ranges, geteuid().as_raw())
+            && own_single(&gid_ranges, getegid().as_raw())
+            && self.cgroup.is_none()
+            && self.before_start.is_none();
         // Compiled here: the child only installs (and allocates nothing).
         let filters = match &self.seccomp {
             Some(p) => p.compile()?,
@@ -598,6 +610,7 @@ impl<'a> Spawn<'a> {
                     prepared,
                     filters,
                     proc_fd: None,
+                    self_maps: self_maps.then_some((uid_ranges, gid_ranges)),
                 });
                 // child() only returns with an error.
                 report(err_fd, &r.unwrap_err());
@@ -625,7 +638,7 @@ impl<'a> Spawn<'a> {
         drop(stdio.child);
 
         let parent_side = (|| -> Result<()> {
-            if user_maps {
+            if user_maps && !self_maps {
                 idmap::write_map(Some(pid), IdKind::Uid, &uid_ranges)?;
                 if deny_setgroups {
                     idmap::setgroups(Some(pid), false)?;
@@ -645,10 +658,13 @@ impl<'a> Spawn<'a> {
             return Err(e);
         }
         // Let the child go on; then EOF on the error pipe means it exec'd.
-        let _ = nix::unistd::write(&sync_w, b"g");
-        drop(sync_w);
+        if !self_maps {
+            let _ = nix::unistd::write(&sync_w, b"g");
+        }
         let mut msg = Vec::new();
         let _ = File::from(err_r).read_to_end(&mut msg);
+        // Held until now: a child that maps itself takes EOF here for our death.
+        drop(sync_w);
         if !msg.is_empty() {
             child.abort();
             return Err(decode_error(&msg));
@@ -793,14 +809,32 @@ impl<'a> Spawn<'a> {
             let _ =
                 nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(0));
         }
-        // Wait until the parent wrote our maps. EOF instead of a byte
-        // means the parent died before that: leave, whatever the race
-        // with PR_SET_PDEATHSIG was.
-        let mut b = [0u8; 1];
+        // A mount namespace from the clone is ours already: settle its
+        // propagation while the parent writes our maps, which it does not need.
+        let mount_at_clone =
+            self.namespaces.contains(Namespace::Mount) && !cx.late.contains(Namespace::Mount);
+        if mount_at_clone {
+            self.set_propagation()?;
+        }
         let sync = File::from(cx.sync_r.take().expect("sync pipe"));
-        match (&sync).read(&mut b) {
-            Ok(1) => {}
-            _ => exit_child(1),
+        if let Some((uid, gid)) = cx.self_maps.take() {
+            // The parent holds its end until we exec: a hang-up now means
+            // it died before PR_SET_PDEATHSIG could take hold.
+            if self.die_with_parent && hung_up(&sync) {
+                exit_child(1);
+            }
+            idmap::write_map(None, IdKind::Uid, &uid)?;
+            idmap::setgroups(None, false)?;
+            idmap::write_map(None, IdKind::Gid, &gid)?;
+        } else {
+            // Wait until the parent wrote our maps. EOF instead of a byte
+            // means the parent died before that: leave, whatever the race
+            // with PR_SET_PDEATHSIG was.
+            let mut b = [0u8; 1];
+            match (&sync).read(&mut b) {
+                Ok(1) => {}
+                _ => exit_child(1),
+            }
         }
         drop(sync);
         if self.disable_userns {
@@ -848,12 +882,8 @@ impl<'a> Spawn<'a> {
             }
         }
         cx.stdio.apply()?;
-        if self.namespaces.contains(Namespace::Mount) {
-            // Before anything is mounted: nothing may propagate back to the
-            // host, while the host's later mounts still reach us.
-            if let Some(p) = self.propagation.flag() {
-                mount::mount(None, "/", None, MsFlags::MS_REC | p, None)?;
-            }
+        if self.namespaces.contains(Namespace::Mount) && !mount_at_clone {
+            self.set_propagation()?;
         }
         if let Some(h) = &self.hostname {
             sysns::sethostname(h)?;
@@ -891,6 +921,15 @@ impl<'a> Spawn<'a> {
             }
         }
         self.become_main(&cx)
+    }
+
+    /// Before anything is mounted: nothing may propagate back to the
+    /// host, while the host's later mounts still reach us (by default).
+    fn set_propagation(&self) -> Result<()> {
+        if let Some(p) = self.propagation.flag() {
+            mount::mount(None, "/", None, MsFlags::MS_REC | p, None)?;
+        }
+        Ok(())
     }
 
     /// The main process's last steps before exec, in the order the kernel
@@ -1040,6 +1079,20 @@ struct ChildCtx {
     prepared: Option<process::Prepared>,
     filters: Vec<seccompiler::BpfProgram>,
     proc_fd: Option<OwnedFd>,
+    /// Maps the child writes itself (uid, gid), rather than waiting for the parent's.
+    self_maps: Option<(Vec<IdRange>, Vec<IdRange>)>,
+}
+
+/// Whether every write end of `pipe` is closed.
+fn hung_up(pipe: &File) -> bool {
+    let mut p = libc::pollfd {
+        fd: pipe.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, no waiting.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n == 1 && p.revents & libc::POLLHUP != 0
 }
 
 /// Write `data` to `rel` below /proc: through `proc_fd` (a /proc opened
