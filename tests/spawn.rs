@@ -638,3 +638,20 @@ both!(
             .stderr_is("inherited-err\n");
     }
 );
+
+both!(
+    /// The program gets SIGPIPE at its default action and no signal
+    /// blocked, though nsrun ignores SIGPIPE and blocks signals it forwards.
+    fn program_starts_with_default_signals(as_) {
+        let d = run_recipe(as_, include_str!("recipes/spawn_signals.lua"), &[]);
+        let mut names = Vec::new();
+        for m in ["plain", "init", "noinit", "relay"] {
+            for c in ["code", "ignored", "blocked"] {
+                names.push(format!("{m}.{c}"));
+            }
+        }
+        names.push("yes.sigpipe".into());
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        finished(&d, &names);
+    }
+);

@@ -272,6 +272,11 @@ impl Prepared {
             }
         }
         flush_stdio();
+        // Rust's runtime (and nsrun's main) ignore SIGPIPE, and an ignored
+        // signal stays ignored across exec: give the program the default,
+        // as std::process::Command does.
+        // SAFETY: restoring a default disposition.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
         let mut seen_eacces = false;
         let single = self.candidates.len() == 1 && self.prog.contains('/');
         for c in &self.candidates {

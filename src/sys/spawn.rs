@@ -1454,13 +1454,24 @@ impl Child {
                     if fds[first_file + k].revents == 0 {
                         continue;
                     }
-                    let mut chunk = [0u8; 65536];
-                    let f = files[i].as_mut().expect("polled file");
-                    match f.read(&mut chunk) {
-                        Ok(0) => files[i] = None,
-                        Ok(n) => bufs[i].extend_from_slice(&chunk[..n]),
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(_) => files[i] = None,
+                    let f = files[i].as_ref().expect("polled file");
+                    // Straight into the buffer's spare room: a 64 KiB array
+                    // on the stack would fault in 16 fresh pages on every
+                    // wait, pipes or not.
+                    let buf = &mut bufs[i];
+                    buf.reserve(65536);
+                    let spare = buf.spare_capacity_mut();
+                    // SAFETY: read writes at most spare.len() bytes into
+                    // memory the Vec owns.
+                    let n = unsafe {
+                        libc::read(f.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len())
+                    };
+                    match n {
+                        0 => files[i] = None,
+                        // SAFETY: the kernel initialised n bytes past len.
+                        n if n > 0 => unsafe { buf.set_len(buf.len() + n as usize) },
+                        _ if Errno::last() == Errno::EINTR => {}
+                        _ => files[i] = None,
                     }
                 }
             }
