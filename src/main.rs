@@ -5,8 +5,7 @@
 //! system calls that cost nsrun about 70 µs of every start (7% of a bare
 //! process start on the benchmark machine). What of it nsrun needs is done
 //! in [`start`].
-// Under `cargo test` the test harness brings its own main.
-#![cfg_attr(not(test), no_main)]
+#![no_main]
 
 use std::io::{IsTerminal, Read, Write};
 
@@ -101,7 +100,6 @@ fn init_logging(cli: &Cli) {
     b.init();
 }
 
-#[cfg(not(test))]
 #[unsafe(no_mangle)]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     start();
