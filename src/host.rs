@@ -7,10 +7,19 @@ use mlua::{ChunkMode, Function, Lua, LuaOptions, StdLib, Table, Value};
 use crate::bindings;
 
 /// The standard library: Lua modules shipped inside the binary, loaded on
-/// first `require`. Each is `lua/<name with / for .>.lua`.
-const STDLIB: &[(&str, &str)] = &[
-    ("nsrun.sandbox", include_str!("../lua/nsrun/sandbox.lua")),
-    ("nsrun.netns", include_str!("../lua/nsrun/netns.lua")),
+/// first `require`. Each is `lua/<name with / for .>.lua`, as bytecode
+/// (build.rs) and as source.
+const STDLIB: &[(&str, &[u8], &str)] = &[
+    (
+        "nsrun.sandbox",
+        include_bytes!(concat!(env!("OUT_DIR"), "/sandbox.luac")),
+        include_str!("../lua/nsrun/sandbox.lua"),
+    ),
+    (
+        "nsrun.netns",
+        include_bytes!(concat!(env!("OUT_DIR"), "/netns.luac")),
+        include_str!("../lua/nsrun/netns.lua"),
+    ),
 ];
 
 /// Why a recipe did not run to the end.
@@ -75,10 +84,18 @@ impl Host {
             "nsrun",
             lua.create_function(|lua, ()| bindings::module(lua))?,
         )?;
-        for (name, src) in STDLIB {
+        for (name, code, src) in STDLIB {
             let loader = lua.create_function(move |lua, ()| {
-                lua.load(*src)
-                    .set_name(format!("@[{name}]"))
+                let chunk = |c: &[u8], mode| {
+                    lua.load(c)
+                        .set_name(format!("@[{name}]"))
+                        .set_mode(mode)
+                        .into_function()
+                };
+                // Bytecode from build.rs, unless this Lua rejects it (a
+                // build whose target differs from the build machine).
+                chunk(code, ChunkMode::Binary)
+                    .or_else(|_| chunk(src.as_bytes(), ChunkMode::Text))?
                     .call::<Value>(())
             })?;
             preload.set(*name, loader)?;
