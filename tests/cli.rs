@@ -237,3 +237,30 @@ both!(
         d.assert_code(2).stderr_has("cannot be used with");
     }
 );
+
+both!(
+    /// The module's functions are made on first use: each is made once,
+    /// `pairs` lists all of them before and after use, and a name that is
+    /// not one stays nil.
+    fn module_functions_are_made_once(as_) {
+        let d = run(
+            as_,
+            "local ns = require \"nsrun\"\n\
+             local function names(t)\n\
+               local n = {}\n\
+               for k, v in pairs(t) do n[#n + 1] = k .. ':' .. type(v) end\n\
+               table.sort(n) return table.concat(n, ' ')\n\
+             end\n\
+             local before, net_before = names(ns), names(ns.net)\n\
+             local f = ns.getpid\n\
+             print(f == ns.getpid, ns.getpid() > 0, rawget(ns, 'getpid') == f)\n\
+             print(ns.no_such_function, ns.net.no_such_function)\n\
+             print(before == names(ns), net_before == names(ns.net))\n\
+             print(before:find('spawn:function') ~= nil, before:find('version:string') ~= nil,\n\
+                   net_before:find('veth:function') ~= nil)\n",
+            &[],
+        );
+        d.success()
+            .stdout_is("true\ttrue\ttrue\nnil\tnil\ntrue\ttrue\ntrue\ttrue\ttrue\n");
+    }
+);

@@ -29,35 +29,24 @@ fn sentinel() -> Value {
     Value::LightUserData(LightUserData(&SENTINEL as *const u8 as *mut c_void))
 }
 
-const GLUE: &str = r#"
-local ERR, tostring = ...
-local error = error
-local function pass(first, ...)
-  if first == ERR then error((...), 0) end
-  return first, ...
-end
-local function wrap(f)
-  return function(...) return pass(f(...)) end
-end
-local errmeta = {
-  __name = "nsrun.Error",
-  __tostring = function(e)
-    local s = e.message
-    if e.where then s = e.where .. ": " .. s end
-    if e.hint then s = s .. "\nhint: " .. e.hint end
-    return s
-  end,
-}
-return wrap, errmeta
-"#;
+/// The Lua half of the error glue, as bytecode (build.rs) and source.
+const GLUE: (&[u8], &str) = (
+    include_bytes!(concat!(env!("OUT_DIR"), "/glue.luac")),
+    include_str!("glue.lua"),
+);
 
 const WRAP_KEY: &str = "nsrun.wrap";
 const ERRMETA_KEY: &str = "nsrun.errmeta";
 
 fn init_glue(lua: &Lua) -> mlua::Result<()> {
-    let (wrap, meta): (Function, Table) = lua
-        .load(GLUE)
-        .set_name("=nsrun")
+    let chunk = |c: &[u8], mode| {
+        lua.load(c)
+            .set_name("=nsrun")
+            .set_mode(mode)
+            .into_function()
+    };
+    let (wrap, meta): (Function, Table) = chunk(GLUE.0, mlua::ChunkMode::Binary)
+        .or_else(|_| chunk(GLUE.1.as_bytes(), mlua::ChunkMode::Text))?
         .call((sentinel(), lua.globals().get::<Function>("tostring")?))?;
     lua.set_named_registry_value(WRAP_KEY, wrap)?;
     lua.set_named_registry_value(ERRMETA_KEY, meta)
@@ -125,13 +114,85 @@ where
     lua.named_registry_value::<Function>(WRAP_KEY)?.call(raw)
 }
 
-/// Add [`function`] `name` to table `t`.
+/// Add [`function`] `name` to the module table `t`, made on first use:
+/// creating all of them costs `require "nsrun"` about 90 µs, most of what a
+/// recipe spends in Lua before its first spawn, and a recipe uses a few.
+/// `pairs` on `t` makes the rest (see [`LAZY_META`]).
 pub(crate) fn add<F, R>(lua: &Lua, t: &Table, name: &'static str, f: F) -> mlua::Result<()>
 where
     F: Fn(&Lua, &Args) -> Result<R, Fail> + 'static,
     R: IntoLuaMulti,
 {
-    t.set(name, function(lua, name, f)?)
+    if lua.app_data_ref::<Pending>().is_none() {
+        lua.set_app_data(Pending::default());
+    }
+    let mut p = lua.app_data_mut::<Pending>().expect("just set");
+    p.0.insert(
+        (t.to_pointer() as usize, name),
+        Box::new(move |lua| function(lua, name, f)),
+    );
+    drop(p);
+    if t.metatable().is_none() {
+        t.set_metatable(Some(lua.named_registry_value::<Table>(LAZY_META)?))?;
+    }
+    Ok(())
+}
+
+/// Functions not made yet, by module table (its address) and name.
+#[derive(Default)]
+struct Pending(std::collections::HashMap<(usize, &'static str), PendingFn>);
+
+type PendingFn = Box<dyn FnOnce(&Lua) -> mlua::Result<Function>>;
+
+/// The registry key of the metatable of module tables: `__index` makes a
+/// pending function and stores it in the table; `__pairs` makes them all
+/// first, so iteration sees the whole module.
+const LAZY_META: &str = "nsrun.lazy";
+
+fn make(lua: &Lua, t: &Table, name: &str) -> mlua::Result<Option<Function>> {
+    let key = lua.app_data_ref::<Pending>().and_then(|p| {
+        p.0.keys()
+            .find(|(tp, n)| *tp == t.to_pointer() as usize && *n == name)
+            .copied()
+    });
+    // Taken out before it runs: making it calls into Lua.
+    let Some(ctor) = key.and_then(|k| lua.app_data_mut::<Pending>()?.0.remove(&k)) else {
+        return Ok(None);
+    };
+    let f = ctor(lua)?;
+    t.raw_set(name, &f)?;
+    Ok(Some(f))
+}
+
+fn init_lazy(lua: &Lua) -> mlua::Result<()> {
+    let meta = lua.create_table()?;
+    meta.set(
+        "__index",
+        lua.create_function(|lua, (t, k): (Table, Value)| match k {
+            Value::String(s) => Ok(make(lua, &t, &s.to_str()?)?.map(Value::Function)),
+            _ => Ok(None),
+        })?,
+    )?;
+    meta.set(
+        "__pairs",
+        lua.create_function(|lua, t: Table| {
+            let names: Vec<&'static str> = lua
+                .app_data_ref::<Pending>()
+                .map(|p| {
+                    p.0.keys()
+                        .filter(|(tp, _)| *tp == t.to_pointer() as usize)
+                        .map(|(_, n)| *n)
+                        .collect()
+                })
+                .unwrap_or_default();
+            for n in names {
+                make(lua, &t, n)?;
+            }
+            let next: Function = lua.globals().get("next")?;
+            Ok((next, t, Value::Nil))
+        })?,
+    )?;
+    lua.set_named_registry_value(LAZY_META, meta)
 }
 
 /// An error that escaped a protected call: its message and the traceback.
@@ -194,6 +255,7 @@ pub(crate) fn exit_code_of(v: Option<&Value>) -> i32 {
 /// Build the `nsrun` module table.
 pub(crate) fn module(lua: &Lua) -> mlua::Result<Table> {
     init_glue(lua)?;
+    init_lazy(lua)?;
     let m = lua.create_table()?;
     namespace::register(lua, &m)?;
     mount::register(lua, &m)?;
