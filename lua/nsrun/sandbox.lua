@@ -221,7 +221,8 @@ local function build(opts, level)
     local new, old = "/newroot", "/oldroot"
     if root then
       ns.bind(old .. root, new, { rec = true })
-    else
+    elseif not (binds[1] and binds[1].dst == "/") then
+      -- (A bind on / would cover this tmpfs at once.)
       ns.mount("tmpfs", new, "tmpfs", "nosuid,nodev", "mode=0755")
     end
     for _, b in ipairs(binds) do
@@ -253,6 +254,11 @@ local function build(opts, level)
     end
     for _, c in ipairs(chmods) do ns.chmod(new .. c.path, c.mode) end
     for _, p in ipairs(ro) do ns.remount_ro(new .. p) end
+    -- Drop the host's tree first, as bubblewrap does (private, so the
+    -- detach cannot propagate to the host whatever `propagation` says):
+    -- the last pivot then has only the tmpfs base to leave behind.
+    ns.mount(nil, old, nil, "rec,private")
+    ns.umount(old, "detach")
     ns.pivot_root(new)
     if user_setup then user_setup() end
   end

@@ -277,22 +277,49 @@ pub fn pivot_root(new_root: &str, put_old: &str) -> Result<()> {
 }
 
 /// The whole safe pivot: make every mount private so nothing propagates
-/// back to the host, bind `new_root` on itself so it is a mount point,
-/// pivot with `pivot_root(".", ".")` so no put_old directory is needed,
-/// detach the old root, and chdir to the new `/`.
+/// back to the host, bind `new_root` on itself unless it is a mount point
+/// already, pivot with `pivot_root(".", ".")` so no put_old directory is
+/// needed, detach the old root, and chdir to the new `/`.
 pub fn pivot_into(new_root: &str) -> Result<()> {
     mount(None, "/", None, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None)?;
-    mount(
-        Some(new_root),
-        new_root,
-        None,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None,
-    )?;
+    // The bind would copy the whole tree below new_root (a sandbox's: the
+    // host's mounts again), only for the umount below to drop the original.
+    // Under --plan nothing was mounted, so the check cannot tell: the plan
+    // shows the bind.
+    if !is_mount_root(new_root) || ops::planning() {
+        mount(
+            Some(new_root),
+            new_root,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None,
+        )?;
+    }
     ops::chdir(new_root).op(|| format!("chdir {new_root}"))?;
     ops::pivot_root(".", ".").op(|| format!("pivot_root {new_root}"))?;
     ops::umount2(".", MntFlags::MNT_DETACH).op(|| "umount old root".to_string())?;
     ops::chdir("/").op(|| "chdir /".to_string())
+}
+
+/// Whether `path` is the root of a mount (statx's STATX_ATTR_MOUNT_ROOT,
+/// Linux 5.8). False when the kernel cannot say, which costs only a bind.
+fn is_mount_root(path: &str) -> bool {
+    let Ok(c) = std::ffi::CString::new(path) else {
+        return false;
+    };
+    // SAFETY: statx fills the zeroed buffer we own.
+    let mut st: libc::statx = unsafe { std::mem::zeroed() };
+    let rc = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+            0,
+            &mut st,
+        )
+    };
+    let bit = libc::STATX_ATTR_MOUNT_ROOT as u64;
+    rc == 0 && st.stx_attributes_mask & bit != 0 && st.stx_attributes & bit != 0
 }
 
 /// chroot(2).
