@@ -93,6 +93,9 @@ fn init_logging(cli: &Cli) {
     // SAFETY: F_DUPFD_CLOEXEC returns a new fd or -1.
     let fd = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 10) };
     if fd >= 0 {
+        if cli.trace {
+            nsrun::sys::ops::set_trace_fd(fd);
+        }
         // SAFETY: fd is a fresh descriptor that we own.
         let f = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
         b.target(env_logger::Target::Pipe(Box::new(f)));

@@ -135,6 +135,16 @@ fn trace_shows_the_proc_mount_and_stays_out_of_captured_stderr() {
         stderr.lines().any(|l| l.starts_with("nsrun[1]: mount(")),
         "child operations are traced with the child's pid: {stderr}"
     );
+    // The init closes the recipe's fds before it starts the program, the
+    // trace's own excepted: its steps and the program's exec show too.
+    assert!(
+        stderr.contains("nsrun[1]: clone(CLONE_VM|CLONE_VFORK) = ok"),
+        "the init's start of the main process is traced: {stderr}"
+    );
+    assert!(
+        stderr.lines().any(|l| l.starts_with("nsrun[2]: execve(")),
+        "the main process's exec is traced: {stderr}"
+    );
     assert_eq!(
         stdout, "captured:to-stderr\n",
         "no trace line in the captured stderr"

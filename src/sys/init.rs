@@ -116,6 +116,7 @@ fn close_fds_except(keep: Option<RawFd>) {
 pub fn close_all_but(keep: &[RawFd]) {
     let mut keep: Vec<u32> = keep
         .iter()
+        .chain(super::ops::trace_fd().as_ref())
         .filter(|k| **k >= 3)
         .map(|k| *k as u32)
         .collect();

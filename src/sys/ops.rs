@@ -42,6 +42,22 @@ pub struct Step {
     pub call: String,
 }
 
+static TRACE_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// Name the fd `--trace` writes to. Processes that close the recipe's fds
+/// (an init, a relay) keep this one, so their operations show too; the
+/// program can then reach it through /proc/1/fd, which is why it is only
+/// set while tracing.
+pub fn set_trace_fd(fd: std::os::fd::RawFd) {
+    TRACE_FD.store(fd, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The fd set by [`set_trace_fd`].
+pub fn trace_fd() -> Option<std::os::fd::RawFd> {
+    let fd = TRACE_FD.load(std::sync::atomic::Ordering::Relaxed);
+    (fd >= 0).then_some(fd)
+}
+
 thread_local! {
     static PLAN: std::cell::RefCell<Option<Planner>> = const { std::cell::RefCell::new(None) };
 }

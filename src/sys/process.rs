@@ -110,6 +110,67 @@ pub fn fork(kinds: Namespaces) -> Result<Forked> {
     Ok(Forked::Child)
 }
 
+/// Run `f` in a child that shares our memory until it execs
+/// (`CLONE_VM | CLONE_VFORK`, as posix_spawn does), on a stack of its own;
+/// we are suspended meanwhile. For a child that only gets ready and execs:
+/// a fork would copy our page tables and then every page either side
+/// writes. `f` must end in exec or [`exit_child`]; if it returns, the child
+/// exits with 127. What `f` changes in memory stays changed for us, and it
+/// must not unwind.
+pub fn spawn_vm(f: &mut dyn FnMut()) -> Result<i32> {
+    const STACK: usize = 1 << 20;
+    const GUARD: usize = 4096;
+    extern "C" fn trampoline(arg: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: arg is the &mut &mut dyn FnMut() below, alive until we exec or exit.
+        let f = unsafe { &mut *(arg as *mut &mut dyn FnMut()) };
+        f();
+        exit_child(127)
+    }
+    ops::act(
+        || "clone(CLONE_VM|CLONE_VFORK)".into(),
+        || {
+            // SAFETY: a fresh private mapping; only pages the child touches
+            // are ever backed.
+            let mem = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    STACK + GUARD,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK | libc::MAP_NORESERVE,
+                    -1,
+                    0,
+                )
+            };
+            if mem == libc::MAP_FAILED {
+                return Err(Errno::last());
+            }
+            let mut f = f;
+            // SAFETY: the lowest page of our mapping becomes the guard; clone
+            // runs trampoline on the stack above it and, with CLONE_VFORK,
+            // returns only once the child has exec'd or exited, so the stack
+            // and `f` outlive its use of them.
+            let pid = unsafe {
+                libc::mprotect(mem, GUARD, libc::PROT_NONE);
+                libc::clone(
+                    trampoline,
+                    mem.cast::<u8>().add(STACK + GUARD).cast(),
+                    libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                    (&mut f as *mut &mut dyn FnMut()).cast(),
+                )
+            };
+            let err = Errno::last();
+            // SAFETY: unmapping our own mapping, which nothing uses any more.
+            unsafe { libc::munmap(mem, STACK + GUARD) };
+            if pid < 0 {
+                Err(err)
+            } else {
+                Ok(pid)
+            }
+        },
+    )
+    .op(|| "clone (vfork)".into())
+}
+
 /// waitpid(2), retrying on EINTR. With `nohang`, `None` while it runs.
 pub fn wait(pid: i32, nohang: bool) -> Result<Option<ExitStatus>> {
     let flags = if nohang {

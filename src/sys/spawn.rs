@@ -907,6 +907,23 @@ impl<'a> Spawn<'a> {
                 init::close_all_but(&keep);
             }
             init::block();
+            if self.func.is_none() {
+                // The main process only gets ready and execs: it can borrow
+                // our memory until then rather than copy it.
+                let (err_fd, status_fd) = (cx.err_fd, cx.status_fd);
+                let mut main = || {
+                    init::unblock();
+                    let r = match self.die_with_parent {
+                        true => set_pdeathsig().and_then(|_| self.become_main(&cx)),
+                        false => self.become_main(&cx),
+                    };
+                    report(err_fd, &r.unwrap_err());
+                    exit_child(127)
+                };
+                let pid = process::spawn_vm(&mut main)?;
+                let _ = nix::unistd::close(err_fd);
+                init::supervise(pid, Some(status_fd))
+            }
             match process::fork(Namespaces::empty())? {
                 process::Forked::Parent(main) => {
                     let _ = nix::unistd::close(cx.err_fd);
