@@ -3,11 +3,12 @@
 #
 #   scripts/bench.sh            (builds nsrun in release mode first)
 #
-# Needs hyperfine, GNU time and gnuplot (apt install hyperfine time lua5.4
+# Needs python3, hyperfine, GNU time and gnuplot (apt install hyperfine time lua5.4
 # util-linux bubblewrap gnuplot-nox); it writes bench/report.md and bench/report.png.
 # Rows whose tool is missing are skipped with a note.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+SCRIPTS=$PWD/scripts
 
 # Two builds: the static one the README installs, which starts without
 # the dynamic loader, and the dynamically linked one a plain
@@ -67,12 +68,13 @@ cd "$WORK"
 
 section() { printf '\n## %s\n\n' "$1"; }
 
-# bench NAME CMD...: hyperfine, then a table of medians (the targets are
-# about medians; means on a VM carry outliers) with each row's ratio to
-# rawclone and to unshare (run as the same user) where those rows exist.
+# bench NAME CMD...: interleave.py (every command once per round, in turn,
+# so load drift on a VM hits all alike), then a table of medians (the
+# targets are about medians; means on a VM carry outliers) with each row's
+# ratio to rawclone and to unshare (run as the same user) where those rows exist.
 bench() {
   local name=$1; shift
-  hyperfine -N --warmup 20 --runs "${RUNS:-300}" --style none --export-json "$name.json" "$@" >/dev/null
+  python3 "$SCRIPTS/interleave.py" --warmup 20 --runs "${RUNS:-300}" --export-json "$name.json" "$@"
   python3 - "$name.json" <<'PY'
 import json, sys
 rs = json.load(open(sys.argv[1]))["results"]

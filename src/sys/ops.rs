@@ -302,10 +302,13 @@ pub fn write_file(path: &str, data: &[u8], mode: Option<u32>, truncate: bool) ->
             }
             let mut f = o.open(path)?;
             // One write: /proc files such as uid_map must get their content in a
-            // single write(2) call.
-            let n = f.write(data)?;
-            if n != data.len() {
-                f.write_all(&data[n..])?;
+            // single write(2) call. A created file needs none for no content
+            // (a mount point: /dev has six).
+            if !(data.is_empty() && truncate) {
+                let n = f.write(data)?;
+                if n != data.len() {
+                    f.write_all(&data[n..])?;
+                }
             }
             if let (Some(m), true) = (mode, truncate) {
                 // The umask trimmed the mode given to open; say what was asked.
