@@ -208,14 +208,24 @@ pub(crate) fn call_traced(
     f: &Function,
     args: impl IntoLuaMulti,
 ) -> mlua::Result<Result<MultiValue, Uncaught>> {
-    let handler = lua.create_function(|lua, e: Value| {
-        let msg: String = lua.globals().get::<Function>("tostring")?.call(e)?;
-        let tb = lua.traceback(None, 1)?;
-        let t = lua.create_table()?;
-        t.set("message", msg)?;
-        t.set("traceback", tb)?;
-        Ok(t)
-    })?;
+    // Made once: in a freshly forked child (setup) every allocation dirties
+    // a page the kernel must then copy.
+    const HANDLER: &str = "nsrun.traceback_handler";
+    let handler = match lua.named_registry_value::<Option<Function>>(HANDLER)? {
+        Some(h) => h,
+        None => {
+            let h = lua.create_function(|lua, e: Value| {
+                let msg: String = lua.globals().get::<Function>("tostring")?.call(e)?;
+                let tb = lua.traceback(None, 1)?;
+                let t = lua.create_table()?;
+                t.set("message", msg)?;
+                t.set("traceback", tb)?;
+                Ok(t)
+            })?;
+            lua.set_named_registry_value(HANDLER, &h)?;
+            h
+        }
+    };
     let xpcall: Function = lua.globals().get("xpcall")?;
     let mut args = args.into_lua_multi(lua)?;
     args.push_front(Value::Function(handler));

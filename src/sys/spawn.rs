@@ -661,8 +661,7 @@ impl<'a> Spawn<'a> {
         if !self_maps {
             let _ = nix::unistd::write(&sync_w, b"g");
         }
-        let mut msg = Vec::new();
-        let _ = File::from(err_r).read_to_end(&mut msg);
+        let msg = read_all(err_r);
         // Held until now: a child that maps itself takes EOF here for our death.
         drop(sync_w);
         if !msg.is_empty() {
@@ -1098,6 +1097,21 @@ struct ChildCtx {
     proc_fd: Option<OwnedFd>,
     /// Maps the child writes itself (uid, gid), rather than waiting for the parent's.
     self_maps: Option<(Vec<IdRange>, Vec<IdRange>)>,
+}
+
+/// Read a pipe to EOF (read_to_end would first fstat and lseek it for a
+/// size hint: two system calls on every start).
+fn read_all(fd: OwnedFd) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 512];
+    loop {
+        match nix::unistd::read(&fd, &mut buf) {
+            Ok(0) => return out,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(Errno::EINTR) => {}
+            Err(_) => return out,
+        }
+    }
 }
 
 /// Whether every write end of `pipe` is closed.
