@@ -22,7 +22,7 @@ echo "# nsrun benchmarks ($(date -u +%Y-%m-%d), $(nproc) cores, kernel $(uname -
 echo
 
 cargo build --release --quiet
-RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --quiet \
+RUSTFLAGS="-C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs" cargo build --release --quiet \
   --target "$HOST" --target-dir target/static
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
