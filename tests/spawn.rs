@@ -655,3 +655,27 @@ both!(
         finished(&d, &names);
     }
 );
+
+both!(
+    /// `mount_proc`: a fresh proc before setup, at /proc or a path, showing
+    /// the new pid namespace, refused without a new mount namespace.
+    fn mount_proc_option(as_) {
+        let d = run_recipe(as_, include_str!("recipes/spawn_mount_proc.lua"), &[]);
+        finished(
+            &d,
+            &[
+                "init.runs",
+                "init.only_the_sandbox",
+                "init.new_pid_ns",
+                "noinit.runs",
+                "noinit.only_the_sandbox",
+                "noinit.new_pid_ns",
+                "before_setup",
+                "path",
+                "needs_mount",
+                "bad_value",
+                "host_proc",
+            ],
+        );
+    }
+);

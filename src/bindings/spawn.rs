@@ -41,6 +41,7 @@ const KEYS: &[&str] = &[
     "new_session",
     "timeout",
     "propagation",
+    "mount_proc",
     "caps",
     "no_new_privs",
     "seccomp",
@@ -271,6 +272,17 @@ fn build<'l>(lua: &'l Lua, a: &Args, opts: &Table, defaults_pipe: bool) -> R<Spa
         other => {
             return Err(a.fail(format!(
                 "timeout must be a positive number of seconds, got {}",
+                typename(&other)
+            )))
+        }
+    }
+    match opts.get::<Value>("mount_proc")? {
+        Value::Nil | Value::Boolean(false) => {}
+        Value::Boolean(true) => sp = sp.mount_proc("/proc"),
+        Value::String(t) => sp = sp.mount_proc(t.to_str()?.to_string()),
+        other => {
+            return Err(a.fail(format!(
+                "mount_proc must be true or a path, got {}",
                 typename(&other)
             )))
         }

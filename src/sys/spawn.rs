@@ -181,6 +181,7 @@ pub struct Spawn<'a> {
     die_with_parent: bool,
     new_session: bool,
     propagation: Propagation,
+    mount_proc: Option<String>,
     timeout: Option<Duration>,
     setup: Option<SetupFn<'a>>,
     before_start: Option<BeforeStartFn<'a>>,
@@ -224,6 +225,7 @@ impl<'a> Spawn<'a> {
             die_with_parent: true,
             new_session: false,
             propagation: Propagation::Slave,
+            mount_proc: None,
             timeout: None,
             setup: None,
             before_start: None,
@@ -368,6 +370,14 @@ impl<'a> Spawn<'a> {
         self.propagation = p;
         self
     }
+    /// Mount a fresh proc (nosuid, nodev, noexec) on `target` in the new
+    /// mount namespace before `setup` runs, as `unshare --mount-proc` does:
+    /// with a new pid namespace it shows that one. Needs a new mount
+    /// namespace; the mount point must exist.
+    pub fn mount_proc(mut self, target: impl Into<String>) -> Self {
+        self.mount_proc = Some(target.into());
+        self
+    }
     /// Kill the whole tree after this long.
     pub fn timeout(mut self, d: Duration) -> Self {
         self.timeout = Some(d);
@@ -448,6 +458,11 @@ impl<'a> Spawn<'a> {
                     "{name} requires a new uts namespace: add \"uts\" to namespaces"
                 ));
             }
+        }
+        if self.mount_proc.is_some() && !ns.contains(Namespace::Mount) {
+            return bad(
+                "mount_proc requires a new mount namespace (else it would mount on the host's): add \"mount\" to namespaces".into(),
+            );
         }
         if self.time_offsets.is_some() && !ns.contains(Namespace::Time) {
             return bad(
@@ -758,6 +773,9 @@ impl<'a> Spawn<'a> {
             if let Some(d) = &self.domainname {
                 sysns::setdomainname(d)?;
             }
+            if let Some(t) = &self.mount_proc {
+                mount::proc(t)?;
+            }
             if let Some(f) = self.setup.as_mut() {
                 f()?;
             }
@@ -889,6 +907,9 @@ impl<'a> Spawn<'a> {
         }
         if let Some(d) = &self.domainname {
             sysns::setdomainname(d)?;
+        }
+        if let Some(t) = &self.mount_proc {
+            mount::proc(t)?;
         }
         if let Some(f) = self.setup.as_mut() {
             f()?;
