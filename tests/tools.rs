@@ -138,7 +138,7 @@ fn trace_shows_the_proc_mount_and_stays_out_of_captured_stderr() {
     // The init closes the recipe's fds before it starts the program, the
     // trace's own excepted: its steps and the program's exec show too.
     assert!(
-        stderr.contains("nsrun[1]: clone(CLONE_VM|CLONE_VFORK) = ok"),
+        stderr.contains("nsrun[1]: clone(vm|vfork) = ok"),
         "the init's start of the main process is traced: {stderr}"
     );
     assert!(

@@ -389,12 +389,25 @@ pub fn setgroups(groups: &[Gid]) -> nix::Result<()> {
 }
 
 /// Under `--plan`, records the exec and returns `Ok` (a real exec never does).
-pub fn execve(path: &CString, argv: &[CString], env: &[CString]) -> nix::Result<()> {
+/// execve(2) with NULL-terminated pointer arrays made ahead (`argv` names
+/// the arguments for the trace): nothing is allocated, so a child sharing
+/// the parent's memory leaves nothing behind in it.
+pub fn execve(
+    path: &CString,
+    argv: &[CString],
+    argv_ptrs: &[*const libc::c_char],
+    env_ptrs: &[*const libc::c_char],
+) -> nix::Result<()> {
     if record(|| format!("execve({path:?}, {argv:?})")) {
         return Ok(());
     }
     log::trace!(target: "nsrun::ops", "execve({path:?}, {argv:?})");
-    let r = nix::unistd::execve(path, argv, env).map(drop);
+    debug_assert!(argv_ptrs.last().is_some_and(|p| p.is_null()));
+    debug_assert!(env_ptrs.last().is_some_and(|p| p.is_null()));
+    // SAFETY: NUL-terminated strings in NULL-terminated arrays; execve
+    // returns only on failure.
+    unsafe { libc::execve(path.as_ptr(), argv_ptrs.as_ptr(), env_ptrs.as_ptr()) };
+    let r = Err::<(), _>(Errno::last());
     // Only reached on failure.
     traced(r, || format!("execve({path:?})"))
 }

@@ -117,7 +117,8 @@ pub fn fork(kinds: Namespaces) -> Result<Forked> {
 /// writes. `f` must end in exec or [`exit_child`]; if it returns, the child
 /// exits with 127. What `f` changes in memory stays changed for us, and it
 /// must not unwind.
-pub fn spawn_vm(f: &mut dyn FnMut()) -> Result<i32> {
+/// `kinds` are namespaces for the child to start in.
+pub fn spawn_vm(kinds: Namespaces, f: &mut dyn FnMut()) -> Result<i32> {
     const STACK: usize = 1 << 20;
     const GUARD: usize = 4096;
     extern "C" fn trampoline(arg: *mut libc::c_void) -> libc::c_int {
@@ -126,8 +127,14 @@ pub fn spawn_vm(f: &mut dyn FnMut()) -> Result<i32> {
         f();
         exit_child(127)
     }
+    // Its exec would flush our buffered output to where its stdout goes.
+    flush_stdio();
+    let flags = libc::CLONE_VM | libc::CLONE_VFORK | kinds.flags().bits();
     ops::act(
-        || "clone(CLONE_VM|CLONE_VFORK)".into(),
+        || match kinds.is_empty() {
+            true => "clone(vm|vfork)".into(),
+            false => format!("clone(vm|vfork|{kinds})"),
+        },
         || {
             // SAFETY: a fresh private mapping; only pages the child touches
             // are ever backed.
@@ -154,12 +161,13 @@ pub fn spawn_vm(f: &mut dyn FnMut()) -> Result<i32> {
                 libc::clone(
                     trampoline,
                     mem.cast::<u8>().add(STACK + GUARD).cast(),
-                    libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                    flags | libc::SIGCHLD,
                     (&mut f as *mut &mut dyn FnMut()).cast(),
                 )
             };
             let err = Errno::last();
-            // SAFETY: unmapping our own mapping, which nothing uses any more.
+            // SAFETY: our own mapping; with CLONE_VFORK the child has
+            // exec'd or exited by now, so nothing uses it.
             unsafe { libc::munmap(mem, STACK + GUARD) };
             if pid < 0 {
                 Err(err)
@@ -168,7 +176,7 @@ pub fn spawn_vm(f: &mut dyn FnMut()) -> Result<i32> {
             }
         },
     )
-    .op(|| "clone (vfork)".into())
+    .op(|| format!("clone {kinds}"))
 }
 
 /// waitpid(2), retrying on EINTR. With `nohang`, `None` while it runs.
@@ -258,7 +266,14 @@ pub struct Prepared {
     prog: String,
     candidates: Vec<CString>,
     argv: Vec<CString>,
+    /// Owns what `env_ptrs` points into.
+    #[allow(dead_code)]
     env: Vec<CString>,
+    /// NULL-terminated pointers into `argv` and `env` (the CStrings' heap
+    /// buffers do not move with the Vecs): execve(2) takes these, and
+    /// making them in the child would allocate there.
+    argv_ptrs: Vec<*const libc::c_char>,
+    env_ptrs: Vec<*const libc::c_char>,
     cwd: Option<String>,
 }
 
@@ -312,9 +327,17 @@ impl Prepared {
                 })
                 .collect::<Result<_>>()?
         };
+        let ptrs = |v: &[CString]| {
+            v.iter()
+                .map(|c| c.as_ptr())
+                .chain(std::iter::once(std::ptr::null()))
+                .collect()
+        };
         Ok(Prepared {
             prog: prog.clone(),
             candidates,
+            argv_ptrs: ptrs(&cargv),
+            env_ptrs: ptrs(&env),
             argv: cargv,
             env,
             cwd: opts.cwd.clone(),
@@ -341,7 +364,7 @@ impl Prepared {
         let mut seen_eacces = false;
         let single = self.candidates.len() == 1 && self.prog.contains('/');
         for c in &self.candidates {
-            match ops::execve(c, &self.argv, &self.env) {
+            match ops::execve(c, &self.argv, &self.argv_ptrs, &self.env_ptrs) {
                 Err(e) if single => return Error::sys(format!("exec {}", self.prog), e),
                 Err(
                     Errno::ENOENT

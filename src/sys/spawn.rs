@@ -570,6 +570,10 @@ impl<'a> Spawn<'a> {
             && own_single(&gid_ranges, getegid().as_raw())
             && self.cgroup.is_none()
             && self.before_start.is_none();
+        // Whether we have anything to do between the clone and the child's
+        // going on; if not, it does not wait for us.
+        let parent_acts =
+            user_maps && !self_maps || self.cgroup.is_some() || self.before_start.is_some();
         // Compiled here: the child only installs (and allocates nothing).
         let filters = match &self.seccomp {
             Some(p) => p.compile()?,
@@ -608,28 +612,82 @@ impl<'a> Spawn<'a> {
             late.remove(Namespace::User);
         }
 
-        let pid = match process::fork(at_clone)? {
-            process::Forked::Parent(pid) => pid,
-            process::Forked::Child => {
-                drop(sync_w);
-                drop(err_r);
-                drop(status_r);
-                let err_fd = err_w.into_raw_fd();
+        // A child that runs no Lua and execs itself (no init, no relay),
+        // and for which we have nothing to do (no maps to write), can share
+        // our memory until it execs instead of copying it, as posix_spawn
+        // does: no page tables to copy, no page copied on write on either
+        // side, no code page to fault in again. We are suspended meanwhile
+        // (CLONE_VFORK), so nothing of ours changes under it.
+        let shares_memory = self.func.is_none()
+            && self.setup.is_none()
+            && self.before_start.is_none()
+            && !self.use_init()
+            && joins.is_empty()
+            && late.is_empty()
+            && !parent_acts;
+        let own_maps = self_maps.then_some((uid_ranges.as_slice(), gid_ranges.as_slice()));
+        let pid = if shares_memory {
+            let raw = |f: &OwnedFd| f.as_raw_fd();
+            let (sync_r_fd, sync_w_fd, err_r_fd, err_w_fd, status_r_fd, status_w_fd) = (
+                raw(&sync_r),
+                raw(&sync_w),
+                raw(&err_r),
+                raw(&err_w),
+                raw(&status_r),
+                raw(&status_w),
+            );
+            let stdio_fds = stdio.raw();
+            let (prepared, filters) = (prepared.as_ref(), filters.as_slice());
+            let mut run = || {
+                // Our own fd table: close our copies of the parent's ends.
+                for fd in [sync_w_fd, err_r_fd, status_r_fd] {
+                    // SAFETY: closing our copy only.
+                    unsafe { libc::close(fd) };
+                }
                 let r = self.child(ChildCtx {
-                    sync_r: Some(sync_r),
-                    err_fd,
-                    status_fd: status_w.into_raw_fd(),
-                    joins,
+                    // SAFETY: these fds are ours in our own fd table; the
+                    // parent's OwnedFds close the parent's copies.
+                    sync_r: Some(unsafe { OwnedFd::from_raw_fd(sync_r_fd) }),
+                    err_fd: err_w_fd,
+                    status_fd: status_w_fd,
+                    joins: Vec::new(),
                     late,
-                    stdio,
+                    stdio: unsafe { StdioFds::from_raw(stdio_fds) },
                     prepared,
                     filters,
                     proc_fd: None,
-                    self_maps: self_maps.then_some((uid_ranges, gid_ranges)),
+                    self_maps: own_maps,
+                    wait_for_parent: false,
                 });
-                // child() only returns with an error.
-                report(err_fd, &r.unwrap_err());
+                report(err_w_fd, &r.unwrap_err());
                 exit_child(127)
+            };
+            process::spawn_vm(at_clone, &mut run)?
+        } else {
+            match process::fork(at_clone)? {
+                process::Forked::Parent(pid) => pid,
+                process::Forked::Child => {
+                    drop(sync_w);
+                    drop(err_r);
+                    drop(status_r);
+                    let err_fd = err_w.into_raw_fd();
+                    let r = self.child(ChildCtx {
+                        sync_r: Some(sync_r),
+                        err_fd,
+                        status_fd: status_w.into_raw_fd(),
+                        joins,
+                        late,
+                        stdio,
+                        prepared: prepared.as_ref(),
+                        filters: &filters,
+                        proc_fd: None,
+                        self_maps: own_maps,
+                        wait_for_parent: parent_acts,
+                    });
+                    // child() only returns with an error.
+                    report(err_fd, &r.unwrap_err());
+                    exit_child(127)
+                }
             }
         };
         drop(sync_r);
@@ -673,7 +731,7 @@ impl<'a> Spawn<'a> {
             return Err(e);
         }
         // Let the child go on; then EOF on the error pipe means it exec'd.
-        if !self_maps {
+        if parent_acts {
             let _ = nix::unistd::write(&sync_w, b"g");
         }
         let msg = read_all(err_r);
@@ -834,16 +892,7 @@ impl<'a> Spawn<'a> {
             self.set_propagation()?;
         }
         let sync = File::from(cx.sync_r.take().expect("sync pipe"));
-        if let Some((uid, gid)) = cx.self_maps.take() {
-            // The parent holds its end until we exec: a hang-up now means
-            // it died before PR_SET_PDEATHSIG could take hold.
-            if self.die_with_parent && hung_up(&sync) {
-                exit_child(1);
-            }
-            idmap::write_map(None, IdKind::Uid, &uid)?;
-            idmap::setgroups(None, false)?;
-            idmap::write_map(None, IdKind::Gid, &gid)?;
-        } else {
+        if cx.wait_for_parent {
             // Wait until the parent wrote our maps. EOF instead of a byte
             // means the parent died before that: leave, whatever the race
             // with PR_SET_PDEATHSIG was.
@@ -852,8 +901,17 @@ impl<'a> Spawn<'a> {
                 Ok(1) => {}
                 _ => exit_child(1),
             }
+        } else if self.die_with_parent && hung_up(&sync) {
+            // The parent holds its end until we exec: a hang-up now means
+            // it died before PR_SET_PDEATHSIG could take hold.
+            exit_child(1);
         }
         drop(sync);
+        if let Some((uid, gid)) = cx.self_maps.take() {
+            idmap::write_map(None, IdKind::Uid, uid)?;
+            idmap::setgroups(None, false)?;
+            idmap::write_map(None, IdKind::Gid, gid)?;
+        }
         if self.disable_userns {
             // Opened now, before `setup` may pivot away from the host's
             // /proc: the sysctl and our own id maps are written through it.
@@ -940,7 +998,7 @@ impl<'a> Spawn<'a> {
                     report(err_fd, &r.unwrap_err());
                     exit_child(127)
                 };
-                let pid = process::spawn_vm(&mut main)?;
+                let pid = process::spawn_vm(Namespaces::empty(), &mut main)?;
                 let _ = nix::unistd::close(err_fd);
                 init::supervise(pid, Some(status_fd))
             }
@@ -1054,7 +1112,7 @@ impl<'a> Spawn<'a> {
 
     fn become_main(&mut self, cx: &ChildCtx) -> Result<std::convert::Infallible> {
         let keep = self.keep_fds.clone();
-        self.lock_down(cx.proc_fd.as_ref(), &cx.filters, || {
+        self.lock_down(cx.proc_fd.as_ref(), cx.filters, || {
             // Every fd but 0-2 and keep_fds is closed at exec.
             // SAFETY: close_range only flags fds.
             unsafe {
@@ -1077,7 +1135,7 @@ impl<'a> Spawn<'a> {
             let _ = nix::unistd::close(cx.status_fd);
             exit_child(f());
         }
-        match &cx.prepared {
+        match cx.prepared {
             Some(p) => Err(p.exec()),
             None => Err(Error::Invalid("nothing to run".into())),
         }
@@ -1106,18 +1164,24 @@ impl<'a> Spawn<'a> {
     }
 }
 
-struct ChildCtx {
+/// What the child gets. It borrows what the parent made ahead: a child
+/// that shares the parent's memory (see `spawn`) must not leave anything
+/// behind in it.
+struct ChildCtx<'p> {
     sync_r: Option<OwnedFd>,
     err_fd: RawFd,
     status_fd: RawFd,
     joins: Vec<(Namespace, NsHandle)>,
     late: Namespaces,
     stdio: StdioFds,
-    prepared: Option<process::Prepared>,
-    filters: Vec<seccompiler::BpfProgram>,
+    prepared: Option<&'p process::Prepared>,
+    filters: &'p [seccompiler::BpfProgram],
     proc_fd: Option<OwnedFd>,
     /// Maps the child writes itself (uid, gid), rather than waiting for the parent's.
-    self_maps: Option<(Vec<IdRange>, Vec<IdRange>)>,
+    self_maps: Option<(&'p [IdRange], &'p [IdRange])>,
+    /// Whether to wait for the parent's byte (it writes maps, moves us
+    /// into a cgroup or runs before_start first).
+    wait_for_parent: bool,
 }
 
 /// Read a pipe to EOF (read_to_end would first fstat and lseek it for a
@@ -1295,6 +1359,26 @@ fn open_stdio(spec: &[Stdio; 3]) -> Result<StdioFds> {
 }
 
 impl StdioFds {
+    /// The fd numbers, for a child with its own copy of the fd table.
+    fn raw(&self) -> [[Option<RawFd>; 3]; 2] {
+        let r = |a: &[Option<OwnedFd>; 3]| a.each_ref().map(|f| f.as_ref().map(|f| f.as_raw_fd()));
+        [r(&self.child), r(&self.parent)]
+    }
+
+    /// Owned again from [`StdioFds::raw`].
+    ///
+    /// # Safety
+    /// Only in a process whose fd table is a copy: the fds are closed
+    /// there while the original owner closes its own.
+    unsafe fn from_raw(fds: [[Option<RawFd>; 3]; 2]) -> StdioFds {
+        // SAFETY: per the contract above.
+        let o = |a: [Option<RawFd>; 3]| a.map(|f| f.map(|f| unsafe { OwnedFd::from_raw_fd(f) }));
+        StdioFds {
+            child: o(fds[0]),
+            parent: o(fds[1]),
+        }
+    }
+
     fn apply(&mut self) -> Result<()> {
         for (i, fd) in self.child.iter_mut().enumerate() {
             if let Some(fd) = fd.take() {
