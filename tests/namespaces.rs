@@ -15,6 +15,8 @@ both!(
             "open.time.eq",
             "eq.same_kind",
             "eq.other_kind",
+            "eq.process_first",
+            "eq.process_second",
             "alias.mnt_kind",
             "open.path_eq",
             "open.by_pid",
