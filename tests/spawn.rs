@@ -604,6 +604,8 @@ both!(
                 "read.l",
                 "read.n",
                 "read.eof",
+                "read.huge_count",
+                "read.huge_count.eof",
                 "env.set_remove.cwd",
                 "env.clear",
                 "argv0",
