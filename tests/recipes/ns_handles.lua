@@ -29,6 +29,10 @@ T.eq("id.by_pid", ns.id("net", ns.getpid()), ns.id("net"))
 T.check("id.integer", math.type(ns.id("net")) == "integer")
 T.eq("tostring", tostring(ns.open("net")), "namespace net:[" .. ns.id("net") .. "]")
 T.errmsg("open.not_a_namespace", "not a namespace file", ns.open, "/etc/passwd")
+-- A FIFO (the test makes one) is refused at once: the open used to wait
+-- for a writer forever.
+T.errmsg("open.fifo", "not a namespace file", ns.open, T.dir .. "/fifo")
+T.errmsg("setns.fifo", "not a namespace file", ns.setns, T.dir .. "/fifo")
 
 -- close releases the descriptor; the handle then reads as closed.
 local h = ns.open("ipc")
