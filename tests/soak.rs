@@ -24,9 +24,9 @@ const AT_ONCE: u32 = 50;
 /// under 100 KiB; a leak of ~100 bytes per sandbox would cross it.
 const RSS_BOUND_KB: u32 = 1024;
 
-/// The soak of issue 8: see tests/recipes/soak_sandboxes.lua. It takes
-/// about 50 s for each user on a 2-core machine; the timeout leaves room
-/// for a slow CI host without letting a hang run for long.
+/// The soak of issue 8: see tests/recipes/soak_sandboxes.lua. Root and
+/// user run at once and take 60-90 s together on a 2-core machine; the
+/// timeout leaves room for a slow CI host without letting a hang run long.
 fn soak(as_: As) {
     let start = Instant::now();
     let done = common::nsrun(as_)
