@@ -1265,7 +1265,7 @@ impl<'a> Driver<'a> {
                     .find(|(n, _)| n == name)
                     .map(|(_, f)| f.clone())
                     .ok_or("a starter is missing from the API")?;
-                let (opts, shown) = self.table(0)?;
+                let (opts, mut shown) = self.table(0)?;
                 if let Value::Table(t) = &opts {
                     // Most starts need a program or a function.
                     if self.b.byte() % 4 != 0 && t.raw_get::<Value>("argv")?.is_nil() {
@@ -1280,7 +1280,8 @@ impl<'a> Driver<'a> {
                             "argv"
                         };
                         t.raw_set(k, v)?;
-                        let _ = s;
+                        // The table is shown as made, with this key last.
+                        shown = format!("{shown} + {{{k} = {s}}}");
                     }
                 }
                 let call = self.call.clone();
