@@ -304,6 +304,7 @@ const KEYS: &[&str] = &[
     "cgroup",
     "disable_userns",
     "landlock",
+    "mount_proc",
     // nsrun.sandbox
     "root",
     "binds",
@@ -454,7 +455,19 @@ local callbacks = {
   function(p) if type(p) == "userdata" then p:kill("TERM") end end,
   function(p) if type(p) == "userdata" then return p:ns("net") end end,
 }
-return ns, sandbox, call, method, field, show, same, callbacks
+-- Lua's pairs, not a raw walk: the module may make its functions on first
+-- use and list them through __pairs.
+local api = {}
+local function add(prefix, t)
+  for k, v in pairs(t) do
+    if type(v) == "function" then api[#api + 1] = { prefix .. k, v } end
+  end
+end
+add("ns.", ns)
+add("ns.net.", ns.net)
+add("sandbox.", sandbox)
+table.sort(api, function(a, b) return a[1] < b[1] end)
+return api, call, method, field, show, same, callbacks
 "#;
 
 /// What a function's arguments are, to build fitting ones.
@@ -1043,8 +1056,9 @@ impl<'a> Driver<'a> {
             "action" | "default" => self.word_of(&["allow", "errno", "kill", "log", "bogus"]),
             "allow" | "deny" => self.syscalls(),
             "monotonic" | "boottime" => Ok(self.int_of(&[0, 10, -10, i64::MAX])),
+            "mount_proc" if self.b.chance(2) => Ok(self.boolean()),
             "root" | "proc" | "dev" | "mqueue" | "sys" | "chdir" | "cwd" | "upper" | "work"
-            | "from" | "source" | "target" | "dest" | "path" => self.path(),
+            | "mount_proc" | "from" | "source" | "target" | "dest" | "path" => self.path(),
             _ => self.value(d),
         }
     }
@@ -1356,8 +1370,7 @@ impl<'a> Driver<'a> {
 /// Build the driver's view of a fresh host: the API's functions, the
 /// wrappers and the callbacks.
 fn driver<'a>(lua: &'a Lua, data: &'a [u8]) -> mlua::Result<Driver<'a>> {
-    let (ns, sandbox, call, method, field, show, same, callbacks): (
-        Table,
+    let (list, call, method, field, show, same, callbacks): (
         Table,
         Function,
         Function,
@@ -1366,25 +1379,13 @@ fn driver<'a>(lua: &'a Lua, data: &'a [u8]) -> mlua::Result<Driver<'a>> {
         Function,
         Table,
     ) = lua.load(PRELUDE).set_name("=fuzz").call(())?;
-    let mut api = Vec::new();
-    for pair in ns.pairs::<String, Value>() {
-        let (k, v) = pair?;
-        match v {
-            Value::Function(f) => api.push((format!("ns.{k}"), f)),
-            Value::Table(t) if k == "net" => {
-                for pair in t.pairs::<String, Function>() {
-                    let (k, f) = pair?;
-                    api.push((format!("ns.net.{k}"), f));
-                }
-            }
-            _ => {}
-        }
-    }
-    for pair in sandbox.pairs::<String, Function>() {
-        let (k, f) = pair?;
-        api.push((format!("sandbox.{k}"), f));
-    }
-    api.sort_by(|a, b| a.0.cmp(&b.0));
+    let api = list
+        .sequence_values::<Table>()
+        .map(|e| {
+            let e = e?;
+            Ok((e.get::<String>(1)?, e.get::<Function>(2)?))
+        })
+        .collect::<mlua::Result<Vec<(String, Function)>>>()?;
     Ok(Driver {
         lua,
         b: Bytes { data },
