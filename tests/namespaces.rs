@@ -3,18 +3,25 @@
 
 mod common;
 
-use common::{guarded_exclusive, host_names, run, As};
+use common::{guarded_exclusive, host_names, nsrun, run, As};
 use std::os::unix::fs::MetadataExt;
 
 both!(
     fn handles_and_ids(as_) {
-        let d = run(as_, include_str!("recipes/ns_handles.lua"), &[]);
+        let d = nsrun(as_)
+            .recipe(include_str!("recipes/ns_handles.lua"))
+            .fifo("fifo")
+            .run();
         d.finished(&[
+            "open.fifo",
+            "setns.fifo",
             "open.net.kind",
             "open.mount.path",
             "open.time.eq",
             "eq.same_kind",
             "eq.other_kind",
+            "eq.process_first",
+            "eq.process_second",
             "alias.mnt_kind",
             "open.path_eq",
             "open.by_pid",

@@ -60,17 +60,23 @@ impl UserData for Handle {
                 None => "namespace (closed)".to_string(),
             })
         });
-        methods.add_meta_method(MetaMethod::Eq, |_, this, other: mlua::AnyUserData| {
-            let Ok(other) = other.borrow::<Handle>() else {
-                return Ok(false);
-            };
-            let a = this.0.borrow();
-            let b = other.0.borrow();
-            Ok(match (a.as_ref(), b.as_ref()) {
-                (Some(a), Some(b)) => a.inode() == b.inode() && a.dev() == b.dev(),
-                _ => false,
-            })
-        });
+        // A function, not a method: Lua also calls a handle's __eq for
+        // `process == handle`, with the process first, and that must be
+        // false rather than a "bad self" error.
+        methods.add_meta_function(
+            MetaMethod::Eq,
+            |_, (a, b): (mlua::AnyUserData, mlua::AnyUserData)| {
+                let (Ok(a), Ok(b)) = (a.borrow::<Handle>(), b.borrow::<Handle>()) else {
+                    return Ok(false);
+                };
+                let a = a.0.borrow();
+                let b = b.0.borrow();
+                Ok(match (a.as_ref(), b.as_ref()) {
+                    (Some(a), Some(b)) => a.inode() == b.inode() && a.dev() == b.dev(),
+                    _ => false,
+                })
+            },
+        );
         methods.add_meta_method(MetaMethod::Close, |_, this, ()| {
             this.0.borrow_mut().take();
             Ok(())

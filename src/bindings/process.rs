@@ -215,18 +215,16 @@ fn pipe_read(lua: &Lua, a: &Args) -> R<Value> {
     let io = |e: std::io::Error| a.fail(format!("read: {e}"));
     match a.get(2) {
         Value::Integer(n) if *n >= 0 => {
-            let mut buf = vec![0u8; *n as usize];
-            let mut got = 0;
-            while got < buf.len() {
-                match r.read(&mut buf[got..]).map_err(io)? {
-                    0 => break,
-                    k => got += k,
-                }
-            }
-            if got == 0 && *n > 0 {
+            // The buffer grows with what arrives: allocating the count up
+            // front aborted the process on read(math.maxinteger).
+            let mut buf = Vec::new();
+            r.by_ref()
+                .take(*n as u64)
+                .read_to_end(&mut buf)
+                .map_err(io)?;
+            if buf.is_empty() && *n > 0 {
                 return Ok(Value::Nil);
             }
-            buf.truncate(got);
             Ok(Value::String(lua.create_string(buf)?))
         }
         v => {

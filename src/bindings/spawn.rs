@@ -102,6 +102,16 @@ fn id_field(a: &Args, t: &Table, key: &str) -> R<Option<u32>> {
         .transpose()
 }
 
+/// The longest `timeout`: past it the deadline would overflow `Instant`
+/// (and `Duration::from_secs_f64` panics on 1e30); no sandbox needs more.
+const MAX_TIMEOUT_SECS: i64 = 100 * 365 * 86400;
+
+fn too_long(a: &Args, got: String) -> Fail {
+    a.fail(format!(
+        "timeout must be at most {MAX_TIMEOUT_SECS} seconds (100 years), got {got}"
+    ))
+}
+
 /// Turn `opts` into a Spawn. `defaults_pipe` makes stdout/stderr pipes
 /// unless given (`ns.run`).
 fn build<'l>(lua: &'l Lua, a: &Args, opts: &Table, defaults_pipe: bool) -> R<Spawn<'l>> {
@@ -267,8 +277,14 @@ fn build<'l>(lua: &'l Lua, a: &Args, opts: &Table, defaults_pipe: bool) -> R<Spa
         .new_session(opt_bool(opts, fname, "new_session", false)?);
     match opts.get::<Value>("timeout")? {
         Value::Nil => {}
-        Value::Integer(n) if n > 0 => sp = sp.timeout(Duration::from_secs(n as u64)),
-        Value::Number(n) if n > 0.0 && n.is_finite() => sp = sp.timeout(Duration::from_secs_f64(n)),
+        Value::Integer(n) if n > 0 && n <= MAX_TIMEOUT_SECS => {
+            sp = sp.timeout(Duration::from_secs(n as u64))
+        }
+        Value::Number(n) if n > 0.0 && n <= MAX_TIMEOUT_SECS as f64 => {
+            sp = sp.timeout(Duration::from_secs_f64(n))
+        }
+        Value::Integer(n) if n > 0 => return Err(too_long(a, n.to_string())),
+        Value::Number(n) if n > 0.0 => return Err(too_long(a, format!("{n:e}"))),
         other => {
             return Err(a.fail(format!(
                 "timeout must be a positive number of seconds, got {}",

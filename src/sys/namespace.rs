@@ -256,8 +256,12 @@ const NS_GET_NSTYPE: libc::c_ulong = 0xb703; // _IO(0xb7, 0x3)
 /// Open a namespace file. With `expect`, a file of another kind is refused;
 /// without, its kind is asked of the kernel.
 pub fn open_path(path: &str, expect: Option<Namespace>) -> Result<NsHandle> {
-    let fd = open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-        .op(|| format!("open namespace {path}"))?;
+    // Any path may be given: O_NONBLOCK keeps a FIFO from blocking the open
+    // until a writer comes (it is then refused below as not a namespace),
+    // O_NOCTTY keeps a terminal from becoming ours. Neither matters to a
+    // namespace file.
+    let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK | OFlag::O_NOCTTY;
+    let fd = open(path, flags, Mode::empty()).op(|| format!("open namespace {path}"))?;
     let meta = std::fs::File::from(fd.try_clone().op(|| format!("dup {path}"))?)
         .metadata()
         .op(|| format!("stat {path}"))?;

@@ -28,7 +28,8 @@ use tempfile::TempDir;
 /// The unprivileged user and group the `User` runs use.
 pub const NOBODY: u32 = 65534;
 
-/// How long one run of `nsrun` may take before it is killed.
+/// How long one run of `nsrun` may take before it is killed (unless the
+/// run says otherwise with [`Nsrun::timeout`]).
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Who runs `nsrun`.
@@ -302,6 +303,7 @@ pub struct Nsrun {
     fifos: Vec<String>,
     env: Vec<(String, String)>,
     umask: Option<u32>,
+    timeout: Duration,
 }
 
 /// Start building a run of `nsrun` as `as_`.
@@ -315,6 +317,7 @@ pub fn nsrun(as_: As) -> Nsrun {
         fifos: Vec::new(),
         env: Vec::new(),
         umask: None,
+        timeout: TIMEOUT,
     }
 }
 
@@ -363,6 +366,13 @@ impl Nsrun {
     /// Run it with this umask (default: the test process's).
     pub fn umask(mut self, mask: u32) -> Self {
         self.umask = Some(mask);
+        self
+    }
+
+    /// Kill it if it runs longer than `t` (default: a minute); for the
+    /// soak runs, which take minutes by design.
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = t;
         self
     }
 
@@ -471,6 +481,7 @@ impl Nsrun {
             out: Some(out),
             err: Some(err),
             dir: Some(dir),
+            timeout: self.timeout,
         }
     }
 
@@ -489,6 +500,7 @@ pub struct Running {
     out: Option<std::thread::JoinHandle<Vec<u8>>>,
     err: Option<std::thread::JoinHandle<Vec<u8>>>,
     dir: Option<TempDir>,
+    timeout: Duration,
 }
 
 impl Running {
@@ -564,10 +576,10 @@ impl Running {
         }
     }
 
-    /// Wait for it to end (killing it after a minute), check it left no
+    /// Wait for it to end (killing it after its timeout), check it left no
     /// process behind, and return what it did.
     pub fn wait(mut self) -> Done {
-        let deadline = Instant::now() + TIMEOUT;
+        let deadline = Instant::now() + self.timeout;
         let status = loop {
             match self.child.try_wait() {
                 Ok(Some(st)) => break st,
@@ -578,7 +590,11 @@ impl Running {
                 self.kill();
                 let st = self.child.wait().unwrap();
                 let done = self.finish(st);
-                panic!("timed out after {TIMEOUT:?}, killed\n{}", done.report());
+                panic!(
+                    "timed out after {:?}, killed\n{}",
+                    self.timeout,
+                    done.report()
+                );
             }
             std::thread::sleep(Duration::from_millis(5));
         };

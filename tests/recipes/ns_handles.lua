@@ -29,6 +29,10 @@ T.eq("id.by_pid", ns.id("net", ns.getpid()), ns.id("net"))
 T.check("id.integer", math.type(ns.id("net")) == "integer")
 T.eq("tostring", tostring(ns.open("net")), "namespace net:[" .. ns.id("net") .. "]")
 T.errmsg("open.not_a_namespace", "not a namespace file", ns.open, "/etc/passwd")
+-- A FIFO (the test makes one) is refused at once: the open used to wait
+-- for a writer forever.
+T.errmsg("open.fifo", "not a namespace file", ns.open, T.dir .. "/fifo")
+T.errmsg("setns.fifo", "not a namespace file", ns.setns, T.dir .. "/fifo")
 
 -- close releases the descriptor; the handle then reads as closed.
 local h = ns.open("ipc")
@@ -58,6 +62,9 @@ T.eq("child.ns_kind", p:ns("net").kind, "net")
 T.eq("child.ns_inode", p:ns("net").inode, ns.id("net", p.pid))
 T.check("child.uts_same", p:ns("uts") == ns.open("uts"))
 T.check("child.alias", p:ns("mnt") == ns.open("mount", p.pid))
+-- Lua asks the handle's __eq with the process first: false, not an error.
+T.eq("eq.process_first", p == ns.open("net"), false)
+T.eq("eq.process_second", ns.open("net") == p, false)
 T.check("child.kill", p:kill("KILL"))
 T.eq("child.killed", p:wait().signal, 9)
 print("done")

@@ -45,6 +45,11 @@ T.eq("read.n", p.stdout:read(2), "xy")
 T.eq("read.a", p.stdout:read("a"), "z")
 T.eq("read.eof", p.stdout:read("l"), nil)
 T.eq("read.code", p:wait().code, 0)
+-- A count far above what comes: what there is, not an abort allocating it.
+p = ns.spawn { argv = { "printf", "abc" }, stdout = "pipe", namespaces = K }
+T.eq("read.huge_count", p.stdout:read(math.maxinteger), "abc")
+T.eq("read.huge_count.eof", p.stdout:read(math.maxinteger), nil)
+T.eq("read.huge_count.code", p:wait().code, 0)
 
 -- env, cwd, argv0 --------------------------------------------------------------
 st = sh('echo "$NSRUN_TEST_FOO|${NSRUN_TEST_DIR:-unset}|$0"; pwd',

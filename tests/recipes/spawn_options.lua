@@ -36,6 +36,10 @@ local cases = {
   { "timeout.zero", ns.spawn, { timeout = 0 }, "timeout must be a positive number of seconds" },
   { "timeout.negative", ns.run, { timeout = -1 }, "timeout must be a positive number of seconds" },
   { "timeout.string", ns.spawn, { timeout = "1" }, "timeout must be a positive number of seconds" },
+  -- These two panicked (Duration::from_secs_f64, Instant + Duration).
+  { "timeout.huge", ns.spawn, { timeout = 1e30 }, "timeout must be at most 3153600000 seconds (100 years), got 1e30" },
+  { "timeout.maxinteger", ns.run, { timeout = math.maxinteger }, "timeout must be at most 3153600000 seconds" },
+  { "timeout.inf", ns.run, { timeout = math.huge }, "timeout must be at most 3153600000 seconds (100 years), got inf" },
   { "stdout.type", ns.spawn, { stdout = true }, 'stdout must be "inherit", "null", "pipe", a path or an fd number, got boolean' },
   { "stdin.empty_path", ns.spawn, { stdin = "" }, "stdin: empty path" },
   { "namespaces.unknown", ns.spawn, { namespaces = "pdi" }, "unknown namespace kind 'pdi'" },
