@@ -98,13 +98,6 @@ impl Runner {
              {} operations planned, slowest input {:?} ({})",
             self.inputs, t.calls, t.ok, t.err, t.planned_ops, self.slowest.0, self.slowest.1
         );
-        if t.known_pdeathsig > 0 {
-            eprintln!(
-                "{what}: known fault (TOLERATE_PDEATHSIG_UNDER_PLAN in fuzz/driver/api.rs): \
-                 {} inputs left the parent-death signal set under plan mode",
-                t.known_pdeathsig
-            );
-        }
         self.total
     }
 }

@@ -684,3 +684,15 @@ both!(
         );
     }
 );
+
+/// A timeout past what `Instant` can hold is no deadline, not a panic
+/// (found by the fuzz driver; the Lua side refuses such timeouts earlier).
+#[test]
+fn rust_api_huge_timeout() {
+    let mut c = nsrun::Spawn::new(["/bin/true"])
+        .timeout(Duration::MAX)
+        .spawn()
+        .expect("spawn");
+    let st = c.wait().expect("wait");
+    assert!(st.success() && !c.timed_out());
+}

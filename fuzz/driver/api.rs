@@ -22,8 +22,7 @@
 //! After the program, the process must be as it was: same fds (no leak),
 //! mount table, cwd, root, credentials, capabilities, umask, no_new_privs,
 //! seccomp, rlimits, namespaces, cgroup, hostname, parent-death signal and
-//! dumpable flag: plan mode must not have performed anything (one known
-//! exception: [`TOLERATE_PDEATHSIG_UNDER_PLAN`]).
+//! dumpable flag: plan mode must not have performed anything.
 //!
 //! Strings with random bytes never contain `/`: the read-only calls
 //! (`read_file`, `readdir`, `open`) are performed for real even when
@@ -59,9 +58,6 @@ pub struct Report {
     pub per_target: BTreeMap<String, (usize, usize)>,
     /// Operations the plan recorded.
     pub planned_ops: usize,
-    /// Inputs after which the parent-death signal had been set (see
-    /// [`TOLERATE_PDEATHSIG_UNDER_PLAN`]).
-    pub known_pdeathsig: usize,
 }
 
 impl Report {
@@ -71,7 +67,6 @@ impl Report {
         self.ok += o.ok;
         self.err += o.err;
         self.planned_ops += o.planned_ops;
-        self.known_pdeathsig += o.known_pdeathsig;
         for (k, (c, r)) in &o.per_target {
             let e = self.per_target.entry(k.clone()).or_default();
             e.0 += c;
@@ -1533,14 +1528,6 @@ fn pdeathsig() -> libc::c_int {
     sig
 }
 
-/// A known fault, reported and not fixable here (the fix belongs in
-/// `src/sys/spawn.rs`): under plan mode `Spawn::lock_down` still calls
-/// `prctl(PR_SET_PDEATHSIG, SIGKILL)` for itself when `uid` or `gid` is
-/// given, instead of recording it. Until that is fixed the driver counts
-/// it ([`Report::known_pdeathsig`]) and undoes it rather than failing every
-/// input that gets there; set this to false to see it fail again.
-const TOLERATE_PDEATHSIG_UNDER_PLAN: bool = true;
-
 fn differences(before: &Snapshot, after: &Snapshot) -> String {
     let mut out = String::new();
     for ((k, a), (_, b)) in before.0.iter().zip(&after.0) {
@@ -1572,17 +1559,6 @@ pub fn run(data: &[u8]) -> Result<Report, Violation> {
     let steps = nsrun::sys::ops::plan_end();
     let mut report = result?;
     report.planned_ops = steps.len();
-    if TOLERATE_PDEATHSIG_UNDER_PLAN
-        && pdeathsig() != 0
-        && before
-            .0
-            .iter()
-            .any(|(k, v)| *k == "parent-death signal" && v == "0")
-    {
-        report.known_pdeathsig += 1;
-        // SAFETY: prctl with integer arguments; 0 clears the signal.
-        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0 as libc::c_ulong) };
-    }
     if let Some(s) = steps.iter().find(|s| s.call.is_empty()) {
         return Err(Violation(format!("a planned step without a call: {s:?}")));
     }

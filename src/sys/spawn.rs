@@ -700,7 +700,8 @@ impl<'a> Spawn<'a> {
             stdin: stdio.parent[0].take().map(File::from),
             stdout: stdio.parent[1].take().map(File::from),
             stderr: stdio.parent[2].take().map(File::from),
-            deadline: self.timeout.map(|t| Instant::now() + t),
+            // A deadline past what Instant can hold is no deadline.
+            deadline: self.timeout.and_then(|t| Instant::now().checked_add(t)),
             status: None,
             timed_out: false,
             group: self.timeout.is_some() && !self.namespaces.contains(Namespace::Pid),
@@ -1245,11 +1246,14 @@ fn proc_write(proc_fd: Option<&OwnedFd>, rel: &str, data: &str) -> Result<()> {
 }
 
 fn set_pdeathsig() -> Result<()> {
-    // SAFETY: prctl with an int argument.
-    let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
-    Errno::result(rc)
-        .map(drop)
-        .op(|| "prctl PR_SET_PDEATHSIG".into())
+    // Through the door: under --plan the child's steps run in nsrun itself.
+    ops::prctl(
+        || "prctl(PR_SET_PDEATHSIG, SIGKILL)".into(),
+        libc::PR_SET_PDEATHSIG,
+        libc::SIGKILL as libc::c_ulong,
+        0,
+    )
+    .op(|| "prctl PR_SET_PDEATHSIG".into())
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
