@@ -18,6 +18,13 @@
 --- /oldroot, and a last pivot_root into /newroot drops the rest.
 local ns = require "nsrun"
 
+-- What every set-up calls in the child, made now in the parent: nsrun
+-- makes module functions on first use, and one made in a freshly forked
+-- child dirties pages the kernel must copy there.
+for _, f in ipairs { "mount", "mkdir", "pivot_root", "chdir", "bind", "mount_proc", "mount_dev", "umount" } do
+  local _ = ns[f]
+end
+
 local M = {}
 
 local ALL = { "user", "mount", "pid", "uts", "ipc", "net", "cgroup" }
