@@ -83,6 +83,15 @@ local function list(v, what, level)
   return v
 end
 
+-- A table keyed by path (files, symlinks, chmod), or nothing.
+local function map(v, what, level)
+  if v == nil then return {} end
+  if type(v) ~= "table" then
+    error(("sandbox: %s must be a table keyed by path, got %s"):format(what, type(v)), level + 1)
+  end
+  return v
+end
+
 local function abs(p, what, level)
   if type(p) ~= "string" or p:sub(1, 1) ~= "/" then
     error(("sandbox: %s must be an absolute path, got %s"):format(what, tostring(p)), level + 1)
@@ -165,14 +174,23 @@ local function build(opts, level)
   end
   -- Parents before children, so "/" does not cover "/usr".
   table.sort(binds, function(a, b) return depth(a.dst) < depth(b.dst) end)
+  -- An entry of a list option: a string (its path) or a table.
+  local function entry(v, what, form)
+    if type(v) == "string" then return { v } end
+    if type(v) ~= "table" then
+      error(("sandbox: %s must be a path or %s, got %s"):format(what, form, type(v)), level + 2)
+    end
+    return v
+  end
   local tmpfs = {}
   for i, t in ipairs(list(opts.tmpfs, "tmpfs", level + 1)) do
-    if type(t) == "string" then t = { t } end
+    t = entry(t, ("tmpfs[%d]"):format(i), "{path, size=, mode=}")
     tmpfs[#tmpfs + 1] = { path = abs(t[1] or t.path, ("tmpfs[%d]"):format(i), level + 1), size = t.size,
       mode = octal(t.mode, ("tmpfs[%d]"):format(i), level + 1) }
   end
   local overlays = {}
   for i, o in ipairs(list(opts.overlay, "overlay", level + 1)) do
+    o = entry(o, ("overlay[%d]"):format(i), "{dest, lower=, upper=, work=, tmpfs=}")
     local dest = abs(o[1] or o.dest, ("overlay[%d] dest"):format(i), level + 1)
     local lower = list(o.lower, "overlay lower", level + 1)
     if #lower == 0 then error(("sandbox: overlay[%d] needs lower"):format(i), level + 1) end
@@ -180,12 +198,12 @@ local function build(opts, level)
   end
   local dirs = {}
   for i, d in ipairs(list(opts.dirs, "dirs", level + 1)) do
-    if type(d) == "string" then d = { d } end
+    d = entry(d, ("dirs[%d]"):format(i), "{path, mode=}")
     dirs[#dirs + 1] = { path = abs(d[1] or d.path, ("dirs[%d]"):format(i), level + 1),
       mode = octal(d.mode, ("dirs[%d]"):format(i), level + 1) }
   end
   local files = {}
-  for path, f in pairs(opts.files or {}) do
+  for path, f in pairs(map(opts.files, "files", level + 1)) do
     abs(path, "files key", level + 1)
     if type(f) == "string" then f = { content = f } end
     if type(f) ~= "table" or type(f.content) ~= "string" then
@@ -195,17 +213,25 @@ local function build(opts, level)
   end
   table.sort(files, function(a, b) return a.path < b.path end)
   local links = {}
-  for link, target in pairs(opts.symlinks or {}) do
+  for link, target in pairs(map(opts.symlinks, "symlinks", level + 1)) do
+    if type(target) ~= "string" then
+      error(("sandbox: symlinks[%q] must be the link's target (a string), got %s"):format(tostring(link), type(target)), level + 1)
+    end
     links[#links + 1] = { link = abs(link, "symlinks key", level + 1), target = target }
   end
   table.sort(links, function(a, b) return a.link < b.link end)
   local chmods = {}
-  for path, mode in pairs(opts.chmod or {}) do
+  for path, mode in pairs(map(opts.chmod, "chmod", level + 1)) do
     chmods[#chmods + 1] = { path = abs(path, "chmod key", level + 1), mode = octal(mode, "chmod", level + 1) }
   end
   local ro = list(opts.remount_ro, "remount_ro", level + 1)
   for _, p in ipairs(ro) do abs(p, "remount_ro", level + 1) end
   local root = opts.root and abs(opts.root, "root", level + 1)
+  -- Where proc, dev, mqueue and sysfs go: absolute paths, checked here
+  -- rather than failing in the child.
+  for _, k in ipairs { "proc", "dev", "mqueue", "sys" } do
+    if opts[k] ~= nil then abs(opts[k], k, level + 1) end
+  end
   local user_setup = opts.setup
   if user_setup ~= nil and type(user_setup) ~= "function" then
     error("sandbox: setup must be a function", level + 1)
@@ -290,7 +316,8 @@ end
 ---@param opts table sandbox options
 ---@return table
 function M.options(opts)
-  return build(opts, 2)
+  local spawn = build(opts, 2) -- (not a tail call: errors name the caller's line)
+  return spawn
 end
 
 return M

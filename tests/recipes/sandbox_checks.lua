@@ -145,4 +145,23 @@ ok, err = pcall(sandbox.run, { argv = { "true" }, bindz = {} })
 check("options.did_you_mean", not ok and tostring(err):find("did you mean 'binds'"), err)
 ok, err = pcall(sandbox.run, { argv = { "true" }, binds = { { "relative", "/x" } } })
 check("options.absolute", not ok and tostring(err):find("absolute path"), err)
+-- Malformed nested options get a message naming them, not a Lua error
+-- from inside the library; with the caller's line (options() too).
+for _, c in ipairs {
+  { { overlay = { 5 } }, "overlay%[1%] must be a path or" },
+  { { tmpfs = { 5 } }, "tmpfs%[1%] must be a path or" },
+  { { dirs = { true } }, "dirs%[1%] must be a path or" },
+  { { symlinks = { ["/a"] = 5 } }, 'symlinks%["/a"%] must be the link\'s target' },
+  { { files = 5 }, "files must be a table keyed by path" },
+  { { chmod = "0755" }, "chmod must be a table keyed by path" },
+  { { proc = 5 }, "proc must be an absolute path" },
+  { { dev = true }, "dev must be an absolute path" },
+} do
+  local opts = c[1]
+  opts.argv = { "true" }
+  ok, err = pcall(sandbox.run, opts)
+  check("options.nested " .. c[2], not ok and tostring(err):find("sandbox: " .. c[2]), err)
+end
+ok, err = pcall(function() sandbox.options { argv = { "true" }, tmpfs = { 5 } } end)
+check("options.where", not ok and tostring(err):find("checks.lua:%d+: sandbox: tmpfs"), err)
 print("all done")
