@@ -56,6 +56,18 @@ for _ = 1, n do
   if not st.success then error("spawn failed: " .. st.code) end
 end
 LUA
+# As root, nsrun keeps setgroups allowed by default (API.md), so the parent
+# writes the gid map while the child waits; unshare -r denies it. Like for
+# like: setgroups = "deny", and the child maps itself.
+cat > "$WORK/spawn-deny.lua" <<'LUA'
+local ns = require "nsrun"
+local n = tonumber(arg[1]) or 1
+for _ = 1, n do
+  local st = ns.spawn{argv = {"/bin/true"}, namespaces = "user,mount,pid,uts,ipc,cgroup",
+                      init = false, mount_proc = true, setgroups = "deny"}:wait()
+  if not st.success then error("spawn failed: " .. st.code) end
+end
+LUA
 # The same with the mount in a Lua setup function run in the child.
 cat > "$WORK/spawn-setup.lua" <<'LUA'
 local ns = require "nsrun"
@@ -72,7 +84,7 @@ local sandbox = require "nsrun.sandbox"
 return sandbox.spawn{argv = {"/bin/true"}, binds = {{"/", "/", ro = true}},
                      proc = "/proc", dev = "/dev"}:wait()
 LUA
-chmod 0644 "$WORK/clone.lua" "$WORK/spawn.lua" "$WORK/spawn-setup.lua" "$WORK/sandbox.lua"
+chmod 0644 "$WORK/clone.lua" "$WORK/spawn.lua" "$WORK/spawn-deny.lua" "$WORK/spawn-setup.lua" "$WORK/sandbox.lua"
 
 AS_USER=(setpriv --reuid=65534 --regid=65534 --clear-groups)
 cd "$WORK"
@@ -121,9 +133,10 @@ cmds+=("unshare -Urmpuif --mount-proc /bin/true" "${AS_USER[*]} unshare -Urmpuif
 bench clone "${cmds[@]}"
 
 section "ns.spawn /bin/true in user,mount,pid,uts,ipc,cgroup + /proc (init = false)"
-echo "spawn.lua: mount_proc = true (as unshare --mount-proc); spawn-setup.lua: the mount in a Lua setup function"
+echo "spawn.lua: mount_proc = true (as unshare --mount-proc); spawn-deny.lua: and setgroups = \"deny\" (as unshare -r);"
+echo "spawn-setup.lua: the mount in a Lua setup function"
 echo
-cmds=("$WORK/nsrun spawn.lua" "${AS_USER[*]} $WORK/nsrun spawn.lua" "$WORK/nsrun spawn-setup.lua"
+cmds=("$WORK/nsrun spawn.lua" "${AS_USER[*]} $WORK/nsrun spawn.lua" "$WORK/nsrun spawn-deny.lua" "$WORK/nsrun spawn-setup.lua"
       "${AS_USER[*]} $WORK/nsrun spawn-setup.lua" "$WORK/nsrun-dyn spawn.lua")
 [ -n "$RAW" ] && cmds+=("$RAW UmpuiCP" "${AS_USER[*]} $RAW UmpuiCP")
 cmds+=("unshare -Urmpuif --mount-proc /bin/true" "${AS_USER[*]} unshare -Urmpuif --mount-proc /bin/true")
