@@ -46,36 +46,24 @@ local p = ns.clone("user,mount,pid,uts,ipc,cgroup", function()
 end)
 return p:wait()
 LUA
-# /proc as unshare --mount-proc mounts it: spawn's mount_proc option.
+# spawn.lua N [VARIANT]: N spawns of /bin/true with /proc.
+#   (none)  mount_proc = true, as unshare --mount-proc mounts it;
+#   deny    and setgroups = "deny", as unshare -r does: as root, nsrun keeps
+#           setgroups allowed by default (API.md), so the parent writes the
+#           gid map while the child waits; with "deny" the child maps itself;
+#   setup   the mount in a Lua setup function run in the child instead.
 cat > "$WORK/spawn.lua" <<'LUA'
 local ns = require "nsrun"
-local n = tonumber(arg[1]) or 1
-for _ = 1, n do
-  local st = ns.spawn{argv = {"/bin/true"}, namespaces = "user,mount,pid,uts,ipc,cgroup",
-                      init = false, mount_proc = true}:wait()
-  if not st.success then error("spawn failed: " .. st.code) end
+local n, variant = tonumber(arg[1]) or 1, arg[2]
+local opts = {argv = {"/bin/true"}, namespaces = "user,mount,pid,uts,ipc,cgroup", init = false}
+if variant == "setup" then
+  opts.setup = function() ns.mount("proc", "/proc", "proc", "nosuid,nodev,noexec") end
+else
+  opts.mount_proc = true
+  if variant == "deny" then opts.setgroups = "deny" end
 end
-LUA
-# As root, nsrun keeps setgroups allowed by default (API.md), so the parent
-# writes the gid map while the child waits; unshare -r denies it. Like for
-# like: setgroups = "deny", and the child maps itself.
-cat > "$WORK/spawn-deny.lua" <<'LUA'
-local ns = require "nsrun"
-local n = tonumber(arg[1]) or 1
 for _ = 1, n do
-  local st = ns.spawn{argv = {"/bin/true"}, namespaces = "user,mount,pid,uts,ipc,cgroup",
-                      init = false, mount_proc = true, setgroups = "deny"}:wait()
-  if not st.success then error("spawn failed: " .. st.code) end
-end
-LUA
-# The same with the mount in a Lua setup function run in the child.
-cat > "$WORK/spawn-setup.lua" <<'LUA'
-local ns = require "nsrun"
-local n = tonumber(arg[1]) or 1
-local function proc() ns.mount("proc", "/proc", "proc", "nosuid,nodev,noexec") end
-for _ = 1, n do
-  local st = ns.spawn{argv = {"/bin/true"}, namespaces = "user,mount,pid,uts,ipc,cgroup",
-                      init = false, setup = proc}:wait()
+  local st = ns.spawn(opts):wait()
   if not st.success then error("spawn failed: " .. st.code) end
 end
 LUA
@@ -84,7 +72,7 @@ local sandbox = require "nsrun.sandbox"
 return sandbox.spawn{argv = {"/bin/true"}, binds = {{"/", "/", ro = true}},
                      proc = "/proc", dev = "/dev"}:wait()
 LUA
-chmod 0644 "$WORK/clone.lua" "$WORK/spawn.lua" "$WORK/spawn-deny.lua" "$WORK/spawn-setup.lua" "$WORK/sandbox.lua"
+chmod 0644 "$WORK/clone.lua" "$WORK/spawn.lua" "$WORK/sandbox.lua"
 
 AS_USER=(setpriv --reuid=65534 --regid=65534 --clear-groups)
 cd "$WORK"
@@ -133,11 +121,11 @@ cmds+=("unshare -Urmpuif --mount-proc /bin/true" "${AS_USER[*]} unshare -Urmpuif
 bench clone "${cmds[@]}"
 
 section "ns.spawn /bin/true in user,mount,pid,uts,ipc,cgroup + /proc (init = false)"
-echo "spawn.lua: mount_proc = true (as unshare --mount-proc); spawn-deny.lua: and setgroups = \"deny\" (as unshare -r);"
-echo "spawn-setup.lua: the mount in a Lua setup function"
+echo "spawn.lua 1: mount_proc = true (as unshare --mount-proc); \"deny\": and setgroups = \"deny\" (as unshare -r);"
+echo "\"setup\": the mount in a Lua setup function"
 echo
-cmds=("$WORK/nsrun spawn.lua" "${AS_USER[*]} $WORK/nsrun spawn.lua" "$WORK/nsrun spawn-deny.lua" "$WORK/nsrun spawn-setup.lua"
-      "${AS_USER[*]} $WORK/nsrun spawn-setup.lua" "$WORK/nsrun-dyn spawn.lua")
+cmds=("$WORK/nsrun spawn.lua 1" "${AS_USER[*]} $WORK/nsrun spawn.lua 1" "$WORK/nsrun spawn.lua 1 deny"
+      "$WORK/nsrun spawn.lua 1 setup" "${AS_USER[*]} $WORK/nsrun spawn.lua 1 setup" "$WORK/nsrun-dyn spawn.lua 1")
 [ -n "$RAW" ] && cmds+=("$RAW UmpuiCP" "${AS_USER[*]} $RAW UmpuiCP")
 cmds+=("unshare -Urmpuif --mount-proc /bin/true" "${AS_USER[*]} unshare -Urmpuif --mount-proc /bin/true")
 bench spawn "${cmds[@]}"

@@ -9,6 +9,11 @@ mod host;
 mod repl;
 pub mod sys;
 
+/// The keys `ns.spawn`/`ns.run` take, for tools that generate option
+/// tables (the fuzz driver) and so never fall behind a new option.
+#[doc(hidden)]
+pub const SPAWN_OPTION_KEYS: &[&str] = bindings::spawn::KEYS;
+
 pub use error::{Error, Result};
 pub use host::{Host, RunError};
 /// The mlua crate nsrun is built on, so embedders use the same version.

@@ -261,45 +261,18 @@ const WORDS: &[&str] = &[
     "x\0y",
 ];
 
-/// Every key an option table of the API knows, and a few it does not.
-const KEYS: &[&str] = &[
-    // ns.spawn / ns.run
-    "argv",
-    "fn",
-    "namespaces",
-    "join",
-    "uid_map",
-    "gid_map",
-    "setgroups",
-    "uid",
-    "gid",
-    "groups",
-    "hostname",
-    "domainname",
-    "time_offsets",
-    "setup",
-    "before_start",
-    "env",
-    "clear_env",
-    "cwd",
-    "argv0",
-    "stdin",
-    "stdout",
-    "stderr",
-    "keep_fds",
-    "init",
-    "die_with_parent",
-    "new_session",
-    "timeout",
-    "propagation",
-    "caps",
-    "no_new_privs",
-    "seccomp",
-    "rlimits",
-    "cgroup",
-    "disable_userns",
-    "landlock",
-    "mount_proc",
+/// Every key an option table of the API knows, and a few it does not:
+/// `ns.spawn`'s from nsrun itself (so a new option is fuzzed at once),
+/// then these.
+static KEYS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    nsrun::SPAWN_OPTION_KEYS
+        .iter()
+        .chain(OTHER_KEYS)
+        .copied()
+        .collect()
+});
+
+const OTHER_KEYS: &[&str] = &[
     // nsrun.sandbox
     "root",
     "binds",
@@ -706,7 +679,7 @@ impl<'a> Driver<'a> {
             shown.push(s);
         }
         for _ in 0..self.b.below(6) {
-            let k = self.b.pick(KEYS);
+            let k = self.b.pick(&KEYS);
             let (v, s) = self.keyed(k, depth)?;
             t.raw_set(k, v)?;
             shown.push(format!("[{}] = {s}", quote(k.as_bytes())));

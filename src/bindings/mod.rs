@@ -15,7 +15,7 @@ mod mount;
 mod namespace;
 mod net;
 mod process;
-mod spawn;
+pub(crate) mod spawn;
 
 use std::ffi::c_void;
 

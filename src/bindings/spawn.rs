@@ -12,7 +12,8 @@ use super::process::{self, Process};
 use crate::sys::namespace::Namespace;
 use crate::sys::spawn::{IdMap, JoinTarget, Spawn, Stdio};
 
-const KEYS: &[&str] = &[
+/// The keys of `ns.spawn`/`ns.run` option tables.
+pub(crate) const KEYS: &[&str] = &[
     "argv",
     "fn",
     "namespaces",

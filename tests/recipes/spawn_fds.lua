@@ -22,13 +22,7 @@ T.check("nsrun has more fds", #ns.readdir("/proc/self/fd") >= 8)
 local proc = function() ns.mount("proc", "/proc", "proc") end
 
 if what == "program" then
-  local modes = {
-    { name = "plain", namespaces = S.kinds("") },
-    { name = "init", namespaces = S.kinds("pid,mount"), setup = proc },
-    { name = "noinit", namespaces = S.kinds("pid,mount"), setup = proc, init = false },
-    { name = "relay", namespaces = S.kinds("time,pid,mount"), setup = proc },
-  }
-  for _, m in ipairs(modes) do
+  for _, m in ipairs(S.modes()) do
     local function run(script, keep)
       return ns.run {
         argv = { "sh", "-c", script },

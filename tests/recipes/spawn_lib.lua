@@ -8,6 +8,19 @@ local S = {}
 -- The namespaces of a sandbox (see testlib.kinds).
 S.kinds = T.kinds
 
+-- The four ways a program can be started: without a pid namespace, under
+-- the init, as PID 1, and behind a relay (a time namespace); each with a
+-- fresh /proc where it has a pid namespace.
+function S.modes()
+  local proc = function() ns.mount("proc", "/proc", "proc") end
+  return {
+    { name = "plain", namespaces = S.kinds("") },
+    { name = "init", namespaces = S.kinds("pid,mount"), setup = proc },
+    { name = "noinit", namespaces = S.kinds("pid,mount"), setup = proc, init = false },
+    { name = "relay", namespaces = S.kinds("time,pid,mount"), setup = proc },
+  }
+end
+
 -- The pids of nsrun's children (zombies included: they are children until reaped).
 function S.children()
   local out = {}

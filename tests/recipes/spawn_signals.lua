@@ -8,13 +8,7 @@ local T = require "testlib"
 local S = require "spawn_lib"
 
 local proc = function() ns.mount("proc", "/proc", "proc") end
-local modes = {
-  { name = "plain", namespaces = S.kinds("") },
-  { name = "init", namespaces = S.kinds("pid,mount"), setup = proc },
-  { name = "noinit", namespaces = S.kinds("pid,mount"), setup = proc, init = false },
-  { name = "relay", namespaces = S.kinds("time,pid,mount"), setup = proc },
-}
-for _, m in ipairs(modes) do
+for _, m in ipairs(S.modes()) do
   local r = ns.run {
     argv = { "sh", "-c", "grep -E '^Sig(Ign|Blk):' /proc/self/status" },
     namespaces = m.namespaces, setup = m.setup, init = m.init, stdin = "null",
