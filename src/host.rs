@@ -90,17 +90,7 @@ impl Host {
         )?;
         for (name, code, src) in STDLIB {
             let loader = lua.create_function(move |lua, ()| {
-                let chunk = |c: &[u8], mode| {
-                    lua.load(c)
-                        .set_name(format!("@[{name}]"))
-                        .set_mode(mode)
-                        .into_function()
-                };
-                // Bytecode from build.rs, unless this Lua rejects it (a
-                // build whose target differs from the build machine).
-                chunk(code, ChunkMode::Binary)
-                    .or_else(|_| chunk(src.as_bytes(), ChunkMode::Text))?
-                    .call::<Value>(())
+                bindings::load_shipped(lua, &format!("@[{name}]"), code, src)?.call::<Value>(())
             })?;
             preload.set(*name, loader)?;
         }

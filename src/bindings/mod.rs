@@ -17,6 +17,7 @@ mod net;
 mod process;
 pub(crate) mod spawn;
 
+use std::collections::HashMap;
 use std::ffi::c_void;
 
 use mlua::{Function, IntoLuaMulti, LightUserData, Lua, MultiValue, Table, Value};
@@ -38,15 +39,22 @@ const GLUE: (&[u8], &str) = (
 const WRAP_KEY: &str = "nsrun.wrap";
 const ERRMETA_KEY: &str = "nsrun.errmeta";
 
+/// A chunk nsrun ships, from the bytecode build.rs made, or from its
+/// source when this Lua rejects that (a build whose target differs from
+/// the build machine).
+pub(crate) fn load_shipped(
+    lua: &Lua,
+    name: &str,
+    bytecode: &[u8],
+    source: &str,
+) -> mlua::Result<Function> {
+    let chunk = |c: &[u8], mode| lua.load(c).set_name(name).set_mode(mode).into_function();
+    chunk(bytecode, mlua::ChunkMode::Binary)
+        .or_else(|_| chunk(source.as_bytes(), mlua::ChunkMode::Text))
+}
+
 fn init_glue(lua: &Lua) -> mlua::Result<()> {
-    let chunk = |c: &[u8], mode| {
-        lua.load(c)
-            .set_name("=nsrun")
-            .set_mode(mode)
-            .into_function()
-    };
-    let (wrap, meta): (Function, Table) = chunk(GLUE.0, mlua::ChunkMode::Binary)
-        .or_else(|_| chunk(GLUE.1.as_bytes(), mlua::ChunkMode::Text))?
+    let (wrap, meta): (Function, Table) = load_shipped(lua, "=nsrun", GLUE.0, GLUE.1)?
         .call((sentinel(), lua.globals().get::<Function>("tostring")?))?;
     lua.set_named_registry_value(WRAP_KEY, wrap)?;
     lua.set_named_registry_value(ERRMETA_KEY, meta)
@@ -127,10 +135,9 @@ where
         lua.set_app_data(Pending::default());
     }
     let mut p = lua.app_data_mut::<Pending>().expect("just set");
-    p.0.insert(
-        (t.to_pointer() as usize, name),
-        Box::new(move |lua| function(lua, name, f)),
-    );
+    p.0.entry(t.to_pointer() as usize)
+        .or_default()
+        .insert(name, Box::new(move |lua| function(lua, name, f)));
     drop(p);
     if t.metatable().is_none() {
         t.set_metatable(Some(lua.named_registry_value::<Table>(LAZY_META)?))?;
@@ -138,9 +145,9 @@ where
     Ok(())
 }
 
-/// Functions not made yet, by module table (its address) and name.
+/// Functions not made yet: by module table (its address), then by name.
 #[derive(Default)]
-struct Pending(std::collections::HashMap<(usize, &'static str), PendingFn>);
+struct Pending(HashMap<usize, HashMap<&'static str, PendingFn>>);
 
 type PendingFn = Box<dyn FnOnce(&Lua) -> mlua::Result<Function>>;
 
@@ -150,13 +157,11 @@ type PendingFn = Box<dyn FnOnce(&Lua) -> mlua::Result<Function>>;
 const LAZY_META: &str = "nsrun.lazy";
 
 fn make(lua: &Lua, t: &Table, name: &str) -> mlua::Result<Option<Function>> {
-    let key = lua.app_data_ref::<Pending>().and_then(|p| {
-        p.0.keys()
-            .find(|(tp, n)| *tp == t.to_pointer() as usize && *n == name)
-            .copied()
-    });
     // Taken out before it runs: making it calls into Lua.
-    let Some(ctor) = key.and_then(|k| lua.app_data_mut::<Pending>()?.0.remove(&k)) else {
+    let ctor = lua
+        .app_data_mut::<Pending>()
+        .and_then(|mut p| p.0.get_mut(&(t.to_pointer() as usize))?.remove(name));
+    let Some(ctor) = ctor else {
         return Ok(None);
     };
     let f = ctor(lua)?;
@@ -178,11 +183,13 @@ fn init_lazy(lua: &Lua) -> mlua::Result<()> {
         lua.create_function(|lua, t: Table| {
             let names: Vec<&'static str> = lua
                 .app_data_ref::<Pending>()
-                .map(|p| {
-                    p.0.keys()
-                        .filter(|(tp, _)| *tp == t.to_pointer() as usize)
-                        .map(|(_, n)| *n)
-                        .collect()
+                .and_then(|p| {
+                    Some(
+                        p.0.get(&(t.to_pointer() as usize))?
+                            .keys()
+                            .copied()
+                            .collect(),
+                    )
                 })
                 .unwrap_or_default();
             for n in names {

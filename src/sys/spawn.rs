@@ -539,14 +539,7 @@ impl<'a> Spawn<'a> {
         let mut stdio = open_stdio(&self.stdio)?;
         let prepared = match self.func {
             Some(_) => None,
-            None => Some(process::Prepared::new(
-                &self.argv,
-                &ExecOpts {
-                    env: Some(self.environment()),
-                    cwd: self.cwd.clone(),
-                    argv0: self.argv0.clone(),
-                },
-            )?),
+            None => Some(self.prepared()?),
         };
         let user_maps = self.namespaces.contains(Namespace::User);
         let (uid_ranges, gid_ranges) = if user_maps {
@@ -816,28 +809,12 @@ impl<'a> Spawn<'a> {
                 sysns::unshare(late)?;
             }
             if late.contains(Namespace::Time) {
-                let (mono, boot) = self.time_offsets.unwrap_or((0, 0));
-                let text = format!("monotonic {mono} 0\nboottime {boot} 0\n");
-                ops::write_file("/proc/self/timens_offsets", text.as_bytes(), None, false)
-                    .op(|| "write /proc/self/timens_offsets".into())?;
+                self.set_time_offsets()?;
             }
             if self.namespaces.contains(Namespace::Mount) {
-                if let Some(p) = self.propagation.flag() {
-                    mount::mount(None, "/", None, MsFlags::MS_REC | p, None)?;
-                }
+                self.set_propagation()?;
             }
-            if let Some(h) = &self.hostname {
-                sysns::sethostname(h)?;
-            }
-            if let Some(d) = &self.domainname {
-                sysns::setdomainname(d)?;
-            }
-            if let Some(t) = &self.mount_proc {
-                mount::proc(t)?;
-            }
-            if let Some(f) = self.setup.as_mut() {
-                f()?;
-            }
+            self.inside()?;
             let role = if self.use_init() {
                 ops::clone(nix::sched::CloneFlags::empty()).op(|| "clone".into())?;
                 ops::in_role("init", || {
@@ -856,15 +833,7 @@ impl<'a> Spawn<'a> {
                 if let Some(f) = self.func.as_mut() {
                     return Ok(f());
                 }
-                let p = process::Prepared::new(
-                    &self.argv,
-                    &ExecOpts {
-                        env: Some(self.environment()),
-                        cwd: self.cwd.clone(),
-                        argv0: self.argv0.clone(),
-                    },
-                )?;
-                let _ = p.exec();
+                let _ = self.prepared()?.exec();
                 Ok(0)
             })
         })?;
@@ -935,10 +904,7 @@ impl<'a> Spawn<'a> {
             sysns::unshare(cx.late)?;
         }
         if cx.late.contains(Namespace::Time) {
-            let (mono, boot) = self.time_offsets.unwrap_or((0, 0));
-            let text = format!("monotonic {mono} 0\nboottime {boot} 0\n");
-            ops::write_file("/proc/self/timens_offsets", text.as_bytes(), None, false)
-                .op(|| "write /proc/self/timens_offsets".into())?;
+            self.set_time_offsets()?;
         }
         if cx.late.contains(Namespace::Pid) || cx.late.contains(Namespace::Time) || joined_pid {
             // Unshared (or joined) pid and time namespaces hold only our children:
@@ -961,18 +927,7 @@ impl<'a> Spawn<'a> {
         if self.namespaces.contains(Namespace::Mount) && !mount_at_clone {
             self.set_propagation()?;
         }
-        if let Some(h) = &self.hostname {
-            sysns::sethostname(h)?;
-        }
-        if let Some(d) = &self.domainname {
-            sysns::setdomainname(d)?;
-        }
-        if let Some(t) = &self.mount_proc {
-            mount::proc(t)?;
-        }
-        if let Some(f) = self.setup.as_mut() {
-            f()?;
-        }
+        self.inside()?;
         if self.use_init() {
             // The init never execs: drop the recipe's fds before the
             // program exists, so it cannot find them in /proc/1/fd even
@@ -1017,6 +972,33 @@ impl<'a> Spawn<'a> {
             }
         }
         self.become_main(&cx)
+    }
+
+    /// The offsets of a time namespace just unshared (before any process
+    /// lives in it).
+    fn set_time_offsets(&self) -> Result<()> {
+        let (mono, boot) = self.time_offsets.unwrap_or((0, 0));
+        let text = format!("monotonic {mono} 0\nboottime {boot} 0\n");
+        ops::write_file("/proc/self/timens_offsets", text.as_bytes(), None, false)
+            .op(|| "write /proc/self/timens_offsets".into())
+    }
+
+    /// The steps inside all the namespaces, before the init and the
+    /// lock-down, shared by a real start and its `--plan`.
+    fn inside(&mut self) -> Result<()> {
+        if let Some(h) = &self.hostname {
+            sysns::sethostname(h)?;
+        }
+        if let Some(d) = &self.domainname {
+            sysns::setdomainname(d)?;
+        }
+        if let Some(t) = &self.mount_proc {
+            mount::proc(t)?;
+        }
+        if let Some(f) = self.setup.as_mut() {
+            f()?;
+        }
+        Ok(())
     }
 
     /// Before anything is mounted: nothing may propagate back to the
@@ -1140,6 +1122,18 @@ impl<'a> Spawn<'a> {
             Some(p) => Err(p.exec()),
             None => Err(Error::Invalid("nothing to run".into())),
         }
+    }
+
+    /// The exec of `argv`, its strings converted ahead.
+    fn prepared(&self) -> Result<process::Prepared> {
+        process::Prepared::new(
+            &self.argv,
+            &ExecOpts {
+                env: Some(self.environment()),
+                cwd: self.cwd.clone(),
+                argv0: self.argv0.clone(),
+            },
+        )
     }
 
     fn environment(&self) -> Vec<(String, String)> {
