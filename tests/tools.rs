@@ -243,7 +243,9 @@ fn plan_of_a_spawn_marks_parent_child_init_and_main() {
             r#"local ns = require "nsrun"
                local r = ns.run{argv = {"id"}, namespaces = "user,mount,pid,uts",
                  hostname = "box", setup = function() ns.mount("tmpfs", "/tmp", "tmpfs") end}
-               assert(r.code == 0)"#,
+               assert(r.code == 0)
+               -- One line of its own ids, setgroups denied: the child maps itself.
+               assert(ns.run{argv = {"true"}, namespaces = "user", setgroups = "deny"}.code == 0)"#,
         )
         .output()
         .unwrap();
@@ -261,6 +263,8 @@ fn plan_of_a_spawn_marks_parent_child_init_and_main() {
         r#""process":"child","call":"mount(\"tmpfs\", \"/tmp\", \"tmpfs\", 0, NULL)"}"#,
         r#""process":"init","call":"supervise"#,
         r#""process":"main","call":"execve(\"id\", [\"id\"])"}"#,
+        r#""process":"child","call":"write(\"/proc/self/uid_map\", \"0 0 1\\n\")"}"#,
+        r#""process":"child","call":"write(\"/proc/self/setgroups\", \"deny\")"}"#,
     ] {
         assert!(last.contains(want), "missing {want} in {last}");
     }

@@ -541,32 +541,12 @@ impl<'a> Spawn<'a> {
             Some(_) => None,
             None => Some(self.prepared()?),
         };
-        let user_maps = self.namespaces.contains(Namespace::User);
-        let (uid_ranges, gid_ranges) = if user_maps {
-            (
-                resolve_map(self.uid_map.as_ref().unwrap_or(&IdMap::Root), IdKind::Uid),
-                resolve_map(self.gid_map.as_ref().unwrap_or(&IdMap::Root), IdKind::Gid),
-            )
-        } else {
-            (Vec::new(), Vec::new())
-        };
-        let deny_setgroups = !self.setgroups_allow.unwrap_or(geteuid().is_root());
-        // A process in a new user namespace may write its own maps when
-        // each is one line mapping its own id, the gid one once setgroups
-        // is denied (user_namespaces(7)). Then the child needs nothing
-        // from us before it goes on, and a start saves waiting for a wake-up.
-        let own_single =
-            |r: &[IdRange], id: u32| matches!(r, [one] if one.outside == id && one.count == 1);
-        let self_maps = user_maps
-            && deny_setgroups
-            && own_single(&uid_ranges, geteuid().as_raw())
-            && own_single(&gid_ranges, getegid().as_raw())
-            && self.cgroup.is_none()
-            && self.before_start.is_none();
+        let maps = self.id_maps();
         // Whether we have anything to do between the clone and the child's
         // going on; if not, it does not wait for us.
-        let parent_acts =
-            user_maps && !self_maps || self.cgroup.is_some() || self.before_start.is_some();
+        let parent_acts = maps.as_ref().is_some_and(|m| !m.by_child)
+            || self.cgroup.is_some()
+            || self.before_start.is_some();
         // Compiled here: the child only installs (and allocates nothing).
         let filters = match &self.seccomp {
             Some(p) => p.compile()?,
@@ -618,7 +598,7 @@ impl<'a> Spawn<'a> {
             && joins.is_empty()
             && late.is_empty()
             && !parent_acts;
-        let own_maps = self_maps.then_some((uid_ranges.as_slice(), gid_ranges.as_slice()));
+        let own_maps = maps.as_ref().filter(|m| m.by_child);
         let pid = if shares_memory {
             let raw = |f: &OwnedFd| f.as_raw_fd();
             let (sync_r_fd, sync_w_fd, err_r_fd, err_w_fd, status_r_fd, status_w_fd) = (
@@ -705,12 +685,8 @@ impl<'a> Spawn<'a> {
         drop(stdio.child);
 
         let parent_side = (|| -> Result<()> {
-            if user_maps && !self_maps {
-                idmap::write_map(Some(pid), IdKind::Uid, &uid_ranges)?;
-                if deny_setgroups {
-                    idmap::setgroups(Some(pid), false)?;
-                }
-                idmap::write_map(Some(pid), IdKind::Gid, &gid_ranges)?;
+            if let Some(m) = maps.as_ref().filter(|m| !m.by_child) {
+                m.write(Some(pid))?;
             }
             if let Some(cg) = &child.cgroup {
                 cg.add(pid)?;
@@ -779,21 +755,9 @@ impl<'a> Spawn<'a> {
         };
         let mut cgroup = self.cgroup.as_ref().map(Cgroup::create).transpose()?;
         let pid = ops::clone(at_clone.flags()).op(|| "clone".into())?;
-        if self.namespaces.contains(Namespace::User) {
-            let deny = !self.setgroups_allow.unwrap_or(geteuid().is_root());
-            idmap::write_map(
-                Some(pid),
-                IdKind::Uid,
-                &resolve_map(self.uid_map.as_ref().unwrap_or(&IdMap::Root), IdKind::Uid),
-            )?;
-            if deny {
-                idmap::setgroups(Some(pid), false)?;
-            }
-            idmap::write_map(
-                Some(pid),
-                IdKind::Gid,
-                &resolve_map(self.gid_map.as_ref().unwrap_or(&IdMap::Root), IdKind::Gid),
-            )?;
+        let maps = self.id_maps();
+        if let Some(m) = maps.as_ref().filter(|m| !m.by_child) {
+            m.write(Some(pid))?;
         }
         if let Some(cg) = &cgroup {
             cg.add(pid)?;
@@ -802,6 +766,9 @@ impl<'a> Spawn<'a> {
             f(pid)?;
         }
         let code = ops::in_role("child", || -> Result<i32> {
+            if let Some(m) = maps.as_ref().filter(|m| m.by_child) {
+                m.write(None)?;
+            }
             for (k, what) in &joins {
                 ops::record(|| format!("setns({what:?}, {k})"));
             }
@@ -877,10 +844,8 @@ impl<'a> Spawn<'a> {
             exit_child(1);
         }
         drop(sync);
-        if let Some((uid, gid)) = cx.self_maps.take() {
-            idmap::write_map(None, IdKind::Uid, uid)?;
-            idmap::setgroups(None, false)?;
-            idmap::write_map(None, IdKind::Gid, gid)?;
+        if let Some(m) = cx.self_maps.take() {
+            m.write(None)?;
         }
         if self.disable_userns {
             // Opened now, before `setup` may pivot away from the host's
@@ -972,6 +937,33 @@ impl<'a> Spawn<'a> {
             }
         }
         self.become_main(&cx)
+    }
+
+    /// The id maps of a new user namespace, and who writes them.
+    fn id_maps(&self) -> Option<IdMaps> {
+        if !self.namespaces.contains(Namespace::User) {
+            return None;
+        }
+        let uid = resolve_map(self.uid_map.as_ref().unwrap_or(&IdMap::Root), IdKind::Uid);
+        let gid = resolve_map(self.gid_map.as_ref().unwrap_or(&IdMap::Root), IdKind::Gid);
+        let deny_setgroups = !self.setgroups_allow.unwrap_or(geteuid().is_root());
+        // A process in a new user namespace may write its own maps when
+        // each is one line mapping its own id, the gid one once setgroups
+        // is denied (user_namespaces(7)). Then the child needs nothing
+        // from us before it goes on, and a start saves waiting for a wake-up.
+        let own_single =
+            |r: &[IdRange], id: u32| matches!(r, [one] if one.outside == id && one.count == 1);
+        let by_child = deny_setgroups
+            && own_single(&uid, geteuid().as_raw())
+            && own_single(&gid, getegid().as_raw())
+            && self.cgroup.is_none()
+            && self.before_start.is_none();
+        Some(IdMaps {
+            uid,
+            gid,
+            deny_setgroups,
+            by_child,
+        })
     }
 
     /// The offsets of a time namespace just unshared (before any process
@@ -1173,7 +1165,7 @@ struct ChildCtx<'p> {
     filters: &'p [seccompiler::BpfProgram],
     proc_fd: Option<OwnedFd>,
     /// Maps the child writes itself (uid, gid), rather than waiting for the parent's.
-    self_maps: Option<(&'p [IdRange], &'p [IdRange])>,
+    self_maps: Option<&'p IdMaps>,
     /// Whether to wait for the parent's byte (it writes maps, moves us
     /// into a cgroup or runs before_start first).
     wait_for_parent: bool,
@@ -1191,6 +1183,27 @@ fn read_all(fd: OwnedFd) -> Vec<u8> {
             Err(Errno::EINTR) => {}
             Err(_) => return out,
         }
+    }
+}
+
+/// A new user namespace's maps.
+struct IdMaps {
+    uid: Vec<IdRange>,
+    gid: Vec<IdRange>,
+    deny_setgroups: bool,
+    /// Written by the child itself (`None` in [`IdMaps::write`]).
+    by_child: bool,
+}
+
+impl IdMaps {
+    /// uid_map, setgroups, gid_map, in the order the kernel requires, for
+    /// process `pid` (`None`: the caller).
+    fn write(&self, pid: idmap::Target) -> Result<()> {
+        idmap::write_map(pid, IdKind::Uid, &self.uid)?;
+        if self.deny_setgroups {
+            idmap::setgroups(pid, false)?;
+        }
+        idmap::write_map(pid, IdKind::Gid, &self.gid)
     }
 }
 
