@@ -75,6 +75,10 @@ impl Error {
                 "this needs CAP_SYS_ADMIN: run as root, or create a user namespace first \
                  (put \"user\" in the kinds)"
             }
+            (Errno::EPERM, "mount") if op.starts_with("mount proc ") => {
+                "a proc may only be mounted by the user namespace that owns its pid \
+                 namespace: create a new pid namespace too (\"pid\" in the kinds)"
+            }
             (Errno::EPERM, "mount" | "umount" | "pivot_root" | "chroot" | "bind" | "persist") => {
                 "mounting needs CAP_SYS_ADMIN in the user namespace that owns the mount \
                  namespace: run as root, or unshare \"user,mount\" first"

@@ -679,6 +679,7 @@ both!(
                 "path",
                 "needs_mount",
                 "bad_value",
+                "without_pid",
                 "host_proc",
             ],
         );

@@ -34,6 +34,14 @@ T.errmsg("needs_mount", "mount_proc requires a new mount namespace",
   ns.spawn, { argv = { "true" }, namespaces = S.kinds("pid"), mount_proc = true })
 T.errmsg("bad_value", "mount_proc must be true or a path",
   ns.spawn, { argv = { "true" }, namespaces = S.kinds("pid,mount"), mount_proc = 5 })
+-- Without a new pid namespace: root may show the host's; unprivileged, the
+-- kernel refuses and the hint says what is missing.
+if T.user then
+  T.errmsg("without_pid", "create a new pid namespace too",
+    ns.spawn, { argv = { "true" }, namespaces = "user,mount", mount_proc = true })
+else
+  T.check("without_pid", ns.run { argv = { "true" }, namespaces = "mount", mount_proc = true }.code == 0)
+end
 -- The host's /proc is untouched.
 T.check("host_proc", tonumber(ns.read_file("/proc/self/stat"):match("^(%d+)")) == ns.getpid())
 T.ok("all")
