@@ -174,14 +174,60 @@ if [ -x /usr/bin/time ]; then
   printf '| nsrun-dyn spawn.lua (root) | %s |\n' "$(rss "$WORK/nsrun-dyn" spawn.lua)"
   printf '| nsrun clone.lua (root) | %s |\n' "$(rss "$WORK/nsrun" clone.lua)"
   printf '| nsrun clone.lua (uid 65534) | %s |\n' "$(rss "${AS_USER[@]}" "$WORK/nsrun" clone.lua)"
-  printf '| nsrun spawn.lua (root) | %s |\n' "$(rss "$WORK/nsrun" spawn.lua)"
-  printf '| nsrun spawn.lua (uid 65534) | %s |\n' "$(rss "${AS_USER[@]}" "$WORK/nsrun" spawn.lua)"
-  printf '| nsrun spawn.lua 500 (root) | %s |\n' "$(rss "$WORK/nsrun" spawn.lua 500)"
+  RSS_SPAWN=$(rss "$WORK/nsrun" spawn.lua)
+  RSS_SPAWN_USER=$(rss "${AS_USER[@]}" "$WORK/nsrun" spawn.lua)
+  RSS_LOOP=$(rss "$WORK/nsrun" spawn.lua 500)
+  export RSS_SPAWN RSS_SPAWN_USER RSS_LOOP
+  printf '| nsrun spawn.lua (root) | %s |\n' "$RSS_SPAWN"
+  printf '| nsrun spawn.lua (uid 65534) | %s |\n' "$RSS_SPAWN_USER"
+  printf '| nsrun spawn.lua 500 (root) | %s |\n' "$RSS_LOOP"
   command -v lua5.4 >/dev/null && printf '| lua5.4 -e %s | %s |\n' "''" "$(rss lua5.4 -e '')"
   [ -n "$RAW" ] && printf '| rawclone UmpuiCP | %s |\n' "$(rss "$RAW" UmpuiCP)"
 else
   echo "note: GNU time (/usr/bin/time) missing: RSS rows skipped"
 fi
+
+section "targets (issues 2, 3, 4), from the tables above"
+# Every target in one table: value, limit, met or not.
+python3 - <<'PY'
+import json, os
+def results(name):
+    try:
+        return json.load(open(name + ".json"))["results"]
+    except OSError:
+        return []
+def med(name, pred):
+    return next((r["median"] for r in results(name) if pred(r["command"])), None)
+user = lambda c: "setpriv" in c
+rows = []
+def row(what, value, limit, fmt="{:.2f}×"):
+    if value is None:
+        rows.append(f"| {what} | (not measured) | {fmt.format(limit)} | |")
+    else:
+        rows.append(f"| {what} | {fmt.format(value)} | ≤ {fmt.format(limit)} | {'yes' if value <= limit else '**no**'} |")
+ratio = lambda a, b: a / b if a and b else None
+row("`nsrun -e ''` vs `lua5.4 -e ''`",
+    ratio(med("startup", lambda c: "nsrun -e" in c), med("startup", lambda c: c.startswith("lua5.4"))), 2.0)
+for who, u in (("root", False), ("uid 65534", True)):
+    n = med("spawn", lambda c: c.endswith("spawn.lua 1") and user(c) == u)
+    row(f"spawn, {who}: vs rawclone", ratio(n, med("spawn", lambda c: "rawclone" in c and user(c) == u)), 1.3)
+    row(f"spawn, {who}: vs unshare", ratio(n, med("spawn", lambda c: "unshare" in c and user(c) == u)), 1.0)
+row("spawn, root, setgroups = deny: vs unshare",
+    ratio(med("spawn", lambda c: c.endswith("spawn.lua 1 deny")), med("spawn", lambda c: "unshare" in c and not user(c))), 1.0)
+for r in results("loop"):
+    u = user(r["command"])
+    row(f"500 spawns, {'uid 65534' if u else 'root'}: per spawn vs one rawclone run",
+        ratio(r["median"] / 500, med("spawn", lambda c: "rawclone" in c and user(c) == u)), 1.0)
+row("sandbox.run vs bwrap (uid 65534)",
+    ratio(med("sandbox", lambda c: "nsrun" in c), med("sandbox", lambda c: "bwrap" in c)), 0.8)
+for k, what in (("RSS_SPAWN", "peak RSS, spawn (root)"), ("RSS_SPAWN_USER", "peak RSS, spawn (uid 65534)"),
+                ("RSS_LOOP", "peak RSS, 500 spawns (root)")):
+    v = os.environ.get(k)
+    row(what, int(v) if v else None, 4096, "{} KiB")
+print("| target | measured | limit | met |")
+print("|---|---:|---:|---|")
+print("\n".join(rows))
+PY
 
 section "chart"
 # One bar per command, median milliseconds, grouped by comparison.
