@@ -468,6 +468,19 @@ both!(
                 names.push(format!("{m}.mount.no_child"));
             }
         }
+        if as_ == As::Root {
+            // Maps the kernel refuses, written beside a child that shares
+            // our memory: raised, and no child left.
+            for c in ["uid", "gid", "gid_deny"] {
+                for k in ["user", "user,mount,pid"] {
+                    for check in ["", ".file", ".where", ".no_child"] {
+                        names.push(format!("badmap.{c}.{k}{check}"));
+                    }
+                }
+            }
+            names.push("badmap.program_never_ran".into());
+            names.push("badmap.after".into());
+        }
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         finished(&d, &names);
     }

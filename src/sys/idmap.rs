@@ -91,6 +91,59 @@ fn validate(ranges: &[IdRange]) -> Result<()> {
     Ok(())
 }
 
+/// A map as the kernel reads it: one `inside outside count` line per range.
+fn render(ranges: &[IdRange]) -> String {
+    ranges
+        .iter()
+        .map(|r| format!("{} {} {}\n", r.inside, r.outside, r.count))
+        .collect()
+}
+
+/// A child's maps, checked and rendered before it exists, for a parent that
+/// writes them while the child runs in its memory: then it may not allocate
+/// (see [`super::raw`]). Only for a parent privileged over its own user
+/// namespace, which writes any single or multiple range itself, never
+/// through `newuidmap`.
+pub struct Prewritten {
+    uid: String,
+    gid: String,
+    deny_setgroups: bool,
+}
+
+impl Prewritten {
+    /// Check and render `uid` and `gid`.
+    pub fn new(uid: &[IdRange], gid: &[IdRange], deny_setgroups: bool) -> Result<Prewritten> {
+        validate(uid)?;
+        validate(gid)?;
+        Ok(Prewritten {
+            uid: render(uid),
+            gid: render(gid),
+            deny_setgroups,
+        })
+    }
+
+    /// uid_map, setgroups, gid_map of process `pid`, in the order the
+    /// kernel requires, with no allocation: on failure, the file and errno,
+    /// for [`Prewritten::error`] once allocating is safe again.
+    pub fn write(&self, pid: i32) -> std::result::Result<(), (&'static str, nix::errno::Errno)> {
+        let mut buf = [0u8; 64];
+        let mut one = |file: &'static str, data: &[u8]| {
+            super::raw::write_file(super::raw::proc_path(&mut buf, pid, file), data)
+                .map_err(|e| (file, e))
+        };
+        one("uid_map", self.uid.as_bytes())?;
+        if self.deny_setgroups {
+            one("setgroups", b"deny")?;
+        }
+        one("gid_map", self.gid.as_bytes())
+    }
+
+    /// The error [`Prewritten::write`] reported, as [`write_map`] would give it.
+    pub fn error(pid: i32, (file, errno): (&'static str, nix::errno::Errno)) -> Error {
+        Error::sys(format!("write /proc/{pid}/{file}"), errno)
+    }
+}
+
 /// Write a uid or gid map of process `pid`.
 ///
 /// A single range the caller may write itself (root, or its own id with
@@ -106,11 +159,7 @@ pub fn write_map(pid: Target, kind: IdKind, ranges: &[IdRange]) -> Result<()> {
     // ids as seen from inside a fresh namespace say nothing about that, so
     // try it and fall back to the setuid helper on EPERM.
     if ranges.len() == 1 || geteuid().is_root() {
-        let text: String = ranges
-            .iter()
-            .map(|r| format!("{} {} {}\n", r.inside, r.outside, r.count))
-            .collect();
-        match ops::write_file(&path, text.as_bytes(), None, false) {
+        match ops::write_file(&path, render(ranges).as_bytes(), None, false) {
             Ok(()) => return Ok(()),
             Err(nix::errno::Errno::EPERM) if pid.is_some() && !is_own_single(kind, ranges) => {}
             Err(e) => return Err(Error::sys(format!("write {path}"), e)),

@@ -15,6 +15,7 @@ pub mod namespace;
 pub mod net;
 pub mod ops;
 pub mod process;
+pub mod raw;
 pub mod rlimit;
 pub mod seccomp;
 pub mod spawn;

@@ -20,8 +20,13 @@ fn outcome<T>(r: &nix::Result<T>) -> String {
     }
 }
 
+/// Whether operations are traced (`--trace`, `RUST_LOG=nsrun::ops=trace`).
+pub fn tracing() -> bool {
+    log::log_enabled!(target: "nsrun::ops", log::Level::Trace)
+}
+
 fn traced<T>(r: nix::Result<T>, call: impl FnOnce() -> String) -> nix::Result<T> {
-    if log::log_enabled!(target: "nsrun::ops", log::Level::Trace) {
+    if tracing() {
         log::trace!(target: "nsrun::ops", "{} = {}", call(), outcome(&r));
     }
     r

@@ -119,29 +119,90 @@ pub fn fork(kinds: Namespaces) -> Result<Forked> {
 /// must not unwind.
 /// `kinds` are namespaces for the child to start in.
 pub fn spawn_vm(kinds: Namespaces, f: &mut dyn FnMut()) -> Result<i32> {
-    const STACK: usize = 1 << 20;
+    let (pid, _stack) = clone_vm(kinds, true, f)?;
+    Ok(pid)
+}
+
+/// As [`spawn_vm`], but we run on beside the child, in the same memory:
+/// for a child that needs something from us before it goes on (its id
+/// maps, which only a process outside its user namespace may write).
+/// `meanwhile(pid)` runs then; we return once `done`, a pipe whose only
+/// write end left is the child's (close-on-exec), reads end of file: the
+/// child has exec'd or exited, and left our memory. What it wrote there
+/// (one message of at most `msg.len()` bytes) is in `msg`; the length is
+/// returned with the pid.
+///
+/// Until that end of file, both processes run one C library on one heap
+/// and one `errno`, with no lock between them, so `meanwhile` must not
+/// allocate, free, or call anything that sets `errno`: raw system calls
+/// ([`super::raw`]) and the stack only. It must also release the child
+/// (it waits on something `meanwhile` writes or closes), or this never
+/// returns.
+pub fn spawn_vm_alongside(
+    kinds: Namespaces,
+    f: &mut dyn FnMut(),
+    meanwhile: &mut dyn FnMut(i32),
+    done: std::os::fd::RawFd,
+    msg: &mut [u8],
+) -> Result<(i32, usize)> {
+    let (pid, stack) = clone_vm(kinds, false, f)?;
+    if stack.is_none() {
+        // Planned, not started: nobody to act beside.
+        return Ok((pid, 0));
+    }
+    meanwhile(pid);
+    let n = super::raw::read_to_end(done, msg);
+    // Only now: the child ran on it until the end of file.
+    drop(stack);
+    Ok((pid, n))
+}
+
+/// The stack of a child cloned with `CLONE_VM`, unmapped on drop.
+struct VmStack(*mut libc::c_void);
+
+impl VmStack {
+    const SIZE: usize = 1 << 20;
     const GUARD: usize = 4096;
+}
+
+impl Drop for VmStack {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping, no longer used by the child (see callers).
+        unsafe { libc::munmap(self.0, Self::SIZE + Self::GUARD) };
+    }
+}
+
+/// The pid and the stack; under `--plan`, pid 0 and none.
+fn clone_vm(kinds: Namespaces, vfork: bool, f: &mut dyn FnMut()) -> Result<(i32, Option<VmStack>)> {
     extern "C" fn trampoline(arg: *mut libc::c_void) -> libc::c_int {
-        // SAFETY: arg is the &mut &mut dyn FnMut() below, alive until we exec or exit.
+        // SAFETY: arg is the &mut dyn FnMut() stored at the top of our
+        // stack mapping below, alive until we exec or exit.
         let f = unsafe { &mut *(arg as *mut &mut dyn FnMut()) };
         f();
         exit_child(127)
     }
     // Its exec would flush our buffered output to where its stdout goes.
     flush_stdio();
-    let flags = libc::CLONE_VM | libc::CLONE_VFORK | kinds.flags().bits();
+    let mut flags = libc::CLONE_VM | kinds.flags().bits();
+    if vfork {
+        flags |= libc::CLONE_VFORK;
+    }
+    let shown = |kinds: Namespaces| {
+        let head = if vfork { "vm|vfork" } else { "vm" };
+        match kinds.is_empty() {
+            true => format!("clone({head})"),
+            false => format!("clone({head}|{kinds})"),
+        }
+    };
     ops::act(
-        || match kinds.is_empty() {
-            true => "clone(vm|vfork)".into(),
-            false => format!("clone(vm|vfork|{kinds})"),
-        },
+        || shown(kinds),
         || {
             // SAFETY: a fresh private mapping; only pages the child touches
             // are ever backed.
             let mem = unsafe {
                 libc::mmap(
                     std::ptr::null_mut(),
-                    STACK + GUARD,
+                    VmStack::SIZE + VmStack::GUARD,
                     libc::PROT_READ | libc::PROT_WRITE,
                     libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK | libc::MAP_NORESERVE,
                     -1,
@@ -151,28 +212,27 @@ pub fn spawn_vm(kinds: Namespaces, f: &mut dyn FnMut()) -> Result<i32> {
             if mem == libc::MAP_FAILED {
                 return Err(Errno::last());
             }
-            let mut f = f;
-            // SAFETY: the lowest page of our mapping becomes the guard; clone
-            // runs trampoline on the stack above it and, with CLONE_VFORK,
-            // returns only once the child has exec'd or exited, so the stack
-            // and `f` outlive its use of them.
+            let stack = VmStack(mem);
+            // SAFETY: the lowest page of our mapping becomes the guard. The
+            // reference to `f` goes at the top of the mapping, not in a
+            // frame of ours: without CLONE_VFORK we return (and reuse this
+            // frame) while the child may not have read it yet. The child's
+            // stack starts below it, 16-byte aligned. With CLONE_VFORK clone
+            // returns only once the child has exec'd or exited; without, the
+            // caller keeps `stack`, and the closure `f` refers to, until the
+            // child's end of file.
             let pid = unsafe {
-                libc::mprotect(mem, GUARD, libc::PROT_NONE);
-                libc::clone(
-                    trampoline,
-                    mem.cast::<u8>().add(STACK + GUARD).cast(),
-                    flags | libc::SIGCHLD,
-                    (&mut f as *mut &mut dyn FnMut()).cast(),
-                )
+                libc::mprotect(mem, VmStack::GUARD, libc::PROT_NONE);
+                let top = mem.cast::<u8>().add(VmStack::SIZE + VmStack::GUARD);
+                let slot = top.sub(64).cast::<&mut dyn FnMut()>();
+                slot.write(f);
+                libc::clone(trampoline, slot.cast(), flags | libc::SIGCHLD, slot.cast())
             };
-            let err = Errno::last();
-            // SAFETY: our own mapping; with CLONE_VFORK the child has
-            // exec'd or exited by now, so nothing uses it.
-            unsafe { libc::munmap(mem, STACK + GUARD) };
             if pid < 0 {
-                Err(err)
+                // No child: errno is ours alone.
+                Err(Errno::last())
             } else {
-                Ok(pid)
+                Ok((pid, Some(stack)))
             }
         },
     )

@@ -556,6 +556,8 @@ impl<'a> Spawn<'a> {
 
         let (sync_r, sync_w) = pipe()?;
         let (err_r, err_w) = pipe()?;
+        // Taken (closed) beside a child that shares our memory.
+        let (mut sync_w, mut err_w) = (Some(sync_w), Some(err_w));
         let (status_r, status_w) = pipe()?;
 
         // New kinds that clone can create directly. After joining a user
@@ -585,27 +587,47 @@ impl<'a> Spawn<'a> {
             late.remove(Namespace::User);
         }
 
-        // A child that runs no Lua and execs itself (no init, no relay),
-        // and for which we have nothing to do (no maps to write), can share
-        // our memory until it execs instead of copying it, as posix_spawn
-        // does: no page tables to copy, no page copied on write on either
-        // side, no code page to fault in again. We are suspended meanwhile
-        // (CLONE_VFORK), so nothing of ours changes under it.
-        let shares_memory = self.func.is_none()
+        // A child that runs no Lua and execs itself (no init, no relay) can
+        // share our memory until it execs instead of copying it, as
+        // posix_spawn does: no page tables to copy, no page copied on write
+        // on either side, no code page to fault in again.
+        let vm_child = self.func.is_none()
             && self.setup.is_none()
             && self.before_start.is_none()
             && !self.use_init()
             && joins.is_empty()
-            && late.is_empty()
-            && !parent_acts;
+            && late.is_empty();
+        // When we have nothing to do for it, we are suspended meanwhile
+        // (CLONE_VFORK), so nothing of ours changes under it. When all we do
+        // is write its maps, we write them beside it, with raw system calls
+        // only (see spawn_vm_alongside), having rendered them ahead. Not
+        // under --trace, whose lines are formatted on the heap.
+        let shares_memory = vm_child && !parent_acts;
+        let prewritten = match &maps {
+            Some(m)
+                if vm_child
+                    && !m.by_child
+                    && self.cgroup.is_none()
+                    && !ops::tracing()
+                    && writes_any_map() =>
+            {
+                Some(idmap::Prewritten::new(&m.uid, &m.gid, m.deny_setgroups)?)
+            }
+            _ => None,
+        };
         let own_maps = maps.as_ref().filter(|m| m.by_child);
-        let pid = if shares_memory {
+        // Set beside a child that shares our memory: the map write that
+        // failed, and the child's error message.
+        let mut alongside_failed = None;
+        let mut alongside_msg = [0u8; 4096];
+        let mut alongside_len = None;
+        let pid = if shares_memory || prewritten.is_some() {
             let raw = |f: &OwnedFd| f.as_raw_fd();
             let (sync_r_fd, sync_w_fd, err_r_fd, err_w_fd, status_r_fd, status_w_fd) = (
                 raw(&sync_r),
-                raw(&sync_w),
+                sync_w.as_ref().map_or(-1, raw),
                 raw(&err_r),
-                raw(&err_w),
+                err_w.as_ref().map_or(-1, raw),
                 raw(&status_r),
                 raw(&status_w),
             );
@@ -630,12 +652,45 @@ impl<'a> Spawn<'a> {
                     filters,
                     proc_fd: None,
                     self_maps: own_maps,
-                    wait_for_parent: false,
+                    wait_for_parent: parent_acts,
                 });
                 report(err_w_fd, &r.unwrap_err());
                 exit_child(127)
             };
-            process::spawn_vm(at_clone, &mut run)?
+            match &prewritten {
+                None => process::spawn_vm(at_clone, &mut run)?,
+                Some(pw) => {
+                    let mut meanwhile = |pid: i32| {
+                        // Our copy, so the end of file is the child's.
+                        if let Some(fd) = err_w.take() {
+                            super::raw::close(fd);
+                        }
+                        match pw.write(pid) {
+                            Ok(()) => {
+                                if let Some(fd) = &sync_w {
+                                    let _ = super::raw::write(fd.as_raw_fd(), b"g");
+                                }
+                            }
+                            Err(e) => {
+                                alongside_failed = Some(e);
+                                // No byte but end of file: the child leaves.
+                                if let Some(fd) = sync_w.take() {
+                                    super::raw::close(fd);
+                                }
+                            }
+                        }
+                    };
+                    let (pid, n) = process::spawn_vm_alongside(
+                        at_clone,
+                        &mut run,
+                        &mut meanwhile,
+                        err_r_fd,
+                        &mut alongside_msg,
+                    )?;
+                    alongside_len = Some(n);
+                    pid
+                }
+            }
         } else {
             match process::fork(at_clone)? {
                 process::Forked::Parent(pid) => pid,
@@ -643,7 +698,7 @@ impl<'a> Spawn<'a> {
                     drop(sync_w);
                     drop(err_r);
                     drop(status_r);
-                    let err_fd = err_w.into_raw_fd();
+                    let err_fd = err_w.take().expect("error pipe").into_raw_fd();
                     let r = self.child(ChildCtx {
                         sync_r: Some(sync_r),
                         err_fd,
@@ -684,6 +739,18 @@ impl<'a> Spawn<'a> {
         };
         drop(stdio.child);
 
+        if let Some(n) = alongside_len {
+            if let Some(e) = alongside_failed {
+                child.abort();
+                return Err(idmap::Prewritten::error(pid, e));
+            }
+            if n > 0 {
+                child.abort();
+                return Err(decode_error(&alongside_msg[..n]));
+            }
+            return Ok(child);
+        }
+
         let parent_side = (|| -> Result<()> {
             if let Some(m) = maps.as_ref().filter(|m| !m.by_child) {
                 m.write(Some(pid))?;
@@ -701,8 +768,8 @@ impl<'a> Spawn<'a> {
             return Err(e);
         }
         // Let the child go on; then EOF on the error pipe means it exec'd.
-        if parent_acts {
-            let _ = nix::unistd::write(&sync_w, b"g");
+        if let Some(fd) = sync_w.as_ref().filter(|_| parent_acts) {
+            let _ = nix::unistd::write(fd, b"g");
         }
         let msg = read_all(err_r);
         // Held until now: a child that maps itself takes EOF here for our death.
@@ -1205,6 +1272,18 @@ impl IdMaps {
         }
         idmap::write_map(pid, IdKind::Gid, &self.gid)
     }
+}
+
+/// Whether we may write any id map of a child ourselves: privileged over
+/// our own user namespace, as root normally is. Otherwise some maps go
+/// through newuidmap/newgidmap, which a parent beside a child sharing its
+/// memory cannot run.
+fn writes_any_map() -> bool {
+    use caps::{CapSet, Capability};
+    geteuid().is_root()
+        && caps::read(None, CapSet::Effective).is_ok_and(|set| {
+            set.contains(&Capability::CAP_SETUID) && set.contains(&Capability::CAP_SETGID)
+        })
 }
 
 /// Whether every write end of `pipe` is closed.

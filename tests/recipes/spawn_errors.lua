@@ -89,5 +89,33 @@ for _, m in ipairs(modes) do
   local st = ns.run { argv = { "echo", "fine" }, namespaces = k, init = init }
   T.eq(n .. ".after.stdout", st.stdout, "fine\n")
 end
+
+-- Maps the kernel refuses (an outside id of -1), raised with the file and
+-- errno and no child left. As root the parent writes them beside a child
+-- that shares its memory until exec (the gid map too, with setgroups
+-- allowed); as another user through the same path as every map.
+if not T.user then
+  for _, c in ipairs {
+    { name = "uid", uid_map = { { 0, 4294967295, 1 } } },
+    { name = "gid", gid_map = { { 0, 4294967295, 1 } } },
+    { name = "gid_deny", gid_map = { { 0, 4294967295, 1 } }, setgroups = "deny" },
+  } do
+    for _, kinds in ipairs { "user", "user,mount,pid" } do
+      local n = "badmap." .. c.name .. "." .. kinds
+      local L = S.line() + 2
+      local e = T.errno(n, "EINVAL", function()
+        local p = ns.spawn { argv = { "touch", ran }, namespaces = kinds, init = false, uid_map = c.uid_map, gid_map = c.gid_map, setgroups = c.setgroups }
+        return p
+      end)
+      T.has(n .. ".file", e.op, c.name == "uid" and "/uid_map" or "/gid_map")
+      T.eq(n .. ".where", e.where, "recipe.lua:" .. L)
+      S.no_children(n .. ".no_child")
+    end
+  end
+  T.eq("badmap.program_never_ran", T.exists(ran), false)
+  local st = ns.run { argv = { "id", "-u" }, namespaces = "user,mount,pid", init = false }
+  T.eq("badmap.after", st.stdout, "0\n")
+end
+
 S.no_children("no child left")
 T.ok("all")
