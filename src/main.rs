@@ -8,6 +8,7 @@
 #![no_main]
 
 use std::io::{IsTerminal, Read, Write};
+use std::os::unix::ffi::OsStrExt;
 
 use clap::{CommandFactory, Parser};
 use nsrun::{Host, RunError};
@@ -104,10 +105,19 @@ fn init_logging(cli: &Cli) {
 }
 
 #[unsafe(no_mangle)]
-extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
     start();
+    // From main's own arguments: std::env::args is filled by std's start-up,
+    // or on glibc by an init hook that musl does not have.
+    let args: Vec<std::ffi::OsString> = (0..argc.max(0) as usize)
+        .map(|i| {
+            // SAFETY: argv holds argc valid C strings.
+            let s = unsafe { std::ffi::CStr::from_ptr(*argv.add(i)) };
+            std::ffi::OsStr::from_bytes(s.to_bytes()).to_owned()
+        })
+        .collect();
     // An unwinding panic must not cross into C; the hook has printed it.
-    let code = std::panic::catch_unwind(nsrun_main).unwrap_or(101);
+    let code = std::panic::catch_unwind(|| nsrun_main(args)).unwrap_or(101);
     // lang_start would flush stdout after main; std::process::exit does.
     let _ = std::io::stdout().flush();
     code
@@ -139,8 +149,8 @@ fn start() {
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
 }
 
-fn nsrun_main() -> libc::c_int {
-    let cli = Cli::parse();
+fn nsrun_main(args: Vec<std::ffi::OsString>) -> libc::c_int {
+    let cli = Cli::parse_from(args);
     init_logging(&cli);
     match run(&cli) {
         Ok(code) => code & 0xff,

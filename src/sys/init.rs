@@ -143,12 +143,17 @@ fn finish(st: WaitStatus, status_fd: Option<RawFd>) -> ! {
             // Die of the same signal, so our parent sees it. As PID 1 of a
             // pid namespace the kernel ignores this; the exit code and the
             // status pipe tell instead.
-            // SAFETY: restoring the default action, unblocking, raising.
+            // kill(getpid()), not raise(): musl's raise signals the thread
+            // id it cached at start-up, which in a process forked by a raw
+            // clone(2) like this one is our parent's.
+            // SAFETY: restoring the default action, unblocking, signalling
+            // ourselves.
             unsafe {
                 libc::signal(s as i32, libc::SIG_DFL);
             }
             unblock();
-            let _ = nix::sys::signal::raise(s);
+            // SAFETY: kill(2) of our own pid.
+            unsafe { libc::kill(libc::getpid(), s as i32) };
             exit_child(128 + s as i32)
         }
         _ => exit_child(1),

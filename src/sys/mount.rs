@@ -254,7 +254,8 @@ fn set_attrs(target: &str, rec: bool, attrs: u64) -> Result<()> {
                 (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
                 (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
                 (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-                (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+                // ST_RELATIME (1 << 12); nix names it for glibc only.
+                (FsFlags::from_bits_retain(1 << 12), MsFlags::MS_RELATIME),
             ] {
                 if st.flags().contains(a) {
                     f |= b;

@@ -5,8 +5,15 @@ use nix::errno::Errno;
 use super::ops;
 use crate::error::{suggest, Context, Error, Result};
 
+/// setrlimit's resource argument: glibc gives it a type of its own, musl an int.
+#[cfg(target_env = "gnu")]
+pub type Resource = libc::__rlimit_resource_t;
+/// setrlimit's resource argument: glibc gives it a type of its own, musl an int.
+#[cfg(not(target_env = "gnu"))]
+pub type Resource = libc::c_int;
+
 /// The limits nsrun knows by name, as `ns.spawn{rlimits = {...}}` spells them.
-pub const NAMES: &[(&str, libc::__rlimit_resource_t, bool)] = &[
+pub const NAMES: &[(&str, Resource, bool)] = &[
     // (name, resource, measured in bytes)
     ("as", libc::RLIMIT_AS, true),
     ("core", libc::RLIMIT_CORE, true),
