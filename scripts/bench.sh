@@ -10,10 +10,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SCRIPTS=$PWD/scripts
 
-# Two builds: the static one the README installs, which starts without
-# the dynamic loader, and the dynamically linked one a plain
-# `cargo install` makes.
+# The builds: the static one the README installs (scripts/install.sh: musl
+# where it can, else glibc), the static glibc one, and the dynamically
+# linked one a plain `cargo install` makes.
 HOST=$(rustc -vV | sed -n 's/^host: //p')
+MUSL="$(uname -m)-unknown-linux-musl"
 # The report (this output as markdown) and a chart go to bench/ (or $BENCH_OUT).
 OUT=${BENCH_OUT:-$PWD/bench}
 mkdir -p "$OUT"
@@ -27,9 +28,17 @@ RUSTFLAGS="-C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 cp target/release/nsrun "$WORK/nsrun-dyn"
-cp "target/static/$HOST/release/nsrun" "$WORK/nsrun"
-chmod 0755 "$WORK" "$WORK/nsrun" "$WORK/nsrun-dyn"
-echo "nsrun = static release build (as the README installs it); nsrun-dyn = dynamically linked"
+cp "target/static/$HOST/release/nsrun" "$WORK/nsrun-glibc"
+if command -v musl-gcc >/dev/null && rustup target list --installed 2>/dev/null | grep -qx "$MUSL" \
+  && cargo build --release --quiet --target "$MUSL" --target-dir target/musl; then
+  cp "target/musl/$MUSL/release/nsrun" "$WORK/nsrun"
+  echo "nsrun = static musl build (as scripts/install.sh installs it); nsrun-glibc = static glibc build;"
+else
+  cp "$WORK/nsrun-glibc" "$WORK/nsrun"
+  echo "note: no musl-gcc or no $MUSL target: nsrun = the static glibc build (scripts/install.sh's fallback);"
+fi
+chmod 0755 "$WORK" "$WORK"/nsrun*
+echo "nsrun-dyn = dynamically linked glibc build"
 
 RAW=""
 if [ -f ../shared/bench/rawclone.c ] && command -v cc >/dev/null; then
@@ -110,7 +119,7 @@ PY
 }
 
 section "start-up: nsrun -e '' vs lua5.4 -e ''"
-cmds=("$WORK/nsrun -e ''" "$WORK/nsrun-dyn -e ''")
+cmds=("$WORK/nsrun -e ''" "$WORK/nsrun-glibc -e ''" "$WORK/nsrun-dyn -e ''")
 command -v lua5.4 >/dev/null && cmds+=("lua5.4 -e ''") || echo "note: lua5.4 missing"
 bench startup "${cmds[@]}"
 
@@ -125,7 +134,8 @@ echo "spawn.lua 1: mount_proc = true (as unshare --mount-proc); \"deny\": and se
 echo "\"setup\": the mount in a Lua setup function"
 echo
 cmds=("$WORK/nsrun spawn.lua 1" "${AS_USER[*]} $WORK/nsrun spawn.lua 1" "$WORK/nsrun spawn.lua 1 deny"
-      "$WORK/nsrun spawn.lua 1 setup" "${AS_USER[*]} $WORK/nsrun spawn.lua 1 setup" "$WORK/nsrun-dyn spawn.lua 1")
+      "$WORK/nsrun spawn.lua 1 setup" "${AS_USER[*]} $WORK/nsrun spawn.lua 1 setup"
+      "$WORK/nsrun-glibc spawn.lua 1" "${AS_USER[*]} $WORK/nsrun-glibc spawn.lua 1" "$WORK/nsrun-dyn spawn.lua 1")
 [ -n "$RAW" ] && cmds+=("$RAW UmpuiCP" "${AS_USER[*]} $RAW UmpuiCP")
 cmds+=("unshare -Urmpuif --mount-proc /bin/true" "${AS_USER[*]} unshare -Urmpuif --mount-proc /bin/true")
 bench spawn "${cmds[@]}"
@@ -136,7 +146,7 @@ if command -v bwrap >/dev/null; then
   # /proc, and no other filesystem work (no pivot, no read-only root, no /dev, no init).
   floor=()
   [ -n "$RAW" ] && floor=("${AS_USER[*]} $RAW UmpuinCP")
-  bench sandbox "${AS_USER[*]} $WORK/nsrun sandbox.lua" \
+  bench sandbox "${AS_USER[*]} $WORK/nsrun sandbox.lua" "${AS_USER[*]} $WORK/nsrun-glibc sandbox.lua" \
     "${AS_USER[*]} bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev /bin/true" "${floor[@]}"
   python3 - sandbox.json <<'PY'
 import json, sys
@@ -181,6 +191,7 @@ if [ -x /usr/bin/time ]; then
   printf '| nsrun spawn.lua (root) | %s |\n' "$RSS_SPAWN"
   printf '| nsrun spawn.lua (uid 65534) | %s |\n' "$RSS_SPAWN_USER"
   printf '| nsrun spawn.lua 500 (root) | %s |\n' "$RSS_LOOP"
+  printf '| nsrun-glibc spawn.lua 500 (root) | %s |\n' "$(rss "$WORK/nsrun-glibc" spawn.lua 500)"
   command -v lua5.4 >/dev/null && printf '| lua5.4 -e %s | %s |\n' "''" "$(rss lua5.4 -e '')"
   [ -n "$RAW" ] && printf '| rawclone UmpuiCP | %s |\n' "$(rss "$RAW" UmpuiCP)"
 else
