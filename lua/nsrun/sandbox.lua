@@ -21,7 +21,7 @@ local ns = require "nsrun"
 -- What every set-up calls in the child, made now in the parent: nsrun
 -- makes module functions on first use, and one made in a freshly forked
 -- child dirties pages the kernel must copy there.
-for _, f in ipairs { "mount", "mkdir", "pivot_root", "chdir", "bind", "mount_proc", "mount_dev", "umount" } do
+for _, f in ipairs { "mount", "mkdir", "pivot_root", "chdir", "bind", "mount_proc", "mount_dev" } do
   local _ = ns[f]
 end
 
@@ -287,11 +287,11 @@ local function build(opts, level)
     end
     for _, c in ipairs(chmods) do ns.chmod(new .. c.path, c.mode) end
     for _, p in ipairs(ro) do ns.remount_ro(new .. p) end
-    -- Drop the host's tree first, as bubblewrap does (private, so the
-    -- detach cannot propagate to the host whatever `propagation` says):
-    -- the last pivot then has only the tmpfs base to leave behind.
-    ns.mount(nil, old, nil, "rec,private")
-    ns.umount(old, "detach")
+    -- The last pivot makes every mount private (so nothing it drops can
+    -- propagate to the host, whatever `propagation` says) and detaches the
+    -- tmpfs base with the host's tree below it at once: one umount, each
+    -- of which waits for an RCU grace period (~0.1 ms), where bubblewrap
+    -- does two.
     ns.pivot_root(new)
     if user_setup then user_setup() end
   end
