@@ -4,7 +4,9 @@
 #   scripts/bench.sh            (builds nsrun in release mode first)
 #
 # Needs python3, hyperfine, GNU time and gnuplot (apt install hyperfine time lua5.4
-# util-linux bubblewrap gnuplot-nox); it writes bench/report.md and bench/report.png.
+# util-linux bubblewrap gnuplot-nox), and for the musl build that
+# scripts/install.sh installs, musl-tools and `rustup target add
+# x86_64-unknown-linux-musl`; it writes bench/report.md and bench/report.png.
 # Rows whose tool is missing are skipped with a note.
 set -euo pipefail
 cd "$(dirname "$0")/.."

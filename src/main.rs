@@ -104,6 +104,13 @@ fn init_logging(cli: &Cli) {
     b.init();
 }
 
+// musl's malloc maps and unmaps memory over and over for the thousands of
+// small objects a Lua state makes and frees: with dlmalloc, `nsrun -e ''`
+// takes 0.66 ms instead of 0.86 and `require "nsrun.sandbox"` 0.28 ms less.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOC: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
 #[unsafe(no_mangle)]
 extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
     start();
