@@ -111,6 +111,18 @@ pub struct Prewritten {
 }
 
 impl Prewritten {
+    /// Whether we may write any child's maps ourselves: privileged over our
+    /// own user namespace, as root normally is. Otherwise some maps go
+    /// through newuidmap/newgidmap, which a parent beside a child sharing
+    /// its memory cannot run.
+    pub fn possible() -> bool {
+        use caps::{CapSet, Capability};
+        geteuid().is_root()
+            && caps::read(None, CapSet::Effective).is_ok_and(|set| {
+                set.contains(&Capability::CAP_SETUID) && set.contains(&Capability::CAP_SETGID)
+            })
+    }
+
     /// Check and render `uid` and `gid`.
     pub fn new(uid: &[IdRange], gid: &[IdRange], deny_setgroups: bool) -> Result<Prewritten> {
         validate(uid)?;

@@ -46,6 +46,11 @@
 //! PID 1. The main process switches identity, closes stray fds and execs.
 //! Every failure before exec travels back on a CLOEXEC pipe (EOF means the
 //! exec happened), and the parent raises it after reaping what it started.
+//! A child C that runs no Lua and execs itself (no init, no relay, no
+//! joins) is not forked but shares the parent's memory until its exec:
+//! with the parent suspended when it has nothing to do, or beside it,
+//! writing C's maps with raw system calls only, when that is all it does
+//! (`process::spawn_vm`, `process::spawn_vm_alongside`).
 
 use std::fs::File;
 use std::io::Read;
@@ -609,7 +614,7 @@ impl<'a> Spawn<'a> {
                     && !m.by_child
                     && self.cgroup.is_none()
                     && !ops::tracing()
-                    && writes_any_map() =>
+                    && idmap::Prewritten::possible() =>
             {
                 Some(idmap::Prewritten::new(&m.uid, &m.gid, m.deny_setgroups)?)
             }
@@ -1272,18 +1277,6 @@ impl IdMaps {
         }
         idmap::write_map(pid, IdKind::Gid, &self.gid)
     }
-}
-
-/// Whether we may write any id map of a child ourselves: privileged over
-/// our own user namespace, as root normally is. Otherwise some maps go
-/// through newuidmap/newgidmap, which a parent beside a child sharing its
-/// memory cannot run.
-fn writes_any_map() -> bool {
-    use caps::{CapSet, Capability};
-    geteuid().is_root()
-        && caps::read(None, CapSet::Effective).is_ok_and(|set| {
-            set.contains(&Capability::CAP_SETUID) && set.contains(&Capability::CAP_SETGID)
-        })
 }
 
 /// Whether every write end of `pipe` is closed.
