@@ -412,7 +412,8 @@ pub fn dev(target: &str, host_dev: &str) -> Result<()> {
     )?;
     for node in DEV_NODES {
         let path = format!("{target}/{node}");
-        mount_point(&path, true)?;
+        // On the tmpfs just mounted: nothing to look for, no parent to make.
+        fs::write_file(&path, b"", Some(0o444))?;
         mount(
             Some(&format!("{host_dev}/{node}")),
             &path,
