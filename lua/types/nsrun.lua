@@ -166,7 +166,7 @@
 ---@field die_with_parent? boolean kill the child if nsrun dies (default true)
 ---@field new_session? boolean setsid() in the child
 ---@field timeout? number seconds; then the process tree is killed and the status says `timed_out`
----@field mount_proc? boolean|string a fresh proc on /proc (or this path) before `setup`, as `unshare --mount-proc`; needs "mount"
+---@field mount_proc? boolean|string a fresh proc on /proc (or this existing absolute path) before `setup`, as `unshare --mount-proc`; needs "mount"
 ---@field propagation? "slave"|"private"|"shared"|"unchanged" how `/` propagates in a new mount namespace, set before anything is mounted (default "slave": host mounts arrive, none leave)
 ---@field caps? nsrun.CapsOpts capabilities to keep or drop (default: none when `uid` is not 0)
 ---@field no_new_privs? boolean PR_SET_NO_NEW_PRIVS before exec (default true with `seccomp`)

@@ -449,6 +449,13 @@ pub fn dev(target: &str, host_dev: &str) -> Result<()> {
 /// A fresh proc on `target` (it shows the pid namespace of the caller).
 pub fn proc(target: &str) -> Result<()> {
     mount_point(target, false)?;
+    proc_on(target)
+}
+
+/// A fresh proc on `target`, which must exist: for a mount point outside
+/// any tmpfs of ours, where creating it would leave a directory on the
+/// host's filesystem (mkdir is not confined by a mount namespace).
+pub fn proc_on(target: &str) -> Result<()> {
     mount(
         Some("proc"),
         target,

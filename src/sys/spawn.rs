@@ -469,6 +469,11 @@ impl<'a> Spawn<'a> {
                 "mount_proc requires a new mount namespace (else it would mount on the host's): add \"mount\" to namespaces".into(),
             );
         }
+        if let Some(t) = self.mount_proc.as_deref().filter(|t| !t.starts_with('/')) {
+            return bad(format!(
+                "mount_proc must be an absolute path (an existing directory), got '{t}'"
+            ));
+        }
         if self.time_offsets.is_some() && !ns.contains(Namespace::Time) {
             return bad(
                 "time_offsets requires a new time namespace: add \"time\" to namespaces".into(),
@@ -1057,7 +1062,7 @@ impl<'a> Spawn<'a> {
             sysns::setdomainname(d)?;
         }
         if let Some(t) = &self.mount_proc {
-            mount::proc(t)?;
+            mount::proc_on(t)?;
         }
         if let Some(f) = self.setup.as_mut() {
             f()?;

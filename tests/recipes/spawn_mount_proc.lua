@@ -30,6 +30,16 @@ r = ns.run { argv = { "sh", "-c", "test -e " .. dir .. "/1/stat && ! test -e /pr
   namespaces = S.kinds("pid,mount"), mount_proc = dir }
 T.check("path", r.code == 0, r.stderr)
 
+-- A path must be absolute and exist: it is not created (that would leave a
+-- directory on the host's filesystem).
+T.errmsg("relative", "mount_proc must be an absolute path",
+  ns.spawn, { argv = { "true" }, namespaces = S.kinds("pid,mount"), mount_proc = "proc" })
+local missing = T.dir .. "/no-such-dir"
+local e = T.errno("missing", "ENOENT", ns.spawn,
+  { argv = { "true" }, namespaces = S.kinds("pid,mount"), mount_proc = missing })
+T.has("missing.names_it", tostring(e), missing)
+T.eq("missing.not_created", T.exists(missing), false)
+S.no_children("missing.no_child")
 T.errmsg("needs_mount", "mount_proc requires a new mount namespace",
   ns.spawn, { argv = { "true" }, namespaces = S.kinds("pid"), mount_proc = true })
 T.errmsg("bad_value", "mount_proc must be true or a path",
