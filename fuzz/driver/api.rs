@@ -625,6 +625,22 @@ impl<'a> Driver<'a> {
     }
 
     /// Any value at all.
+    /// `n` more arbitrary arguments, and how each is shown.
+    fn push_values(
+        &mut self,
+        n: usize,
+        depth: u32,
+        args: &mut Vec<Value>,
+        shown: &mut Vec<String>,
+    ) -> mlua::Result<()> {
+        for _ in 0..n {
+            let (v, s) = self.value(depth)?;
+            args.push(v);
+            shown.push(s);
+        }
+        Ok(())
+    }
+
     fn value(&mut self, depth: u32) -> mlua::Result<(Value, String)> {
         let kinds = if depth >= MAX_DEPTH { 10 } else { 13 };
         Ok(match self.b.below(kinds) {
@@ -1220,11 +1236,8 @@ impl<'a> Driver<'a> {
                         }
                     }
                     _ => {
-                        for _ in 0..self.b.below(5) {
-                            let (v, s) = self.value(0)?;
-                            args.push(v);
-                            shown.push(s);
-                        }
+                        let n = self.b.below(5);
+                        self.push_values(n, 0, &mut args, &mut shown)?;
                     }
                 }
                 let call = self.call.clone();
@@ -1283,11 +1296,8 @@ impl<'a> Driver<'a> {
                 let m = self.b.pick(METHODS);
                 let mut args = vec![v, Value::String(self.lua.create_string(m)?)];
                 let mut shown = Vec::new();
-                for _ in 0..self.b.below(3) {
-                    let (a, s) = self.value(1)?;
-                    args.push(a);
-                    shown.push(s);
-                }
+                let n = self.b.below(3);
+                self.push_values(n, 1, &mut args, &mut shown)?;
                 let method = self.method.clone();
                 let text = format!("{vs}:{m}({})", shown.join(", "));
                 self.judge(&format!(":{m}"), &text, &method, MultiValue::from_vec(args))?;

@@ -749,41 +749,43 @@ impl<'a> Spawn<'a> {
         };
         drop(stdio.child);
 
-        if let Some(n) = alongside_len {
-            if let Some(e) = alongside_failed {
-                child.abort();
-                return Err(idmap::Prewritten::error(pid, e));
+        // The child's error message, if it sent one before its exec.
+        let msg = match alongside_len {
+            // Beside a memory-sharing child the maps are written already.
+            Some(n) => {
+                if let Some(e) = alongside_failed {
+                    child.abort();
+                    return Err(idmap::Prewritten::error(pid, e));
+                }
+                alongside_msg[..n].to_vec()
             }
-            if n > 0 {
-                child.abort();
-                return Err(decode_error(&alongside_msg[..n]));
+            None => {
+                let parent_side = (|| -> Result<()> {
+                    if let Some(m) = maps.as_ref().filter(|m| !m.by_child) {
+                        m.write(Some(pid))?;
+                    }
+                    if let Some(cg) = &child.cgroup {
+                        cg.add(pid)?;
+                    }
+                    if let Some(f) = self.before_start.as_mut() {
+                        f(pid)?;
+                    }
+                    Ok(())
+                })();
+                if let Err(e) = parent_side {
+                    child.abort();
+                    return Err(e);
+                }
+                // Let the child go on; then EOF on the error pipe means it exec'd.
+                if let Some(fd) = sync_w.as_ref().filter(|_| parent_acts) {
+                    let _ = nix::unistd::write(fd, b"g");
+                }
+                let msg = read_all(err_r);
+                // Held until now: a child that maps itself takes EOF here for our death.
+                drop(sync_w);
+                msg
             }
-            return Ok(child);
-        }
-
-        let parent_side = (|| -> Result<()> {
-            if let Some(m) = maps.as_ref().filter(|m| !m.by_child) {
-                m.write(Some(pid))?;
-            }
-            if let Some(cg) = &child.cgroup {
-                cg.add(pid)?;
-            }
-            if let Some(f) = self.before_start.as_mut() {
-                f(pid)?;
-            }
-            Ok(())
-        })();
-        if let Err(e) = parent_side {
-            child.abort();
-            return Err(e);
-        }
-        // Let the child go on; then EOF on the error pipe means it exec'd.
-        if let Some(fd) = sync_w.as_ref().filter(|_| parent_acts) {
-            let _ = nix::unistd::write(fd, b"g");
-        }
-        let msg = read_all(err_r);
-        // Held until now: a child that maps itself takes EOF here for our death.
-        drop(sync_w);
+        };
         if !msg.is_empty() {
             child.abort();
             return Err(decode_error(&msg));
