@@ -733,6 +733,20 @@ impl<'a> Driver<'a> {
         Ok((Value::Table(t), format!("{{{}}}", shown.join(", "))))
     }
 
+    /// A table of up to two entries under keys picked from `keys` (a key
+    /// may come twice: the later value stays).
+    fn picked(&mut self, keys: &[&str], value: Make<Self>) -> mlua::Result<(Value, String)> {
+        let t = self.lua.create_table()?;
+        let mut shown = Vec::new();
+        for _ in 0..self.b.below(3) {
+            let k = self.b.pick(keys);
+            let (v, s) = value(self)?;
+            t.raw_set(k, v)?;
+            shown.push(format!("{k} = {s}"));
+        }
+        Ok((Value::Table(t), format!("{{{}}}", shown.join(", "))))
+    }
+
     fn word_of(&mut self, words: &[&str]) -> mlua::Result<(Value, String)> {
         let w = self.b.pick(words);
         self.string(w.as_bytes())
@@ -825,19 +839,9 @@ impl<'a> Driver<'a> {
             }),
             "fn" | "setup" | "before_start" => Ok(self.function()),
             "namespaces" | "namespaces_try" => self.kinds(),
-            "join" => {
-                let t = self.lua.create_table()?;
-                let mut shown = Vec::new();
-                for _ in 0..self.b.below(3) {
-                    let k = self
-                        .b
-                        .pick(&["net", "user", "mount", "pid", "uts", "bogus"]);
-                    let (v, s) = self.target()?;
-                    t.raw_set(k, v)?;
-                    shown.push(format!("{k} = {s}"));
-                }
-                Ok((Value::Table(t), format!("{{{}}}", shown.join(", "))))
-            }
+            "join" => self.picked(&["net", "user", "mount", "pid", "uts", "bogus"], |s| {
+                s.target()
+            }),
             "uid_map" | "gid_map" => match self.b.below(3) {
                 0 => self.word_of(&["root", "self", "other"]),
                 _ => self.list(2, |s| {
@@ -930,21 +934,13 @@ impl<'a> Driver<'a> {
                 }
             }
             "rlimits" => {
-                let t = self.lua.create_table()?;
-                let mut shown = Vec::new();
-                for _ in 0..self.b.below(3) {
-                    let k = self
-                        .b
-                        .pick(&["nofile", "as", "core", "nproc", "NOFILE", "bogus"]);
-                    let (v, s) = if self.b.chance(3) {
-                        self.list(3, |s| s.size())?
-                    } else {
-                        self.size()?
-                    };
-                    t.raw_set(k, v)?;
-                    shown.push(format!("{k} = {s}"));
-                }
-                Ok((Value::Table(t), format!("{{{}}}", shown.join(", "))))
+                self.picked(
+                    &["nofile", "as", "core", "nproc", "NOFILE", "bogus"],
+                    |s| match s.b.chance(3) {
+                        true => s.list(3, |s| s.size()),
+                        false => s.size(),
+                    },
+                )
             }
             "cgroup" => self.record([
                 ("memory", |s: &mut Self| s.size()),
