@@ -4,6 +4,7 @@
 //! signals to the main process and leaves with the main process's status.
 
 use std::os::fd::RawFd;
+use std::sync::OnceLock;
 
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -64,9 +65,135 @@ pub fn decode(b: &[u8; 8]) -> (i32, i32, bool) {
     (code, sig & 0xff, sig & 0x100 != 0)
 }
 
+/// The system calls a supervisor makes once locked down: reaping, reading
+/// its signalfd, forwarding, writing the status, printing an error,
+/// leaving (and dying of the main process's signal), and what the
+/// allocator and C library may do meanwhile. Everything else kills it.
+pub const ALLOW: &[&str] = &[
+    "read",
+    "write",
+    "writev",
+    "close",
+    "wait4",
+    "waitid",
+    "kill",
+    "getpid",
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "rt_sigreturn",
+    "exit",
+    "exit_group",
+    "restart_syscall",
+    "brk",
+    "mmap",
+    "munmap",
+    "mremap",
+    "madvise",
+    "futex",
+    "sigaltstack",
+    "clock_gettime",
+    "nanosleep",
+    "clock_nanosleep",
+    "sched_yield",
+    "getrandom",
+];
+
+/// The supervisor's own filter, compiled once (in the parent, before any
+/// fork: a child then only installs it).
+pub fn filter() -> crate::error::Result<&'static [seccompiler::BpfProgram]> {
+    static F: OnceLock<Vec<seccompiler::BpfProgram>> = OnceLock::new();
+    if let Some(f) = F.get() {
+        return Ok(f);
+    }
+    let names: Vec<String> = ALLOW.iter().map(|s| s.to_string()).collect();
+    let p = super::seccomp::Policy::new().allow(&names, super::seccomp::Action::Kill)?;
+    let compiled = p.compile()?;
+    Ok(F.get_or_init(|| compiled))
+}
+
+/// Where this process's command line and environment strings lie
+/// (`/proc/self/stat` fields 48 to 51), read once in the parent so that
+/// supervisors forked from it can wipe their copies without /proc.
+pub fn note_arg_area() {
+    let _ = arg_area();
+}
+
+fn arg_area() -> Option<[usize; 4]> {
+    static AREA: OnceLock<Option<[usize; 4]>> = OnceLock::new();
+    *AREA.get_or_init(|| {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // Fields after the command name, which may hold spaces: field 3 is
+        // the first after the closing parenthesis.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let f: Vec<&str> = rest.split(' ').collect();
+        let n = |i: usize| f.get(i - 3)?.trim().parse::<usize>().ok();
+        let a = [n(48)?, n(49)?, n(50)?, n(51)?];
+        (a[0] < a[1] && a[2] <= a[3] && a[3] - a[0] < 1 << 24).then_some(a)
+    })
+}
+
+/// Make a process that will supervise the sandbox's program unreachable
+/// from it, before that program exists: not dumpable, so `/proc/PID/mem`,
+/// `environ`, `fd/`, `exe`, `maps` and ptrace need CAP_SYS_PTRACE in the
+/// user namespace that owns our memory, which is the one nsrun started in
+/// (memory is owned by the namespace of the last exec, and we are a fork
+/// of nsrun), never one the sandbox's root holds capabilities in. Only we
+/// can make ourselves dumpable again. Our command line stays readable by
+/// anyone (`/proc/PID/cmdline` takes no ptrace check): wipe it, and the
+/// environment, so neither the recipe's arguments nor nsrun's variables
+/// can be read there.
+///
+/// The mark is per memory: a child cloned with `CLONE_VM` shares it until
+/// it execs (which sets it anew), and a forked child inherits it.
+///
+/// # Safety
+/// The process must be a fork of nsrun (not sharing memory with it): the
+/// command line and environment strings are overwritten in place.
+pub unsafe fn seal() {
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    if let Some([arg0, arg1, env0, env1]) = arg_area() {
+        const NAME: &[u8] = b"nsrun-init\0";
+        // SAFETY: the ranges the kernel reports for our own command line
+        // and environment, writable stack memory of this (forked) process.
+        unsafe {
+            std::ptr::write_bytes(arg0 as *mut u8, 0, arg1 - arg0);
+            std::ptr::copy_nonoverlapping(
+                NAME.as_ptr(),
+                arg0 as *mut u8,
+                NAME.len().min(arg1 - arg0),
+            );
+            std::ptr::write_bytes(env0 as *mut u8, 0, env1 - env0);
+        }
+    }
+}
+
+/// Undo [`seal`]'s mark in a forked child that goes on as the sandbox's
+/// own process (Lua `setup` or `fn`, which may write its own `/proc/self`
+/// files): its memory is its own copy.
+pub fn unseal_forked() {
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) };
+}
+
+/// The supervisor's lock-down, once the main process runs: no capability
+/// in any set (nor the bounding set, so no exec could regain one),
+/// no_new_privs, and a filter that allows only what supervising needs
+/// ([`ALLOW`]). A supervisor is part of the sandbox, so its program is
+/// its attacker: whatever it made us do, we could do no more than it.
+fn lock_down(filter: &[seccompiler::BpfProgram]) -> crate::error::Result<()> {
+    super::caps::apply(0)?;
+    super::seccomp::no_new_privs()?;
+    super::seccomp::install(
+        filter,
+        &["nsrun init: allow ".to_string() + &ALLOW.join(" ")],
+    )
+}
+
 /// Supervise `main` until it ends, then write its status to `status_fd`
 /// (when given) and exit with its shell code. Signals must already be
-/// blocked with [`block`].
+/// blocked with [`block`], and the process [`seal`]ed before `main` was
+/// started. `filter` is [`filter`]'s, when nsrun could compile it.
 pub fn supervise(main: i32, status_fd: Option<RawFd>) -> ! {
     // The supervisor never execs, so it would hold every fd the recipe had
     // open for the sandbox's whole life; it needs none but the status pipe.
@@ -78,6 +205,22 @@ pub fn supervise(main: i32, status_fd: Option<RawFd>) -> ! {
             exit_child(1)
         }
     };
+    let filter = match filter() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("nsrun: init: {e}");
+            // SAFETY: plain kill(2) of our own child.
+            unsafe { libc::kill(main, libc::SIGKILL) };
+            exit_child(125)
+        }
+    };
+    if let Err(e) = lock_down(filter) {
+        // Fail closed: no sandbox with an init stronger than its program.
+        eprintln!("nsrun: init: lock-down: {e}");
+        // SAFETY: plain kill(2) of our own child.
+        unsafe { libc::kill(main, libc::SIGKILL) };
+        exit_child(125)
+    }
     loop {
         // Reap everything that has ended: orphans re-parented to us as
         // PID 1, and the main process.
@@ -109,26 +252,141 @@ pub fn supervise(main: i32, status_fd: Option<RawFd>) -> ! {
 }
 
 fn close_fds_except(keep: Option<RawFd>) {
-    close_all_but(keep.as_slice());
+    // A supervisor with fds it cannot close would hold the recipe's files
+    // for the sandbox's life: leave rather than run like that.
+    if let Err(e) = close_all_but(keep.as_slice(), &[], false) {
+        eprintln!("nsrun: init: {e}");
+        exit_child(125)
+    }
 }
 
-/// Close every fd from 3 up except those in `keep`.
-pub fn close_all_but(keep: &[RawFd]) {
-    let mut keep: Vec<u32> = keep
-        .iter()
-        .chain(super::ops::trace_fd().as_ref())
-        .filter(|k| **k >= 3)
-        .map(|k| *k as u32)
-        .collect();
-    keep.sort_unstable();
-    keep.dedup();
-    let mut lo = 3u32;
-    for k in keep.into_iter().chain(std::iter::once(u32::MAX)) {
+/// Close every fd from 3 up except those in `keep`, `also` and the `--trace` fd;
+/// with `cloexec_only`, mark them close-on-exec instead (for a process
+/// that goes on running Lua, whose values own some of them). It allocates
+/// nothing: it runs in children that share their parent's memory.
+///
+/// `close_range(2)` does it in one call; where the kernel lacks it (before
+/// 5.9, or 5.11 for the close-on-exec flag), the fds listed in
+/// `/proc/self/fd` are closed one by one, as bubblewrap does, and if that
+/// cannot be read either, every number up to the fd limit.
+pub fn close_all_but(
+    keep: &[RawFd],
+    also: &[RawFd],
+    cloexec_only: bool,
+) -> crate::error::Result<()> {
+    let trace = super::ops::trace_fd().unwrap_or(-1);
+    let kept = |fd: RawFd| fd == trace || keep.contains(&fd) || also.contains(&fd);
+    // The gaps between kept fds, lowest first, found without sorting.
+    let next_kept = |after: i64| -> i64 {
+        keep.iter()
+            .chain(also)
+            .copied()
+            .chain(std::iter::once(trace))
+            .map(i64::from)
+            .filter(|k| *k > after)
+            .min()
+            .unwrap_or(i64::from(u32::MAX) + 1)
+    };
+    let flags = if cloexec_only {
+        libc::CLOSE_RANGE_CLOEXEC
+    } else {
+        0
+    };
+    let mut lo: i64 = 3;
+    let mut ranged = true;
+    while lo <= i64::from(u32::MAX) {
+        let k = next_kept(lo - 1);
         if lo < k {
-            // SAFETY: closing fds nothing else in this process uses.
-            unsafe { libc::syscall(libc::SYS_close_range, lo, k - 1, 0u32) };
+            // SAFETY: closing (or flagging) fds nothing else in this
+            // process uses any more.
+            let rc =
+                unsafe { libc::syscall(libc::SYS_close_range, lo as u32, (k - 1) as u32, flags) };
+            if rc != 0 {
+                ranged = false;
+                break;
+            }
         }
-        lo = k.saturating_add(1);
+        lo = k + 1;
+    }
+    if ranged {
+        return Ok(());
+    }
+    let one = |fd: RawFd| {
+        if fd >= 3 && !kept(fd) {
+            // SAFETY: as above, one fd at a time.
+            unsafe {
+                match cloexec_only {
+                    true => libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC),
+                    false => libc::close(fd),
+                }
+            };
+        }
+    };
+    if close_listed(&one).is_ok() {
+        return Ok(());
+    }
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the struct.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(crate::error::Error::sys(
+            "close stray fds (close_range, /proc/self/fd and getrlimit all failed)",
+            nix::errno::Errno::last(),
+        ));
+    }
+    for fd in 3..lim.rlim_cur.min(1 << 20) as RawFd {
+        one(fd);
+    }
+    Ok(())
+}
+
+/// Apply `one` to each fd listed in `/proc/self/fd`, read with getdents64
+/// into a buffer on the stack.
+fn close_listed(one: &dyn Fn(RawFd)) -> Result<(), ()> {
+    // SAFETY: a NUL-terminated literal path.
+    let dir = unsafe {
+        libc::open(
+            c"/proc/self/fd".as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if dir < 0 {
+        return Err(());
+    }
+    let mut buf = [0u8; 4096];
+    loop {
+        // SAFETY: a buffer of that size.
+        let n = unsafe { libc::syscall(libc::SYS_getdents64, dir, buf.as_mut_ptr(), buf.len()) };
+        if n <= 0 {
+            // SAFETY: our own directory fd.
+            unsafe { libc::close(dir) };
+            return if n == 0 { Ok(()) } else { Err(()) };
+        }
+        let mut off = 0usize;
+        while off + 19 < n as usize {
+            // struct linux_dirent64: u64 ino, i64 off, u16 reclen, u8 type, name.
+            let reclen = u16::from_ne_bytes([buf[off + 16], buf[off + 17]]) as usize;
+            let name = &buf[off + 19..off + reclen];
+            let mut fd: i64 = 0;
+            let mut digits = 0;
+            for b in name.iter().take_while(|b| **b != 0) {
+                if !b.is_ascii_digit() {
+                    digits = 0;
+                    break;
+                }
+                fd = fd * 10 + i64::from(b - b'0');
+                digits += 1;
+            }
+            if digits > 0 && fd != i64::from(dir) && fd <= i64::from(i32::MAX) {
+                one(fd as RawFd);
+            }
+            if reclen == 0 {
+                break;
+            }
+            off += reclen;
+        }
     }
 }
 

@@ -94,9 +94,12 @@ pub fn fork(kinds: Namespaces) -> Result<Forked> {
         // Stay behind as a supervisor: signals sent to us reach the real
         // child, and it dies with us.
         super::init::block();
+        // SAFETY: we are a fork of nsrun's (clone without CLONE_VM above).
+        unsafe { super::init::seal() };
         match ops::clone(nix::sched::CloneFlags::empty()) {
             Ok(0) => {
                 super::init::unblock();
+                super::init::unseal_forked();
                 // SAFETY: prctl with an int argument.
                 unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
             }
@@ -292,6 +295,14 @@ pub fn kill(pid: i32, sig: i32) -> Result<()> {
     ops::kill(Pid::from_raw(pid), sig).op(|| format!("kill {pid}"))
 }
 
+/// Rust's runtime (and nsrun's main) ignore SIGPIPE, and an ignored
+/// signal stays ignored across exec: give a program the default, as
+/// std::process::Command does.
+pub fn default_sigpipe() {
+    // SAFETY: restoring a default disposition.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}
+
 /// Options of [`exec`].
 #[derive(Clone, Debug, Default)]
 pub struct ExecOpts {
@@ -311,9 +322,19 @@ fn cstr(s: &[u8], what: &str) -> Result<CString> {
 
 /// Replace this process with `argv`, searching `PATH` (the new
 /// environment's when one is given). Returns only with an error.
+/// Only the standard streams reach the program: the fds the recipe (Lua's
+/// `io.open`, handles) or nsrun opened are marked close-on-exec first,
+/// which changes nothing for us should the exec fail.
 pub fn exec(argv: &[String], opts: &ExecOpts) -> Error {
     match Prepared::new(argv, opts) {
-        Ok(p) => p.exec(),
+        Ok(p) => {
+            if !ops::planning() {
+                if let Err(e) = super::init::close_all_but(&[], &[], true) {
+                    return e;
+                }
+            }
+            p.exec()
+        }
         Err(e) => e,
     }
 }
@@ -407,20 +428,48 @@ impl Prepared {
     /// Exec it; returns only with the error that stopped it. Under
     /// `--plan` it records the exec and returns [`Error::Planned`].
     pub fn exec(&self) -> Error {
+        if ops::planning() {
+            return self.exec_ready();
+        }
+        if let Err(e) = self.enter_cwd() {
+            return e;
+        }
+        default_sigpipe();
+        self.exec_ready()
+    }
+
+    /// Change to the working directory, and check that it lies below our
+    /// root: a directory reached through an fd (`/proc/self/fd/N`) or
+    /// moved away meanwhile can lie outside it, which the kernel shows
+    /// by an "(unreachable)" path.
+    pub fn enter_cwd(&self) -> Result<()> {
+        let Some(dir) = &self.cwd else {
+            return Ok(());
+        };
+        if ops::record(|| format!("chdir({dir:?})")) {
+            return Ok(());
+        }
+        ops::chdir(dir).op(|| format!("chdir {dir}"))?;
+        let mut buf = [0u8; 4096];
+        // SAFETY: getcwd(2) into a buffer of that size.
+        let n = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
+        if n > 0 && buf[0] == b'/' {
+            return Ok(());
+        }
+        Err(Error::Invalid(format!(
+            "cwd '{dir}' lies outside the process's root directory (reached through an fd or a moved mount?)"
+        )))
+    }
+
+    /// execve(2) with nothing before it: the working directory and signal
+    /// dispositions are the caller's business ([`Prepared::enter_cwd`],
+    /// [`default_sigpipe`]), so a seccomp filter installed just before
+    /// need allow nothing of ours but the exec.
+    pub fn exec_ready(&self) -> Error {
         if ops::record(|| format!("execve({:?}, {:?})", self.prog, self.argv)) {
             return Error::Planned;
         }
-        if let Some(dir) = &self.cwd {
-            if let Err(e) = ops::chdir(dir) {
-                return Error::sys(format!("chdir {dir}"), e);
-            }
-        }
         flush_stdio();
-        // Rust's runtime (and nsrun's main) ignore SIGPIPE, and an ignored
-        // signal stays ignored across exec: give the program the default,
-        // as std::process::Command does.
-        // SAFETY: restoring a default disposition.
-        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
         let mut seen_eacces = false;
         let single = self.candidates.len() == 1 && self.prog.contains('/');
         for c in &self.candidates {

@@ -568,7 +568,14 @@ impl<'a> Spawn<'a> {
         let (err_r, err_w) = pipe()?;
         // Taken (closed) beside a child that shares our memory.
         let (mut sync_w, mut err_w) = (Some(sync_w), Some(err_w));
-        let (status_r, status_w) = pipe()?;
+        let (status_r, status_w) = status_channel()?;
+        if self.use_init() || !self.namespaces.is_empty() || !joins.is_empty() {
+            // What a supervisor (PID 1, or a relay) forked in the child
+            // needs, made here where allocating is free: its filter, and
+            // where the command line it wipes lies.
+            init::filter()?;
+            init::note_arg_area();
+        }
 
         // New kinds that clone can create directly. After joining a user
         // namespace every new kind must be made from inside it, by unshare.
@@ -873,8 +880,13 @@ impl<'a> Spawn<'a> {
                 "child"
             };
             ops::in_role(role, || -> Result<i32> {
+                let cwd = self.cwd.clone();
                 self.lock_down(None, &filters, || {
-                    ops::record(|| "close_range(3, ~0, CLOEXEC)".into());
+                    ops::record(|| "close_range(3, ~0)".into());
+                    if let Some(d) = &cwd {
+                        ops::record(|| format!("chdir({d:?})"));
+                    }
+                    Ok(())
                 })?;
                 if let Some(f) = self.func.as_mut() {
                     return Ok(f());
@@ -954,6 +966,9 @@ impl<'a> Spawn<'a> {
             // Unshared (or joined) pid and time namespaces hold only our children:
             // fork into them and stay behind as a relay.
             init::block();
+            // SAFETY: a child with a relay is a fork, never one sharing
+            // nsrun's memory (see `vm_child` in spawn).
+            unsafe { init::seal() };
             match process::fork(Namespaces::empty())? {
                 process::Forked::Parent(inner) => {
                     let _ = nix::unistd::close(cx.err_fd);
@@ -961,6 +976,12 @@ impl<'a> Spawn<'a> {
                 }
                 process::Forked::Child => {
                     init::unblock();
+                    // In a joined pid namespace we are visible to its
+                    // processes until our exec: stay sealed, unless Lua
+                    // code of the recipe's runs here as the sandbox's own.
+                    if self.setup.is_some() || self.func.is_some() {
+                        init::unseal_forked();
+                    }
                     if self.die_with_parent {
                         set_pdeathsig()?;
                     }
@@ -982,10 +1003,17 @@ impl<'a> Spawn<'a> {
                 let mut keep = self.keep_fds.clone();
                 keep.extend([cx.err_fd, cx.status_fd]);
                 keep.extend(cx.proc_fd.as_ref().map(|f| f.as_raw_fd()));
-                init::close_all_but(&keep);
+                init::close_all_but(&keep, &[], false)?;
             }
             init::block();
-            if self.func.is_none() {
+            // Before the program exists: from its first instruction on,
+            // PID 1's memory, fds and environment are closed to it.
+            // SAFETY: a child with an init is a fork, never one sharing
+            // nsrun's memory (see `vm_child` in spawn).
+            unsafe { init::seal() };
+            // disable_userns makes the main process dumpable again to
+            // write its own maps; in our memory that would undo the seal.
+            if self.func.is_none() && !self.disable_userns {
                 // The main process only gets ready and execs: it can borrow
                 // our memory until then rather than copy it.
                 let (err_fd, status_fd) = (cx.err_fd, cx.status_fd);
@@ -1009,6 +1037,9 @@ impl<'a> Spawn<'a> {
                 }
                 process::Forked::Child => {
                     init::unblock();
+                    if self.func.is_some() {
+                        init::unseal_forked();
+                    }
                     if self.die_with_parent {
                         set_pdeathsig()?;
                     }
@@ -1090,10 +1121,10 @@ impl<'a> Spawn<'a> {
     /// (its paths opened as the sandbox sees them); and the seccomp filter
     /// last, so that nothing nsrun still does is filtered.
     fn lock_down(
-        &mut self,
+        &self,
         proc_fd: Option<&OwnedFd>,
         filters: &[seccompiler::BpfProgram],
-        close_fds: impl FnOnce(),
+        before_filters: impl FnOnce() -> Result<()>,
     ) -> Result<()> {
         for r in &self.rlimits {
             r.apply()?;
@@ -1148,7 +1179,7 @@ impl<'a> Spawn<'a> {
         if let Some(want) = target {
             syscaps::apply(want)?;
         }
-        close_fds();
+        before_filters()?;
         if self
             .no_new_privs
             .unwrap_or(self.seccomp.is_some() || self.landlock.is_some())
@@ -1165,22 +1196,30 @@ impl<'a> Spawn<'a> {
     }
 
     fn become_main(&mut self, cx: &ChildCtx) -> Result<std::convert::Infallible> {
-        let keep = self.keep_fds.clone();
+        let keep = &self.keep_fds;
+        let (err_fd, prepared) = (cx.err_fd, cx.prepared);
+        let running_lua = self.func.is_some();
         self.lock_down(cx.proc_fd.as_ref(), cx.filters, || {
-            // Every fd but 0-2 and keep_fds is closed at exec.
-            // SAFETY: close_range only flags fds.
-            unsafe {
-                libc::syscall(
-                    libc::SYS_close_range,
-                    3u32,
-                    u32::MAX,
-                    libc::CLOSE_RANGE_CLOEXEC,
-                );
+            // Nothing but 0-2 and keep_fds may reach the program: closed
+            // now, not at exec, so that no fd of ours can be the way out
+            // while we still resolve the working directory
+            // (`cwd = "/proc/self/fd/N"`, runc's CVE-2024-21626). The
+            // error pipe stays (close-on-exec) to report failures. A
+            // function's Lua values own some fds: there they are only
+            // marked close-on-exec.
+            match running_lua {
+                true => init::close_all_but(keep, &[], true)?,
+                false => init::close_all_but(keep, &[err_fd], false)?,
             }
-            for fd in &keep {
+            for fd in keep {
                 // SAFETY: clearing FD_CLOEXEC on an fd the caller asked to keep.
                 unsafe { libc::fcntl(*fd, libc::F_SETFD, 0) };
             }
+            if let Some(p) = prepared {
+                p.enter_cwd()?;
+            }
+            process::default_sigpipe();
+            Ok(())
         })?;
         if let Some(f) = self.func.as_mut() {
             // No exec will close the pipes: close them, so the parent's
@@ -1190,7 +1229,8 @@ impl<'a> Spawn<'a> {
             exit_child(f());
         }
         match cx.prepared {
-            Some(p) => Err(p.exec()),
+            // The filter is on: nothing but the exec itself from here.
+            Some(p) => Err(p.exec_ready()),
             None => Err(Error::Invalid("nothing to run".into())),
         }
     }
@@ -1340,6 +1380,25 @@ fn set_pdeathsig() -> Result<()> {
         0,
     )
     .op(|| "prctl PR_SET_PDEATHSIG".into())
+}
+
+/// The channel PID 1 reports the main process's status on: a socket, not
+/// a pipe, since a pipe can be opened anew through `/proc/PID/fd/N` by
+/// anyone who can see that directory, and a socket cannot.
+fn status_channel() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [-1; 2];
+    // SAFETY: socketpair(2) fills two fds on success.
+    let rc = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
+    Errno::result(rc).op(|| "socketpair".into())?;
+    // SAFETY: two fresh fds of ours.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
