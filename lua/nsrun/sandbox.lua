@@ -40,6 +40,7 @@ local PASS = {
   "argv0", "stdin", "stdout", "stderr", "keep_fds", "die_with_parent", "new_session",
   "timeout", "time_offsets", "uid_map", "gid_map", "setgroups", "join", "before_start",
   "caps", "no_new_privs", "seccomp", "rlimits", "cgroup", "disable_userns", "init", "propagation",
+  "landlock", "new_keyring", "tty_guard",
 }
 
 local known = {}
@@ -143,6 +144,36 @@ local function build(opts, level)
     error("sandbox: needs a mount namespace (\"mount\" in namespaces)", level + 1)
   end
   spawn.namespaces = chosen
+
+  -- The safe defaults (README, "Security model"): the program is the
+  -- caller, with nothing more. Its uid and gid are the caller's, each
+  -- mapped to itself, or those asked for, the caller mapped to them (as
+  -- bubblewrap's --uid/--gid do); no capability in any set unless kept
+  -- by name; no_new_privs; the seccomp preset; the terminal-injection
+  -- guard; a session keyring of its own.
+  if has.user then
+    for _, id in ipairs { { "uid", "uid_map", ns.getuid }, { "gid", "gid_map", ns.getgid } } do
+      local key, map, own = id[1], id[2], id[3]
+      local want = opts[key]
+      if want ~= nil and (math.type(want) ~= "integer" or want < 0 or want > 0xfffffffe) then
+        error(("sandbox: %s must be an id (an integer from 0), got %s"):format(key, tostring(want)), level + 1)
+      end
+      if opts[map] == nil then
+        spawn[map] = { { want or own(), own(), 1 } }
+        -- Already that id once the map is written: nothing to switch.
+        spawn[key] = nil
+      end
+    end
+  end
+  if opts.caps == nil and not (opts.cap_add or opts.cap_drop) then spawn.caps = { keep = {} } end
+  if opts.no_new_privs == nil then spawn.no_new_privs = true end
+  if opts.seccomp == nil then
+    spawn.seccomp = "default"
+  elseif opts.seccomp == false then
+    spawn.seccomp = nil
+  end
+  if opts.tty_guard == nil then spawn.tty_guard = true end
+  if opts.new_keyring == nil then spawn.new_keyring = true end
   if opts.as_pid_1 then spawn.init = false end
   if opts.chdir then spawn.cwd = abs(opts.chdir, "chdir", level + 1) end
   if opts.unsetenv then

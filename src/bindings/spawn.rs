@@ -50,6 +50,8 @@ pub(crate) const KEYS: &[&str] = &[
     "cgroup",
     "disable_userns",
     "landlock",
+    "new_keyring",
+    "tty_guard",
 ];
 
 fn id_map(a: &Args, v: Value, key: &str) -> R<Option<IdMap>> {
@@ -323,7 +325,10 @@ fn build<'l>(lua: &'l Lua, a: &Args, opts: &Table, defaults_pipe: bool) -> R<Spa
     if let Some(l) = hardening::cgroup(a, opts.get("cgroup")?)? {
         sp = sp.cgroup(l);
     }
-    sp = sp.disable_userns(opt_bool(opts, fname, "disable_userns", false)?);
+    sp = sp
+        .disable_userns(opt_bool(opts, fname, "disable_userns", false)?)
+        .new_keyring(opt_bool(opts, fname, "new_keyring", false)?)
+        .tty_guard(opt_bool(opts, fname, "tty_guard", false)?);
     if let Some(l) = hardening::landlock(a, opts.get("landlock")?)? {
         sp = sp.landlock(l);
     }

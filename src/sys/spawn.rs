@@ -197,6 +197,8 @@ pub struct Spawn<'a> {
     cgroup: Option<Limits>,
     disable_userns: bool,
     landlock: Option<super::landlock::Rules>,
+    new_keyring: bool,
+    tty_guard: bool,
 }
 
 impl<'a> Spawn<'a> {
@@ -241,6 +243,8 @@ impl<'a> Spawn<'a> {
             cgroup: None,
             disable_userns: false,
             landlock: None,
+            new_keyring: false,
+            tty_guard: false,
         }
     }
 
@@ -439,6 +443,23 @@ impl<'a> Spawn<'a> {
     /// to true with them).
     pub fn landlock(mut self, r: super::landlock::Rules) -> Self {
         self.landlock = Some(r);
+        self
+    }
+
+    /// Give the program a new, empty session keyring instead of the
+    /// caller's (whose keys it could otherwise read or use).
+    pub fn new_keyring(mut self, yes: bool) -> Self {
+        self.new_keyring = yes;
+        self
+    }
+
+    /// Install a filter of its own that refuses the terminal ioctls that
+    /// push input into a terminal's queue (`TIOCSTI`, `TIOCLINUX`), so
+    /// the program cannot type commands into the caller's shell through
+    /// an inherited terminal (bubblewrap's CVE-2017-5226), whatever other
+    /// filter it has.
+    pub fn tty_guard(mut self, yes: bool) -> Self {
+        self.tty_guard = yes;
         self
     }
 
@@ -1175,6 +1196,25 @@ impl<'a> Spawn<'a> {
         if self.new_session {
             ops::act(|| "setsid()".into(), || nix::unistd::setsid().map(drop))
                 .op(|| "setsid".into())?;
+        }
+        if self.new_keyring {
+            // Before the capabilities go: nothing needs them, but the
+            // filter about to come may refuse keyctl.
+            ops::act(
+                || "keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL)".into(),
+                || {
+                    // SAFETY: keyctl with a null name makes an anonymous keyring.
+                    let rc = unsafe {
+                        libc::syscall(
+                            libc::SYS_keyctl,
+                            1, /* KEYCTL_JOIN_SESSION_KEYRING */
+                            std::ptr::null::<libc::c_char>(),
+                        )
+                    };
+                    Errno::result(rc).map(drop)
+                },
+            )
+            .op(|| "keyctl join a new session keyring".into())?;
         }
         if let Some(want) = target {
             syscaps::apply(want)?;

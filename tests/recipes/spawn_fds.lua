@@ -44,7 +44,7 @@ elseif what == "sandbox" then
   local script = [[
     for p in /proc/[0-9]*; do
       [ "$p" = /proc/$$ ] && continue
-      [ -e "$p/fd/0" ] && echo "process ${p#/proc/}"
+      [ -e "$p/status" ] && echo "process ${p#/proc/}"
       for fd in "$p"/fd/*; do echo "$fd $(readlink "$fd")"; done 2>/dev/null
     done
   ]]
