@@ -23,6 +23,9 @@ local opts = {
   hostname = "rootfs",
   env = { PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", HOME = "/root" },
   chdir = "/",
+  -- Root of the container, as podman's default: the caller mapped to uid 0,
+  -- still with no capabilities (a sandbox keeps none unless named in caps).
+  uid = 0, gid = 0,
 }
 if root then
   -- Resolve relative paths here, in the caller's directory.
