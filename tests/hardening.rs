@@ -100,7 +100,11 @@ both!(
     /// Denied calls get the chosen errno, kill rules SIGSYS (signal 31),
     /// the "default" preset blocks mount, ptrace and new user namespaces.
     fn seccomp(as_) {
-        let d = run_recipe(as_, include_str!("recipes/hard_seccomp.lua"), &[]);
+        let d = run_recipe(
+            as_,
+            include_str!("recipes/hard_seccomp.lua"),
+            &[std::env::consts::ARCH],
+        );
         d.finished(&[
             "control.mkdir",
             "errno.EACCES",
@@ -121,6 +125,46 @@ both!(
             "preset.clone3",
             "unknown",
         ]);
+        if cfg!(target_arch = "x86_64") {
+            let mut calls = vec![
+                "preset.allows.personality.query",
+                "preset.allows.ioctl.tcgets",
+                "preset.calls_counted",
+                "control.x32",
+                "x32.preset",
+                "x32.deny_list",
+                "x32.allow_log",
+            ];
+            let denied = [
+                "fsopen",
+                "fspick",
+                "open_tree",
+                "fsconfig",
+                "fsmount",
+                "move_mount",
+                "mount_setattr",
+                "open_tree_attr",
+                "io_uring_setup",
+                "io_uring_enter",
+                "io_uring_register",
+                "pidfd_getfd",
+                "keyctl",
+                "setns",
+                "bpf",
+                "perf_event_open",
+                "process_vm_readv",
+                "name_to_handle_at",
+                "personality.addr_no_randomize",
+                "ioctl.tiocsti",
+                "ioctl.tioclinux",
+            ];
+            let names: Vec<String> = denied
+                .iter()
+                .flat_map(|n| [format!("preset.denies.{n}"), format!("control.preset.{n}")])
+                .collect();
+            calls.extend(names.iter().map(String::as_str));
+            d.assert_oks(&calls);
+        }
         if as_ == As::Root {
             d.assert_oks(&["nnp_false.root", "nnp_false.root.mode"]);
         }
