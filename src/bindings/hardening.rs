@@ -245,29 +245,94 @@ pub(crate) fn cgroup(a: &Args, v: Value) -> R<Option<Limits>> {
     Ok(Some(l))
 }
 
-/// `landlock = {ro = {...}, rw = {...}}`.
-pub(crate) fn landlock(a: &Args, v: Value) -> R<Option<crate::sys::landlock::Rules>> {
+/// Keys of a `landlock` table.
+pub(crate) const LANDLOCK_KEYS: &[&str] = &["ro", "rw", "tcp_bind", "tcp_connect", "scope"];
+
+/// `tcp_bind = {8080, 8443}`: whole numbers from 1 to 65535.
+fn ports(a: &Args, v: Value, key: &str) -> R<Option<Vec<u16>>> {
     let t = match v {
         Value::Nil => return Ok(None),
         Value::Table(t) => t,
         other => {
             return Err(a.fail(format!(
-                "landlock must be a table like {{ro = {{\"/usr\"}}, rw = {{\"/tmp\"}}}}, got {}",
+                "landlock.{key} must be a list of ports like {{443, 8080}}, got {}",
                 typename(&other)
             )))
         }
     };
-    check_keys(&t, "landlock", &["ro", "rw"])?;
-    let list = |key: &str| -> R<Vec<String>> {
-        match t.get::<Value>(key)? {
-            Value::Nil => Ok(Vec::new()),
-            v => names(a, v, &format!("landlock.{key}")),
+    let mut out = Vec::new();
+    for (i, v) in t.sequence_values::<Value>().enumerate() {
+        let v = v?;
+        let port = match &v {
+            Value::Integer(n) => Some(*n),
+            Value::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => Some(*n as i64),
+            _ => None,
+        };
+        match port.and_then(|p| u16::try_from(p).ok()).filter(|p| *p > 0) {
+            Some(p) => out.push(p),
+            None => {
+                let shown = match &v {
+                    Value::Integer(n) => n.to_string(),
+                    Value::Number(n) => n.to_string(),
+                    Value::String(s) => format!("'{}'", s.to_string_lossy()),
+                    o => typename(o).to_string(),
+                };
+                return Err(a.fail(format!(
+                    "landlock.{key}[{}]: a port is a whole number from 1 to 65535, got {shown}",
+                    i + 1
+                )));
+            }
+        }
+    }
+    if out.len() != t.raw_len() || t.pairs::<Value, Value>().count() != out.len() {
+        return Err(a.fail(format!(
+            "landlock.{key} must be a list of ports like {{443, 8080}}"
+        )));
+    }
+    Ok(Some(out))
+}
+
+/// `landlock = {ro =, rw =, tcp_bind =, tcp_connect =, scope =}`. Checked
+/// against the kernel here, in the parent before anything starts: a
+/// request this kernel cannot enforce is an error, never a weaker sandbox.
+pub(crate) fn landlock(a: &Args, v: Value) -> R<Option<crate::sys::landlock::Rules>> {
+    use crate::sys::landlock::{Rules, Scope};
+    let t = match v {
+        Value::Nil => return Ok(None),
+        Value::Table(t) => t,
+        other => {
+            return Err(a.fail(format!(
+                "landlock must be a table like {{ro = {{\"/usr\"}}, rw = {{\"/tmp\"}}, tcp_connect = {{443}}}}, got {}",
+                typename(&other)
+            )))
         }
     };
-    Ok(Some(crate::sys::landlock::Rules {
-        ro: list("ro")?,
-        rw: list("rw")?,
-    }))
+    check_keys(&t, "landlock", LANDLOCK_KEYS)?;
+    let list = |key: &str| -> R<Option<Vec<String>>> {
+        match t.get::<Value>(key)? {
+            Value::Nil => Ok(None),
+            v => Ok(Some(names(a, v, &format!("landlock.{key}"))?)),
+        }
+    };
+    let ro = list("ro")?;
+    let rw = list("rw")?;
+    let mut scope = Vec::new();
+    for n in list("scope")?.unwrap_or_default() {
+        let s = Scope::parse(&n).map_err(|e| a.fail(e))?;
+        scope.push(s);
+    }
+    scope.sort();
+    scope.dedup();
+    let rules = Rules {
+        fs: ro.is_some() || rw.is_some(),
+        ro: ro.unwrap_or_default(),
+        rw: rw.unwrap_or_default(),
+        tcp_bind: ports(a, t.get("tcp_bind")?, "tcp_bind")?,
+        tcp_connect: ports(a, t.get("tcp_connect")?, "tcp_connect")?,
+        scope,
+    };
+    rules.check().map_err(|e| a.fail(e))?;
+    Ok(Some(rules))
 }
 
 /// Statistics as a table (absent fields: the host cannot tell).

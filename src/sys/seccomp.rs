@@ -74,28 +74,109 @@ pub fn parse_errno(name: &str) -> Result<i32> {
     Err(Error::Invalid(format!("unknown errno '{name}'{hint}")))
 }
 
+/// Calls newer than the `syscalls` crate's table (it stops at 461,
+/// lsm_list_modules). Since Linux 5.1 a new call gets the same number on
+/// every architecture nsrun builds for, so one table serves them all.
+const NEWER: &[(&str, i64)] = &[
+    ("mseal", 462),
+    ("setxattrat", 463),
+    ("getxattrat", 464),
+    ("listxattrat", 465),
+    ("removexattrat", 466),
+    ("open_tree_attr", 467),
+    ("file_getattr", 468),
+    ("file_setattr", 469),
+];
+
 /// A system call number by name (of the architecture nsrun runs on).
 pub fn syscall(name: &str) -> Result<i64> {
-    match Sysno::from_str(name) {
-        Ok(s) => Ok(s.id() as i64),
-        Err(_) => {
-            let hint = suggest(name, Sysno::iter().map(|s| s.name()))
-                .map(|s| format!(" (did you mean '{s}'?)"))
-                .unwrap_or_default();
-            Err(Error::Invalid(format!(
-                "unknown system call '{name}'{hint}"
-            )))
-        }
+    if let Ok(s) = Sysno::from_str(name) {
+        return Ok(s.id() as i64);
     }
+    if let Some((_, nr)) = NEWER.iter().find(|(n, _)| *n == name) {
+        return Ok(*nr);
+    }
+    let hint = suggest(
+        name,
+        Sysno::iter()
+            .map(|s| s.name())
+            .chain(NEWER.iter().map(|(n, _)| *n)),
+    )
+    .map(|s| format!(" (did you mean '{s}'?)"))
+    .unwrap_or_default();
+    Err(Error::Invalid(format!(
+        "unknown system call '{name}'{hint}"
+    )))
 }
 
-/// One matched call: a syscall, optionally only when its first argument
-/// has all bits of a mask set (clone/unshare with CLONE_NEWUSER).
+/// A condition on one argument (by index) of a matched call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Cond {
+    /// Every bit of the mask is set in the 64-bit argument.
+    HasBits(u8, u64),
+    /// The low 32 bits equal this. For an `int` argument the kernel
+    /// ignores the high half, so comparing all 64 bits would let junk
+    /// there slip past the rule.
+    Is32(u8, u32),
+    /// The low 32 bits are none of these (an `unsigned int` argument).
+    NotIn32(u8, &'static [u32]),
+}
+
+/// One matched call, with or without a condition on an argument.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Rule {
     name: String,
     nr: i64,
-    arg0_mask: Option<u64>,
+    cond: Option<Cond>,
+}
+
+impl Rule {
+    fn new(name: &str, cond: Option<Cond>) -> Result<Rule> {
+        Ok(Rule {
+            name: name.to_string(),
+            nr: syscall(name)?,
+            cond,
+        })
+    }
+
+    /// Rules for the names this architecture has; the others are left out
+    /// (a call that does not exist cannot be made).
+    fn existing(names: &[&str], cond: Option<Cond>) -> Vec<Rule> {
+        names
+            .iter()
+            .filter_map(|n| Rule::new(n, cond.clone()).ok())
+            .collect()
+    }
+
+    fn describe(&self) -> String {
+        match &self.cond {
+            None => self.name.clone(),
+            Some(Cond::HasBits(a, m)) => format!("{}(arg{a}&{m:#x})", self.name),
+            Some(Cond::Is32(a, v)) => format!("{}(arg{a}={v:#x})", self.name),
+            Some(Cond::NotIn32(a, vs)) => {
+                let vs: Vec<String> = vs.iter().map(|v| format!("{v:#x}")).collect();
+                format!("{}(arg{a} not {})", self.name, vs.join("|"))
+            }
+        }
+    }
+
+    fn to_seccomp(&self) -> std::result::Result<SeccompRule, seccompiler::BackendError> {
+        use SeccompCmpArgLen::{Dword, Qword};
+        let conds = match &self.cond {
+            None => Vec::new(),
+            Some(Cond::HasBits(a, m)) => {
+                vec![SeccompCondition::new(*a, Qword, SeccompCmpOp::MaskedEq(*m), *m)?]
+            }
+            Some(Cond::Is32(a, v)) => {
+                vec![SeccompCondition::new(*a, Dword, SeccompCmpOp::Eq, u64::from(*v))?]
+            }
+            Some(Cond::NotIn32(a, vs)) => vs
+                .iter()
+                .map(|v| SeccompCondition::new(*a, Dword, SeccompCmpOp::Ne, u64::from(*v)))
+                .collect::<std::result::Result<_, _>>()?,
+        };
+        SeccompRule::new(conds)
+    }
 }
 
 /// One BPF program: rules that get `on_match`, everything else `otherwise`.
@@ -110,32 +191,151 @@ struct Program {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Policy {
     programs: Vec<Program>,
+    /// A program of it denies TIOCSTI and TIOCLINUX already.
+    tty_guarded: bool,
 }
 
-/// The calls `seccomp = "default"` denies: the ones that escape or widen
-/// a sandbox (mounts, ptrace, kernel keyrings, BPF, kexec, perf,
-/// userfaultfd) and making or joining further user namespaces.
+/// The calls `seccomp = "default"` denies outright. Why each one is there
+/// is written down in one place, the README's table "`seccomp =
+/// "default"`: what it denies and why" (section "Hardening and limits");
+/// change the two together. The preset also denies, by argument: clone
+/// and unshare with CLONE_NEWUSER, personality with an unsafe persona,
+/// ioctl with TIOCSTI or TIOCLINUX; and answers clone3 with ENOSYS (see
+/// [`Policy::preset_default`]).
 pub const DEFAULT_DENY: &[&str] = &[
+    // Mounts, old and new API.
     "mount",
     "umount2",
     "pivot_root",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
     "move_mount",
     "open_tree",
-    "fsopen",
-    "fsmount",
+    "open_tree_attr",
+    "mount_setattr",
+    // Other processes' memory and files.
     "ptrace",
     "process_vm_readv",
     "process_vm_writev",
+    "pidfd_getfd",
+    // Namespaces.
+    "setns",
+    // io_uring.
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    // Kernel code and attack surface.
+    "bpf",
+    "perf_event_open",
+    "userfaultfd",
     "kexec_load",
     "kexec_file_load",
-    "bpf",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    // Keyrings.
     "keyctl",
     "add_key",
     "request_key",
-    "perf_event_open",
-    "userfaultfd",
-    "setns",
+    // File handles.
+    "open_by_handle_at",
+    "name_to_handle_at",
+    // The whole machine.
+    "reboot",
+    "swapon",
+    "swapoff",
+    "acct",
+    "quotactl",
+    "quotactl_fd",
+    "syslog",
+    "fanotify_init",
+    // Clocks.
+    "settimeofday",
+    "clock_settime",
+    "clock_adjtime",
+    "adjtimex",
+    // Hardware.
+    "iopl",
+    "ioperm",
+    // Obsolete, kept away from kernels that still have them.
+    "lookup_dcookie",
+    "uselib",
+    "nfsservctl",
 ];
+
+/// Personas `personality` may set under the preset, as moby allows: Linux
+/// (0), PER_LINUX32 (8), UNAME26 (0x20000), both, and the query
+/// 0xffffffff. Every other flag weakens exploit mitigations
+/// (ADDR_NO_RANDOMIZE turns ASLR off for what the program execs,
+/// READ_IMPLIES_EXEC makes data executable, MMAP_PAGE_ZERO maps page 0).
+pub const SAFE_PERSONAS: &[u32] = &[0x0, 0x8, 0x2_0000, 0x2_0008, 0xffff_ffff];
+
+/// What nsrun's own PID 1 in the sandbox may call ([`Policy::init`]): it
+/// reaps (wait4, waitid), reads a signalfd, forwards signals (kill),
+/// writes its status and perhaps an error, exits, and when it ends by a
+/// signal re-raises it (rt_sigaction, rt_sigprocmask, getpid, kill); the
+/// rest is what Rust's runtime and allocator need.
+pub const INIT_ALLOW: &[&str] = &[
+    "read",
+    "write",
+    "writev",
+    "wait4",
+    "waitid",
+    "kill",
+    "getpid",
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "rt_sigreturn",
+    "close",
+    "exit",
+    "exit_group",
+    "restart_syscall",
+    "brk",
+    "mmap",
+    "munmap",
+    "mremap",
+    "madvise",
+    "futex",
+    "sigaltstack",
+    "clock_gettime",
+    "clock_nanosleep",
+    "nanosleep",
+    "sched_yield",
+    "getrandom",
+];
+
+/// x32 system calls are x86_64's with this bit set in the number, and the
+/// kernel reports them under the same AUDIT_ARCH_X86_64: a filter that
+/// checks only x86_64 numbers lets `0x40000000 | nr` through.
+pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+// Classic BPF opcodes (linux/bpf_common.h): class | size/op | mode/source.
+/// BPF_LD | BPF_W | BPF_ABS.
+const BPF_LD_W_ABS: u16 = 0x20;
+/// BPF_JMP | BPF_JEQ | BPF_K.
+const BPF_JMP_JEQ_K: u16 = 0x15;
+/// BPF_JMP | BPF_JGE | BPF_K.
+const BPF_JMP_JGE_K: u16 = 0x35;
+/// BPF_RET | BPF_K.
+const BPF_RET_K: u16 = 0x06;
+/// offsetof(struct seccomp_data, arch) and nr.
+const DATA_ARCH: u32 = 4;
+const DATA_NR: u32 = 0;
+/// BPF_MAXINSNS: the kernel refuses longer programs.
+const BPF_MAXINSNS: usize = 4096;
+
+fn ioctl_tty_rules() -> Vec<Rule> {
+    // TIOCSTI pushes bytes into a terminal's input queue, TIOCLINUX
+    // (TIOCL_PASTESEL) pastes the console selection into it: either way a
+    // program that shares the caller's terminal types into the caller's
+    // shell (bubblewrap CVE-2017-5226, snapd CVE-2023-1523).
+    [libc::TIOCSTI, libc::TIOCLINUX]
+        .iter()
+        .flat_map(|cmd| Rule::existing(&["ioctl"], Some(Cond::Is32(1, *cmd as u32))))
+        .collect()
+}
 
 impl Policy {
     /// `default` for every call; refine with [`Policy::deny`] and
@@ -144,17 +344,14 @@ impl Policy {
         Policy::default()
     }
 
+    /// Whether the policy has no program at all (installing it would do
+    /// nothing).
+    pub fn is_empty(&self) -> bool {
+        self.programs.is_empty()
+    }
+
     fn rules(names: &[String]) -> Result<Vec<Rule>> {
-        names
-            .iter()
-            .map(|n| {
-                Ok(Rule {
-                    name: n.clone(),
-                    nr: syscall(n)?,
-                    arg0_mask: None,
-                })
-            })
-            .collect()
+        names.iter().map(|n| Rule::new(n, None)).collect()
     }
 
     /// `names` get `action`; the rest what other programs say (allow).
@@ -197,56 +394,98 @@ impl Policy {
         self
     }
 
-    /// The predefined policy (`seccomp = "default"`): [`DEFAULT_DENY`] and
-    /// new user namespaces (clone/unshare with CLONE_NEWUSER) fail with
-    /// `errno`; clone3, whose flags live in memory a filter cannot read,
-    /// fails with ENOSYS so that libc falls back to clone.
+    /// The predefined policy (`seccomp = "default"`): [`DEFAULT_DENY`],
+    /// new user namespaces (clone/unshare with CLONE_NEWUSER),
+    /// `personality` with a persona outside [`SAFE_PERSONAS`] and `ioctl`
+    /// with TIOCSTI or TIOCLINUX fail with `errno`; clone3, whose flags
+    /// live in memory a filter cannot read, fails with ENOSYS so that libc
+    /// falls back to clone. The README's table says why each is there.
     pub fn preset_default(errno: i32) -> Policy {
-        let mut rules: Vec<Rule> = DEFAULT_DENY
-            .iter()
-            .filter_map(|n| syscall(n).ok().map(|nr| (n, nr)))
-            .map(|(n, nr)| Rule {
-                name: n.to_string(),
-                nr,
-                arg0_mask: None,
-            })
-            .collect();
-        for n in ["clone", "unshare"] {
-            if let Ok(nr) = syscall(n) {
-                rules.push(Rule {
-                    name: n.into(),
-                    nr,
-                    arg0_mask: Some(libc::CLONE_NEWUSER as u64),
-                });
-            }
-        }
+        let mut rules = Rule::existing(DEFAULT_DENY, None);
+        rules.extend(Rule::existing(
+            &["clone", "unshare"],
+            Some(Cond::HasBits(0, libc::CLONE_NEWUSER as u64)),
+        ));
+        rules.extend(Rule::existing(
+            &["personality"],
+            Some(Cond::NotIn32(0, SAFE_PERSONAS)),
+        ));
+        rules.extend(ioctl_tty_rules());
         let mut programs = vec![Program {
             rules,
             on_match: Action::Errno(errno),
             otherwise: Action::Allow,
         }];
-        if let Ok(nr) = syscall("clone3") {
+        let clone3 = Rule::existing(&["clone3"], None);
+        if !clone3.is_empty() {
             programs.push(Program {
-                rules: vec![Rule {
-                    name: "clone3".into(),
-                    nr,
-                    arg0_mask: None,
-                }],
+                rules: clone3,
                 on_match: Action::Errno(libc::ENOSYS),
                 otherwise: Action::Allow,
             });
         }
-        Policy { programs }
+        Policy {
+            programs,
+            tty_guarded: true,
+        }
+    }
+
+    /// `ioctl` with TIOCSTI or TIOCLINUX fails with EPERM; everything else
+    /// is allowed. Meant for every sandbox, with or without a `seccomp`
+    /// option, so that no program can type into the terminal it shares
+    /// with the caller (see [`Policy::with_tty_guard`]).
+    pub fn tty_guard() -> Policy {
+        Policy {
+            programs: vec![Program {
+                rules: ioctl_tty_rules(),
+                on_match: Action::Errno(libc::EPERM),
+                otherwise: Action::Allow,
+            }],
+            tty_guarded: true,
+        }
+    }
+
+    /// This policy plus [`Policy::tty_guard`], unless it has that rule
+    /// already (the preset does): one program less for every system call.
+    pub fn with_tty_guard(self) -> Policy {
+        if self.tty_guarded {
+            self
+        } else {
+            self.and(Policy::tty_guard())
+        }
+    }
+
+    /// The filter of nsrun's own PID 1 in the sandbox: [`INIT_ALLOW`] and
+    /// `extra` run, any other call kills it (SIGSYS). The init is the
+    /// program's first target (issue 13), so it gets only what it needs,
+    /// and a kill rather than an errno: an init that makes a call it never
+    /// makes has been taken over. `extra` is for calls a changed init
+    /// needs; name each at the call site.
+    pub fn init(extra: &[&str]) -> Result<Policy> {
+        let mut rules = Rule::existing(INIT_ALLOW, None);
+        for n in extra {
+            rules.push(Rule::new(n, None)?);
+        }
+        Ok(Policy {
+            programs: vec![Program {
+                rules,
+                on_match: Action::Allow,
+                otherwise: Action::Kill,
+            }],
+            tty_guarded: true,
+        })
     }
 
     /// Add the programs of `other`.
     pub fn and(mut self, other: Policy) -> Policy {
         self.programs.extend(other.programs);
+        self.tty_guarded |= other.tty_guarded;
         self
     }
 
     /// Compile to BPF (in the parent, before the fork: the child then only
-    /// installs).
+    /// installs). On x86_64 every program also kills the process on any
+    /// x32 system call ([`X32_SYSCALL_BIT`]).
     pub fn compile(&self) -> Result<Vec<BpfProgram>> {
         let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(|e| {
             Error::Invalid(format!(
@@ -258,25 +497,13 @@ impl Policy {
             .iter()
             .map(|p| {
                 let mut map: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
-                for r in &p.rules {
-                    let rules = map.entry(r.nr).or_default();
-                    if let Some(mask) = r.arg0_mask {
-                        let c = SeccompCondition::new(
-                            0,
-                            SeccompCmpArgLen::Qword,
-                            SeccompCmpOp::MaskedEq(mask),
-                            mask,
-                        )
-                        .map_err(bad)?;
-                        rules.push(SeccompRule::new(vec![c]).map_err(bad)?);
-                    }
+                for r in p.rules.iter().filter(|r| r.cond.is_some()) {
+                    map.entry(r.nr).or_default().push(r.to_seccomp().map_err(bad)?);
                 }
                 // An unconditional rule (an empty list) wins over
                 // conditional ones for the same call.
-                for r in &p.rules {
-                    if r.arg0_mask.is_none() {
-                        map.insert(r.nr, Vec::new());
-                    }
+                for r in p.rules.iter().filter(|r| r.cond.is_none()) {
+                    map.insert(r.nr, Vec::new());
                 }
                 let f = SeccompFilter::new(
                     map,
@@ -285,26 +512,28 @@ impl Policy {
                     arch,
                 )
                 .map_err(bad)?;
-                BpfProgram::try_from(f).map_err(bad)
+                let mut prog = BpfProgram::try_from(f).map_err(bad)?;
+                if cfg!(target_arch = "x86_64") {
+                    reject_x32(&mut prog)?;
+                }
+                Ok(prog)
             })
             .collect()
     }
 
     /// A one-line description of each program, for `--plan` and `--trace`.
     pub fn describe(&self) -> Vec<String> {
+        let x32 = if cfg!(target_arch = "x86_64") {
+            ", x32 calls Kill"
+        } else {
+            ""
+        };
         self.programs
             .iter()
             .map(|p| {
-                let names: Vec<String> = p
-                    .rules
-                    .iter()
-                    .map(|r| match r.arg0_mask {
-                        Some(m) => format!("{}(arg0&{m:#x})", r.name),
-                        None => r.name.clone(),
-                    })
-                    .collect();
+                let names: Vec<String> = p.rules.iter().map(Rule::describe).collect();
                 format!(
-                    "[{}] -> {:?}, else {:?}",
+                    "[{}] -> {:?}, else {:?}{x32}",
                     names.join(" "),
                     p.on_match,
                     p.otherwise
@@ -312,6 +541,51 @@ impl Policy {
             })
             .collect()
     }
+}
+
+/// Insert, right after seccompiler's architecture check, a test that kills
+/// the process on any x32 call (seccompiler checks the architecture, which
+/// x32 shares with x86_64, but not this bit).
+///
+/// KILL_PROCESS whatever the program's own actions: an errno would leave a
+/// probing program free to go on, and no x32 program can run under a filter
+/// written with x86_64 numbers anyway, so there is nothing to keep working.
+/// The number -1 (0xffffffff) is let through to the program's own rules, as
+/// libseccomp does: it is no x32 call but what a tracer writes to skip one,
+/// and the kernel answers it with ENOSYS.
+fn reject_x32(p: &mut BpfProgram) -> Result<()> {
+    let insn = |code, jt, jf, k| seccompiler::sock_filter { code, jt, jf, k };
+    let arch_check = p.len() >= 3
+        && p[0].code == BPF_LD_W_ABS
+        && p[0].k == DATA_ARCH
+        && p[1].code == BPF_JMP_JEQ_K
+        && (p[1].jt, p[1].jf) == (1, 0)
+        && p[2].code == BPF_RET_K;
+    if !arch_check {
+        // Inserting elsewhere could break the program's jumps.
+        return Err(Error::Invalid(
+            "seccomp: the compiled filter does not start with the architecture check \
+             nsrun expects (a new seccompiler?); refusing to install it without the x32 rule"
+                .into(),
+        ));
+    }
+    // The arch check's jump lands on index 3 (jt = 1), where this goes:
+    // no jump crosses the insertion, so none needs fixing.
+    let x32 = [
+        insn(BPF_LD_W_ABS, 0, 0, DATA_NR),
+        // Below the bit: on to the program's own rules.
+        insn(BPF_JMP_JGE_K, 0, 2, X32_SYSCALL_BIT),
+        insn(BPF_JMP_JEQ_K, 1, 0, u32::MAX),
+        insn(BPF_RET_K, 0, 0, libc::SECCOMP_RET_KILL_PROCESS),
+    ];
+    p.splice(3..3, x32);
+    if p.len() > BPF_MAXINSNS {
+        return Err(Error::Invalid(format!(
+            "seccomp: the filter has {} instructions, more than the kernel's {BPF_MAXINSNS}",
+            p.len()
+        )));
+    }
+    Ok(())
 }
 
 /// PR_SET_NO_NEW_PRIVS: exec can no longer grant privileges (setuid bits,
@@ -363,8 +637,29 @@ pub fn install(programs: &[BpfProgram], what: &[String]) -> Result<()> {
 }
 
 #[cfg(test)]
+#[path = "../../tests/bpf/mod.rs"]
+mod bpf;
+
+#[cfg(test)]
 mod tests {
+    use super::bpf::{self, Data, Verdict};
     use super::*;
+
+    fn nr(name: &str) -> i64 {
+        syscall(name).unwrap()
+    }
+
+    /// What the compiled `p` answers for `name(args...)`.
+    fn answer(p: &Policy, name: &str, args: &[u64]) -> Verdict {
+        bpf::verdict(&p.compile().unwrap(), &Data::call(nr(name), args))
+    }
+
+    /// The same for a raw number (x32 calls, -1).
+    fn answer_nr(p: &Policy, n: i64) -> Verdict {
+        bpf::verdict(&p.compile().unwrap(), &Data::call(n, &[]))
+    }
+
+    const EPERM: Verdict = Verdict::Errno(libc::EPERM as u16);
 
     #[test]
     fn names() {
@@ -377,6 +672,10 @@ mod tests {
         assert_eq!(syscall("mount").unwrap(), libc::SYS_mount);
         let e = syscall("mout").unwrap_err().to_string();
         assert!(e.contains("did you mean 'mount'"), "{e}");
+        // Newer than the syscalls crate: from nsrun's own table.
+        assert_eq!(syscall("open_tree_attr").unwrap(), 467);
+        let e = syscall("open_tree_atr").unwrap_err().to_string();
+        assert!(e.contains("did you mean 'open_tree_attr'"), "{e}");
     }
 
     #[test]
@@ -398,5 +697,176 @@ mod tests {
             .compile()
             .unwrap()
             .is_empty());
+        assert!(Policy::new().is_empty());
+        assert!(!Policy::tty_guard().is_empty());
+    }
+
+    /// On x86_64 every name of the preset is a real call: none is left out
+    /// because a table lacks it.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn preset_names_all_known() {
+        for n in DEFAULT_DENY.iter().chain(INIT_ALLOW) {
+            assert!(syscall(n).is_ok(), "{n} unknown");
+        }
+    }
+
+    #[test]
+    fn preset_answers() {
+        let p = Policy::preset_default(libc::EPERM);
+        for n in DEFAULT_DENY {
+            if syscall(n).is_ok() {
+                assert_eq!(answer(&p, n, &[]), EPERM, "{n}");
+            }
+        }
+        for n in ["read", "openat", "execve", "wait4", "kill", "ioctl", "chroot"] {
+            assert_eq!(answer(&p, n, &[]), Verdict::Allow, "{n}");
+        }
+        let newuser = libc::CLONE_NEWUSER as u64;
+        let newns = libc::CLONE_NEWNS as u64;
+        assert_eq!(answer(&p, "unshare", &[newuser]), EPERM);
+        assert_eq!(answer(&p, "unshare", &[newuser | newns]), EPERM);
+        assert_eq!(answer(&p, "unshare", &[newns]), Verdict::Allow);
+        assert_eq!(answer(&p, "clone", &[newuser | 17]), EPERM);
+        assert_eq!(answer(&p, "clone", &[17]), Verdict::Allow);
+        assert_eq!(
+            answer(&p, "clone3", &[]),
+            Verdict::Errno(libc::ENOSYS as u16)
+        );
+        for persona in SAFE_PERSONAS {
+            let got = answer(&p, "personality", &[u64::from(*persona)]);
+            assert_eq!(got, Verdict::Allow, "personality({persona:#x})");
+        }
+        // ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC, MMAP_PAGE_ZERO, with and
+        // without a safe persona under them.
+        for bad in [0x004_0000u64, 0x040_0000, 0x010_0000, 0x004_0008] {
+            assert_eq!(answer(&p, "personality", &[bad]), EPERM, "{bad:#x}");
+        }
+        // The kernel reads an unsigned int: junk in the high half neither
+        // helps nor hurts.
+        assert_eq!(
+            answer(&p, "personality", &[0x1_0000_0000]),
+            Verdict::Allow
+        );
+        assert_eq!(answer(&p, "personality", &[0x1_0004_0000]), EPERM);
+        let tiocsti = libc::TIOCSTI as u64;
+        assert_eq!(answer(&p, "ioctl", &[0, tiocsti]), EPERM);
+        assert_eq!(answer(&p, "ioctl", &[0, tiocsti | 1 << 32]), EPERM);
+        assert_eq!(answer(&p, "ioctl", &[0, libc::TIOCLINUX as u64]), EPERM);
+        assert_eq!(
+            answer(&p, "ioctl", &[0, libc::TCGETS as u64]),
+            Verdict::Allow
+        );
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn x32_rejected_everywhere() {
+        let x32 = |name: &str| i64::from(X32_SYSCALL_BIT) | nr(name);
+        let policies = [
+            Policy::preset_default(libc::EPERM),
+            Policy::new()
+                .deny(&["mount".into()], Action::Errno(libc::EACCES))
+                .unwrap(),
+            Policy::new()
+                .allow(&["read".into(), "mount".into()], Action::Errno(1))
+                .unwrap(),
+            Policy::new().all(Action::Log),
+            Policy::tty_guard(),
+            Policy::init(&[]).unwrap(),
+        ];
+        for p in &policies {
+            for prog in p.compile().unwrap() {
+                let one = [prog];
+                let v = bpf::verdict(&one, &Data::call(x32("mount"), &[]));
+                assert_eq!(v, Verdict::KillProcess, "{:?}", p.describe());
+                let v = bpf::verdict(&one, &Data::call(x32("read"), &[]));
+                assert_eq!(v, Verdict::KillProcess, "{:?}", p.describe());
+            }
+            // -1 is no x32 call: the program's own rules answer it, as
+            // they answer a call none of them names.
+            assert_eq!(
+                answer_nr(p, -1),
+                answer(p, "uname", &[]),
+                "{:?}",
+                p.describe()
+            );
+        }
+    }
+
+    #[test]
+    fn tty_guard() {
+        let p = Policy::tty_guard();
+        let tiocsti = libc::TIOCSTI as u64;
+        assert_eq!(answer(&p, "ioctl", &[0, tiocsti]), EPERM);
+        assert_eq!(answer(&p, "ioctl", &[7, libc::TIOCLINUX as u64]), EPERM);
+        // The kernel compares the command as 32 bits; so does the rule.
+        assert_eq!(answer(&p, "ioctl", &[0, tiocsti | 0xdead << 32]), EPERM);
+        assert_eq!(
+            answer(&p, "ioctl", &[0, libc::TCGETS as u64]),
+            Verdict::Allow
+        );
+        assert_eq!(answer(&p, "mount", &[]), Verdict::Allow);
+        // Added once: the preset has the rule already.
+        let preset = Policy::preset_default(libc::EPERM);
+        assert_eq!(preset.clone().with_tty_guard(), preset);
+        let deny = Policy::new()
+            .deny(&["mount".into()], Action::Kill)
+            .unwrap();
+        let guarded = deny.clone().with_tty_guard();
+        assert_eq!(guarded.programs.len(), 2);
+        assert_eq!(guarded.clone().with_tty_guard(), guarded);
+        assert_eq!(answer(&guarded, "ioctl", &[0, tiocsti]), EPERM);
+        assert_eq!(answer(&guarded, "mount", &[]), Verdict::KillProcess);
+        assert_eq!(
+            answer(&Policy::new().with_tty_guard(), "ioctl", &[0, tiocsti]),
+            EPERM
+        );
+    }
+
+    #[test]
+    fn init_policy() {
+        let p = Policy::init(&[]).unwrap();
+        for n in ["ptrace", "open", "openat", "mount", "execve", "fork", "setns"] {
+            if syscall(n).is_ok() {
+                assert_eq!(answer(&p, n, &[]), Verdict::KillProcess, "{n}");
+            }
+        }
+        for n in INIT_ALLOW {
+            assert_eq!(answer(&p, n, &[]), Verdict::Allow, "{n}");
+        }
+        let e = Policy::init(&["wiat4"]).unwrap_err().to_string();
+        assert!(e.contains("did you mean 'wait4'"), "{e}");
+        let more = Policy::init(&["signalfd4"]).unwrap();
+        assert_eq!(answer(&more, "signalfd4", &[]), Verdict::Allow);
+        assert_eq!(answer(&more, "openat", &[]), Verdict::KillProcess);
+    }
+
+    #[test]
+    fn wrong_arch_killed() {
+        let wrong = if cfg!(target_arch = "x86_64") {
+            bpf::AUDIT_ARCH_I386
+        } else {
+            bpf::AUDIT_ARCH_X86_64
+        };
+        for p in [Policy::preset_default(libc::EPERM), Policy::tty_guard()] {
+            let mut d = Data::call(nr("read"), &[]);
+            d.arch = wrong;
+            assert_eq!(bpf::verdict(&p.compile().unwrap(), &d), Verdict::KillProcess);
+        }
+    }
+
+    #[test]
+    fn described() {
+        let d = Policy::preset_default(libc::EPERM).describe().join("\n");
+        for part in [
+            "mount_setattr",
+            "clone(arg0&0x10000000)",
+            "personality(arg0 not 0x0|0x8|0x20000|0x20008|0xffffffff)",
+            "ioctl(arg1=0x5412)",
+            "ioctl(arg1=0x541c)",
+        ] {
+            assert!(d.contains(part), "{part} missing from {d}");
+        }
     }
 }
