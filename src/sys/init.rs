@@ -65,39 +65,6 @@ pub fn decode(b: &[u8; 8]) -> (i32, i32, bool) {
     (code, sig & 0xff, sig & 0x100 != 0)
 }
 
-/// The system calls a supervisor makes once locked down: reaping, reading
-/// its signalfd, forwarding, writing the status, printing an error,
-/// leaving (and dying of the main process's signal), and what the
-/// allocator and C library may do meanwhile. Everything else kills it.
-pub const ALLOW: &[&str] = &[
-    "read",
-    "write",
-    "writev",
-    "close",
-    "wait4",
-    "waitid",
-    "kill",
-    "getpid",
-    "rt_sigaction",
-    "rt_sigprocmask",
-    "rt_sigreturn",
-    "exit",
-    "exit_group",
-    "restart_syscall",
-    "brk",
-    "mmap",
-    "munmap",
-    "mremap",
-    "madvise",
-    "futex",
-    "sigaltstack",
-    "clock_gettime",
-    "nanosleep",
-    "clock_nanosleep",
-    "sched_yield",
-    "getrandom",
-];
-
 /// The supervisor's own filter, compiled once (in the parent, before any
 /// fork: a child then only installs it).
 pub fn filter() -> crate::error::Result<&'static [seccompiler::BpfProgram]> {
@@ -105,9 +72,7 @@ pub fn filter() -> crate::error::Result<&'static [seccompiler::BpfProgram]> {
     if let Some(f) = F.get() {
         return Ok(f);
     }
-    let names: Vec<String> = ALLOW.iter().map(|s| s.to_string()).collect();
-    let p = super::seccomp::Policy::new().allow(&names, super::seccomp::Action::Kill)?;
-    let compiled = p.compile()?;
+    let compiled = super::seccomp::Policy::init(&[])?.compile()?;
     Ok(F.get_or_init(|| compiled))
 }
 
@@ -179,14 +144,14 @@ pub fn unseal_forked() {
 /// The supervisor's lock-down, once the main process runs: no capability
 /// in any set (nor the bounding set, so no exec could regain one),
 /// no_new_privs, and a filter that allows only what supervising needs
-/// ([`ALLOW`]). A supervisor is part of the sandbox, so its program is
+/// ([`super::seccomp::INIT_ALLOW`]). A supervisor is part of the sandbox, so its program is
 /// its attacker: whatever it made us do, we could do no more than it.
 fn lock_down(filter: &[seccompiler::BpfProgram]) -> crate::error::Result<()> {
     super::caps::apply(0)?;
     super::seccomp::no_new_privs()?;
     super::seccomp::install(
         filter,
-        &["nsrun init: allow ".to_string() + &ALLOW.join(" ")],
+        &["nsrun init: allow ".to_string() + &super::seccomp::INIT_ALLOW.join(" ")],
     )
 }
 

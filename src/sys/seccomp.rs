@@ -165,10 +165,20 @@ impl Rule {
         let conds = match &self.cond {
             None => Vec::new(),
             Some(Cond::HasBits(a, m)) => {
-                vec![SeccompCondition::new(*a, Qword, SeccompCmpOp::MaskedEq(*m), *m)?]
+                vec![SeccompCondition::new(
+                    *a,
+                    Qword,
+                    SeccompCmpOp::MaskedEq(*m),
+                    *m,
+                )?]
             }
             Some(Cond::Is32(a, v)) => {
-                vec![SeccompCondition::new(*a, Dword, SeccompCmpOp::Eq, u64::from(*v))?]
+                vec![SeccompCondition::new(
+                    *a,
+                    Dword,
+                    SeccompCmpOp::Eq,
+                    u64::from(*v),
+                )?]
             }
             Some(Cond::NotIn32(a, vs)) => vs
                 .iter()
@@ -498,7 +508,9 @@ impl Policy {
             .map(|p| {
                 let mut map: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
                 for r in p.rules.iter().filter(|r| r.cond.is_some()) {
-                    map.entry(r.nr).or_default().push(r.to_seccomp().map_err(bad)?);
+                    map.entry(r.nr)
+                        .or_default()
+                        .push(r.to_seccomp().map_err(bad)?);
                 }
                 // An unconditional rule (an empty list) wins over
                 // conditional ones for the same call.
@@ -719,7 +731,9 @@ mod tests {
                 assert_eq!(answer(&p, n, &[]), EPERM, "{n}");
             }
         }
-        for n in ["read", "openat", "execve", "wait4", "kill", "ioctl", "chroot"] {
+        for n in [
+            "read", "openat", "execve", "wait4", "kill", "ioctl", "chroot",
+        ] {
             assert_eq!(answer(&p, n, &[]), Verdict::Allow, "{n}");
         }
         let newuser = libc::CLONE_NEWUSER as u64;
@@ -744,10 +758,7 @@ mod tests {
         }
         // The kernel reads an unsigned int: junk in the high half neither
         // helps nor hurts.
-        assert_eq!(
-            answer(&p, "personality", &[0x1_0000_0000]),
-            Verdict::Allow
-        );
+        assert_eq!(answer(&p, "personality", &[0x1_0000_0000]), Verdict::Allow);
         assert_eq!(answer(&p, "personality", &[0x1_0004_0000]), EPERM);
         let tiocsti = libc::TIOCSTI as u64;
         assert_eq!(answer(&p, "ioctl", &[0, tiocsti]), EPERM);
@@ -810,9 +821,7 @@ mod tests {
         // Added once: the preset has the rule already.
         let preset = Policy::preset_default(libc::EPERM);
         assert_eq!(preset.clone().with_tty_guard(), preset);
-        let deny = Policy::new()
-            .deny(&["mount".into()], Action::Kill)
-            .unwrap();
+        let deny = Policy::new().deny(&["mount".into()], Action::Kill).unwrap();
         let guarded = deny.clone().with_tty_guard();
         assert_eq!(guarded.programs.len(), 2);
         assert_eq!(guarded.clone().with_tty_guard(), guarded);
@@ -827,7 +836,9 @@ mod tests {
     #[test]
     fn init_policy() {
         let p = Policy::init(&[]).unwrap();
-        for n in ["ptrace", "open", "openat", "mount", "execve", "fork", "setns"] {
+        for n in [
+            "ptrace", "open", "openat", "mount", "execve", "fork", "setns",
+        ] {
             if syscall(n).is_ok() {
                 assert_eq!(answer(&p, n, &[]), Verdict::KillProcess, "{n}");
             }
@@ -852,7 +863,10 @@ mod tests {
         for p in [Policy::preset_default(libc::EPERM), Policy::tty_guard()] {
             let mut d = Data::call(nr("read"), &[]);
             d.arch = wrong;
-            assert_eq!(bpf::verdict(&p.compile().unwrap(), &d), Verdict::KillProcess);
+            assert_eq!(
+                bpf::verdict(&p.compile().unwrap(), &d),
+                Verdict::KillProcess
+            );
         }
     }
 

@@ -541,6 +541,13 @@ impl<'a> Spawn<'a> {
     /// with the error that stopped it, having reaped it.
     pub fn spawn(mut self) -> Result<Child> {
         self.validate()?;
+        if self.tty_guard {
+            // One more rule in the program's filter, or a filter of its own.
+            self.seccomp = Some(match self.seccomp.take() {
+                Some(p) => p.with_tty_guard(),
+                None => Policy::tty_guard(),
+            });
+        }
         if ops::planning() {
             return self.plan();
         }
