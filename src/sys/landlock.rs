@@ -437,12 +437,18 @@ mod tests {
         };
         assert_eq!(fs.check_against(Ok(1)).unwrap(), 1);
         assert_eq!(fs.check_against(Ok(9)).unwrap(), KNOWN_ABI);
-        let e = fs.check_against(Err(Errno::ENOSYS)).unwrap_err().to_string();
+        let e = fs
+            .check_against(Err(Errno::ENOSYS))
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             e,
             "landlock: ro/rw need Landlock ABI 1 (kernel 5.13+); this kernel has no Landlock"
         );
-        let e = fs.check_against(Err(Errno::EOPNOTSUPP)).unwrap_err().to_string();
+        let e = fs
+            .check_against(Err(Errno::EOPNOTSUPP))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not enabled"), "{e}");
         let e = net(&[443]).check_against(Ok(3)).unwrap_err().to_string();
         assert_eq!(
@@ -455,8 +461,14 @@ mod tests {
             ..net(&[])
         };
         let e = scoped.check_against(Ok(5)).unwrap_err().to_string();
-        assert!(e.starts_with("landlock: scope needs Landlock ABI 6 (kernel 6.12+)"), "{e}");
-        let e = Rules::default().check_against(Ok(7)).unwrap_err().to_string();
+        assert!(
+            e.starts_with("landlock: scope needs Landlock ABI 6 (kernel 6.12+)"),
+            "{e}"
+        );
+        let e = Rules::default()
+            .check_against(Ok(7))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("nothing to restrict"), "{e}");
     }
 

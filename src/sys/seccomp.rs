@@ -165,10 +165,20 @@ impl Rule {
         let conds = match &self.cond {
             None => Vec::new(),
             Some(Cond::HasBits(a, m)) => {
-                vec![SeccompCondition::new(*a, Qword, SeccompCmpOp::MaskedEq(*m), *m)?]
+                vec![SeccompCondition::new(
+                    *a,
+                    Qword,
+                    SeccompCmpOp::MaskedEq(*m),
+                    *m,
+                )?]
             }
             Some(Cond::Is32(a, v)) => {
-                vec![SeccompCondition::new(*a, Dword, SeccompCmpOp::Eq, u64::from(*v))?]
+                vec![SeccompCondition::new(
+                    *a,
+                    Dword,
+                    SeccompCmpOp::Eq,
+                    u64::from(*v),
+                )?]
             }
             Some(Cond::NotIn32(a, vs)) => vs
                 .iter()
@@ -498,7 +508,9 @@ impl Policy {
             .map(|p| {
                 let mut map: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
                 for r in p.rules.iter().filter(|r| r.cond.is_some()) {
-                    map.entry(r.nr).or_default().push(r.to_seccomp().map_err(bad)?);
+                    map.entry(r.nr)
+                        .or_default()
+                        .push(r.to_seccomp().map_err(bad)?);
                 }
                 // An unconditional rule (an empty list) wins over
                 // conditional ones for the same call.
@@ -660,6 +672,11 @@ mod tests {
     }
 
     const EPERM: Verdict = Verdict::Errno(libc::EPERM as u16);
+    // The ioctl numbers of x86_64 and the generic table (libc's type for
+    // them differs between glibc and musl).
+    const TIOCSTI: u64 = 0x5412;
+    const TIOCLINUX: u64 = 0x541c;
+    const TCGETS: u64 = 0x5401;
 
     #[test]
     fn names() {
@@ -719,7 +736,9 @@ mod tests {
                 assert_eq!(answer(&p, n, &[]), EPERM, "{n}");
             }
         }
-        for n in ["read", "openat", "execve", "wait4", "kill", "ioctl", "chroot"] {
+        for n in [
+            "read", "openat", "execve", "wait4", "kill", "ioctl", "chroot",
+        ] {
             assert_eq!(answer(&p, n, &[]), Verdict::Allow, "{n}");
         }
         let newuser = libc::CLONE_NEWUSER as u64;
@@ -744,19 +763,12 @@ mod tests {
         }
         // The kernel reads an unsigned int: junk in the high half neither
         // helps nor hurts.
-        assert_eq!(
-            answer(&p, "personality", &[0x1_0000_0000]),
-            Verdict::Allow
-        );
+        assert_eq!(answer(&p, "personality", &[0x1_0000_0000]), Verdict::Allow);
         assert_eq!(answer(&p, "personality", &[0x1_0004_0000]), EPERM);
-        let tiocsti = libc::TIOCSTI as u64;
-        assert_eq!(answer(&p, "ioctl", &[0, tiocsti]), EPERM);
-        assert_eq!(answer(&p, "ioctl", &[0, tiocsti | 1 << 32]), EPERM);
-        assert_eq!(answer(&p, "ioctl", &[0, libc::TIOCLINUX as u64]), EPERM);
-        assert_eq!(
-            answer(&p, "ioctl", &[0, libc::TCGETS as u64]),
-            Verdict::Allow
-        );
+        assert_eq!(answer(&p, "ioctl", &[0, TIOCSTI]), EPERM);
+        assert_eq!(answer(&p, "ioctl", &[0, TIOCSTI | 1 << 32]), EPERM);
+        assert_eq!(answer(&p, "ioctl", &[0, TIOCLINUX]), EPERM);
+        assert_eq!(answer(&p, "ioctl", &[0, TCGETS]), Verdict::Allow);
     }
 
     #[test]
@@ -797,29 +809,23 @@ mod tests {
     #[test]
     fn tty_guard() {
         let p = Policy::tty_guard();
-        let tiocsti = libc::TIOCSTI as u64;
-        assert_eq!(answer(&p, "ioctl", &[0, tiocsti]), EPERM);
-        assert_eq!(answer(&p, "ioctl", &[7, libc::TIOCLINUX as u64]), EPERM);
+        assert_eq!(answer(&p, "ioctl", &[0, TIOCSTI]), EPERM);
+        assert_eq!(answer(&p, "ioctl", &[7, TIOCLINUX]), EPERM);
         // The kernel compares the command as 32 bits; so does the rule.
-        assert_eq!(answer(&p, "ioctl", &[0, tiocsti | 0xdead << 32]), EPERM);
-        assert_eq!(
-            answer(&p, "ioctl", &[0, libc::TCGETS as u64]),
-            Verdict::Allow
-        );
+        assert_eq!(answer(&p, "ioctl", &[0, TIOCSTI | 0xdead << 32]), EPERM);
+        assert_eq!(answer(&p, "ioctl", &[0, TCGETS]), Verdict::Allow);
         assert_eq!(answer(&p, "mount", &[]), Verdict::Allow);
         // Added once: the preset has the rule already.
         let preset = Policy::preset_default(libc::EPERM);
         assert_eq!(preset.clone().with_tty_guard(), preset);
-        let deny = Policy::new()
-            .deny(&["mount".into()], Action::Kill)
-            .unwrap();
+        let deny = Policy::new().deny(&["mount".into()], Action::Kill).unwrap();
         let guarded = deny.clone().with_tty_guard();
         assert_eq!(guarded.programs.len(), 2);
         assert_eq!(guarded.clone().with_tty_guard(), guarded);
-        assert_eq!(answer(&guarded, "ioctl", &[0, tiocsti]), EPERM);
+        assert_eq!(answer(&guarded, "ioctl", &[0, TIOCSTI]), EPERM);
         assert_eq!(answer(&guarded, "mount", &[]), Verdict::KillProcess);
         assert_eq!(
-            answer(&Policy::new().with_tty_guard(), "ioctl", &[0, tiocsti]),
+            answer(&Policy::new().with_tty_guard(), "ioctl", &[0, TIOCSTI]),
             EPERM
         );
     }
@@ -827,7 +833,9 @@ mod tests {
     #[test]
     fn init_policy() {
         let p = Policy::init(&[]).unwrap();
-        for n in ["ptrace", "open", "openat", "mount", "execve", "fork", "setns"] {
+        for n in [
+            "ptrace", "open", "openat", "mount", "execve", "fork", "setns",
+        ] {
             if syscall(n).is_ok() {
                 assert_eq!(answer(&p, n, &[]), Verdict::KillProcess, "{n}");
             }
@@ -852,7 +860,10 @@ mod tests {
         for p in [Policy::preset_default(libc::EPERM), Policy::tty_guard()] {
             let mut d = Data::call(nr("read"), &[]);
             d.arch = wrong;
-            assert_eq!(bpf::verdict(&p.compile().unwrap(), &d), Verdict::KillProcess);
+            assert_eq!(
+                bpf::verdict(&p.compile().unwrap(), &d),
+                Verdict::KillProcess
+            );
         }
     }
 

@@ -111,7 +111,12 @@ pub fn check(prog: &[sock_filter]) {
         match i.code & 0x07 {
             BPF_LD | BPF_LDX => {
                 let mode = i.code & 0xe0;
-                assert_eq!(i.code & 0x18, BPF_W, "pc {pc}: only word loads ({:#x})", i.code);
+                assert_eq!(
+                    i.code & 0x18,
+                    BPF_W,
+                    "pc {pc}: only word loads ({:#x})",
+                    i.code
+                );
                 match (i.code & 0x07, mode) {
                     (BPF_LD, BPF_ABS) => {
                         assert!(
@@ -146,7 +151,11 @@ pub fn check(prog: &[sock_filter]) {
             BPF_JMP => {
                 let op = i.code & 0xf0;
                 if op == BPF_JA {
-                    assert!((i.k as usize) < left, "pc {pc}: ja {} out of the program", i.k);
+                    assert!(
+                        (i.k as usize) < left,
+                        "pc {pc}: ja {} out of the program",
+                        i.k
+                    );
                 } else {
                     assert!(
                         [BPF_JEQ, BPF_JGT, BPF_JGE, BPF_JSET].contains(&op),
@@ -171,7 +180,11 @@ pub fn check(prog: &[sock_filter]) {
             _ => unreachable!(),
         }
     }
-    assert_eq!(prog[len - 1].code & 0x07, BPF_RET, "the program must end with ret");
+    assert_eq!(
+        prog[len - 1].code & 0x07,
+        BPF_RET,
+        "the program must end with ret"
+    );
 }
 
 /// Run one program on `d`; its return value.
