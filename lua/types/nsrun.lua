@@ -170,11 +170,11 @@
 ---@field propagation? "slave"|"private"|"shared"|"unchanged" how `/` propagates in a new mount namespace, set before anything is mounted (default "slave": host mounts arrive, none leave)
 ---@field caps? nsrun.CapsOpts capabilities to keep or drop (default: none when `uid` is not 0)
 ---@field no_new_privs? boolean PR_SET_NO_NEW_PRIVS before exec (default true with `seccomp`)
----@field seccomp? "default"|nsrun.SeccompOpts a seccomp filter, installed last, right before exec
+---@field seccomp? "default"|nsrun.SeccompOpts a seccomp filter, installed last, right before exec; `"default"` is the preset (README: what it denies and why); on x86_64 every filter also kills x32 calls
 ---@field rlimits? table<nsrun.RlimitName, integer|string|(integer|string)[]> resource limits: a count, a size such as `"256M"`, `"unlimited"`, or `{soft, hard}`
 ---@field cgroup? nsrun.CgroupOpts a fresh cgroup with limits, removed when the process is reaped
 ---@field disable_userns? boolean forbid further user namespaces in the sandbox (needs `"user"`)
----@field landlock? nsrun.LandlockOpts Landlock: file system access only below these paths
+---@field landlock? nsrun.LandlockOpts Landlock: files only below these paths, TCP only to these ports, sockets and signals kept in; an error if the kernel's ABI cannot enforce it
 
 ---Capabilities: names such as `"CAP_NET_ADMIN"` or `"net_admin"`.
 ---@class nsrun.CapsOpts
@@ -192,10 +192,16 @@
 
 ---@alias nsrun.RlimitName "as"|"core"|"cpu"|"data"|"fsize"|"locks"|"memlock"|"msgqueue"|"nice"|"nofile"|"nproc"|"rss"|"rtprio"|"rttime"|"sigpending"|"stack"
 
----Landlock rules: paths as the sandbox sees them (after `setup`).
+---Landlock rules: paths as the sandbox sees them (after `setup`). Only
+---what is given is restricted (no `ro`/`rw`: files are not; no
+---`tcp_connect`: connects are not). Needs Landlock ABI 1 (Linux 5.13) for
+---`ro`/`rw`, 4 (6.7) for `tcp_*`, 6 (6.12) for `scope`; else ns.spawn fails.
 ---@class nsrun.LandlockOpts
 ---@field ro? string[] read files, list directories and execute below these
 ---@field rw? string[] anything below these
+---@field tcp_bind? integer[] TCP bind only to these ports (1-65535; `{}`: none)
+---@field tcp_connect? integer[] TCP connect only to these ports (1-65535; `{}`: none)
+---@field scope? ("abstract_unix"|"signal")[] no connecting to abstract unix sockets, no signals, outside the sandbox's Landlock domain
 
 ---Cgroup limits.
 ---@class nsrun.CgroupOpts

@@ -672,6 +672,11 @@ mod tests {
     }
 
     const EPERM: Verdict = Verdict::Errno(libc::EPERM as u16);
+    // The ioctl numbers of x86_64 and the generic table (libc's type for
+    // them differs between glibc and musl).
+    const TIOCSTI: u64 = 0x5412;
+    const TIOCLINUX: u64 = 0x541c;
+    const TCGETS: u64 = 0x5401;
 
     #[test]
     fn names() {
@@ -760,14 +765,10 @@ mod tests {
         // helps nor hurts.
         assert_eq!(answer(&p, "personality", &[0x1_0000_0000]), Verdict::Allow);
         assert_eq!(answer(&p, "personality", &[0x1_0004_0000]), EPERM);
-        let tiocsti = libc::TIOCSTI as u64;
-        assert_eq!(answer(&p, "ioctl", &[0, tiocsti]), EPERM);
-        assert_eq!(answer(&p, "ioctl", &[0, tiocsti | 1 << 32]), EPERM);
-        assert_eq!(answer(&p, "ioctl", &[0, libc::TIOCLINUX as u64]), EPERM);
-        assert_eq!(
-            answer(&p, "ioctl", &[0, libc::TCGETS as u64]),
-            Verdict::Allow
-        );
+        assert_eq!(answer(&p, "ioctl", &[0, TIOCSTI]), EPERM);
+        assert_eq!(answer(&p, "ioctl", &[0, TIOCSTI | 1 << 32]), EPERM);
+        assert_eq!(answer(&p, "ioctl", &[0, TIOCLINUX]), EPERM);
+        assert_eq!(answer(&p, "ioctl", &[0, TCGETS]), Verdict::Allow);
     }
 
     #[test]
@@ -808,15 +809,11 @@ mod tests {
     #[test]
     fn tty_guard() {
         let p = Policy::tty_guard();
-        let tiocsti = libc::TIOCSTI as u64;
-        assert_eq!(answer(&p, "ioctl", &[0, tiocsti]), EPERM);
-        assert_eq!(answer(&p, "ioctl", &[7, libc::TIOCLINUX as u64]), EPERM);
+        assert_eq!(answer(&p, "ioctl", &[0, TIOCSTI]), EPERM);
+        assert_eq!(answer(&p, "ioctl", &[7, TIOCLINUX]), EPERM);
         // The kernel compares the command as 32 bits; so does the rule.
-        assert_eq!(answer(&p, "ioctl", &[0, tiocsti | 0xdead << 32]), EPERM);
-        assert_eq!(
-            answer(&p, "ioctl", &[0, libc::TCGETS as u64]),
-            Verdict::Allow
-        );
+        assert_eq!(answer(&p, "ioctl", &[0, TIOCSTI | 0xdead << 32]), EPERM);
+        assert_eq!(answer(&p, "ioctl", &[0, TCGETS]), Verdict::Allow);
         assert_eq!(answer(&p, "mount", &[]), Verdict::Allow);
         // Added once: the preset has the rule already.
         let preset = Policy::preset_default(libc::EPERM);
@@ -825,10 +822,10 @@ mod tests {
         let guarded = deny.clone().with_tty_guard();
         assert_eq!(guarded.programs.len(), 2);
         assert_eq!(guarded.clone().with_tty_guard(), guarded);
-        assert_eq!(answer(&guarded, "ioctl", &[0, tiocsti]), EPERM);
+        assert_eq!(answer(&guarded, "ioctl", &[0, TIOCSTI]), EPERM);
         assert_eq!(answer(&guarded, "mount", &[]), Verdict::KillProcess);
         assert_eq!(
-            answer(&Policy::new().with_tty_guard(), "ioctl", &[0, tiocsti]),
+            answer(&Policy::new().with_tty_guard(), "ioctl", &[0, TIOCSTI]),
             EPERM
         );
     }
