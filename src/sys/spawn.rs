@@ -523,6 +523,11 @@ impl<'a> Spawn<'a> {
                 "disable_userns requires a new user namespace: add \"user\" to namespaces".into(),
             );
         }
+        if let Some(l) = &self.landlock {
+            // Fail closed here, before anything starts, when the kernel
+            // cannot enforce what was asked.
+            l.check()?;
+        }
         for fd in &self.keep_fds {
             if *fd < 3 {
                 return bad(format!(
