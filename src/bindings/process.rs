@@ -150,8 +150,10 @@ impl UserData for Process {
                 // Under --plan the child was never started: stand in with
                 // our own namespace so the recipe can go on planning.
                 let pid = (pid != crate::sys::ops::PLANNED_PID).then_some(pid);
-                let path = sysns::persist_source(kind, pid);
-                let h = sysns::open_path(&path, Some(kind))?;
+                let h = match pid {
+                    Some(pid) => sysns::open_of_started(kind, pid)?,
+                    None => sysns::open_path(&sysns::persist_source(kind, None), Some(kind))?,
+                };
                 Ok(super::namespace::new_handle(lua, h)?)
             })?;
             super::add(lua, &m, "output", |lua, a| output(lua, &this(a)?))?;

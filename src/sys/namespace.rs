@@ -375,6 +375,34 @@ pub fn persist_source(kind: Namespace, pid: Option<i32>) -> String {
     own
 }
 
+/// A handle on namespace `kind` of a process nsrun started (see
+/// [`persist_source`] for pid and time). nsrun's supervisors (a PID 1, a
+/// relay) are sealed against the sandbox's program, which closes their
+/// `/proc/PID/ns` to an unprivileged caller too (EACCES): then the
+/// namespace is taken from the process they supervise, their child, which
+/// lives in the same ones (or, under `disable_userns`, in a user namespace
+/// nested in theirs).
+pub fn open_of_started(kind: Namespace, pid: i32) -> Result<NsHandle> {
+    match open_path(&persist_source(kind, Some(pid)), Some(kind)) {
+        Err(Error::Sys {
+            errno: nix::errno::Errno::EACCES,
+            ..
+        }) => {
+            let children = format!("/proc/{pid}/task/{pid}/children");
+            let child = std::fs::read_to_string(&children)
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse::<i32>().ok())
+                .ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "the {kind} namespace of process {pid}: its supervisor is sealed and its program is gone"
+                    ))
+                })?;
+            open_path(&persist_source(kind, Some(child)), Some(kind))
+        }
+        r => r,
+    }
+}
+
 /// Persist namespace `kind` of process `pid` (None: this process) onto
 /// `path`; see [`persist_source`] for which pid and time namespace.
 /// A mount namespace can only be persisted from an older mount namespace

@@ -94,12 +94,12 @@ pub fn fork(kinds: Namespaces) -> Result<Forked> {
         // Stay behind as a supervisor: signals sent to us reach the real
         // child, and it dies with us.
         super::init::block();
-        // SAFETY: we are a fork of nsrun's (clone without CLONE_VM above).
-        unsafe { super::init::seal() };
+        // Not sealed (unlike spawn's supervisors): the recipe writes our
+        // id maps through /proc/PID after this, and what runs below is
+        // the recipe's own Lua function.
         match ops::clone(nix::sched::CloneFlags::empty()) {
             Ok(0) => {
                 super::init::unblock();
-                super::init::unseal_forked();
                 // SAFETY: prctl with an int argument.
                 unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
             }
