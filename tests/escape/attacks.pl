@@ -420,12 +420,23 @@ $ATTEMPTS{"procsys.hostname"} = sub {
 
 $ATTEMPTS{"sys.write"} = sub {
     # Opened for writing and closed: never written.
+    my @files = ("/sys/kernel/profiling", "/sys/kernel/rcu_expedited");
     my @tried;
-    for my $p ("/sys/kernel/profiling", "/sys/kernel/rcu_expedited") {
-        if (sysopen(my $f, $p, O_WRONLY)) { close $f; worked("opened $p for writing") }
-        push @tried, "$p: " . ename();
-    }
-    stopped(join("; ", @tried));
+    my $open = sub {
+        my ($how) = (@_, "");
+        for my $p (@files) {
+            if (sysopen(my $f, $p, O_WRONLY)) { close $f; worked("${how}opened $p for writing") }
+            push @tried, "$p: " . ename();
+        }
+    };
+    $open->();
+    # A read-only sysfs: make it read-write, as a root with capabilities
+    # could (the superblock, then the mount), and try again.
+    my $sys = "/sys";
+    my $sb = syscall($NR{mount}, 0, $sys, 0, $MS_REMOUNT, 0) == 0 ? "ok" : ename();
+    my $mnt = syscall($NR{mount}, 0, $sys, 0, $MS_REMOUNT | $MS_BIND, 0) == 0 ? "ok" : ename();
+    $open->("after remounting /sys read-write, ");
+    stopped(join("; ", @tried) . "; remount /sys rw: $sb, bind: $mnt");
 };
 
 $ATTEMPTS{"sys.firmware"} = sub {
@@ -594,6 +605,10 @@ $ATTEMPTS{"cwd.proc_fd"} = sub {
     my $cwd = readlink("/proc/self/cwd") // "?";
     my ($s) = slurp(("../" x 30) . substr($m, 1));
     worked("cwd $cwd reaches the host-only file") if defined $s && $s =~ /^NSRUN-HOST-ONLY-MARKER/;
+    # Or the cwd is the host's /proc (a detached mount: ".." stays there).
+    my $pid = env("ESC_NSRUN");
+    my ($comm) = slurp("./$pid/comm");
+    worked("cwd $cwd is the host's /proc: nsrun's pid $pid is there") if defined $comm && $comm =~ /^nsrun/;
     stopped("cwd $cwd: the host-only file is not there");
 };
 

@@ -188,7 +188,11 @@ end
 -- 13. chdir to /proc/self/fd/N, N = 3..19: the start must fail or the
 -- program must stay inside the sandbox.
 local function cwd_attempt(c, more)
-  local worked, failed, inside = {}, 0, {}
+  -- First without the chdir: the configuration must start, or every
+  -- refusal below would be a pass for a reason of its own.
+  local word0, detail0 = run(c, "cwd.proc_fd", "attack", more)
+  if word0 ~= "stopped" then return "broken", "without the chdir: " .. word0 .. " " .. detail0 end
+  local worked, failed, inside, why = {}, 0, {}, nil
   for n = 3, 19 do
     local o = {}
     for k, v in pairs(more) do o[k] = v end
@@ -196,6 +200,7 @@ local function cwd_attempt(c, more)
     local word, detail = run(c, "cwd.proc_fd", "attack", o)
     if word == "nostart" then
       failed = failed + 1
+      why = why or detail
     elseif word == "worked" then
       worked[#worked + 1] = n .. " (" .. detail .. ")"
     elseif word == "stopped" then
@@ -204,7 +209,7 @@ local function cwd_attempt(c, more)
       return "broken", ("fd %d: %s"):format(n, detail)
     end
   end
-  local summary = ("%d starts refused; inside the sandbox: %s"):format(failed,
+  local summary = ("%d starts refused (%s); inside the sandbox: %s"):format(failed, why or "-",
     #inside > 0 and table.concat(inside, ", ") or "none")
   if #worked > 0 then return "worked", "escaped with fd " .. table.concat(worked, ", ") .. "; " .. summary end
   return "stopped", summary
@@ -219,6 +224,7 @@ for _, w in ipairs(wanted) do
     local more = extra(name, ctl)
     if perl_name == "cwd.proc_fd" then more.cwd = F end
     local word, detail = run(ctl, perl_name, "control", more)
+    if word == "nostart" then word, detail = "broken", "the control did not start: " .. detail end
     if name == "keyring.session" then host_keyring = detail:match("id=(%d+)") or host_keyring end
     report("C", name, word, detail)
   else
@@ -230,6 +236,8 @@ for _, w in ipairs(wanted) do
     word, detail = cwd_attempt(cfg, more)
   else
     word, detail = run(cfg, perl_name, "attack", extra(name, cfg))
+    -- A sandbox that does not start stops nothing: that is a failure.
+    if word == "nostart" then word, detail = "broken", "the sandbox did not start: " .. detail end
   end
   report("R", name, word, detail)
 end
