@@ -158,6 +158,7 @@ const TABLE: &[Attempt] = &[
     Attempt { area: 5, name: "proc.kcore", what: "read `/proc/kcore` (else `/proc/timer_list`)", control: Control::OpenRoot("both files are root's, mode 0400"), cells: [B, B, B, B, N] },
     Attempt { area: 5, name: "proc.keys", what: "read `/proc/keys`", control: Control::Open, cells: [B, B, B, B, N] },
     Attempt { area: 6, name: "userns.unshare", what: "`unshare(CLONE_NEWUSER)`", control: Control::Open, cells: [B, B, B, B, A] },
+    Attempt { area: 6, name: "userns.unshare_disabled", what: "the same with `disable_userns = true`", control: Control::Open, cells: [B, B, B, B, B] },
     Attempt { area: 7, name: "keyring.session", what: "reach the caller's session keyring", control: Control::Open, cells: [B, B, B, B, A] },
     Attempt { area: 8, name: "abstract.connect", what: "connect to a host abstract unix socket", control: Control::Open, cells: [B, B, B, A, A] },
     Attempt { area: 9, name: "host.see", what: "see nsrun's host process in `/proc`", control: Control::Open, cells: [B, B, B, B, B] },
@@ -246,13 +247,20 @@ fn table_markdown_matches() {
 #[test]
 fn table_is_complete() {
     // Every attempt of attacks.pl is in the table and the other way round
-    // (cwd.proc_fd_nouserns is cwd.proc_fd with another option).
+    // (the variants are attempts of attacks.pl with another option; see
+    // VARIANTS in escape.lua).
     let mut names: Vec<&str> = ATTACKS
         .lines()
         .filter_map(|l| l.strip_prefix("$ATTEMPTS{\""))
         .filter_map(|l| l.split('"').next())
         .collect();
-    names.push("cwd.proc_fd_nouserns");
+    names.extend(["cwd.proc_fd_nouserns", "userns.unshare_disabled"]);
+    for v in ["cwd.proc_fd_nouserns", "userns.unshare_disabled"] {
+        assert!(
+            RECIPE.contains(&format!("[\"{v}\"] = {{ perl =")),
+            "{v} is not a variant in escape.lua"
+        );
+    }
     names.sort_unstable();
     let mut table: Vec<&str> = TABLE.iter().map(|a| a.name).collect();
     table.sort_unstable();
@@ -682,7 +690,7 @@ fn battery(as_: As, config: usize) {
             ));
         }
         lines.push(format!(
-            "  {:<22} {:<8} {:<8} {}{}",
+            "  {:<24} {:<8} {:<8} {}{}",
             a.name,
             want.word(),
             shown,

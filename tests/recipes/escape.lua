@@ -132,6 +132,13 @@ local function environment(paths, mode)
   }
 end
 
+-- Attempts that are another attacks.pl attempt with an option added to
+-- the configuration (not to their controls).
+local VARIANTS = {
+  ["cwd.proc_fd_nouserns"] = { perl = "cwd.proc_fd", opts = { disable_userns = true } },
+  ["userns.unshare_disabled"] = { perl = "userns.unshare", opts = { disable_userns = true } },
+}
+
 -- Options some attempts add to the configuration they run in.
 local function extra(name, c)
   if name == "tty.tiocsti" then return { stdin = "inherit" } end
@@ -185,7 +192,7 @@ local function report(kind, name, word, detail)
   print(("%s %s %s %s"):format(kind, name, word, detail))
 end
 
--- 13. chdir to /proc/self/fd/N, N = 3..19: the start must fail or the
+-- 13. chdir to /proc/self/fd/N, N = 3..20: the start must fail or the
 -- program must stay inside the sandbox.
 local function cwd_attempt(c, more)
   -- First without the chdir: the configuration must start, or every
@@ -193,7 +200,7 @@ local function cwd_attempt(c, more)
   local word0, detail0 = run(c, "cwd.proc_fd", "attack", more)
   if word0 ~= "stopped" then return "broken", "without the chdir: " .. word0 .. " " .. detail0 end
   local worked, failed, inside, why = {}, 0, {}, nil
-  for n = 3, 19 do
+  for n = 3, 20 do
     local o = {}
     for k, v in pairs(more) do o[k] = v end
     o[c.run == sandbox.run and "chdir" or "cwd"] = "/proc/self/fd/" .. n
@@ -217,7 +224,8 @@ end
 
 for _, w in ipairs(wanted) do
   local name = w.name
-  local perl_name = name:match("^cwd%.proc_fd") and "cwd.proc_fd" or name
+  local variant = VARIANTS[name]
+  local perl_name = variant and variant.perl or name
   -- The control first: keyring.session learns the host's keyring from it.
   if w.control ~= "none" then
     local ctl = w.control == "same" and cfg or assert(CONTROLS[w.control], "unknown control " .. w.control)
@@ -231,11 +239,12 @@ for _, w in ipairs(wanted) do
     report("C", name, "none", "-")
   end
   local word, detail
+  local more = extra(name, cfg)
+  for k, v in pairs(variant and variant.opts or {}) do more[k] = v end
   if perl_name == "cwd.proc_fd" then
-    local more = name == "cwd.proc_fd_nouserns" and { disable_userns = true } or {}
     word, detail = cwd_attempt(cfg, more)
   else
-    word, detail = run(cfg, perl_name, "attack", extra(name, cfg))
+    word, detail = run(cfg, perl_name, "attack", more)
     -- A sandbox that does not start stops nothing: that is a failure.
     if word == "nostart" then word, detail = "broken", "the sandbox did not start: " .. detail end
   end
