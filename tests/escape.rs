@@ -350,8 +350,8 @@ impl Fixtures {
 }
 
 /// A host disk the test (root) can open read-only: a block device of the
-/// host's /dev, real disks before loop devices. (Some hosts refuse even
-/// root their root disk: then a loop device stands in.)
+/// host's /dev, real disks before loop devices (some hosts refuse even root
+/// their root disk: then a loop device stands in); "none" if there is none.
 fn host_disk() -> String {
     use std::os::unix::fs::FileTypeExt;
     let mut devs: Vec<String> = std::fs::read_dir("/dev")
@@ -361,15 +361,13 @@ fn host_disk() -> String {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     devs.sort_by_key(|n| {
-        (
-            n.starts_with("loop") || n.starts_with("zram") || n.starts_with("ram"),
-            n.clone(),
-        )
+        let virt = ["loop", "zram", "ram"].iter().any(|p| n.starts_with(p));
+        (virt, n.clone())
     });
     devs.iter()
         .map(|n| format!("/dev/{n}"))
         .find(|p| std::fs::File::open(p).is_ok())
-        .unwrap_or_else(|| "/dev/sda".into())
+        .unwrap_or_else(|| "none".into())
 }
 
 // ---------------------------------------------------------------------------

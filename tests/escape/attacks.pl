@@ -381,6 +381,8 @@ $ATTEMPTS{"mount.open_tree"} = sub {
     fd_call("open_tree(/, OPEN_TREE_CLONE)", syscall($NR{open_tree}, $AT_FDCWD, $ROOT, $OPEN_TREE_CLONE | $AT_RECURSIVE));
 };
 $ATTEMPTS{"io_uring.setup"} = sub {
+    my ($off) = slurp("/proc/sys/kernel/io_uring_disabled");
+    cannot("kernel.io_uring_disabled = 2") if $CONTROL && defined $off && $off =~ /^2/;
     my $params = "\0" x 120;
     fd_call("io_uring_setup", syscall($NR{io_uring_setup}, 4, $params));
 };
@@ -421,6 +423,7 @@ $ATTEMPTS{"procsys.hostname"} = sub {
 $ATTEMPTS{"sys.write"} = sub {
     # Opened for writing and closed: never written.
     my @files = ("/sys/kernel/profiling", "/sys/kernel/rcu_expedited");
+    cannot("this kernel has none of @files") if $CONTROL && !grep { -e } @files;
     my @tried;
     my $open = sub {
         my ($how) = (@_, "");
@@ -440,6 +443,7 @@ $ATTEMPTS{"sys.write"} = sub {
 };
 
 $ATTEMPTS{"sys.firmware"} = sub {
+    cannot("this host has no /sys/firmware") if $CONTROL && !-d "/sys/firmware";
     opendir(my $d, "/sys/firmware") or stopped("/sys/firmware: " . ename());
     my @e = grep { !/^\.\.?$/ } readdir($d);
     @e ? worked("/sys/firmware lists @e") : stopped("/sys/firmware is empty");
@@ -464,6 +468,7 @@ $ATTEMPTS{"proc.kcore"} = sub {
 };
 
 $ATTEMPTS{"proc.keys"} = sub {
+    cannot("this kernel has no /proc/keys") if $CONTROL && !-e "/proc/keys";
     my ($s, $err) = slurp("/proc/keys");
     defined $s or stopped("/proc/keys: $err");
     my @l = split /\n/, $s;
@@ -482,6 +487,7 @@ $ATTEMPTS{"userns.unshare"} = sub {
 $ATTEMPTS{"keyring.session"} = sub {
     # KEYCTL_GET_KEYRING_ID(KEY_SPEC_SESSION_KEYRING, create = 0)
     my $id = syscall($NR{keyctl}, 0, -3, 0);
+    cannot("keyctl: ENOSYS (a kernel without keys)") if $id < 0 && $CONTROL && ename() eq "ENOSYS";
     stopped("KEYCTL_GET_KEYRING_ID(\@s): " . ename()) if $id < 0;
     my $buf = "\0" x 512;
     my $n = syscall($NR{keyctl}, 6, $id, $buf, 512);
@@ -567,7 +573,8 @@ $ATTEMPTS{"dev.mknod"} = sub {
 
 $ATTEMPTS{"dev.disk"} = sub {
     my $disk = env("ESC_DISK");
-    my @cands = ($disk);
+    cannot("the host has no block device its root may open") if $CONTROL && $disk eq "none";
+    my @cands = $disk eq "none" ? () : ($disk);
     if (!$CONTROL && opendir(my $d, "/dev")) {
         push @cands, map { "/dev/$_" } grep { -b "/dev/$_" } readdir($d);
     }
@@ -593,6 +600,9 @@ $ATTEMPTS{"tty.tiocsti"} = sub {
         worked("TIOCSTI pushed $pushed characters through $name") if $pushed;
         push @how, "$name: " . ename();
     }
+    # EIO for all: the kernel has TIOCSTI off for whoever lacks CAP_SYS_ADMIN.
+    cannot("TIOCSTI is off on this kernel (dev.tty.legacy_tiocsti = 0): @how")
+        if $CONTROL && !grep { !/EIO$/ } grep { !m{^/dev/tty:} } @how;
     stopped("TIOCSTI: " . join("; ", @how));
 };
 
