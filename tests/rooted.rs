@@ -78,7 +78,11 @@ fn suid_image() -> PathBuf {
     IMG.get_or_init(|| {
         let d = common::base().join("suid-image");
         std::fs::create_dir_all(d.join("usr")).unwrap();
-        for (l, t) in [("bin", "usr/bin"), ("lib", "usr/lib"), ("lib64", "usr/lib64")] {
+        for (l, t) in [
+            ("bin", "usr/bin"),
+            ("lib", "usr/lib"),
+            ("lib64", "usr/lib64"),
+        ] {
             let _ = std::os::unix::fs::symlink(t, d.join(l));
         }
         let id = d.join("suid-id");
@@ -145,7 +149,12 @@ both!(
 
 #[test]
 fn recipes_exist() {
-    for r in ["rooted_hostile", "rooted_racer", "rooted_setuid", "rooted_lockdown"] {
+    for r in [
+        "rooted_hostile",
+        "rooted_racer",
+        "rooted_setuid",
+        "rooted_lockdown",
+    ] {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/recipes/{r}.lua"));
         assert!(p.exists(), "{}", p.display());
     }
