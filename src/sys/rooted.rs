@@ -301,16 +301,14 @@ fn kind_at(dirfd: &Fd, name: &str) -> nix::Result<Option<bool>> {
     }
 }
 
-/// Whether the umask would trim `mode` (or drop its set-id and sticky
-/// bits, which mkdir and open never set): then it is set again.
-fn trimmed(mode: u32) -> bool {
+/// The process's umask (read once per root: set-up does not change it).
+fn umask() -> u32 {
     // SAFETY: umask is process-wide but nsrun is single-threaded; read and restore.
-    let mask = unsafe {
+    unsafe {
         let m = libc::umask(0);
         libc::umask(m);
-        m
-    } as u32;
-    mode & 0o7000 != 0 || mode & mask != 0
+        m as u32
+    }
 }
 
 /// `(parent, name)` of a path in a root; the parent of a single name is
@@ -366,6 +364,7 @@ pub struct Root {
     /// A tiny read-only tmpfs holding the empty file `f` and directory `d`
     /// that masks are cloned from; made on first use and shared.
     empty: Option<Fd>,
+    umask: u32,
 }
 
 impl Root {
@@ -375,6 +374,7 @@ impl Root {
             fd: Self::open_fd(path)?,
             path: path.to_string(),
             empty: None,
+            umask: umask(),
         })
     }
 
@@ -397,6 +397,12 @@ impl Root {
     /// The fd of the directory (None under `--plan`).
     pub fn fd(&self) -> Option<RawFd> {
         self.fd.as_ref().map(AsRawFd::as_raw_fd)
+    }
+
+    /// Whether the umask trims `mode` (or it has set-id or sticky bits,
+    /// which mkdir and open never set): then it is set again.
+    fn trimmed(&self, mode: u32) -> bool {
+        mode & 0o7000 != 0 || mode & self.umask != 0
     }
 
     fn fail(&self, what: impl std::fmt::Display, e: Errno) -> Error {
@@ -434,7 +440,7 @@ impl Root {
                 r => break r?,
             }
         };
-        let exact = trimmed(mode);
+        let exact = self.trimmed(mode);
         for c in &comps[n..] {
             if *c == ".." {
                 // Below a directory that did not exist: nothing to go up to
@@ -486,7 +492,7 @@ impl Root {
                 }
                 let pfd = self.dir(parent, None)?;
                 mkdirat(raw(&pfd), name, mode)?;
-                if trimmed(mode) {
+                if self.trimmed(mode) {
                     let fd = openat_here(raw(&pfd), name, libc::O_PATH | libc::O_DIRECTORY, 0)?;
                     fchmod_path(&fd, mode)?;
                 }
@@ -599,7 +605,7 @@ impl Root {
                 let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL;
                 match openat_here(raw(&pfd), name, flags, 0o444) {
                     Ok(f) => {
-                        if trimmed(0o444) {
+                        if self.trimmed(0o444) {
                             fchmod_path(&f, 0o444)?;
                         }
                         Ok(f)
