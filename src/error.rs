@@ -66,6 +66,15 @@ impl Error {
         let verb = op.split_whitespace().next().unwrap_or("");
         let user_ns = op.contains("user");
         Some(match (*errno, verb) {
+            (Errno::ELOOP | Errno::EXDEV, _) if op.contains(" in root ") => {
+                "the path leads outside the root through a symlink: inside a root every \
+                 symlink resolves as if the root were /, magic links (/proc/self/...) are \
+                 refused, and a file is never written through a final symlink"
+            }
+            (Errno::ENOTDIR, _) if op.contains(" in root ") => {
+                "a part of the path is not a directory inside the root (a symlink there \
+                 may point to something outside it, which is not followed)"
+            }
             (Errno::EPERM, "unshare" | "clone") if user_ns => {
                 "creating a user namespace was refused: check sysctl user.max_user_namespaces \
                  and kernel.unprivileged_userns_clone, and that the process is not chrooted \

@@ -8,8 +8,8 @@
 //! - module functions and values: the keys of `require "nsrun"` in the
 //!   built `nsrun` binary (`nsrun -e`) against `function ns.NAME(` and
 //!   `ns.NAME =` lines;
-//! - methods and fields of the userdata types Process, Pipe, NsHandle and
-//!   Cgroup
+//! - methods and fields of the userdata types Process, Pipe, NsHandle,
+//!   Cgroup and Root
 //!   against `function Process:NAME(` and the `---@field` lines of their
 //!   `---@class`. mlua protects userdata metatables (`getmetatable` gives
 //!   `false`), so Lua code in the binary cannot list them: the test builds
@@ -47,6 +47,7 @@ const USERDATA: &[(&str, &str)] = &[
     ("Pipe", "nsrun.Pipe"),
     ("NsHandle", "nsrun.NsHandle"),
     ("Cgroup", "nsrun.Cgroup"),
+    ("Root", "nsrun.Root"),
 ];
 
 /// Classes whose `---@field`s are checked against what nsrun reports.
@@ -55,6 +56,7 @@ const CHECKED_CLASSES: &[&str] = &[
     "nsrun.Pipe",
     "nsrun.NsHandle",
     "nsrun.Cgroup",
+    "nsrun.Root",
     "nsrun.SpawnOpts",
     "nsrun.TimeOffsets",
     "nsrun.CapsOpts",
@@ -264,8 +266,9 @@ local piped = ns.spawn{argv = {"true"}, stdin = "pipe", stdout = "pipe", stderr 
 local handle = ns.open("net")
 -- The tests run as root, so a cgroup can be made.
 local cg = ns.cgroup{}
-local methods_on = {Process = forked, Pipe = piped.stdout, NsHandle = handle, Cgroup = cg}
-local fields_on = {Process = piped, Pipe = piped.stdout, NsHandle = handle, Cgroup = cg}
+local root = ns.root("/")
+local methods_on = {Process = forked, Pipe = piped.stdout, NsHandle = handle, Cgroup = cg, Root = root}
+local fields_on = {Process = piped, Pipe = piped.stdout, NsHandle = handle, Cgroup = cg, Root = root}
 for _, probe in ipairs({...}) do
   local class, sep, name = probe:match("^(%w+)([:.])([%w_]+)$")
   local ud = (sep == ":" and methods_on or fields_on)[class]
@@ -276,6 +279,7 @@ forked:wait()
 piped:wait()
 handle:close()
 cg:close()
+root:close()
 print(table.concat(out, "\n"))
 "#;
 
@@ -323,6 +327,9 @@ members("nsrun.NsHandle", h)
 local cg = ns.cgroup{}
 members("nsrun.Cgroup", cg)
 cg:close()
+local r = ns.root("/")
+members("nsrun.Root", r)
+r:close()
 p:wait()
 h:close()
 return table.concat(out, "\n")

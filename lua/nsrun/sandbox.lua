@@ -21,7 +21,7 @@ local ns = require "nsrun"
 -- What every set-up calls in the child, made now in the parent: nsrun
 -- makes module functions on first use, and one made in a freshly forked
 -- child dirties pages the kernel must copy there.
-for _, f in ipairs { "mount", "mkdir", "pivot_root", "chdir", "bind", "mount_proc", "mount_dev" } do
+for _, f in ipairs { "mount", "mkdir", "pivot_root", "chdir", "bind", "mount_proc", "mount_dev", "root" } do
   local _ = ns[f]
 end
 
@@ -32,6 +32,7 @@ local ALL = { "user", "mount", "pid", "uts", "ipc", "net", "cgroup" }
 -- Options of the sandbox itself, and those passed on to ns.spawn as they are.
 local OWN = {
   "root", "binds", "tmpfs", "proc", "dev", "mqueue", "sys", "dirs", "files", "symlinks",
+  "unmask",
   "chmod", "remount_ro", "overlay", "net", "namespaces", "namespaces_try", "chdir",
   "as_pid_1", "cap_add", "cap_drop", "setup", "unsetenv",
 }
@@ -109,6 +110,16 @@ local function octal(m, what, level)
 end
 
 local function depth(p) return select(2, p:gsub("/[^/]", "")) end
+
+-- What runc and podman lock down in a container's /proc and /sys (moby's
+-- defaults), relative to where they are mounted: read-only, so root in the
+-- sandbox writes no host-wide sysctl and triggers no sysrq; masked (an
+-- empty read-only file or directory), so kernel memory, the host's keys
+-- and timers stay unseen. Entries the kernel lacks are skipped.
+local PROC_READONLY = { "sys", "sysrq-trigger", "irq", "bus", "fs" }
+local PROC_MASKED = { "kcore", "keys", "timer_list", "sched_debug", "latency_stats", "timer_stats",
+  "acpi", "scsi", "asound" }
+local SYS_MASKED = { "firmware", "devices/virtual/powercap" }
 
 --- Turn sandbox options into the ns.spawn options that build it.
 ---@param opts table
@@ -203,8 +214,6 @@ local function build(opts, level)
     end
     binds[#binds + 1] = { src = src, dst = dst, ro = b.ro, dev = b.dev, try = b.try }
   end
-  -- Parents before children, so "/" does not cover "/usr".
-  table.sort(binds, function(a, b) return depth(a.dst) < depth(b.dst) end)
   -- An entry of a list option: a string (its path) or a table.
   local function entry(v, what, form)
     if type(v) == "string" then return { v } end
@@ -263,16 +272,66 @@ local function build(opts, level)
   for _, k in ipairs { "proc", "dev", "mqueue", "sys" } do
     if opts[k] ~= nil then abs(opts[k], k, level + 1) end
   end
+  -- unmask = true leaves /proc and /sys as the kernel makes them; a list
+  -- (podman's --security-opt unmask=) names the paths to leave alone.
+  local keep = {}
+  if opts.unmask == true then
+    keep = true
+  elseif opts.unmask ~= nil and opts.unmask ~= false then
+    local valid = {}
+    for _, spec in ipairs { { opts.proc, PROC_READONLY }, { opts.proc, PROC_MASKED }, { opts.sys, SYS_MASKED } } do
+      if spec[1] then
+        for _, p in ipairs(spec[2]) do valid[(spec[1]:gsub("/+$", "")) .. "/" .. p] = true end
+      end
+    end
+    for i, p in ipairs(list(opts.unmask, "unmask", level + 1)) do
+      if type(p) ~= "string" or not valid[p] then
+        local names = {}
+        for v in pairs(valid) do names[#names + 1] = v end
+        table.sort(names)
+        error(("sandbox: unmask[%d]: %s is not a path the sandbox masks or makes read-only (%s)")
+          :format(i, tostring(p), #names > 0 and "valid: " .. table.concat(names, " ")
+            or "nothing is: give proc or sys"), level + 1)
+      end
+      keep[p] = true
+    end
+  end
+  -- The lock-down list for a mount at `at`, without what unmask keeps.
+  local function locked(at, names)
+    if keep == true or not at then return {} end
+    local out = {}
+    for _, p in ipairs(names) do
+      if not keep[(at:gsub("/+$", "")) .. "/" .. p] then out[#out + 1] = p end
+    end
+    return out
+  end
+  local proc_lock = { readonly = locked(opts.proc, PROC_READONLY), mask = locked(opts.proc, PROC_MASKED) }
+  local sys_mask = locked(opts.sys, SYS_MASKED)
+
+  -- Every mount in one list, parents before children whatever option
+  -- they came from (a tmpfs on /usr must not hide a bind on /usr/lib);
+  -- among equals the order given.
+  local mounts = {}
+  local function add(kind, dst, v) mounts[#mounts + 1] = { kind = kind, dst = dst, v = v, i = #mounts + 1 } end
+  for _, b in ipairs(binds) do add("bind", b.dst, b) end
+  for _, t in ipairs(tmpfs) do add("tmpfs", t.path, t) end
+  for _, o in ipairs(overlays) do add("overlay", o.dest, o) end
+  for _, k in ipairs { "proc", "dev", "mqueue", "sys" } do
+    if opts[k] then add(k, opts[k]) end
+  end
+  table.sort(mounts, function(a, b)
+    local da, db = depth(a.dst), depth(b.dst)
+    if da ~= db then return da < db end
+    return a.i < b.i
+  end)
+  local userxattr = has.user or nil
+
   local user_setup = opts.setup
   if user_setup ~= nil and type(user_setup) ~= "function" then
     error("sandbox: setup must be a function", level + 1)
   end
 
   local function parent_of(p) return p:match("^(.*)/[^/]*$") end
-  local function mkparents(p)
-    local dir = parent_of(p)
-    if dir and dir ~= "" then ns.mkdir(dir, "0755", { parents = true }) end
-  end
 
   spawn.setup = function()
     -- A tmpfs at /tmp becomes the root for the build; the host's root
@@ -284,40 +343,57 @@ local function build(opts, level)
     ns.chdir("/")
     local new, old = "/newroot", "/oldroot"
     if root then
-      ns.bind(old .. root, new, { rec = true })
-    elseif not (binds[1] and binds[1].dst == "/") then
+      -- The image may hold set-user-id programs and device nodes of its
+      -- own: neither works in the sandbox, as with every bind.
+      ns.bind(old .. root, new, { rec = true, nosuid = true, nodev = true })
+    elseif not (mounts[1] and mounts[1].kind == "bind" and depth(mounts[1].dst) == 0) then
       -- (A bind on / would cover this tmpfs at once.)
       ns.mount("tmpfs", new, "tmpfs", "nosuid,nodev", "mode=0755")
     end
-    for _, b in ipairs(binds) do
-      local ok, err = pcall(ns.bind, old .. b.src, new .. b.dst,
-        { ro = b.ro, create = true, nosuid = true, nodev = not b.dev })
-      if not ok and not (b.try and type(err) == "table" and err.errno == "ENOENT") then error(err, 0) end
+    -- From here on every path inside the new root is resolved inside it:
+    -- the root and the directories bound into it are content nobody
+    -- vouches for, and a symlink in them must not lead set-up to the host.
+    -- Sources stay plain paths: they are the recipe's own, at /oldroot.
+    local R <close> = ns.root(new)
+    for _, m in ipairs(mounts) do
+      local k, v = m.kind, m.v
+      if k == "bind" then
+        R:bind(old .. v.src, v.dst, { ro = v.ro, create = true, nosuid = true, nodev = not v.dev, try = v.try })
+      elseif k == "tmpfs" then
+        R:tmpfs(v.path, { size = v.size, mode = v.mode })
+      elseif k == "overlay" then
+        local lower = {}
+        for i, l in ipairs(v.lower) do lower[i] = old .. l end
+        R:overlay(v.dest, { lower = lower, upper = v.upper and old .. v.upper,
+          work = v.work and old .. v.work, tmpfs_upper = v.tmpfs, userxattr = userxattr })
+      elseif k == "proc" then
+        R:mount_proc(m.dst, proc_lock)
+      elseif k == "dev" then
+        R:mount_dev(m.dst, { from = old .. "/dev" })
+      elseif k == "mqueue" then
+        R:mount_mqueue(m.dst)
+      else
+        R:mount_sysfs(m.dst, { from = old .. "/sys", mask = sys_mask })
+      end
     end
-    for _, t in ipairs(tmpfs) do ns.tmpfs(new .. t.path, { size = t.size, mode = t.mode }) end
-    for _, o in ipairs(overlays) do
-      local lower = {}
-      for i, l in ipairs(o.lower) do lower[i] = old .. l end
-      ns.overlay(new .. o.dest, { lower = lower, upper = o.upper and old .. o.upper,
-        work = o.work and old .. o.work, tmpfs_upper = o.tmpfs })
+    local function mkparents(p)
+      local dir = parent_of(p)
+      if dir and dir ~= "" then R:mkdir(dir, "0755", { parents = true }) end
     end
-    if opts.proc then ns.mount_proc(new .. opts.proc) end
-    if opts.dev then ns.mount_dev(new .. opts.dev, { from = old .. "/dev" }) end
-    if opts.mqueue then ns.mount_mqueue(new .. opts.mqueue) end
-    if opts.sys then ns.mount_sysfs(new .. opts.sys, { from = old .. "/sys" }) end
     for _, d in ipairs(dirs) do
-      ns.mkdir(new .. d.path, d.mode or "0755", { parents = true })
+      R:mkdir(d.path, d.mode or "0755", { parents = true })
     end
     for _, f in ipairs(files) do
-      mkparents(new .. f.path)
-      ns.write_file(new .. f.path, f.content, f.mode)
+      mkparents(f.path)
+      R:write_file(f.path, f.content, f.mode)
     end
     for _, l in ipairs(links) do
-      mkparents(new .. l.link)
-      ns.symlink(l.target, new .. l.link)
+      mkparents(l.link)
+      R:symlink(l.target, l.link)
     end
-    for _, c in ipairs(chmods) do ns.chmod(new .. c.path, c.mode) end
-    for _, p in ipairs(ro) do ns.remount_ro(new .. p) end
+    for _, c in ipairs(chmods) do R:chmod(c.path, c.mode) end
+    for _, p in ipairs(ro) do R:remount_ro(p) end
+    R:close()
     -- The last pivot makes every mount private (so nothing it drops can
     -- propagate to the host, whatever `propagation` says) and detaches the
     -- tmpfs base with the host's tree below it at once: one umount, each

@@ -13,9 +13,9 @@
 --   * A module value that is not a function is `ns.NAME = VALUE` (so a
 --     subtable is `ns.SUB = {}`).
 --   * A method is one line `function CLASS:NAME(ARGS) end`, CLASS being
---     one of the locals `Process`, `Pipe`, `NsHandle` or `Cgroup` (the
---     userdata types nsrun.Process, nsrun.Pipe, nsrun.NsHandle,
---     nsrun.Cgroup).
+--     one of the locals `Process`, `Pipe`, `NsHandle`, `Cgroup` or `Root`
+--     (the userdata types nsrun.Process, nsrun.Pipe, nsrun.NsHandle,
+--     nsrun.Cgroup, nsrun.Root).
 --   * A field is a `---@field NAME TYPE ...` line in the block of `---`
 --     lines that starts at its `---@class nsrun.CLASS` line. The test
 --     compares the fields of these classes with what the binary reports:
@@ -258,6 +258,15 @@ function Cgroup:close() end
 ---@field nosuid? boolean no set-user-id programs through the bind (default false)
 ---@field nodev? boolean no device nodes through the bind (default false)
 
+---Options of Root:bind: those of ns.bind and `try`.
+---@class nsrun.RootBindOpts
+---@field ro? boolean read-only (default false)
+---@field rec? boolean recursive, with the mounts below (default true)
+---@field create? boolean create the target file or directory (like the source) and its parents if missing (default false)
+---@field nosuid? boolean no set-user-id programs through the bind (default false)
+---@field nodev? boolean no device nodes through the bind (default false)
+---@field try? boolean a missing source is no error: nothing is bound (default false)
+
 ---Options of ns.mkdir.
 ---@class nsrun.MkdirOpts
 ---@field parents? boolean create missing parents, like `mkdir -p`
@@ -391,6 +400,85 @@ function NsHandle:close() end
 ---Join this namespace (setns).
 function NsHandle:enter() end
 
+---A directory to build in whose contents nobody vouches for (an unpacked
+---image, a tree holding the user's binds), from ns.root. Every path given
+---to its methods is resolved inside it (openat2 RESOLVE_IN_ROOT |
+---RESOLVE_NO_MAGICLINKS): absolute symlinks and `..` stay inside, magic
+---links such as `/proc/self/root` are refused, and mounts attach through
+---the resolved fd, so neither a symlink nor one swapped in meanwhile leads
+---outside. Sources (of bind, overlay layers, `from`) are the caller's own
+---paths, resolved as usual. `local r <close> = ns.root(dir)` closes it.
+---@class nsrun.Root
+---@field path? string the directory, as given (nil once closed)
+---@field fd? integer the O_PATH file descriptor (nil once closed or under --plan)
+local Root = {}
+
+---Close the handle and its file descriptors.
+function Root:close() end
+
+---Create a directory inside the root (mode default 0755, applied exactly).
+---@param path string
+---@param mode? nsrun.Mode
+---@param opts? nsrun.MkdirOpts
+function Root:mkdir(path, mode, opts) end
+
+---Create or truncate a file inside the root and write `data`; a final symlink is refused (ELOOP), never followed.
+---@param path string
+---@param data string
+---@param mode? nsrun.Mode default 0644, applied exactly
+function Root:write_file(path, data, mode) end
+
+---Create a symlink inside the root (an existing one with the same target is fine).
+---@param target string where it points (taken as it is)
+---@param linkpath string
+function Root:symlink(target, linkpath) end
+
+---chmod a path inside the root (a final symlink is followed, inside the root).
+---@param path string
+---@param mode nsrun.Mode
+function Root:chmod(path, mode) end
+
+---Bind `source` (the caller's path) on `dest` inside the root, with open_tree and move_mount; all or nothing. Returns false when `try` and the source is missing.
+---@param source string
+---@param dest string
+---@param opts? nsrun.RootBindOpts
+---@return boolean bound
+function Root:bind(source, dest, opts) end
+
+---A tmpfs (nosuid,nodev) on `path` inside the root, made if missing.
+---@param path string
+---@param opts? {size?: integer|string, mode?: integer|string}
+function Root:tmpfs(path, opts) end
+
+---A fresh proc (nosuid,nodev,noexec) on `path` inside the root; `readonly` paths of it are bound onto themselves read-only (recursively), `mask` paths covered by an empty read-only file or directory; missing ones are skipped.
+---@param path string
+---@param opts? {readonly?: string[], mask?: string[]} paths relative to the proc, e.g. `{"sys"}`, `{"kcore"}`
+function Root:mount_proc(path, opts) end
+
+---A minimal /dev on `path` inside the root (see ns.mount_dev).
+---@param path string
+---@param opts? {from?: string} where the host's /dev is seen from here (default "/dev")
+function Root:mount_dev(path, opts) end
+
+---A POSIX message queue file system on `path` inside the root.
+---@param path string
+function Root:mount_mqueue(path) end
+
+---A read-only sysfs on `path` inside the root (the host's bound read-only where sysfs may not be mounted); `mask` paths of it covered.
+---@param path string
+---@param opts? {from?: string, mask?: string[]} `from`: the host's /sys seen from here; `mask`: relative paths, e.g. `{"firmware"}`
+function Root:mount_sysfs(path, opts) end
+
+---overlayfs (nosuid,nodev) on `path` inside the root; the layers are the caller's paths; a `tmpfs_upper` is handed over by fd and never reachable by path.
+---@param path string
+---@param opts {lower: string|string[], upper?: string, work?: string, tmpfs_upper?: boolean, userxattr?: boolean} `userxattr` (needed in a user namespace) is guessed from /proc when nil
+function Root:overlay(path, opts) end
+
+---Make `path` inside the root read-only with every mount below it (unless `rec = false`); a path that is not the top of a mount is bound onto itself first.
+---@param path string
+---@param opts? {rec?: boolean}
+function Root:remount_ro(path, opts) end
+
 ------------------------------------------------------------------------
 -- The module
 ------------------------------------------------------------------------
@@ -503,6 +591,11 @@ function ns.remount_ro(path, opts) end
 ---@param target string
 ---@param opts {lower: string|string[], upper?: string, work?: string, tmpfs_upper?: boolean}
 function ns.overlay(target, opts) end
+
+---A root handle for `dir`: every path given to its methods is resolved inside `dir`, so no symlink in it leads outside (see nsrun.Root).
+---@param dir string the caller's own path of the directory
+---@return nsrun.Root
+function ns.root(dir) end
 
 ---pivot_root(2); with one argument the whole safe dance (private, bind, pivot, detach the old root, chdir "/").
 ---@param new_root string

@@ -15,6 +15,7 @@ mod mount;
 mod namespace;
 mod net;
 mod process;
+mod rooted;
 pub(crate) mod spawn;
 
 use std::collections::HashMap;
@@ -283,6 +284,7 @@ pub(crate) fn module(lua: &Lua) -> mlua::Result<Table> {
     spawn::register(lua, &m)?;
     net::register(lua, &m)?;
     hardening::register(lua, &m)?;
+    rooted::register(lua, &m)?;
     m.set("version", env!("CARGO_PKG_VERSION"))?;
     Ok(m)
 }

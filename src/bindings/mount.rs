@@ -18,9 +18,63 @@ fn flags_value(a: &Args, v: &Value, what: &str) -> R<nix::mount::MsFlags> {
     sysmount::parse_flags(&names).map_err(|e| a.fail(e))
 }
 
+/// The options table of `tmpfs` at argument `i`: size and mode.
+pub(crate) fn tmpfs_opts(a: &Args, i: usize) -> R<(Option<u64>, Option<u32>)> {
+    let (mut size, mut mode) = (None, None);
+    if let Some(t) = a.opt_table(i)? {
+        check_keys(&t, "tmpfs", &["size", "mode"])?;
+        size = match t.get::<Value>("size")? {
+            Value::Nil => None,
+            Value::Integer(n) if n > 0 => Some(n as u64),
+            Value::String(s) => {
+                Some(sysmount::parse_size(&s.to_string_lossy()).map_err(|e| a.fail(e))?)
+            }
+            other => {
+                return Err(a.fail(format!(
+                    "size must be a number of bytes or a string like \"64M\", got {}",
+                    typename(&other)
+                )))
+            }
+        };
+        mode = super::args::mode_of(&t.get::<Value>("mode")?)
+            .map_err(|m| a.fail(format!("tmpfs: {m}")))?;
+    }
+    Ok((size, mode))
+}
+
+/// The options table of `overlay` at argument `i`; `extra` names keys the
+/// caller reads itself.
+pub(crate) fn overlay_opts_with(
+    a: &Args,
+    i: usize,
+    extra: &[&str],
+) -> R<(sysmount::OverlayOpts, Table)> {
+    let t = a.table(i)?;
+    let mut keys = vec!["lower", "upper", "work", "tmpfs_upper"];
+    keys.extend_from_slice(extra);
+    check_keys(&t, "overlay", &keys)?;
+    let lower = match t.get::<Value>("lower")? {
+        Value::String(s) => vec![s.to_string_lossy()],
+        v => names_of(&v).ok_or_else(|| {
+            a.fail("overlay: lower must be a directory or a list of them (top first)")
+        })?,
+    };
+    let o = sysmount::OverlayOpts {
+        lower,
+        upper: opt_str(&t, "overlay", "upper")?,
+        work: opt_str(&t, "overlay", "work")?,
+        tmpfs_upper: opt_bool(&t, "overlay", "tmpfs_upper", false)?,
+    };
+    Ok((o, t))
+}
+
+fn overlay_opts(a: &Args, i: usize) -> R<sysmount::OverlayOpts> {
+    Ok(overlay_opts_with(a, i, &[])?.0)
+}
+
 /// `{from = "/oldroot/dev"}`: where the host's directory is seen from here.
-fn from_opt(a: &Args, fname: &str, default: &str) -> R<String> {
-    Ok(match a.opt_table(2)? {
+pub(crate) fn from_opt(a: &Args, i: usize, fname: &str, default: &str) -> R<String> {
+    Ok(match a.opt_table(i)? {
         Some(t) => {
             check_keys(&t, fname, &["from"])?;
             opt_str(&t, fname, "from")?.unwrap_or_else(|| default.to_string())
@@ -95,31 +149,13 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
     })?;
     super::add(lua, m, "tmpfs", |_, a| {
         let target = a.string(1)?;
-        let (mut size, mut mode) = (None, None);
-        if let Some(t) = a.opt_table(2)? {
-            check_keys(&t, "tmpfs", &["size", "mode"])?;
-            size = match t.get::<Value>("size")? {
-                Value::Nil => None,
-                Value::Integer(n) if n > 0 => Some(n as u64),
-                Value::String(s) => {
-                    Some(sysmount::parse_size(&s.to_string_lossy()).map_err(|e| a.fail(e))?)
-                }
-                other => {
-                    return Err(a.fail(format!(
-                        "size must be a number of bytes or a string like \"64M\", got {}",
-                        typename(&other)
-                    )))
-                }
-            };
-            mode = super::args::mode_of(&t.get::<Value>("mode")?)
-                .map_err(|m| a.fail(format!("tmpfs: {m}")))?;
-        }
+        let (size, mode) = tmpfs_opts(a, 2)?;
         sysmount::mount_point(&target, false)?;
         sysmount::tmpfs(&target, size, mode)?;
         Ok(())
     })?;
     super::add(lua, m, "mount_dev", |_, a| {
-        let from = from_opt(a, "mount_dev", "/dev")?;
+        let from = from_opt(a, 2, "mount_dev", "/dev")?;
         sysmount::dev(&a.string(1)?, &from)?;
         Ok(())
     })?;
@@ -128,7 +164,7 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
         Ok(())
     })?;
     super::add(lua, m, "mount_sysfs", |_, a| {
-        let from = from_opt(a, "mount_sysfs", "/sys")?;
+        let from = from_opt(a, 2, "mount_sysfs", "/sys")?;
         sysmount::sysfs(&a.string(1)?, &from)?;
         Ok(())
     })?;
@@ -158,20 +194,7 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
     })?;
     super::add(lua, m, "overlay", |_, a| {
         let target = a.string(1)?;
-        let t = a.table(2)?;
-        check_keys(&t, "overlay", &["lower", "upper", "work", "tmpfs_upper"])?;
-        let lower = match t.get::<Value>("lower")? {
-            Value::String(s) => vec![s.to_string_lossy()],
-            v => names_of(&v).ok_or_else(|| {
-                a.fail("overlay: lower must be a directory or a list of them (top first)")
-            })?,
-        };
-        let o = sysmount::OverlayOpts {
-            lower,
-            upper: opt_str(&t, "overlay", "upper")?,
-            work: opt_str(&t, "overlay", "work")?,
-            tmpfs_upper: opt_bool(&t, "overlay", "tmpfs_upper", false)?,
-        };
+        let o = overlay_opts(a, 2)?;
         sysmount::overlay(&target, &o)?;
         Ok(())
     })?;

@@ -17,5 +17,6 @@ pub mod ops;
 pub mod process;
 pub mod raw;
 pub mod rlimit;
+pub mod rooted;
 pub mod seccomp;
 pub mod spawn;

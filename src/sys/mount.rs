@@ -500,6 +500,39 @@ pub fn mqueue(target: &str) -> Result<()> {
     )
 }
 
+/// The checks of an overlay's options that need no system call.
+pub fn overlay_check(o: &OverlayOpts) -> Result<()> {
+    if o.lower.is_empty() {
+        return Err(Error::Invalid(
+            "overlay needs at least one lower directory".into(),
+        ));
+    }
+    if o.lower.len() == 1 && o.upper.is_none() && !o.tmpfs_upper {
+        return Err(Error::Invalid(
+            "a read-only overlay needs two or more lower directories (or give upper/work or tmpfs_upper)".into(),
+        ));
+    }
+    for l in &o.lower {
+        if l.contains(':') || l.contains(',') {
+            return Err(Error::Invalid(format!(
+                "overlay: the path '{l}' may not contain ':' or ','"
+            )));
+        }
+    }
+    if o.upper.is_some() != o.work.is_some() {
+        return Err(Error::Invalid("overlay: upper and work go together".into()));
+    }
+    Ok(())
+}
+
+/// Whether this process is in a user namespace other than the initial one
+/// (as far as /proc tells: false where it is not mounted).
+pub fn in_userns() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .map(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
+        .unwrap_or(false)
+}
+
 /// Options of [`overlay`].
 #[derive(Clone, Debug, Default)]
 pub struct OverlayOpts {
@@ -518,23 +551,7 @@ pub struct OverlayOpts {
 /// with `userxattr`, which is added when not running as root of the
 /// initial namespace.
 pub fn overlay(target: &str, o: &OverlayOpts) -> Result<()> {
-    if o.lower.is_empty() {
-        return Err(Error::Invalid(
-            "overlay needs at least one lower directory".into(),
-        ));
-    }
-    if o.lower.len() == 1 && o.upper.is_none() && !o.tmpfs_upper {
-        return Err(Error::Invalid(
-            "a read-only overlay needs two or more lower directories (or give upper/work or tmpfs_upper)".into(),
-        ));
-    }
-    for l in &o.lower {
-        if l.contains(':') || l.contains(',') {
-            return Err(Error::Invalid(format!(
-                "overlay: the path '{l}' may not contain ':' or ','"
-            )));
-        }
-    }
+    overlay_check(o)?;
     mount_point(target, false)?;
     let (upper, work) = if o.tmpfs_upper {
         // The scratch tmpfs lives on a directory beside nothing visible: on
@@ -556,10 +573,7 @@ pub fn overlay(target: &str, o: &OverlayOpts) -> Result<()> {
         (None, None) => {}
         _ => return Err(Error::Invalid("overlay: upper and work go together".into())),
     }
-    let in_userns = std::fs::read_to_string("/proc/self/uid_map")
-        .map(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
-        .unwrap_or(false);
-    if in_userns {
+    if in_userns() {
         data.push_str(",userxattr");
     }
     mount(
