@@ -353,9 +353,11 @@ fn plan_of_a_sandbox_runs_its_setup_in_place() {
         r#"parent  clone(user|cgroup|ipc|uts|net|pid|mount)"#,
         r#"child   mount("tmpfs", "/tmp", "tmpfs", nosuid|nodev, "mode=0755")"#,
         r#"child   pivot_root("/tmp", "/tmp/oldroot")"#,
-        r#"child   mount("/oldroot/usr", "/newroot/usr", NULL, bind|rec, NULL)"#,
-        r#"child   mount("tmpfs", "/newroot/tmp", "tmpfs", nosuid|nodev, "size=8388608,mode=755")"#,
-        r#"child   mount("devpts", "/newroot/dev/pts", "devpts""#,
+        // Inside the new root, through fds it resolved (ns.root).
+        r#"child   open_tree(-100, "/oldroot/usr", 0x88001)"#,
+        r#"child   openat2(-1, "/usr", 0o10000000, in_root)"#,
+        r#"child   fsconfig(-1, size=8388608)"#,
+        r#"child   fsopen("devpts")"#,
         r#"child   pivot_root(".", ".")"#,
         r#"main    execve("true", ["true"])"#,
     ] {

@@ -178,6 +178,12 @@ local function build(opts, level)
   end
   if opts.caps == nil and not (opts.cap_add or opts.cap_drop) then spawn.caps = { keep = {} } end
   if opts.no_new_privs == nil then spawn.no_new_privs = true end
+  if opts.no_new_privs == false and (opts.seccomp == nil or opts.tty_guard == nil) then
+    -- Without no_new_privs a filter needs CAP_SYS_ADMIN, which the program
+    -- no longer has when filters go on: say so now rather than in the child.
+    error("sandbox: no_new_privs = false needs seccomp = false and tty_guard = false "
+      .. "(a filter can only be installed with no_new_privs once the capabilities are gone)", level + 1)
+  end
   if opts.seccomp == nil then
     spawn.seccomp = "default"
   elseif opts.seccomp == false then

@@ -174,6 +174,8 @@
 ---@field rlimits? table<nsrun.RlimitName, integer|string|(integer|string)[]> resource limits: a count, a size such as `"256M"`, `"unlimited"`, or `{soft, hard}`
 ---@field cgroup? nsrun.CgroupOpts a fresh cgroup with limits, removed when the process is reaped
 ---@field disable_userns? boolean forbid further user namespaces in the sandbox (needs `"user"`)
+---@field new_keyring? boolean a new, empty session keyring for the program instead of the caller's
+---@field tty_guard? boolean refuse the ioctls TIOCSTI and TIOCLINUX (typing into a terminal), with or without another filter
 ---@field landlock? nsrun.LandlockOpts Landlock: files only below these paths, TCP only to these ports, sockets and signals kept in; an error if the kernel's ABI cannot enforce it
 
 ---Capabilities: names such as `"CAP_NET_ADMIN"` or `"net_admin"`.

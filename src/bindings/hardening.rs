@@ -67,14 +67,14 @@ fn action(a: &Args, name: &str, errno: i32, key: &str) -> R<Action> {
 /// `seccomp = "default"` or `{default =, allow =, deny =, errno =, action =}`.
 pub(crate) fn seccomp(a: &Args, v: Value) -> R<Option<Policy>> {
     let t = match v {
-        Value::Nil => return Ok(None),
+        Value::Nil | Value::Boolean(false) => return Ok(None),
         Value::String(s) if s.to_string_lossy() == "default" => {
             return Ok(Some(Policy::preset_default(libc_eperm())))
         }
         Value::Table(t) => t,
         other => {
             return Err(a.fail(format!(
-                "seccomp must be \"default\" or a table like {{default = \"allow\", deny = {{\"ptrace\"}}}}, got {}",
+                "seccomp must be \"default\", false or a table like {{default = \"allow\", deny = {{\"ptrace\"}}}}, got {}",
                 match &other {
                     Value::String(s) => format!("'{}'", s.to_string_lossy()),
                     o => typename(o).to_string(),

@@ -18,7 +18,7 @@ local function box(argv)
   -- no_new_privs would stop the set-user-id bit by itself: off, so only
   -- nosuid is tested.
   return sandbox.run { root = img, binds = { { "/usr", "/usr", ro = true } }, proc = "/proc",
-    uid = 1000, gid = 1000, uid_map = uid_map, gid_map = gid_map, no_new_privs = false, argv = argv }
+    uid = 1000, gid = 1000, uid_map = uid_map, gid_map = gid_map, no_new_privs = false, seccomp = false, tty_guard = false, argv = argv }
 end
 local r = box { "/suid-id", "-u" }
 T.eq("nosuid.euid", r.stdout, "1000\n")
@@ -31,7 +31,7 @@ end
 T.check("nosuid.mount_flags", top and top:find(",nosuid,") and top:find(",nodev,"), r.stdout .. r.stderr)
 if not T.user then
   r = ns.run { namespaces = { "user", "mount", "pid" }, uid_map = uid_map, gid_map = gid_map,
-    uid = 1000, gid = 1000, no_new_privs = false, argv = { img .. "/suid-id", "-u" } }
+    uid = 1000, gid = 1000, no_new_privs = false, seccomp = false, tty_guard = false, argv = { img .. "/suid-id", "-u" } }
   T.eq("control.euid0", r.stdout, "0\n")
 end
 print("done")

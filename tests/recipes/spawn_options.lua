@@ -53,7 +53,7 @@ local cases = {
   { "seccomp.unknown", ns.run, { seccomp = { deny = { "mout" } } }, "unknown system call 'mout' (did you mean 'mount'?)" },
   { "seccomp.errno", ns.run, { seccomp = { deny = { "mount" }, errno = "EPRM" } }, "unknown errno 'EPRM' (did you mean 'EPERM'?)" },
   { "seccomp.action", ns.run, { seccomp = { deny = { "mount" }, action = "kil" } }, "unknown action 'kil' (did you mean 'kill'?)" },
-  { "seccomp.preset", ns.run, { seccomp = "strict" }, "seccomp must be \"default\" or a table" },
+  { "seccomp.preset", ns.run, { seccomp = "strict" }, "seccomp must be \"default\", false or a table" },
   { "rlimits.unknown", ns.spawn, { rlimits = { nofiles = 3 } }, "unknown resource limit 'nofiles' (did you mean 'nofile'?)" },
   { "rlimits.size", ns.spawn, { rlimits = { as = "12Q" } }, "bad size '12Q'" },
   { "rlimits.pair", ns.spawn, { rlimits = { nofile = { 64, 32 } } }, "soft limit 64 is above the hard limit 32" },
