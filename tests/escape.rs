@@ -137,7 +137,7 @@ const TABLE: &[Attempt] = &[
     Attempt { area: 1, name: "pid1.mem_secret", what: "find nsrun's secret in `/proc/1/mem`", control: Control::Same, cells: [B, B, B, B, B] },
     Attempt { area: 1, name: "pid1.environ", what: "the secret in `/proc/1/environ`", control: Control::Same, cells: [B, B, B, B, B] },
     Attempt { area: 1, name: "pid1.cmdline", what: "the recipe in `/proc/1/cmdline`", control: Control::Same, cells: [B, B, B, B, B] },
-    Attempt { area: 1, name: "pid1.fd", what: "list or open `/proc/1/fd/*`", control: Control::Same, cells: [B, B, B, B, B] },
+    Attempt { area: 1, name: "pid1.fd", what: "open `/proc/1/fd/*` or read where they lead", control: Control::Same, cells: [B, B, B, B, B] },
     Attempt { area: 1, name: "pid1.exe", what: "open `/proc/1/exe` (CVE-2019-5736)", control: Control::Same, cells: [B, B, B, B, B] },
     Attempt { area: 1, name: "pid1.ptrace", what: "ptrace-attach PID 1", control: Control::Open, cells: [B, B, B, B, B] },
     Attempt { area: 1, name: "sibling.ptrace", what: "ptrace-attach a sibling process", control: Control::Open, cells: [B, B, B, B, A] },
