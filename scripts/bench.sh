@@ -273,7 +273,7 @@ unset key
 plot "$OUT/chart.dat" using 0:2:xtic(1) with boxes lc rgb "#4477aa", \
      "" using 0:2:(sprintf("%.2f", \$2)) with labels offset 0,0.6
 GP
-  echo "chart: $OUT/report.png"
+  echo "chart: $(realpath --relative-to="$PWD" "$OUT/report.png")"
 else
   echo "note: gnuplot missing (apt install gnuplot-nox): no chart"
 fi
