@@ -75,6 +75,11 @@ impl Error {
                 "a part of the path is not a directory inside the root (a symlink there \
                  may point to something outside it, which is not followed)"
             }
+            (Errno::EDQUOT, "keyctl") => {
+                "the user's key quota is used up (kernel.keys.maxkeys, maxbytes; a session \
+                 keyring is freed when its last process ends): give new_keyring = false, or \
+                 raise the sysctl"
+            }
             (Errno::EPERM, "unshare" | "clone") if user_ns => {
                 "creating a user namespace was refused: check sysctl user.max_user_namespaces \
                  and kernel.unprivileged_userns_clone, and that the process is not chrooted \

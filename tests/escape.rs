@@ -423,28 +423,6 @@ fn drain(master: OwnedFd) -> std::thread::JoinHandle<String> {
     })
 }
 
-/// Live processes whose session is `sid`.
-fn session_members(sid: i32) -> Vec<(i32, String)> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        // state ppid pgrp session
-        if rest.len() > 3 && rest[3] == sid.to_string() && rest[0] != "Z" && rest[0] != "X" {
-            out.push((pid, stat[open + 1..close].to_string()));
-        }
-    }
-    out
-}
-
 struct Output {
     code: Option<i32>,
     stdout: String,
@@ -533,7 +511,7 @@ fn run_on_pty(as_: As, args: &[String], env: &[(&str, &str)]) -> Output {
     let mut left = Vec::new();
     let grace = Instant::now() + Duration::from_secs(3);
     loop {
-        let now = session_members(sid);
+        let now = common::live_where(common::Group::Session, sid);
         if now.is_empty() {
             break;
         }

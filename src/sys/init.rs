@@ -65,21 +65,17 @@ pub fn decode(b: &[u8; 8]) -> (i32, i32, bool) {
     (code, sig & 0xff, sig & 0x100 != 0)
 }
 
-/// The supervisor's own filter, compiled once (in the parent, before any
-/// fork: a child then only installs it).
-pub fn filter() -> crate::error::Result<&'static [seccompiler::BpfProgram]> {
-    static F: OnceLock<Vec<seccompiler::BpfProgram>> = OnceLock::new();
-    if let Some(f) = F.get() {
-        return Ok(f);
-    }
-    let compiled = super::seccomp::Policy::init(&[])?.compile()?;
-    Ok(F.get_or_init(|| compiled))
+/// The supervisor's own filter ([`super::seccomp::Policy::init`]),
+/// compiled by the supervisor itself once the main process runs: a fork of
+/// its own memory, off the path of the program's start.
+fn filter() -> crate::error::Result<Vec<seccompiler::BpfProgram>> {
+    super::seccomp::Policy::init(&[])?.compile()
 }
 
 /// Where this process's command line and environment strings lie
 /// (`/proc/self/stat` fields 48 to 51), read once in the parent so that
 /// supervisors forked from it can wipe their copies without /proc.
-pub fn note_arg_area() {
+pub(crate) fn note_arg_area() {
     let _ = arg_area();
 }
 
@@ -114,7 +110,7 @@ fn arg_area() -> Option<[usize; 4]> {
 /// # Safety
 /// The process must be a fork of nsrun (not sharing memory with it): the
 /// command line and environment strings are overwritten in place.
-pub unsafe fn seal() {
+pub(crate) unsafe fn seal() {
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     if let Some([arg0, arg1, env0, env1]) = arg_area() {
@@ -136,7 +132,7 @@ pub unsafe fn seal() {
 /// Undo [`seal`]'s mark in a forked child that goes on as the sandbox's
 /// own process (Lua `setup` or `fn`, which may write its own `/proc/self`
 /// files): its memory is its own copy.
-pub fn unseal_forked() {
+pub(crate) fn unseal_forked() {
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) };
 }
@@ -179,7 +175,7 @@ pub fn supervise(main: i32, status_fd: Option<RawFd>) -> ! {
             exit_child(125)
         }
     };
-    if let Err(e) = lock_down(filter) {
+    if let Err(e) = lock_down(&filter) {
         // Fail closed: no sandbox with an init stronger than its program.
         eprintln!("nsrun: init: lock-down: {e}");
         // SAFETY: plain kill(2) of our own child.
@@ -234,7 +230,7 @@ fn close_fds_except(keep: Option<RawFd>) {
 /// 5.9, or 5.11 for the close-on-exec flag), the fds listed in
 /// `/proc/self/fd` are closed one by one, as bubblewrap does, and if that
 /// cannot be read either, every number up to the fd limit.
-pub fn close_all_but(
+pub(crate) fn close_all_but(
     keep: &[RawFd],
     also: &[RawFd],
     cloexec_only: bool,

@@ -396,6 +396,17 @@ pub fn tmpfs(target: &str, size: Option<u64>, mode: Option<u32>) -> Result<()> {
 /// The device nodes a minimal /dev binds from the host.
 pub const DEV_NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 
+/// The symlinks of a minimal /dev (name, target); `ptmx` leads into the
+/// devpts instance mounted on `pts`.
+pub const DEV_LINKS: [(&str, &str); 6] = [
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+    ("core", "/proc/kcore"),
+    ("ptmx", "pts/ptmx"),
+];
+
 /// A minimal /dev on `target`, as bubblewrap's `--dev` makes it: a tmpfs
 /// with null, zero, full, random, urandom and tty bound from the host (a
 /// user namespace cannot mknod), the fd/stdin/stdout/stderr/core links, a
@@ -422,13 +433,7 @@ pub fn dev(target: &str, host_dev: &str) -> Result<()> {
             None,
         )?;
     }
-    for (link, to) in [
-        ("fd", "/proc/self/fd"),
-        ("stdin", "/proc/self/fd/0"),
-        ("stdout", "/proc/self/fd/1"),
-        ("stderr", "/proc/self/fd/2"),
-        ("core", "/proc/kcore"),
-    ] {
+    for (link, to) in DEV_LINKS {
         fs::symlink(to, &format!("{target}/{link}"))?;
     }
     let pts = format!("{target}/pts");
@@ -440,7 +445,6 @@ pub fn dev(target: &str, host_dev: &str) -> Result<()> {
         MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
         Some("newinstance,ptmxmode=0666,mode=620"),
     )?;
-    fs::symlink("pts/ptmx", &format!("{target}/ptmx"))?;
     let shm = format!("{target}/shm");
     fs::mkdir(&shm, 0o755, false)?;
     tmpfs(&shm, None, Some(0o1777))

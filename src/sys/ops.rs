@@ -189,9 +189,16 @@ pub fn mount(
     )
 }
 
-/// mount_setattr(2), used to change attributes of a whole tree at once
-/// (the remount dance cannot do that atomically and trips over locked flags).
-pub fn mount_setattr(target: &str, recursive: bool, set: u64, clear: u64) -> nix::Result<()> {
+/// The bare mount_setattr(2) (not traced: callers go through the door),
+/// for a path, or with `AT_EMPTY_PATH` an fd, `dirfd`.
+pub(crate) fn raw_mount_setattr(
+    dirfd: std::os::fd::RawFd,
+    path: &std::ffi::CStr,
+    at_flags: libc::c_int,
+    set: u64,
+    clear: u64,
+) -> libc::c_long {
+    /// `struct mount_attr`, version 0.
     #[repr(C)]
     struct MountAttr {
         attr_set: u64,
@@ -205,21 +212,26 @@ pub fn mount_setattr(target: &str, recursive: bool, set: u64, clear: u64) -> nix
         propagation: 0,
         userns_fd: 0,
     };
+    // SAFETY: a valid C string and a correctly sized struct that outlive the call.
+    unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            dirfd,
+            path.as_ptr(),
+            at_flags as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    }
+}
+
+/// mount_setattr(2), used to change attributes of a whole tree at once
+/// (the remount dance cannot do that atomically and trips over locked flags).
+pub fn mount_setattr(target: &str, recursive: bool, set: u64, clear: u64) -> nix::Result<()> {
     let real = || {
         let path = CString::new(target).map_err(|_| Errno::EINVAL)?;
         let flags = if recursive { libc::AT_RECURSIVE } else { 0 };
-        // SAFETY: plain syscall with a valid path and a correctly sized struct.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_mount_setattr,
-                libc::AT_FDCWD,
-                path.as_ptr(),
-                flags as libc::c_uint,
-                &attr as *const MountAttr,
-                std::mem::size_of::<MountAttr>(),
-            )
-        };
-        Errno::result(rc).map(drop)
+        Errno::result(raw_mount_setattr(libc::AT_FDCWD, &path, flags, set, clear)).map(drop)
     };
     door(real, || {
         format!("mount_setattr({target:?}, recursive={recursive}, set={set:#x}, clear={clear:#x})")

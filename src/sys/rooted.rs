@@ -23,7 +23,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 
-use super::mount::{OverlayOpts, DEV_NODES};
+use super::mount::{OverlayOpts, DEV_LINKS, DEV_NODES};
 use super::ops;
 use crate::error::{Error, Result};
 
@@ -49,15 +49,6 @@ struct OpenHow {
     flags: u64,
     mode: u64,
     resolve: u64,
-}
-
-/// `struct mount_attr`, version 0.
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
 }
 
 /// An fd a call made; `None` under `--plan`, where nothing is opened.
@@ -202,26 +193,10 @@ fn move_mount(from: &Fd, to: &Fd, to_path: &str) -> nix::Result<()> {
 /// mount_setattr on `fd` itself; `rec` for the whole tree below it.
 fn setattr(fd: &Fd, rec: bool, set: u64) -> nix::Result<()> {
     let d = raw(fd);
-    let attr = MountAttr {
-        attr_set: set,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
     let flags = libc::AT_EMPTY_PATH | if rec { libc::AT_RECURSIVE } else { 0 };
     unit(
         || format!("mount_setattr({d}, \"\", {flags:#x}, set={set:#x})"),
-        // SAFETY: an empty path and a correctly sized mount_attr.
-        || unsafe {
-            libc::syscall(
-                libc::SYS_mount_setattr,
-                d,
-                c"".as_ptr(),
-                flags as libc::c_uint,
-                &attr as *const MountAttr,
-                std::mem::size_of::<MountAttr>(),
-            )
-        },
+        || super::ops::raw_mount_setattr(d, c"", flags, set, 0),
     )
 }
 
@@ -803,14 +778,7 @@ impl Root {
                 let t = open_tree(libc::AT_FDCWD, &format!("{from}/{node}"), 0)?;
                 move_mount(&t, &m, node)?;
             }
-            for (link, to) in [
-                ("fd", "/proc/self/fd"),
-                ("stdin", "/proc/self/fd/0"),
-                ("stdout", "/proc/self/fd/1"),
-                ("stderr", "/proc/self/fd/2"),
-                ("core", "/proc/kcore"),
-                ("ptmx", "pts/ptmx"),
-            ] {
+            for (link, to) in DEV_LINKS {
                 symlinkat(to, here, link)?;
             }
             mkdirat(here, "pts", 0o755)?;

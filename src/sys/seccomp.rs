@@ -60,14 +60,33 @@ pub fn parse_errno(name: &str) -> Result<i32> {
             up = real.into();
         }
     }
-    let known: Vec<(String, i32)> = (1..200)
-        .map(Errno::from_raw)
-        .filter(|e| *e != Errno::UnknownErrno)
-        .map(|e| (format!("{e:?}"), e as i32))
-        .collect();
-    if let Some((_, n)) = known.iter().find(|(k, _)| *k == up) {
-        return Ok(*n);
+    // Errno's names are its Debug form; compared without allocating, as
+    // this runs on every start that uses the preset.
+    struct Eq<'a>(&'a [u8], bool);
+    impl std::fmt::Write for Eq<'_> {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            match self.0.strip_prefix(s.as_bytes()) {
+                Some(rest) => self.0 = rest,
+                None => self.1 = false,
+            }
+            Ok(())
+        }
     }
+    let named = |e: Errno| {
+        use std::fmt::Write;
+        let mut w = Eq(up.as_bytes(), true);
+        let _ = write!(w, "{e:?}");
+        w.1 && w.0.is_empty()
+    };
+    let errnos = || {
+        (1..200)
+            .map(Errno::from_raw)
+            .filter(|e| *e != Errno::UnknownErrno)
+    };
+    if let Some(e) = errnos().find(|e| named(*e)) {
+        return Ok(e as i32);
+    }
+    let known: Vec<(String, i32)> = errnos().map(|e| (format!("{e:?}"), e as i32)).collect();
     let hint = suggest(&up, known.iter().map(|(k, _)| k.as_str()))
         .map(|s| format!(" (did you mean '{s}'?)"))
         .unwrap_or_default();

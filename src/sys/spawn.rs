@@ -603,10 +603,10 @@ impl<'a> Spawn<'a> {
         let (mut sync_w, mut err_w) = (Some(sync_w), Some(err_w));
         let (status_r, status_w) = status_channel()?;
         if self.use_init() || !self.namespaces.is_empty() || !joins.is_empty() {
-            // What a supervisor (PID 1, or a relay) forked in the child
-            // needs, made here where allocating is free: its filter, and
-            // where the command line it wipes lies.
-            init::filter()?;
+            // Where the command line a supervisor (PID 1, or a relay) wipes
+            // lies: read from /proc while it is still the host's. (Its
+            // filter it compiles itself, once the program runs: off the
+            // path of the start.)
             init::note_arg_area();
         }
 

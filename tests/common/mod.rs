@@ -243,6 +243,21 @@ pub fn guarded_exclusive(f: impl FnOnce()) {
 
 /// Live (non-zombie) processes in process group `pgid`: (pid, comm).
 fn live_members(pgid: i32) -> Vec<(i32, String)> {
+    live_where(Group::Process, pgid)
+}
+
+/// Which group of processes [`live_where`] lists.
+#[allow(dead_code)]
+pub enum Group {
+    /// By process group id.
+    Process,
+    /// By session id.
+    Session,
+}
+
+/// Live (not zombie) processes of process group or session `id`, with
+/// their command names, read from /proc.
+pub fn live_where(group: Group, id: i32) -> Vec<(i32, String)> {
     let mut out = Vec::new();
     let Ok(rd) = std::fs::read_dir("/proc") else {
         return out;
@@ -254,19 +269,20 @@ fn live_members(pgid: i32) -> Vec<(i32, String)> {
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
             continue;
         };
-        // pid (comm) state ppid pgrp ...
+        // pid (comm) state ppid pgrp session ...
         let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
             continue;
         };
-        let comm = stat[open + 1..close].to_string();
         let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        if rest.len() < 3 {
+        if rest.len() < 4 {
             continue;
         }
-        let state = rest[0];
-        let pgrp: i32 = rest[2].parse().unwrap_or(-1);
-        if pgrp == pgid && state != "Z" && state != "X" {
-            out.push((pid, comm));
+        let field = match group {
+            Group::Process => rest[2],
+            Group::Session => rest[3],
+        };
+        if field.parse::<i32>() == Ok(id) && rest[0] != "Z" && rest[0] != "X" {
+            out.push((pid, stat[open + 1..close].to_string()));
         }
     }
     out
