@@ -286,6 +286,11 @@ pub(crate) fn close_all_but(
     if close_listed(&one).is_ok() {
         return Ok(());
     }
+    close_up_to_limit(&one)
+}
+
+/// The last resort: every fd number from 3 up to the fd limit (at most 2^20).
+fn close_up_to_limit(one: &dyn Fn(RawFd)) -> crate::error::Result<()> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -376,5 +381,47 @@ fn finish(st: WaitStatus, status_fd: Option<RawFd>) -> ! {
             exit_child(128 + s as i32)
         }
         _ => exit_child(1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each fallback of [`close_all_but`], in a forked child: it closes
+    /// fds 3.. but the kept one, which the child checks with F_GETFD.
+    #[test]
+    fn fallbacks_close_all_but_the_kept() {
+        for listed in [true, false] {
+            // SAFETY: the child makes only system calls and leaves with _exit.
+            let pid = unsafe { libc::fork() };
+            assert!(pid >= 0);
+            if pid == 0 {
+                // SAFETY: dup/fcntl/_exit on our own fds.
+                unsafe {
+                    let fds = [libc::dup(0), libc::dup(0), libc::dup(0)];
+                    let keep = fds[1];
+                    let one = |fd: RawFd| {
+                        if fd >= 3 && fd != keep {
+                            libc::close(fd);
+                        }
+                    };
+                    let ok = match listed {
+                        true => close_listed(&one).is_ok(),
+                        false => close_up_to_limit(&one).is_ok(),
+                    };
+                    let open = |fd| libc::fcntl(fd, libc::F_GETFD) >= 0;
+                    let right = ok && open(keep) && !open(fds[0]) && !open(fds[2]);
+                    libc::_exit(if right { 0 } else { 1 });
+                }
+            }
+            let mut st = 0;
+            // SAFETY: waiting for our own child.
+            unsafe { libc::waitpid(pid, &mut st, 0) };
+            assert!(
+                libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0,
+                "fallback (listed = {listed}) left an fd open or closed the kept one"
+            );
+        }
     }
 }
