@@ -349,6 +349,10 @@ const BPF_JMP_JEQ_K: u16 = 0x15;
 const BPF_JMP_JGE_K: u16 = 0x35;
 /// BPF_RET | BPF_K.
 const BPF_RET_K: u16 = 0x06;
+/// BPF_JMP | BPF_JA (its offset is the 32-bit k).
+const BPF_JMP_JA: u16 = 0x05;
+/// AUDIT_ARCH_X86_64: EM_X86_64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE.
+const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 /// offsetof(struct seccomp_data, arch) and nr.
 const DATA_ARCH: u32 = 4;
 const DATA_NR: u32 = 0;
@@ -516,6 +520,12 @@ impl Policy {
     /// installs). On x86_64 every program also kills the process on any
     /// x32 system call ([`X32_SYSCALL_BIT`]).
     pub fn compile(&self) -> Result<Vec<BpfProgram>> {
+        self.compile_with(true)
+    }
+
+    /// [`Policy::compile`], with or without the dispatch prefix
+    /// ([`dispatch_prefix`]; the tests compare the two).
+    fn compile_with(&self, dispatch: bool) -> Result<Vec<BpfProgram>> {
         let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(|e| {
             Error::Invalid(format!(
                 "seccomp is not supported on this architecture: {e}"
@@ -525,29 +535,48 @@ impl Policy {
         self.programs
             .iter()
             .map(|p| {
+                let (on_match, otherwise) = (p.on_match.to_seccomp(), p.otherwise.to_seccomp());
+                // With the search in front, the calls it decides by number
+                // alone need no rule behind it.
+                let prefix = match cfg!(target_arch = "x86_64") && dispatch {
+                    true => dispatch_prefix(
+                        &p.rules,
+                        u32::from(on_match.clone()),
+                        u32::from(otherwise.clone()),
+                    ),
+                    false => None,
+                };
+                let unconditional: std::collections::BTreeSet<i64> = p
+                    .rules
+                    .iter()
+                    .filter(|r| r.cond.is_none())
+                    .map(|r| r.nr)
+                    .collect();
                 let mut map: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
-                for r in p.rules.iter().filter(|r| r.cond.is_some()) {
+                for r in p.rules.iter().filter(|r| !unconditional.contains(&r.nr)) {
                     map.entry(r.nr)
                         .or_default()
                         .push(r.to_seccomp().map_err(bad)?);
                 }
-                // An unconditional rule (an empty list) wins over
-                // conditional ones for the same call.
-                for r in p.rules.iter().filter(|r| r.cond.is_none()) {
-                    map.insert(r.nr, Vec::new());
+                if prefix.is_none() {
+                    // An unconditional rule (an empty list) wins over
+                    // conditional ones for the same call.
+                    for nr in &unconditional {
+                        map.insert(*nr, Vec::new());
+                    }
                 }
-                let f = SeccompFilter::new(
-                    map,
-                    p.otherwise.to_seccomp(),
-                    p.on_match.to_seccomp(),
-                    arch,
-                )
-                .map_err(bad)?;
+                let f = SeccompFilter::new(map, otherwise, on_match, arch).map_err(bad)?;
                 let mut prog = BpfProgram::try_from(f).map_err(bad)?;
                 if cfg!(target_arch = "x86_64") {
                     reject_x32(&mut prog)?;
                 }
-                Ok(prog)
+                Ok(match prefix {
+                    Some(mut head) if head.len() + prog.len() <= BPF_MAXINSNS => {
+                        head.extend(prog);
+                        head
+                    }
+                    _ => prog,
+                })
             })
             .collect()
     }
@@ -619,6 +648,115 @@ fn reject_x32(p: &mut BpfProgram) -> Result<()> {
     Ok(())
 }
 
+/// Put a binary search over the program's system call numbers in front of
+/// it: after some 8 comparisons a number no rule names gets `otherwise`, a
+/// number named without a condition `on_match`, and only those with
+/// conditions on their arguments go on into seccompiler's program,
+/// unchanged, which tests them one after the other.
+///
+/// Why: when a filter is attached, the kernel runs it for every system
+/// call number of the architecture to find those it always allows (its
+/// action cache). Through seccompiler's linear chain that is each of ~450
+/// numbers past every rule: 154 µs to attach the default preset (303
+/// instructions) on the machine the benchmarks ran on, against 15 µs for
+/// a one-rule filter, all on the path of every sandbox's start. libseccomp
+/// emits such a tree for the same reason; seccompiler does not.
+///
+/// The prefix repeats the architecture and x32 checks, as it looks at the
+/// number first. If its jumps would not fit the 8-bit offsets of classic
+/// BPF (a list of well over a hundred calls), the program is left as it is.
+fn dispatch_prefix(rules: &[Rule], on_match: u32, otherwise: u32) -> Option<BpfProgram> {
+    #[derive(Clone, Copy)]
+    enum To {
+        Next,
+        Skip(usize),
+        /// Into seccompiler's program (just past the prefix).
+        Rules,
+        /// The `ret otherwise` that ends the prefix.
+        Otherwise,
+        /// The `ret on_match` after it.
+        Match,
+    }
+    // (number, whether only its arguments decide)
+    fn tree(nrs: &[(u32, bool)], out: &mut Vec<(u16, To, To, u32)>) {
+        let hit = |conditional: bool| if conditional { To::Rules } else { To::Match };
+        match nrs {
+            [] => out.push((BPF_JMP_JA, To::Otherwise, To::Otherwise, 0)),
+            [..] if nrs.len() <= 3 => {
+                for (i, (n, c)) in nrs.iter().enumerate() {
+                    let miss = if i + 1 == nrs.len() {
+                        To::Otherwise
+                    } else {
+                        To::Next
+                    };
+                    out.push((BPF_JMP_JEQ_K, hit(*c), miss, *n));
+                }
+            }
+            _ => {
+                let mid = nrs.len() / 2;
+                let mut left = Vec::new();
+                tree(&nrs[..mid], &mut left);
+                out.push((BPF_JMP_JGE_K, To::Skip(left.len()), To::Next, nrs[mid].0));
+                out.extend(left);
+                tree(&nrs[mid..], out);
+            }
+        }
+    }
+    // An unconditional rule wins over conditional ones for the same call
+    // (as in compile).
+    let mut named: BTreeMap<u32, bool> = BTreeMap::new();
+    for r in rules {
+        // A number that is no u32: nothing to search.
+        let n = u32::try_from(r.nr).ok()?;
+        let c = named.entry(n).or_insert(true);
+        *c &= r.cond.is_some();
+    }
+    let sorted: Vec<(u32, bool)> = named.into_iter().collect();
+    let mut body = Vec::new();
+    tree(&sorted, &mut body);
+    let insn = |code, jt, jf, k| seccompiler::sock_filter { code, jt, jf, k };
+    // The checks seccompiler and reject_x32 make, before the number is used.
+    let mut head = vec![
+        insn(BPF_LD_W_ABS, 0, 0, DATA_ARCH),
+        insn(BPF_JMP_JEQ_K, 1, 0, AUDIT_ARCH_X86_64),
+        insn(BPF_RET_K, 0, 0, libc::SECCOMP_RET_KILL_PROCESS),
+        insn(BPF_LD_W_ABS, 0, 0, DATA_NR),
+        insn(BPF_JMP_JGE_K, 0, 2, X32_SYSCALL_BIT),
+        insn(BPF_JMP_JEQ_K, 1, 0, u32::MAX),
+        insn(BPF_RET_K, 0, 0, libc::SECCOMP_RET_KILL_PROCESS),
+    ];
+    let start = head.len();
+    let ret_otherwise = start + body.len();
+    let ret_match = ret_otherwise + 1;
+    let rules = ret_match + 1;
+    let off = |at: usize, to: To| -> usize {
+        let target = match to {
+            To::Next => at + 1,
+            To::Skip(n) => at + 1 + n,
+            To::Rules => rules,
+            To::Otherwise => ret_otherwise,
+            To::Match => ret_match,
+        };
+        target - at - 1
+    };
+    for (i, (code, jt, jf, k)) in body.into_iter().enumerate() {
+        let at = start + i;
+        if code == BPF_JMP_JA {
+            head.push(insn(code, 0, 0, off(at, jt) as u32));
+            continue;
+        }
+        // Beyond a conditional jump's reach: no prefix.
+        let (t, f) = (
+            u8::try_from(off(at, jt)).ok()?,
+            u8::try_from(off(at, jf)).ok()?,
+        );
+        head.push(insn(code, t, f, k));
+    }
+    head.push(insn(BPF_RET_K, 0, 0, otherwise));
+    head.push(insn(BPF_RET_K, 0, 0, on_match));
+    Some(head)
+}
+
 /// PR_SET_NO_NEW_PRIVS: exec can no longer grant privileges (setuid bits,
 /// file capabilities); needed to install a filter without CAP_SYS_ADMIN.
 pub fn no_new_privs() -> Result<()> {
@@ -683,6 +821,61 @@ mod tests {
     /// What the compiled `p` answers for `name(args...)`.
     fn answer(p: &Policy, name: &str, args: &[u64]) -> Verdict {
         bpf::verdict(&p.compile().unwrap(), &Data::call(nr(name), args))
+    }
+
+    /// The binary search in front changes no answer: every policy kind,
+    /// every number up to past the last call, x32 and -1, with arguments
+    /// that the conditional rules look at.
+    #[test]
+    fn dispatch_changes_no_answer() {
+        let policies = [
+            Policy::preset_default(libc::EPERM),
+            Policy::init(&[]).unwrap(),
+            Policy::tty_guard(),
+            Policy::new()
+                .deny(&["ptrace".into(), "mount".into()], Action::Kill)
+                .unwrap(),
+            Policy::new()
+                .allow(
+                    &["read".into(), "write".into(), "execve".into()],
+                    Action::Errno(1),
+                )
+                .unwrap(),
+            Policy::new().all(Action::Kill),
+        ];
+        let args: [&[u64]; 5] = [
+            &[],
+            &[libc::CLONE_NEWUSER as u64],
+            &[0, libc::TIOCSTI],
+            &[0x0040_0000],
+            &[0xffff_ffff],
+        ];
+        for p in &policies {
+            let (fast, slow) = (
+                p.compile_with(true).unwrap(),
+                p.compile_with(false).unwrap(),
+            );
+            let code = |ps: &[BpfProgram]| -> Vec<(u16, u8, u8, u32)> {
+                ps.iter()
+                    .flatten()
+                    .map(|i| (i.code, i.jt, i.jf, i.k))
+                    .collect()
+            };
+            assert_ne!(code(&fast), code(&slow), "no prefix");
+            fast.iter().for_each(|f| bpf::check(f));
+            let nrs = (-1..520).chain((0..520).map(|n| n | i64::from(X32_SYSCALL_BIT)));
+            for n in nrs {
+                for a in args {
+                    let d = Data::call(n, a);
+                    assert_eq!(
+                        bpf::verdict(&fast, &d),
+                        bpf::verdict(&slow, &d),
+                        "{:?}: nr {n:#x} args {a:?}",
+                        p.describe()
+                    );
+                }
+            }
+        }
     }
 
     /// The same for a raw number (x32 calls, -1).
