@@ -84,15 +84,15 @@ return sandbox.spawn{argv = {"/bin/true"}, binds = {{"/", "/", ro = true}},
                      proc = "/proc", dev = "/dev"}:wait()
 LUA
 # The same with only what the bwrap command line below does: nsrun's
-# defaults add the seccomp preset, a session keyring and the /proc masks,
-# which bwrap has no default for.
-cat > "$WORK/sandbox-bwrap.lua" <<'LUA'
+# defaults add the seccomp preset, the TIOCSTI guard, a session keyring and
+# the /proc masks, which bwrap has no default for.
+cat > "$WORK/sandbox-same.lua" <<'LUA'
 local sandbox = require "nsrun.sandbox"
 return sandbox.spawn{argv = {"/bin/true"}, binds = {{"/", "/", ro = true}},
                      proc = "/proc", dev = "/dev",
-                     seccomp = false, new_keyring = false, unmask = true}:wait()
+                     seccomp = false, tty_guard = false, new_keyring = false, unmask = true}:wait()
 LUA
-chmod 0644 "$WORK/clone.lua" "$WORK/spawn.lua" "$WORK/sandbox.lua" "$WORK/sandbox-bwrap.lua"
+chmod 0644 "$WORK/clone.lua" "$WORK/spawn.lua" "$WORK/sandbox.lua" "$WORK/sandbox-same.lua"
 
 AS_USER=(setpriv --reuid=65534 --regid=65534 --clear-groups)
 cd "$WORK"
@@ -157,17 +157,17 @@ if command -v bwrap >/dev/null; then
   # /proc, and no other filesystem work (no pivot, no read-only root, no /dev, no init).
   floor=()
   [ -n "$RAW" ] && floor=("${AS_USER[*]} $RAW UmpuinCP")
-  bench sandbox "${AS_USER[*]} $WORK/nsrun sandbox-bwrap.lua" "${AS_USER[*]} $WORK/nsrun sandbox.lua" \
-    "${AS_USER[*]} $WORK/nsrun-glibc sandbox-bwrap.lua" \
+  bench sandbox "${AS_USER[*]} $WORK/nsrun sandbox-same.lua" "${AS_USER[*]} $WORK/nsrun sandbox.lua" \
+    "${AS_USER[*]} $WORK/nsrun-glibc sandbox-same.lua" \
     "${AS_USER[*]} bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev /bin/true" "${floor[@]}"
   python3 - sandbox.json <<'PY'
 import json, sys
 rs = json.load(open(sys.argv[1]))["results"]
 m = lambda key: next(x["median"] for x in rs if key in x["command"])
-print(f"\nnsrun / bwrap (median), the same lock-down: {m('nsrun sandbox-bwrap') / m('bwrap'):.2f}×")
-print(f"nsrun / bwrap (median), nsrun's defaults (+ seccomp preset, keyring, /proc masks): {m('nsrun sandbox.lua') / m('bwrap'):.2f}×")
+print(f"\nnsrun / bwrap (median), the same lock-down: {m('nsrun sandbox-same') / m('bwrap --'):.2f}×")
+print(f"nsrun / bwrap (median), nsrun's defaults (+ seccomp preset, TIOCSTI guard, keyring, /proc masks): {m('nsrun sandbox.lua') / m('bwrap --'):.2f}×")
 if any("rawclone" in x["command"] for x in rs):
-    print(f"C floor (rawclone UmpuinCP) / bwrap: {m('rawclone') / m('bwrap'):.2f}×")
+    print(f"C floor (rawclone UmpuinCP) / bwrap: {m('rawclone') / m('bwrap --'):.2f}×")
 PY
 else
   echo "note: bwrap missing: row skipped"
@@ -243,7 +243,7 @@ for r in results("loop"):
     row(f"500 spawns, {'uid 65534' if u else 'root'}: per spawn vs one rawclone run",
         ratio(r["median"] / 500, med("spawn", lambda c: "rawclone" in c and user(c) == u)), 1.0)
 row("sandbox.run vs bwrap, the same lock-down (uid 65534)",
-    ratio(med("sandbox", lambda c: "nsrun sandbox-bwrap" in c), med("sandbox", lambda c: "bwrap" in c)), 0.8)
+    ratio(med("sandbox", lambda c: "nsrun sandbox-same" in c), med("sandbox", lambda c: "bwrap --" in c)), 0.8)
 for k, what in (("RSS_SPAWN", "peak RSS, spawn (root)"), ("RSS_SPAWN_USER", "peak RSS, spawn (uid 65534)"),
                 ("RSS_LOOP", "peak RSS, 500 spawns (root)")):
     v = os.environ.get(k)
@@ -284,7 +284,7 @@ unset key
 plot "$OUT/chart.dat" using 0:2:xtic(1) with boxes lc rgb "#4477aa", \
      "" using 0:2:(sprintf("%.2f", \$2)) with labels offset 0,0.6
 GP
-  echo "chart: $(realpath --relative-to="$PWD" "$OUT/report.png")"
+  echo "chart: $(realpath --relative-to="$SCRIPTS/.." "$OUT/report.png")"
 else
   echo "note: gnuplot missing (apt install gnuplot-nox): no chart"
 fi
