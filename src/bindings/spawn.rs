@@ -333,10 +333,19 @@ fn build<'l>(lua: &'l Lua, a: &Args, opts: &Table, defaults_pipe: bool) -> R<Spa
         sp = sp.landlock(l);
     }
     if let Value::Function(f) = opts.get::<Value>("setup")? {
-        sp = sp.setup(move || match super::call_traced(lua, &f, ()) {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(u)) => Err(crate::Error::Child(format!("setup: {}", u.message))),
-            Err(e) => Err(crate::Error::Child(format!("setup: {e}"))),
+        sp = sp.setup(move || {
+            // In a forked child, a collection marks every object of the
+            // heap it shares copy-on-write with nsrun: each page it writes
+            // is copied. The child only runs setup and execs or leaves:
+            // collect nothing there. (Under --plan setup runs in nsrun.)
+            if !crate::sys::ops::planning() {
+                lua.gc_stop();
+            }
+            match super::call_traced(lua, &f, ()) {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(u)) => Err(crate::Error::Child(format!("setup: {}", u.message))),
+                Err(e) => Err(crate::Error::Child(format!("setup: {e}"))),
+            }
         });
     }
     if let Value::Function(f) = opts.get::<Value>("before_start")? {
