@@ -9,9 +9,9 @@ use mlua::{
 };
 
 use super::args::{check_keys, opt_str, typename, Args, R};
+use crate::sys::child::Child;
 use crate::sys::namespace::{self as sysns, Namespace, Namespaces};
 use crate::sys::process::{self, ExecOpts, ExitStatus, Forked};
-use crate::sys::spawn::Child;
 
 /// A child process: from `fork`/`clone` or `spawn`.
 pub(crate) struct Process {

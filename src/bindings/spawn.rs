@@ -352,7 +352,7 @@ fn build<'l>(lua: &'l Lua, a: &Args, opts: &Table, defaults_pipe: bool) -> R<Spa
         sp = sp.before_start(move |pid| {
             // The process as a value (pid, :ns(kind), :kill()); it is
             // waiting for us, so :wait() here would never return.
-            let p = Process::create(lua, crate::sys::spawn::Child::observer(pid))
+            let p = Process::create(lua, crate::sys::child::Child::observer(pid))
                 .map_err(|e| crate::Error::Invalid(e.to_string()))?;
             match super::call_traced(lua, &f, p) {
                 Ok(Ok(_)) => Ok(()),

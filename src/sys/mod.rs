@@ -5,6 +5,7 @@
 
 pub mod caps;
 pub mod cgroup;
+pub mod child;
 pub mod cred;
 pub mod fs;
 pub mod idmap;
