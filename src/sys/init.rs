@@ -37,12 +37,67 @@ pub fn supervised_set() -> SigSet {
 /// Block the supervised signals before forking the main process, so none
 /// arrives unhandled between the fork and the supervisor's loop.
 pub fn block() {
-    let _ = supervised_set().thread_block();
+    let _ = super::ops::act(
+        || "sigprocmask(SIG_BLOCK, supervised)".into(),
+        || supervised_set().thread_block(),
+    );
 }
 
 /// Undo [`block`] in the main process before it execs (the mask survives exec).
 pub fn unblock() {
-    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    let _ = super::ops::act(
+        || "sigprocmask(SIG_SETMASK, {})".into(),
+        || nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None),
+    );
+}
+
+/// Fork a process that goes on, while this one stays behind as its
+/// supervisor ([`supervise`]: a relay, or PID 1) and never returns here.
+/// `seal`: [`seal`] the supervisor before the fork, so it is closed to
+/// whatever the new process becomes. `status_fd` is where the supervisor
+/// reports; `drop_fd` (the error pipe) is closed in the supervisor only.
+///
+/// Under `--plan` nothing forks: the supervisor's part is recorded as
+/// process `role` and the caller goes on as the new process.
+///
+/// # Safety
+/// With `seal`, as [`seal`]: the process must be a fork of nsrun, not one
+/// sharing its memory.
+pub(crate) unsafe fn fork_supervised(
+    seal: bool,
+    status_fd: Option<RawFd>,
+    drop_fd: Option<RawFd>,
+    role: &'static str,
+) -> crate::error::Result<()> {
+    block();
+    if seal {
+        // SAFETY: per this function's contract.
+        unsafe { self::seal() };
+    }
+    match super::process::fork(super::namespace::Namespaces::empty())? {
+        super::process::Forked::Parent(pid) if pid != super::ops::PLANNED_PID => {
+            if let Some(fd) = drop_fd {
+                // SAFETY: closing our copy of the error pipe.
+                unsafe { libc::close(fd) };
+            }
+            supervise(pid, status_fd)
+        }
+        super::process::Forked::Parent(_) => {
+            super::ops::in_role(role, supervise_planned);
+        }
+        super::process::Forked::Child => {}
+    }
+    unblock();
+    Ok(())
+}
+
+/// What [`supervise`] does, recorded under `--plan`.
+pub(crate) fn supervise_planned() {
+    super::ops::record(|| "close fds but the status channel".into());
+    let _ = lock_down(&[]);
+    super::ops::record(|| {
+        "supervise: reap orphans, forward signals, exit with main's status".into()
+    });
 }
 
 /// The raw wait status encoded for the status pipe.
@@ -111,8 +166,15 @@ fn arg_area() -> Option<[usize; 4]> {
 /// The process must be a fork of nsrun (not sharing memory with it): the
 /// command line and environment strings are overwritten in place.
 pub(crate) unsafe fn seal() {
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    let _ = super::ops::prctl(
+        || "prctl(PR_SET_DUMPABLE, 0)".into(),
+        libc::PR_SET_DUMPABLE,
+        0,
+        0,
+    );
+    if super::ops::record(|| "wipe the command line and environment".into()) {
+        return;
+    }
     if let Some([arg0, arg1, env0, env1]) = arg_area() {
         const NAME: &[u8] = b"nsrun-init\0";
         // SAFETY: the ranges the kernel reports for our own command line
@@ -133,8 +195,12 @@ pub(crate) unsafe fn seal() {
 /// own process (Lua `setup` or `fn`, which may write its own `/proc/self`
 /// files): its memory is its own copy.
 pub(crate) fn unseal_forked() {
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) };
+    let _ = super::ops::prctl(
+        || "prctl(PR_SET_DUMPABLE, 1)".into(),
+        libc::PR_SET_DUMPABLE,
+        1,
+        0,
+    );
 }
 
 /// The supervisor's lock-down, once the main process runs: no capability

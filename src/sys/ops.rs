@@ -106,6 +106,17 @@ pub fn in_role<T>(role: &'static str, f: impl FnOnce() -> T) -> T {
     r
 }
 
+/// From here on, attribute the plan's steps to process `role` (the
+/// current process forked and goes on as a new one); returns the old role.
+pub fn set_role(role: &'static str) -> &'static str {
+    PLAN.with(
+        |p| match p.borrow_mut().as_mut().and_then(|p| p.role.last_mut()) {
+            Some(top) => std::mem::replace(top, role),
+            None => role,
+        },
+    )
+}
+
 /// Record `call` if planning; true when it was recorded (and so must not
 /// be performed).
 pub fn record(call: impl FnOnce() -> String) -> bool {

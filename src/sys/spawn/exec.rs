@@ -1,0 +1,217 @@
+//! The main process's last steps: its lock-down, in the order the kernel's
+//! rules force, and the exec (or the recipe's `fn`).
+
+use std::os::fd::OwnedFd;
+
+use nix::errno::Errno;
+use nix::unistd::{getegid, geteuid};
+
+use super::child::{close_fds, proc_write, set_pdeathsig, ChildCtx};
+use super::Spawn;
+use crate::error::{Context, Error, Result};
+use crate::sys::caps as syscaps;
+use crate::sys::ops;
+use crate::sys::process::{self, exit_child, ExecOpts};
+use crate::sys::seccomp;
+
+impl Spawn<'_> {
+    /// The main process's last steps before exec, in the order the kernel
+    /// rules force: resource limits while still privileged; the
+    /// user-namespace sysctl while root of the sandbox's user namespace;
+    /// the identity switch (keeping capabilities across it when some are
+    /// to stay); the nested user namespace of disable_userns; dropping
+    /// capabilities; `before_filters` (closing fds, the working directory,
+    /// signal dispositions); no_new_privs; Landlock (its paths opened as
+    /// the sandbox sees them); and the seccomp filter last, so that
+    /// nothing nsrun still does is filtered: after it comes only execve.
+    pub(super) fn lock_down(
+        &self,
+        proc_fd: Option<&OwnedFd>,
+        filters: &[seccompiler::BpfProgram],
+        parent: libc::pid_t,
+        before_filters: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
+        for r in &self.rlimits {
+            r.apply()?;
+        }
+        if self.disable_userns {
+            // As bubblewrap does: allow one user namespace below the
+            // sandbox's and make it right away; the program runs in that
+            // one, whose root cannot raise the limit set outside it.
+            proc_write(proc_fd, "sys/user/max_user_namespaces", "1")?;
+        }
+        let target = syscaps::target(self.caps, self.uid);
+        if target.is_some() && self.uid.is_some_and(|u| u != 0) {
+            syscaps::keep_across_setuid()?;
+        }
+        if let Some(g) = &self.groups {
+            crate::sys::cred::setgroups(g)?;
+        }
+        if let Some(g) = self.gid {
+            crate::sys::cred::setgid(g)?;
+        }
+        if let Some(u) = self.uid {
+            crate::sys::cred::setuid(u)?;
+        }
+        if self.disable_userns {
+            // The ids just switched to (under --plan nothing switched).
+            let uid = self.uid.unwrap_or_else(|| geteuid().as_raw());
+            let gid = self.gid.unwrap_or_else(|| getegid().as_raw());
+            ops::unshare(nix::sched::CloneFlags::CLONE_NEWUSER)
+                .op(|| "unshare user (disable_userns)".into())?;
+            // A uid switch made us non-dumpable, which makes /proc/self
+            // belong to root, who is not mapped in the new namespace yet:
+            // become dumpable again to write our own maps (exec sets it anew).
+            ops::prctl(
+                || "prctl(PR_SET_DUMPABLE, 1)".into(),
+                libc::PR_SET_DUMPABLE,
+                1,
+                0,
+            )
+            .op(|| "prctl PR_SET_DUMPABLE".into())?;
+            proc_write(proc_fd, "self/uid_map", &format!("{uid} {uid} 1\n"))?;
+            proc_write(proc_fd, "self/setgroups", "deny")?;
+            proc_write(proc_fd, "self/gid_map", &format!("{gid} {gid} 1\n"))?;
+        }
+        if self.die_with_parent && (self.uid.is_some() || self.gid.is_some()) {
+            // A credential change clears the parent-death signal.
+            set_pdeathsig(parent)?;
+        }
+        if self.new_session {
+            ops::act(|| "setsid()".into(), || nix::unistd::setsid().map(drop))
+                .op(|| "setsid".into())?;
+        }
+        if self.new_keyring {
+            // Before the capabilities go: nothing needs them, but the
+            // filter about to come may refuse keyctl.
+            ops::act(
+                || "keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL)".into(),
+                || {
+                    // SAFETY: keyctl with a null name makes an anonymous keyring.
+                    let rc = unsafe {
+                        libc::syscall(
+                            libc::SYS_keyctl,
+                            1, /* KEYCTL_JOIN_SESSION_KEYRING */
+                            std::ptr::null::<libc::c_char>(),
+                        )
+                    };
+                    Errno::result(rc).map(drop)
+                },
+            )
+            .op(|| "keyctl join a new session keyring".into())?;
+        }
+        if let Some(want) = target {
+            syscaps::apply(want)?;
+        }
+        before_filters()?;
+        if self
+            .no_new_privs
+            .unwrap_or(self.seccomp.is_some() || self.landlock.is_some())
+        {
+            seccomp::no_new_privs()?;
+        }
+        if let Some(l) = &self.landlock {
+            l.apply()?;
+        }
+        if let Some(p) = &self.seccomp {
+            seccomp::install(filters, &p.describe())?;
+        }
+        Ok(())
+    }
+
+    /// Lock down and exec (or run `fn`). Returns only with the error that
+    /// stopped it, or under `--plan` with the planned exit code.
+    pub(super) fn become_main(&mut self, cx: &ChildCtx) -> Result<i32> {
+        let keep = &self.keep_fds;
+        let (err_fd, prepared) = (cx.err_fd, cx.prepared);
+        let running_lua = self.func.is_some();
+        self.lock_down(cx.proc_fd.as_ref(), cx.filters, cx.parent, || {
+            // Nothing but 0-2 and keep_fds may reach the program: closed
+            // now, not at exec, so that no fd of ours can be the way out
+            // while we still resolve the working directory
+            // (`cwd = "/proc/self/fd/N"`, runc's CVE-2024-21626). The
+            // error pipe stays (close-on-exec) to report failures. A
+            // function's Lua values own some fds: there they are only
+            // marked close-on-exec.
+            match running_lua {
+                true => close_fds("main", keep, &[], true)?,
+                false => close_fds("main", keep, &[err_fd], false)?,
+            }
+            for &fd in keep {
+                ops::act(
+                    || format!("fcntl({fd}, F_SETFD, 0)"),
+                    || {
+                        // SAFETY: clearing FD_CLOEXEC on an fd the caller asked to keep.
+                        Errno::result(unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }).map(drop)
+                    },
+                )
+                .op(|| format!("keep_fds: fd {fd}"))?;
+            }
+            if let Some(p) = prepared {
+                p.enter_cwd()?;
+            }
+            // Rust's runtime ignores SIGPIPE, and an ignored signal stays
+            // ignored across exec: give the program the default.
+            ops::act(
+                || "signal(SIGPIPE, SIG_DFL)".into(),
+                || {
+                    process::default_sigpipe();
+                    Ok(())
+                },
+            )
+            .op(|| "signal SIGPIPE".into())
+        })?;
+        if let Some(f) = self.func.as_mut() {
+            if ops::planning() {
+                return Ok(f());
+            }
+            // No exec will close the pipes: close them, so the parent's
+            // spawn returns now rather than when the function ends.
+            let _ = nix::unistd::close(cx.err_fd);
+            let _ = nix::unistd::close(cx.status_fd);
+            exit_child(f());
+        }
+        match cx.prepared {
+            // The filter is on: nothing but the exec itself from here.
+            Some(p) => match p.exec_ready() {
+                Error::Planned => Ok(0),
+                e => Err(e),
+            },
+            None => Err(Error::Invalid("nothing to run".into())),
+        }
+    }
+
+    /// The exec of `argv`, its strings converted ahead.
+    pub(super) fn prepared(&self) -> Result<process::Prepared> {
+        process::Prepared::new(
+            &self.argv,
+            &ExecOpts {
+                env: Some(self.environment()),
+                cwd: self.cwd.clone(),
+                argv0: self.argv0.clone(),
+            },
+        )
+    }
+
+    fn environment(&self) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = if self.clear_env {
+            Vec::new()
+        } else {
+            std::env::vars_os()
+                .map(|(k, v)| {
+                    (
+                        k.to_string_lossy().into_owned(),
+                        v.to_string_lossy().into_owned(),
+                    )
+                })
+                .collect()
+        };
+        for (k, v) in &self.env {
+            env.retain(|(ek, _)| ek != k);
+            if let Some(v) = v {
+                env.push((k.clone(), v.clone()));
+            }
+        }
+        env
+    }
+}

@@ -1,0 +1,126 @@
+//! The standard streams of a started process: opened by the parent before
+//! the clone, put in place by the process in all the namespaces.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+
+use super::message::pipe;
+use super::Stdio;
+use crate::error::{Context, Result};
+use crate::sys::ops;
+
+/// The child's ends and the parent's ends of the standard streams.
+pub(crate) struct StdioFds {
+    pub(crate) child: [Option<OwnedFd>; 3],
+    pub(crate) parent: [Option<OwnedFd>; 3],
+}
+
+/// Open what `spec` names. Under `--plan` a file target is not created
+/// (nor truncated): it is recorded, and the planned child gets /dev/null.
+pub(crate) fn open_stdio(spec: &[Stdio; 3]) -> Result<StdioFds> {
+    let mut out = StdioFds {
+        child: [None, None, None],
+        parent: [None, None, None],
+    };
+    let null = |write: bool| -> Result<OwnedFd> {
+        let f = std::fs::OpenOptions::new()
+            .read(!write)
+            .write(write)
+            .open("/dev/null")
+            .op(|| "open /dev/null".into())?;
+        Ok(OwnedFd::from(f))
+    };
+    for (i, s) in spec.iter().enumerate() {
+        let write = i > 0;
+        let (c, p) = match s {
+            Stdio::Inherit => (None, None),
+            Stdio::Null => (Some(null(write)?), None),
+            Stdio::Pipe => {
+                let (r, w) = pipe()?;
+                if write {
+                    (Some(w), Some(r))
+                } else {
+                    (Some(r), Some(w))
+                }
+            }
+            Stdio::Path(p) => {
+                let how = if write {
+                    "O_WRONLY|O_CREAT|O_TRUNC"
+                } else {
+                    "O_RDONLY"
+                };
+                if ops::record(|| format!("open({p:?}, {how})")) {
+                    (Some(null(write)?), None)
+                } else {
+                    let mut o = std::fs::OpenOptions::new();
+                    if write {
+                        o.write(true).create(true).truncate(true);
+                    } else {
+                        o.read(true);
+                    }
+                    let f = o.open(p).op(|| format!("open {p}"))?;
+                    (Some(OwnedFd::from(f)), None)
+                }
+            }
+            Stdio::Fd(fd) => {
+                // SAFETY: dup only reads the fd the caller named; validate
+                // checked nothing about it, so a closed one fails here.
+                let d = nix::unistd::dup(unsafe { std::os::fd::BorrowedFd::borrow_raw(*fd) })
+                    .op(|| format!("dup fd {fd}"))?;
+                (Some(d), None)
+            }
+        };
+        out.child[i] = c;
+        out.parent[i] = p;
+    }
+    Ok(out)
+}
+
+impl StdioFds {
+    /// The fd numbers, for a child with its own copy of the fd table.
+    pub(crate) fn raw(&self) -> [[Option<RawFd>; 3]; 2] {
+        let r = |a: &[Option<OwnedFd>; 3]| a.each_ref().map(|f| f.as_ref().map(|f| f.as_raw_fd()));
+        [r(&self.child), r(&self.parent)]
+    }
+
+    /// Owned again from [`StdioFds::raw`].
+    ///
+    /// # Safety
+    /// Only in a process whose fd table is a copy: the fds are closed
+    /// there while the original owner closes its own.
+    pub(crate) unsafe fn from_raw(fds: [[Option<RawFd>; 3]; 2]) -> StdioFds {
+        // SAFETY: per the contract above.
+        let o = |a: [Option<RawFd>; 3]| a.map(|f| f.map(|f| unsafe { OwnedFd::from_raw_fd(f) }));
+        StdioFds {
+            child: o(fds[0]),
+            parent: o(fds[1]),
+        }
+    }
+
+    /// Put the child's ends on fds 0-2 and close the parent's ends.
+    pub(crate) fn apply(&mut self) -> Result<()> {
+        for (i, fd) in self.child.iter_mut().enumerate() {
+            if let Some(fd) = fd.take() {
+                let raw = fd.as_raw_fd();
+                ops::act(
+                    || format!("dup2({raw}, {i})"),
+                    || {
+                        // SAFETY: dup2 onto a standard stream; dup2 clears CLOEXEC.
+                        let rc = unsafe { libc::dup2(raw, i as RawFd) };
+                        Errno::result(rc).map(drop)
+                    },
+                )
+                .op(|| format!("dup2 onto fd {i}"))?;
+            }
+        }
+        if !ops::planning() {
+            // Under --plan these are the planned process's pipes, still
+            // nsrun's to hand out.
+            for fd in self.parent.iter_mut() {
+                fd.take();
+            }
+        }
+        Ok(())
+    }
+}
