@@ -181,7 +181,7 @@ both!(
                  reports it missing, not how it reports the helper's failure"
             );
         }
-        let d = common::nsrun(as_)
+        let d = nsrun(as_)
             .recipe(include_str!("recipes/idmap.lua"))
             .env("NSRUN_TEST_NEWUIDMAP", if helper { "present" } else { "missing" })
             .run();
