@@ -3,7 +3,8 @@
 #
 #   scripts/bench.sh            (builds nsrun in release mode first)
 #
-# Needs python3, hyperfine, GNU time and gnuplot (apt install hyperfine time lua5.4
+# Needs python3, hyperfine, GNU time, gnuplot and a C compiler for the C
+# baseline bench/rawclone.c (apt install hyperfine time lua5.4 gcc
 # util-linux bubblewrap gnuplot-nox), and for the musl build that
 # scripts/install.sh installs, musl-tools and `rustup target add
 # x86_64-unknown-linux-musl`; it writes bench/report.md and bench/report.png.
@@ -43,10 +44,10 @@ chmod 0755 "$WORK" "$WORK"/nsrun*
 echo "nsrun-dyn = dynamically linked glibc build"
 
 RAW=""
-if [ -f ../shared/bench/rawclone.c ] && command -v cc >/dev/null; then
-  cc -O2 -o "$WORK/rawclone" ../shared/bench/rawclone.c && RAW="$WORK/rawclone"
+if command -v cc >/dev/null; then
+  cc -O2 -o "$WORK/rawclone" bench/rawclone.c && RAW="$WORK/rawclone"
 else
-  echo "note: ../shared/bench/rawclone.c or cc missing: rawclone rows skipped"
+  echo "note: no C compiler (cc): rawclone rows skipped"
 fi
 
 cat > "$WORK/clone.lua" <<'LUA'
@@ -95,6 +96,9 @@ LUA
 chmod 0644 "$WORK/clone.lua" "$WORK/spawn.lua" "$WORK/sandbox.lua" "$WORK/sandbox-same.lua"
 
 AS_USER=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+# The report names the copies in $WORK by their file names: no path of the
+# machine it ran on.
+export WORK
 cd "$WORK"
 
 section() { printf '\n## %s\n\n' "$1"; }
@@ -107,7 +111,7 @@ bench() {
   local name=$1; shift
   python3 "$SCRIPTS/interleave.py" --warmup 20 --runs "${RUNS:-300}" --export-json "$name.json" "$@"
   python3 - "$name.json" <<'PY'
-import json, sys
+import json, os, sys
 rs = json.load(open(sys.argv[1]))["results"]
 def user(c): return "setpriv" in c
 ref = {}
@@ -124,7 +128,7 @@ for r in rs:
         b = ref.get((key, user(c)))
         cols.append(f"{m / b:.2f}×" if b else "")
     name = c.replace("setpriv --reuid=65534 --regid=65534 --clear-groups ", "[uid 65534] ")
-    name = " ".join(w.split("/")[-1] if w.startswith("/tmp/") else w for w in name.split(" "))
+    name = name.replace(os.environ["WORK"] + "/", "")
     print(f"| `{name}` | {m*1e3:.2f} | {r['mean']*1e3:.2f} ± {r['stddev']*1e3:.2f} | " + " | ".join(cols) + " |")
 PY
 }
@@ -263,7 +267,7 @@ for f in sys.argv[2:]:
         continue
     for r in json.load(open(f))["results"]:
         c = r["command"].replace("setpriv --reuid=65534 --regid=65534 --clear-groups ", "[65534] ")
-        c = " ".join(w.split("/")[-1] if w.startswith("/") else w for w in c.split(" "))
+        c = c.replace(os.environ["WORK"] + "/", "")
         c = c.replace("--unshare-all --ro-bind / / --proc /proc --dev /dev ", "")
         out.write('"%s: %s" %.3f\n' % (f[:-5], c[:48], r["median"] * 1e3))
 PY

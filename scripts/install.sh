@@ -3,6 +3,9 @@
 #
 #   scripts/install.sh [cargo install options...]
 #
+# --locked: the crate versions are Cargo.lock's, the ones the tests ran
+# with (cargo install otherwise resolves the newest compatible ones).
+#
 # It links against musl when it can: that needs the Rust target
 # <arch>-unknown-linux-musl (added here with rustup when missing) and
 # musl-gcc for the bundled Lua (Debian: apt install musl-tools). glibc's
@@ -23,7 +26,7 @@ have_musl_target() {
 
 if command -v musl-gcc >/dev/null && have_musl_target; then
   echo "install.sh: static musl build ($musl)" >&2
-  exec cargo install --path . --target "$musl" "$@"
+  exec cargo install --locked --path . --target "$musl" "$@"
 fi
 
 if ! command -v musl-gcc >/dev/null; then
@@ -36,4 +39,4 @@ echo "install.sh: $why: static glibc build ($host), which starts ~0.7 ms slower 
 # Packed relocations: the static PIE relocates itself reading 2 KiB, not
 # 128 (binutils 2.38 and glibc 2.36 or later).
 RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs" \
-  exec cargo install --path . --target "$host" "$@"
+  exec cargo install --locked --path . --target "$host" "$@"

@@ -6,6 +6,8 @@
 mod bindings;
 pub mod error;
 mod host;
+// The prompt needs rustyline, a dependency only the command line has.
+#[cfg(feature = "cli")]
 mod repl;
 pub mod sys;
 

@@ -6,6 +6,11 @@ use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_nsrun");
 
+// veth-pair.lua and pod.lua run socat; the tests give them a stand-in.
+#[allow(dead_code)]
+#[path = "common/socat.rs"]
+mod socat;
+
 /// A copy of the binary and the examples that uid 65534 can read.
 fn stage() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -42,7 +47,11 @@ fn run(user: bool, dir: &Path, bin: &Path, args: &[&str]) -> Output {
         } else {
             Command::new(bin)
         };
-        c.current_dir(dir).args(args).output()
+        // The directory first: its `socat` is the stand-in, where a test put one.
+        c.current_dir(dir)
+            .env("PATH", socat::path_with(dir))
+            .args(args)
+            .output()
     };
     // A freshly copied binary can be "busy" while another test thread that
     // forked during the copy has not exec'd yet: run again then (the exec
@@ -160,7 +169,9 @@ fn nsenter_joins_a_running_process() {
         );
         let _ = t.kill();
         let _ = t.wait();
-        let _ = Command::new("kill").arg(&pid).status();
+        // SAFETY: kill has no memory-safety preconditions. (Not kill(1):
+        // procps may not be installed.)
+        unsafe { libc::kill(pid.parse().unwrap(), libc::SIGKILL) };
         let (out, err) = text(&o);
         assert!(o.status.success(), "user={user}: {out}{err}");
         assert_eq!(out, "target-box\n0\n", "user={user}: {err}");
@@ -180,6 +191,7 @@ fn host_links() -> Vec<String> {
 #[test]
 fn veth_pair_carries_tcp_between_two_sandboxes() {
     let (dir, bin) = stage();
+    socat::install(dir.path());
     let before = host_links();
     for user in [false, true] {
         let o = run(user, dir.path(), &bin, &["veth-pair.lua"]);
@@ -200,6 +212,7 @@ fn veth_pair_carries_tcp_between_two_sandboxes() {
 #[test]
 fn pod_shares_net_and_ipc() {
     let (dir, bin) = stage();
+    socat::install(dir.path());
     for user in [false, true] {
         let o = run(user, dir.path(), &bin, &["pod.lua"]);
         let (out, err) = text(&o);

@@ -155,9 +155,36 @@ fn persist_and_unpersist_user() {
     });
 }
 
+/// Whether the setuid helper `newuidmap` is on the PATH nsrun runs with.
+fn have_newuidmap() -> bool {
+    [
+        "/usr/local/sbin",
+        "/usr/local/bin",
+        "/usr/sbin",
+        "/usr/bin",
+        "/sbin",
+        "/bin",
+    ]
+    .iter()
+    .any(|d| std::path::Path::new(d).join("newuidmap").exists())
+}
+
 both!(
     fn id_maps_and_identity(as_) {
-        let d = run(as_, include_str!("recipes/idmap.lua"), &[]);
+        // Mapping other ids than one's own needs the setuid helper; without
+        // it (no package uidmap: scripts/test.sh installs it) the recipe
+        // checks the message that says so instead.
+        let helper = have_newuidmap();
+        if !helper && as_ == As::User {
+            eprintln!(
+                "note: newuidmap is not installed (package uidmap): checking that nsrun \
+                 reports it missing, not how it reports the helper's failure"
+            );
+        }
+        let d = nsrun(as_)
+            .recipe(include_str!("recipes/idmap.lua"))
+            .env("NSRUN_TEST_NEWUIDMAP", if helper { "present" } else { "missing" })
+            .run();
         let mut names = vec!["identity"];
         if as_ == As::User {
             names.extend([
@@ -170,8 +197,12 @@ both!(
                 "helper_needed",
                 "uid_map.other_id",
                 "uid_map.helper_fails",
-                "uid_map.helper_message",
             ]);
+            if helper {
+                names.push("uid_map.helper_message");
+            } else {
+                names.extend(["uid_map.helper_missing", "uid_map.helper_package"]);
+            }
         }
         d.finished(&names);
         if as_ == As::Root {

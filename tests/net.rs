@@ -84,7 +84,11 @@ both!(
 both!(
     fn tcp_across_a_veth_pair(as_) {
         let before = host_links();
-        run(as_, include_str!("recipes/net_tcp.lua"), &[]).finished(&[
+        common::nsrun(as_)
+            .recipe(include_str!("recipes/net_tcp.lua"))
+            .with_socat()
+            .run()
+            .finished(&[
             "two_namespaces",
             "in_a",
             "tcp.v4",
@@ -178,4 +182,88 @@ fn plan_and_trace_show_netlink_requests() {
     trace.stderr_has("netlink(veth nsp0/nsp1) = ok");
     trace.stderr_has("netlink(route default via 10.200.0.254) = ok");
     assert_eq!(host_links(), before, "the host's interfaces changed");
+}
+
+/// The `socat` stand-in the TCP recipes run (tests/common/socat.rs), against
+/// ends written here: it connects and copies to stdout, serves a command's
+/// output, and refuses what it does not know, naming it.
+#[test]
+fn socat_stand_in() {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::process::{Command, Stdio};
+    let socat = common::socat_dir().join(common::socat::NAME);
+
+    // -u TCP:… -: what the peer sends, on stdout; our side sees the end.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let client = Command::new(&socat)
+        .args([
+            "-u",
+            &format!("TCP:127.0.0.1:{port},retry=3,interval=0.1"),
+            "-",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut s, _) = l.accept().unwrap();
+    let mut nothing = Vec::new();
+    s.read_to_end(&mut nothing).unwrap();
+    assert!(nothing.is_empty(), "sent {nothing:?}");
+    s.write_all(b"from the harness\n").unwrap();
+    drop(s);
+    let out = client.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(out.stdout, b"from the harness\n");
+
+    // TCP-LISTEN:… SYSTEM:…: one connection, the command's output.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new(&socat)
+        .args([
+            &format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr"),
+            "SYSTEM:echo served by $0",
+        ])
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut s = loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => break s,
+            Err(e) if std::time::Instant::now() > deadline => panic!("connect: {e}"),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    };
+    let mut got = String::new();
+    s.read_to_string(&mut got).unwrap();
+    assert_eq!(got, "served by /bin/sh\n");
+    assert!(server.wait().unwrap().success());
+
+    // Nothing to connect to: an error, exit 1.
+    let out = Command::new(&socat)
+        .args(["-u", &format!("TCP:127.0.0.1:{port}"), "-"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("connect to 127.0.0.1:"),
+        "{out:?}"
+    );
+    for bad in [
+        &["-u", "UDP:127.0.0.1:9", "-"][..],
+        &["-u", "TCP:localhost:9", "-"],
+        &["-u", "TCP:127.0.0.1:9,fork", "-"],
+        &["TCP:127.0.0.1:9", "-"],
+    ] {
+        let out = Command::new(&socat).args(bad).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{bad:?}: {err}");
+        assert!(
+            err.starts_with("socat (the tests' stand-in): "),
+            "{bad:?}: {err}"
+        );
+    }
 }

@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+pub mod socat;
+
 /// The unprivileged user and group the `User` runs use.
 pub const NOBODY: u32 = 65534;
 
@@ -147,6 +149,19 @@ pub fn binary(as_: As) -> PathBuf {
         As::Root => PathBuf::from(env!("CARGO_BIN_EXE_nsrun")),
         As::User => base().join("nsrun"),
     }
+}
+
+/// The directory holding the `socat` stand-in ([`socat`]), made once per
+/// test process.
+pub fn socat_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = base().join("bin");
+        std::fs::create_dir(&d).expect("create the stand-ins' directory");
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        socat::install(&d);
+        d
+    })
 }
 
 /// A fresh run directory: 0755, owned by the user the run is for.
@@ -372,6 +387,12 @@ impl Nsrun {
     pub fn fifo(mut self, name: &str) -> Self {
         self.fifos.push(name.to_string());
         self
+    }
+    /// Run with the `socat` stand-in ([`socat`]) first on the PATH, for
+    /// recipes that run `socat`.
+    pub fn with_socat(self) -> Self {
+        let path = socat::path_with(socat_dir());
+        self.env("PATH", &path)
     }
     /// Set an environment variable.
     pub fn env(mut self, k: &str, v: &str) -> Self {
