@@ -197,7 +197,10 @@ static NSRUN_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::n
 /// The parts of std's start-up nsrun relies on.
 fn start() {
     // SAFETY: getpid has no preconditions.
-    NSRUN_PID.store(unsafe { libc::getpid() }, std::sync::atomic::Ordering::Relaxed);
+    NSRUN_PID.store(
+        unsafe { libc::getpid() },
+        std::sync::atomic::Ordering::Relaxed,
+    );
     // Standard streams that are closed become /dev/null, so no file the
     // recipe opens can take fd 1 and get a program's output.
     let mut fds = [0, 1, 2].map(|fd| libc::pollfd {

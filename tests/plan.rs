@@ -24,7 +24,10 @@ fn command(as_: As, dir: &Path) -> Command {
         }
     };
     c.current_dir(dir)
-        .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
         .env_remove("RUST_LOG")
         .env_remove("RUST_BACKTRACE");
     c
@@ -262,7 +265,10 @@ fn parse_json(s: &str) -> Result<Json, String> {
             Ok(v)
         }
     }
-    let mut p = P { b: s.as_bytes(), i: 0 };
+    let mut p = P {
+        b: s.as_bytes(),
+        i: 0,
+    };
     let v = p.value()?;
     p.ws();
     if p.i != p.b.len() {
@@ -284,7 +290,9 @@ fn json_steps(v: &Json) -> Vec<(String, String)> {
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let Json::Obj(s) = s else { panic!("step {s:?}") };
+            let Json::Obj(s) = s else {
+                panic!("step {s:?}")
+            };
             assert_eq!(s.get("step"), Some(&Json::Num((i + 1) as f64)));
             match (s.get("process"), s.get("call")) {
                 (Some(Json::Str(p)), Some(Json::Str(c))) => (p.clone(), c.clone()),
@@ -437,7 +445,12 @@ both!(
 // (d) strace of --plan.
 
 fn example(name: &str) -> Vec<u8> {
-    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name)).unwrap()
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(name),
+    )
+    .unwrap()
 }
 
 /// The examples, with arguments that let them run.
@@ -484,11 +497,42 @@ fn forbidden(line: &str) -> Option<&'static str> {
     let call = line.split_once(' ').map_or(line, |(_, c)| c.trim_start());
     let name = call.split('(').next().unwrap_or("");
     let always = [
-        "mount", "umount2", "unshare", "setns", "pivot_root", "sethostname", "setdomainname",
-        "unlink", "unlinkat", "rename", "renameat", "renameat2", "rmdir", "mkdir", "mkdirat",
-        "symlink", "symlinkat", "chmod", "fchmodat", "clone", "clone3", "fork", "vfork", "execve",
-        "kill", "umask", "pidfd_open", "rt_sigprocmask", "signalfd4", "capset", "seccomp",
-        "setrlimit", "mount_setattr", "move_mount", "fsmount", "open_tree",
+        "mount",
+        "umount2",
+        "unshare",
+        "setns",
+        "pivot_root",
+        "sethostname",
+        "setdomainname",
+        "unlink",
+        "unlinkat",
+        "rename",
+        "renameat",
+        "renameat2",
+        "rmdir",
+        "mkdir",
+        "mkdirat",
+        "symlink",
+        "symlinkat",
+        "chmod",
+        "fchmodat",
+        "clone",
+        "clone3",
+        "fork",
+        "vfork",
+        "execve",
+        "kill",
+        "umask",
+        "pidfd_open",
+        "rt_sigprocmask",
+        "signalfd4",
+        "capset",
+        "seccomp",
+        "setrlimit",
+        "mount_setattr",
+        "move_mount",
+        "fsmount",
+        "open_tree",
     ];
     if let Some(n) = always.iter().find(|n| **n == name) {
         return Some(n);
@@ -506,7 +550,9 @@ fn forbidden(line: &str) -> Option<&'static str> {
         "sendto" | "sendmsg" if call.contains("nlmsg_type") && !call.contains("RTM_GET") => {
             Some("netlink request")
         }
-        "prctl" if call.contains("PR_SET_") || call.contains("DROP") || call.contains("AMBIENT") => {
+        "prctl"
+            if call.contains("PR_SET_") || call.contains("DROP") || call.contains("AMBIENT") =>
+        {
             Some("prctl that sets")
         }
         "prlimit64" if !call.contains(", NULL, ") => Some("prlimit64 that sets"),
@@ -670,7 +716,10 @@ fn trace_steps(text: &str) -> Vec<(String, String)> {
         };
         if call.starts_with("execve(") && call.contains(") = ") {
             // The attempt before it, of the same process, failed.
-            if let Some(i) = out.iter().rposition(|(p, c)| p == pid && c.starts_with("execve(")) {
+            if let Some(i) = out
+                .iter()
+                .rposition(|(p, c)| p == pid && c.starts_with("execve("))
+            {
                 out.remove(i);
             }
             continue;
@@ -741,7 +790,9 @@ fn drift(plan: &[(String, String)], trace: &[(String, String)], parent_pid: &str
             .collect();
         let mut it = plan_rest.iter();
         if !seq.iter().all(|c| it.any(|p| p == c)) {
-            why.push(format!("process {pid}: its steps are not in the plan's order: {seq:#?}"));
+            why.push(format!(
+                "process {pid}: its steps are not in the plan's order: {seq:#?}"
+            ));
         }
     }
     why
@@ -769,7 +820,11 @@ fn run_mode(
     // setpriv execs nsrun: the same pid.
     let pid = child.id();
     let out = child.wait_with_output().unwrap();
-    (pid, out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        pid,
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 both!(
@@ -812,7 +867,10 @@ fn normalise_and_drift_compare_what_they_should() {
         normalise(r#"write("/proc/4242/uid_map", "0 0 1\n")"#),
         normalise(r#"write("/proc/$CHILD/uid_map", "0 0 1\n")"#)
     );
-    assert_eq!(normalise(r#"execve("/usr/bin/true", ["true"])"#), r#"execve("true", ["true"])"#);
+    assert_eq!(
+        normalise(r#"execve("/usr/bin/true", ["true"])"#),
+        r#"execve("true", ["true"])"#
+    );
     let trace = trace_steps(
         "nsrun[10]: clone(pid) = ok\n\
          nsrun[1]: mount(NULL, \"/\", NULL, rec|slave, NULL) = ok\n\
@@ -822,7 +880,10 @@ fn normalise_and_drift_compare_what_they_should() {
          nsrun[1]: execve(\"/usr/bin/x\", [\"x\"])\n",
     );
     let plan = |calls: &[(&str, &str)]| -> Vec<(String, String)> {
-        calls.iter().map(|(r, c)| (r.to_string(), normalise(c))).collect()
+        calls
+            .iter()
+            .map(|(r, c)| (r.to_string(), normalise(c)))
+            .collect()
     };
     let same = plan(&[
         ("parent", "clone(pid)"),
@@ -841,8 +902,15 @@ fn normalise_and_drift_compare_what_they_should() {
     assert_eq!(drift(&swapped, &trace, "10").len(), 1);
     let missing = plan(&[("parent", "clone(pid)"), ("child", "unshare(time)")]);
     assert!(!drift(&missing, &trace, "10").is_empty());
-    let json = parse_json(r#"{"plan":[{"step":1,"process":"parent","call":"a(\"b\\n\")"}]}"#).unwrap();
-    assert_eq!(json_steps(&json), [("parent".to_string(), r#"a("b\n")"#.to_string())]);
+    let json =
+        parse_json(r#"{"plan":[{"step":1,"process":"parent","call":"a(\"b\\n\")"}]}"#).unwrap();
+    assert_eq!(
+        json_steps(&json),
+        [("parent".to_string(), r#"a("b\n")"#.to_string())]
+    );
     assert!(parse_json(r#"{"plan":[1,]}"#).is_err());
-    assert!(parse_json("{\"a\":\"x\ty\"}").is_err(), "raw control characters");
+    assert!(
+        parse_json("{\"a\":\"x\ty\"}").is_err(),
+        "raw control characters"
+    );
 }

@@ -276,7 +276,6 @@ fn kind_at(dirfd: &Fd, name: &str) -> nix::Result<Option<bool>> {
     }
 }
 
-
 /// `(parent, name)` of a path in a root; the parent of a single name is
 /// the root itself, and the root has no name.
 fn split(path: &str) -> (&str, &str) {
