@@ -26,7 +26,11 @@ Examples:
   nsrun man > nsrun.1               the man page
   nsrun completions bash            shell completions (bash, zsh, fish, elvish, powershell)
 
-Logging: -v info, -vv debug, -vvv all; RUST_LOG overrides.")]
+Logging: -v info, -vv debug, -vvv all; RUST_LOG overrides.
+
+Exit status: the recipe's (see the README); 1 for an error; 141 when standard
+output is closed under nsrun (`nsrun recipe.lua | head -1`): nsrun ignores
+SIGPIPE, so it ends as quietly as a tool that SIGPIPE kills.")]
 struct Cli {
     /// Run CHUNK instead of a recipe file; the positional arguments become `...`.
     #[arg(short = 'e', value_name = "CHUNK")]
@@ -38,10 +42,14 @@ struct Cli {
     #[arg(long)]
     trace: bool,
     /// Perform no kernel operation: record them, run the recipe's child
-    /// code in place, and print the ordered plan (`--plan=json` for tools).
+    /// code in place, and print the ordered plan on stderr (`--plan=json`
+    /// for tools). The recipe's own output stays on stdout.
     #[arg(long, value_name = "FORMAT", num_args = 0..=1, default_missing_value = "text",
           require_equals = true, value_parser = ["text", "json"])]
     plan: Option<String>,
+    /// With --plan: write the plan to FILE instead of stderr.
+    #[arg(long, value_name = "FILE", requires = "plan")]
+    plan_out: Option<std::path::PathBuf>,
     /// Interactive prompt with `ns` preloaded.
     #[arg(short = 'i', long = "interactive")]
     interactive: bool,
@@ -183,8 +191,16 @@ extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc:
     code
 }
 
+/// nsrun's own pid (not a forked child's).
+static NSRUN_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
 /// The parts of std's start-up nsrun relies on.
 fn start() {
+    // SAFETY: getpid has no preconditions.
+    NSRUN_PID.store(
+        unsafe { libc::getpid() },
+        std::sync::atomic::Ordering::Relaxed,
+    );
     // Standard streams that are closed become /dev/null, so no file the
     // recipe opens can take fd 1 and get a program's output.
     let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
@@ -222,17 +238,17 @@ fn nsrun_main(args: Vec<std::ffi::OsString>) -> libc::c_int {
 }
 
 fn report(e: &anyhow::Error, verbose: bool) {
-    match e.downcast_ref::<RunError>() {
-        Some(RunError::Uncaught { message, traceback }) => {
-            eprintln!("nsrun: {message}");
-            if verbose && !traceback.is_empty() {
-                eprintln!("{traceback}");
-            }
+    let text = match e.downcast_ref::<RunError>() {
+        Some(RunError::Uncaught { message, traceback }) if verbose && !traceback.is_empty() => {
+            format!("nsrun: {message}\n{traceback}\n")
         }
+        Some(RunError::Uncaught { message, .. }) => format!("nsrun: {message}\n"),
         // RunError's message already names its cause; {:#} would repeat it.
-        Some(other) => eprintln!("nsrun: {other}"),
-        None => eprintln!("nsrun: {e:#}"),
-    }
+        Some(other) => format!("nsrun: {other}\n"),
+        None => format!("nsrun: {e:#}\n"),
+    };
+    // Not eprintln!, which panics when stderr is a closed pipe.
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 /// `nsrun man` and `nsrun completions SHELL`, unless a recipe file of that
@@ -242,14 +258,14 @@ fn subcommand(cli: &Cli) -> Option<anyhow::Result<i32>> {
     if cli.chunk.is_some() || std::path::Path::new(first).exists() {
         return None;
     }
-    let mut out = std::io::stdout();
+    // Made in memory, then written: clap_complete panics on a failed write.
+    let mut out = Vec::new();
     match first.as_str() {
-        "man" => Some(
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut out)
-                .map(|_| 0)
-                .map_err(Into::into),
-        ),
+        "man" => Some((|| {
+            clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+            write_stdout(&out)?;
+            Ok(0)
+        })()),
         "completions" => Some((|| {
             let name = cli.rest.get(1).map(String::as_str).unwrap_or("");
             let shell: clap_complete::Shell = name.parse().map_err(|_| {
@@ -258,6 +274,7 @@ fn subcommand(cli: &Cli) -> Option<anyhow::Result<i32>> {
                 )
             })?;
             clap_complete::generate(shell, &mut Cli::command(), "nsrun", &mut out);
+            write_stdout(&out)?;
             Ok(0)
         })()),
         _ => None,
@@ -280,7 +297,119 @@ fn json_str(s: &str) -> String {
     o
 }
 
-fn print_plan(steps: &[nsrun::sys::ops::Step], json: bool) {
+/// The exit status for a closed standard output: what a shell reports
+/// for a process SIGPIPE killed (128 + 13).
+const BROKEN_PIPE_STATUS: i32 = 141;
+
+/// Whether fd 1 is a pipe or socket whose reader has gone.
+fn stdout_broken() -> bool {
+    let mut p = libc::pollfd {
+        fd: 1,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, no waiting.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n > 0 && p.revents & libc::POLLERR != 0
+}
+
+/// Leave as a tool that SIGPIPE kills would: no message, status 141 (with
+/// the plan, under --plan, which has a stream of its own).
+fn broken_pipe_exit() -> ! {
+    // SAFETY: getpid has no preconditions.
+    if unsafe { libc::getpid() } != NSRUN_PID.load(std::sync::atomic::Ordering::Relaxed) {
+        // A child nsrun forked (ns.fork) leaves without nsrun's teardown.
+        // SAFETY: _exit ends the process at once.
+        unsafe { libc::_exit(BROKEN_PIPE_STATUS) };
+    }
+    if nsrun::sys::ops::planning() {
+        nsrun::sys::ops::plan_exit(BROKEN_PIPE_STATUS);
+    }
+    std::process::exit(BROKEN_PIPE_STATUS)
+}
+
+/// Write all of `data` to stdout; a closed stdout ends nsrun quietly.
+fn write_stdout(data: &[u8]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(data).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => broken_pipe_exit(),
+        r => r,
+    }
+}
+
+unsafe extern "C" {
+    /// C's stdout, which Lua's `print` and `io.write` use.
+    #[link_name = "stdout"]
+    static C_STDOUT: *mut libc::FILE;
+}
+
+/// Lua's `print` and `io.write` ignore a failed write (`print` always,
+/// `io.write` unless checked), so a recipe printing into a closed pipe
+/// would run on to its end: after each, a stdout that failed because its
+/// reader left ends nsrun as SIGPIPE would (status 141).
+fn exit_on_broken_stdout(lua: &mlua::Lua) -> mlua::Result<()> {
+    let check = |lua: &mlua::Lua, f: mlua::Function| {
+        lua.create_function(move |_, args: mlua::MultiValue| {
+            let r = f.call::<mlua::MultiValue>(args)?;
+            // SAFETY: reading the error flag of C's stdout.
+            if unsafe { libc::ferror(C_STDOUT) } != 0 && stdout_broken() {
+                broken_pipe_exit();
+            }
+            Ok(r)
+        })
+    };
+    let g = lua.globals();
+    g.set("print", check(lua, g.get("print")?)?)?;
+    let io: mlua::Table = g.get("io")?;
+    io.set("write", check(lua, io.get("write")?)?)?;
+    // `io.stdout:write(…)`: the method all files share.
+    let meta: mlua::Table = g
+        .get::<mlua::Function>("getmetatable")?
+        .call(io.get::<mlua::Value>("stdout")?)?;
+    let methods: mlua::Table = meta.get("__index")?;
+    methods.set("write", check(lua, methods.get("write")?)?)?;
+    Ok(())
+}
+
+/// Where `--plan` writes the plan: its format, and the file of
+/// `--plan-out` (else stderr).
+struct PlanOut {
+    json: bool,
+    file: std::sync::Mutex<Option<std::fs::File>>,
+}
+
+static PLAN_OUT: std::sync::OnceLock<PlanOut> = std::sync::OnceLock::new();
+
+/// Print the steps recorded so far where `--plan` said.
+fn emit_plan() {
+    let Some(out) = PLAN_OUT.get() else {
+        return;
+    };
+    let steps = nsrun::sys::ops::plan_end();
+    let text = format_plan(&steps, out.json);
+    let mut file = out.file.lock().unwrap_or_else(|e| e.into_inner());
+    let r = match file.as_mut() {
+        Some(f) => f.write_all(text.as_bytes()).and_then(|_| f.flush()),
+        None => std::io::stderr().lock().write_all(text.as_bytes()),
+    };
+    // A plan nobody reads any more is not an error of the recipe.
+    if let Err(e) = r {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("nsrun: writing the plan: {e}");
+        }
+    }
+}
+
+/// `os.exit` (or a closed stdout) ending a planned run: the plan, then
+/// the code.
+fn end_planned_run(code: i32) {
+    emit_plan();
+    std::process::exit(code)
+}
+
+fn format_plan(steps: &[nsrun::sys::ops::Step], json: bool) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
     if json {
         let items: Vec<String> = steps
             .iter()
@@ -294,13 +423,14 @@ fn print_plan(steps: &[nsrun::sys::ops::Step], json: bool) {
                 )
             })
             .collect();
-        println!("{{\"plan\":[{}]}}", items.join(","));
-        return;
+        let _ = writeln!(o, "{{\"plan\":[{}]}}", items.join(","));
+        return o;
     }
-    println!("plan: {} operations, none performed", steps.len());
+    let _ = writeln!(o, "plan: {} operations, none performed", steps.len());
     for (i, s) in steps.iter().enumerate() {
-        println!("{:>4}  {:<7} {}", i + 1, s.process, s.call);
+        let _ = writeln!(o, "{:>4}  {:<7} {}", i + 1, s.process, s.call);
     }
+    o
 }
 
 fn run(cli: &Cli) -> anyhow::Result<i32> {
@@ -308,10 +438,26 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         return r;
     }
     if let Some(format) = &cli.plan {
+        // Opened first, so a bad path fails before anything runs.
+        let file = match &cli.plan_out {
+            Some(p) => Some(
+                std::fs::File::create(p)
+                    .map_err(|e| anyhow::anyhow!("--plan-out {}: {e}", p.display()))?,
+            ),
+            None => None,
+        };
+        let _ = PLAN_OUT.set(PlanOut {
+            json: format == "json",
+            file: std::sync::Mutex::new(file),
+        });
+        nsrun::sys::ops::set_plan_exit(end_planned_run);
         nsrun::sys::ops::plan_begin();
         let r = run_recipe(cli);
-        let steps = nsrun::sys::ops::plan_end();
-        print_plan(&steps, format == "json");
+        // The recipe's output before the plan, when both go to one place.
+        let _ = std::io::stdout().flush();
+        // SAFETY: flushing C's stdout (Lua's print).
+        unsafe { libc::fflush(C_STDOUT) };
+        emit_plan();
         return r;
     }
     run_recipe(cli)
@@ -319,6 +465,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
 
 fn run_recipe(cli: &Cli) -> anyhow::Result<i32> {
     let host = Host::new().map_err(RunError::from)?;
+    exit_on_broken_stdout(host.lua()).map_err(RunError::from)?;
     if cli.interactive
         || (cli.chunk.is_none() && cli.rest.is_empty() && std::io::stdin().is_terminal())
     {

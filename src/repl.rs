@@ -15,6 +15,18 @@ fn history_path() -> Option<PathBuf> {
     Some(state.join("nsrun").join("history"))
 }
 
+/// Print a line. A closed stdout ends nsrun quietly with status 141, as
+/// SIGPIPE would end a tool that does not ignore it (nsrun does).
+fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}").and_then(|_| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+    }
+}
+
 /// What one piece of input turned out to be.
 enum Compiled {
     Ready(Function),
@@ -55,7 +67,7 @@ impl Host {
             .into_iter()
             .map(|v| tostring.call::<String>(v))
             .collect::<mlua::Result<_>>()?;
-        println!("{}", parts.join("\t"));
+        say(&parts.join("\t"));
         Ok(())
     }
 
@@ -69,10 +81,10 @@ impl Host {
         if let Some(h) = &history {
             let _ = rl.load_history(h);
         }
-        println!(
+        say(&format!(
             "nsrun {} (Lua 5.4) — `ns` is the nsrun module; Ctrl-D leaves",
             env!("CARGO_PKG_VERSION")
-        );
+        ));
         let mut buf = String::new();
         loop {
             let prompt = if buf.is_empty() { "> " } else { ">> " };

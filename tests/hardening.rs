@@ -463,7 +463,7 @@ both!(
             "landlock_add_rule(tcp 443: bind,connect)".to_string(),
             "landlock_add_rule(tcp 8080: bind)".to_string(),
         ] {
-            d.stdout_has(&part);
+            d.stderr_has(&part);
         }
     }
 );

@@ -175,7 +175,7 @@ fn plan_and_trace_show_netlink_requests() {
         "parent  netlink(addr 10.200.0.1/24 on nsp0)",
         "parent  netlink(route default via 10.200.0.254)",
     ] {
-        plan.stdout_has(step);
+        plan.stderr_has(step);
     }
     let trace = common::run_cli(As::Root, &["--trace", "-e", recipe]);
     trace.success();

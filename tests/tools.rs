@@ -189,8 +189,8 @@ fn man_page_and_completions() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("bash, zsh, fish"));
 }
 
-fn plan_section(stdout: &[u8]) -> String {
-    let s = String::from_utf8_lossy(stdout);
+fn plan_section(stderr: &[u8]) -> String {
+    let s = String::from_utf8_lossy(stderr);
     let i = s.find("plan: ").expect("a plan is printed");
     s[i..].to_string()
 }
@@ -229,7 +229,7 @@ fn plan_of_hello_matches_the_golden_file_and_performs_nothing() {
     assert!(stdout.contains("unchanged\n"), "{stdout}");
     let golden = std::fs::read_to_string(format!("{root}/tests/golden/hello.plan")).unwrap();
     assert_eq!(
-        plan_section(&out.stdout),
+        plan_section(&out.stderr),
         golden,
         "plan of examples/hello.lua as root"
     );
@@ -254,8 +254,9 @@ fn plan_of_a_spawn_marks_parent_child_init_and_main() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let last = stdout.lines().last().unwrap();
+    // The plan has a stream of its own: stderr.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stderr.lines().last().unwrap();
     for want in [
         r#"{"step":1,"process":"parent","call":"clone(user|uts|pid|mount)"}"#,
         r#""process":"parent","call":"write(\"/proc/$CHILD/uid_map\""#,
@@ -307,13 +308,15 @@ fn plan_as_an_unprivileged_user_needs_no_privilege() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stdout, "done\n");
     assert!(
-        stdout.contains("done\nplan: 2 operations, none performed\n"),
-        "{stdout}"
+        stderr.starts_with("plan: 2 operations, none performed\n"),
+        "{stderr}"
     );
     assert!(
-        stdout.contains(r#"parent  mount("tmpfs", "/mnt", "tmpfs", 0, NULL)"#),
-        "{stdout}"
+        stderr.contains(r#"parent  mount("tmpfs", "/mnt", "tmpfs", 0, NULL)"#),
+        "{stderr}"
     );
 }
 
@@ -361,6 +364,7 @@ fn plan_of_a_sandbox_runs_its_setup_in_place() {
         r#"child   pivot_root(".", ".")"#,
         r#"main    execve("true", ["true"])"#,
     ] {
-        assert!(stdout.contains(want), "missing {want} in\n{stdout}");
+        let plan = String::from_utf8_lossy(&out.stderr);
+        assert!(plan.contains(want), "missing {want} in\n{plan}");
     }
 }

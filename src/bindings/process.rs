@@ -316,10 +316,14 @@ pub(crate) fn run_child(lua: &Lua, f: &Function) -> ! {
 pub(crate) fn child_code(lua: &Lua, f: &Function) -> i32 {
     let code = match super::call_traced(lua, f, ()) {
         Ok(Ok(vals)) => super::exit_code_of(vals.front()),
-        Ok(Err(u)) => {
-            eprintln!("nsrun: {}\n{}", u.message, u.traceback);
-            1
-        }
+        Ok(Err(u)) => match super::plan::child_exit(&u.message) {
+            // Under --plan: the child's os.exit, not a failure.
+            Some(code) => code,
+            None => {
+                eprintln!("nsrun: {}\n{}", u.message, u.traceback);
+                1
+            }
+        },
         Err(e) => {
             eprintln!("nsrun: {e}");
             1

@@ -49,16 +49,38 @@ impl Child {
     }
 
     /// The stand-in for a child that `--plan` did not start: it "exited"
-    /// with `code`.
+    /// with `code`. Its pipes are /dev/null, so a recipe that talks to it
+    /// finds what a real pipe to a finished child gives: its stdout and
+    /// stderr read as EOF (`ns.run` returns `""`) and writes to its stdin
+    /// are swallowed, never nsrun's own stdin or stdout.
     pub fn planned(code: i32) -> Child {
-        let mut c = Child::from_pid(ops::PLANNED_PID);
-        c.pidfd = None;
-        c.status = Some(ExitStatus {
-            code: Some(code),
-            signal: None,
-            core_dumped: false,
-        });
-        c
+        let null = |write: bool| {
+            std::fs::OpenOptions::new()
+                .read(!write)
+                .write(write)
+                .open("/dev/null")
+                .ok()
+        };
+        Child {
+            // No pidfd_open: there is no such process.
+            pid: ops::PLANNED_PID,
+            pidfd: None,
+            status_pipe: None,
+            stdin: null(true),
+            stdout: null(false),
+            stderr: null(false),
+            deadline: None,
+            status: Some(ExitStatus {
+                code: Some(code),
+                signal: None,
+                core_dumped: false,
+            }),
+            timed_out: false,
+            group: false,
+            observer: false,
+            cgroup: None,
+            cgroup_stats: None,
+        }
     }
 
     /// The handle of a process [`Spawn`](super::spawn::Spawn) started.
@@ -170,6 +192,11 @@ impl Child {
         bufs: &mut [Vec<u8>; 2],
     ) -> Result<ExitStatus> {
         self.not_observer()?;
+        if let (ops::PLANNED_PID, Some(st)) = (self.pid, self.status) {
+            // Never started: its /dev/null pipes hold nothing, and no
+            // signal mask or signalfd of nsrun's may change under --plan.
+            return Ok(st);
+        }
         use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
         use nix::sys::signalfd::{SfdFlags, SignalFd};
         self.stdin.take(); // a child reading stdin must see EOF
@@ -348,7 +375,7 @@ impl Child {
 impl Drop for Child {
     fn drop(&mut self) {
         // Reap it if it already ended, so no zombie stays for long.
-        if self.status.is_none() && !self.observer {
+        if self.status.is_none() && !self.observer && self.pid != ops::PLANNED_PID {
             let _ = process::wait(self.pid, true);
         }
     }

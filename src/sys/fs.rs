@@ -38,16 +38,30 @@ pub fn mkdir(path: &str, mode: u32, parents: bool) -> Result<()> {
     Ok(())
 }
 
+/// The process's umask. umask(2) can only read it by setting it (and
+/// back), which `--plan` must not do: there it is read from
+/// /proc/self/status (Linux 4.7+), or taken as the usual 022.
+pub(crate) fn umask() -> u32 {
+    if ops::planning() {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        return status
+            .lines()
+            .find_map(|l| l.strip_prefix("Umask:"))
+            .and_then(|m| u32::from_str_radix(m.trim(), 8).ok())
+            .unwrap_or(0o022);
+    }
+    // SAFETY: umask is process-wide but nsrun is single-threaded; read and restore.
+    unsafe {
+        let m = libc::umask(0);
+        libc::umask(m);
+        m as u32
+    }
+}
+
 /// mkdir(2) trims the mode by the umask and drops the sticky and set-id
 /// bits; a rootfs needs its /tmp at 1777, so say the mode again.
 fn exact_mode(path: &str, mode: u32) -> Result<()> {
-    // SAFETY: umask is process-wide but we are single-threaded; read and restore.
-    let mask = unsafe {
-        let m = libc::umask(0);
-        libc::umask(m);
-        m
-    };
-    if mode & 0o7000 != 0 || mode & mask != 0 {
+    if mode & 0o7000 != 0 || mode & umask() != 0 {
         ops::chmod(path, mode).op(|| format!("chmod {path}"))?;
     }
     Ok(())

@@ -117,6 +117,34 @@ pub fn set_role(role: &'static str) -> &'static str {
     )
 }
 
+/// The process the plan's steps are attributed to now (`parent`,
+/// `child`, …), or `None` when not planning.
+pub fn role() -> Option<&'static str> {
+    PLAN.with(|p| {
+        p.borrow()
+            .as_ref()
+            .map(|p| p.role.last().copied().unwrap_or("parent"))
+    })
+}
+
+/// What ends a planned run early (`os.exit` in the recipe's own process):
+/// the command line prints the plan and exits with the code. Without one
+/// (an embedder), `os.exit` under `--plan` is refused.
+static PLAN_EXIT: std::sync::OnceLock<fn(i32)> = std::sync::OnceLock::new();
+
+/// Set what [`plan_exit`] calls; the first setting wins.
+pub fn set_plan_exit(f: fn(i32)) {
+    let _ = PLAN_EXIT.set(f);
+}
+
+/// End a planned run with `code` through the hook of [`set_plan_exit`].
+/// Returns only when there is none.
+pub fn plan_exit(code: i32) {
+    if let Some(f) = PLAN_EXIT.get() {
+        f(code);
+    }
+}
+
 /// Record `call` if planning; true when it was recorded (and so must not
 /// be performed).
 pub fn record(call: impl FnOnce() -> String) -> bool {

@@ -276,16 +276,6 @@ fn kind_at(dirfd: &Fd, name: &str) -> nix::Result<Option<bool>> {
     }
 }
 
-/// The process's umask (read once per root: set-up does not change it).
-fn umask() -> u32 {
-    // SAFETY: umask is process-wide but nsrun is single-threaded; read and restore.
-    unsafe {
-        let m = libc::umask(0);
-        libc::umask(m);
-        m as u32
-    }
-}
-
 /// `(parent, name)` of a path in a root; the parent of a single name is
 /// the root itself, and the root has no name.
 fn split(path: &str) -> (&str, &str) {
@@ -349,7 +339,8 @@ impl Root {
             fd: Self::open_fd(path)?,
             path: path.to_string(),
             empty: None,
-            umask: umask(),
+            // Read once per root: set-up does not change it.
+            umask: super::fs::umask(),
         })
     }
 
