@@ -350,7 +350,9 @@ pub fn unlink(path: &str) -> nix::Result<()> {
 /// the caller's stack exactly like fork(2) (as bubblewrap's raw_clone does).
 /// Returns 0 in the child. Under `--plan` it forks nothing and returns
 /// [`PLANNED_PID`]: the callers then run the child's part inline.
-pub fn clone(flags: CloneFlags) -> nix::Result<libc::pid_t> {
+///
+/// Crate-private: see [`super::process::fork`] for what the child may do.
+pub(crate) fn clone(flags: CloneFlags) -> nix::Result<libc::pid_t> {
     if record(|| format!("clone({})", super::namespace::flags_names(flags))) {
         return Ok(PLANNED_PID);
     }
@@ -409,7 +411,10 @@ pub fn setgroups(groups: &[Gid]) -> nix::Result<()> {
 /// execve(2) with NULL-terminated pointer arrays made ahead (`argv` names
 /// the arguments for the trace): nothing is allocated, so a child sharing
 /// the parent's memory leaves nothing behind in it.
-pub fn execve(
+///
+/// Crate-private: the pointers must point into `argv` and live strings
+/// (see [`super::process::Prepared`]), which nothing here can check.
+pub(crate) fn execve(
     path: &CString,
     argv: &[CString],
     argv_ptrs: &[*const libc::c_char],

@@ -2,7 +2,9 @@
 
 use std::ffi::{CString, OsString};
 use std::io::Write;
+use std::os::fd::RawFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use nix::errno::Errno;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -55,6 +57,63 @@ pub fn exit_child(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
+/// The write end of the error pipe of the spawn whose child this process
+/// is, or -1: the one fd that only the process about to exec may hold,
+/// since the parent waits for its end of file.
+static ERROR_PIPE: AtomicI32 = AtomicI32::new(-1);
+
+/// Name the error pipe's write end in a spawn's child while the recipe's
+/// code (`setup`) runs, and -1 after: any process [`fork`] makes in that
+/// window (a background `ns.fork`) closes its copy, so the parent's
+/// `spawn` returns at the exec, not when that one exits. Spawn's own
+/// forks (relay, init) come outside the window: their children are the
+/// ones that exec and report on the pipe.
+pub(crate) fn set_error_pipe(fd: RawFd) {
+    ERROR_PIPE.store(fd, Ordering::Relaxed);
+}
+
+/// The fd set by [`set_error_pipe`], if any.
+pub(crate) fn error_pipe() -> Option<RawFd> {
+    let fd = ERROR_PIPE.load(Ordering::Relaxed);
+    (fd >= 0).then_some(fd)
+}
+
+/// In a freshly forked child: close our copy of the error pipe, which
+/// belongs to the process that forked us.
+fn drop_error_pipe() {
+    let fd = ERROR_PIPE.swap(-1, Ordering::Relaxed);
+    if fd >= 0 {
+        // SAFETY: our own copy of the fd, named by set_error_pipe.
+        unsafe { libc::close(fd) };
+    }
+}
+
+/// The number of threads of this process (`Threads:` in
+/// `/proc/self/status`, read once).
+pub(crate) fn threads() -> Result<usize> {
+    let status =
+        std::fs::read_to_string("/proc/self/status").op(|| "read /proc/self/status".into())?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:")?.trim().parse().ok())
+        .ok_or_else(|| Error::Invalid("/proc/self/status has no Threads: line".into()))
+}
+
+/// Refuse to fork (`what` names the call) unless this process has one
+/// thread: a fork copies only the calling thread, and a lock another one
+/// holds (the allocator's, stdio's, a logger's) stays held in the child
+/// for good, which hangs or corrupts it.
+pub(crate) fn refuse_if_threaded(what: &str) -> Result<()> {
+    match threads()? {
+        1 => Ok(()),
+        n => Err(Error::Invalid(format!(
+            "{what}: nsrun cannot fork a process that has {n} threads: the child would inherit \
+             locks held by the other threads; use the supervisor (issue 18) or spawn before \
+             starting threads"
+        ))),
+    }
+}
+
 /// Which side of a fork we are on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Forked {
@@ -71,7 +130,14 @@ pub enum Forked {
 /// children. So with `time`, the direct child unshares it and forks the real
 /// child, then waits and passes on its exit status: the returned pid is that
 /// of the waiting process.
-pub fn fork(kinds: Namespaces) -> Result<Forked> {
+///
+/// Crate-private: the child is a copy of a process that may hold locks
+/// (the allocator's, stdio's) taken by other threads, which it could then
+/// never take. Callers make sure the process is single-threaded
+/// ([`refuse_if_threaded`], or a recipe host, which has one thread), and
+/// the child leaves only through [`exit_child`] or exec: never by
+/// returning into its caller's teardown.
+pub(crate) fn fork(kinds: Namespaces) -> Result<Forked> {
     flush_stdio();
     let mut clone_kinds = kinds;
     clone_kinds.remove(Namespace::Time);
@@ -79,6 +145,7 @@ pub fn fork(kinds: Namespaces) -> Result<Forked> {
     if pid != 0 {
         return Ok(Forked::Parent(pid));
     }
+    drop_error_pipe();
     // Rust's handlers for SIGSEGV/SIGBUS (stack overflow detection) would
     // swallow those signals sent to a Lua child; let them kill it.
     // SAFETY: resetting dispositions to the default.
@@ -121,7 +188,11 @@ pub fn fork(kinds: Namespaces) -> Result<Forked> {
 /// exits with 127. What `f` changes in memory stays changed for us, and it
 /// must not unwind.
 /// `kinds` are namespaces for the child to start in.
-pub fn spawn_vm(kinds: Namespaces, f: &mut dyn FnMut()) -> Result<i32> {
+///
+/// Crate-private, as its contract cannot be checked: two processes run on
+/// one heap, so `f` must neither allocate while another thread could hold
+/// the allocator's lock nor leave anything half-changed in memory.
+pub(crate) fn spawn_vm(kinds: Namespaces, f: &mut dyn FnMut()) -> Result<i32> {
     let (pid, _stack) = clone_vm(kinds, true, f)?;
     Ok(pid)
 }
@@ -141,7 +212,9 @@ pub fn spawn_vm(kinds: Namespaces, f: &mut dyn FnMut()) -> Result<i32> {
 /// ([`super::raw`]) and the stack only. It must also release the child
 /// (it waits on something `meanwhile` writes or closes), or this never
 /// returns.
-pub fn spawn_vm_alongside(
+///
+/// Crate-private for the same reasons as [`spawn_vm`].
+pub(crate) fn spawn_vm_alongside(
     kinds: Namespaces,
     f: &mut dyn FnMut(),
     meanwhile: &mut dyn FnMut(i32),
@@ -493,5 +566,31 @@ impl Prepared {
             Errno::ENOENT
         };
         Error::sys(format!("exec {}", self.prog), errno)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_are_counted_and_refused() {
+        // The test harness runs this on a thread of its own already.
+        let before = threads().expect("threads");
+        assert!(before >= 1);
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            let _ = rx.recv();
+        });
+        let during = threads().expect("threads");
+        let refused = refuse_if_threaded("spawn");
+        drop(tx);
+        t.join().unwrap();
+        assert!(during > before, "{during} threads with one more, {before} before");
+        let msg = refused.expect_err("a threaded process must be refused").to_string();
+        assert!(
+            msg.contains(&format!("has {during} threads")) && msg.contains("spawn"),
+            "{msg}"
+        );
     }
 }
