@@ -1012,7 +1012,12 @@ impl<'a> Spawn<'a> {
         if self.namespaces.contains(Namespace::Mount) && !mount_at_clone {
             self.set_propagation()?;
         }
-        self.inside()?;
+        // Only we, who exec, may hold the error pipe: a process `setup`
+        // forks closes its copy (issue 14, item 6).
+        process::set_error_pipe(cx.err_fd);
+        let inside = self.inside();
+        process::set_error_pipe(-1);
+        inside?;
         if self.use_init() {
             // The init never execs: drop the recipe's fds before the
             // program exists, so it cannot find them in /proc/1/fd even
