@@ -41,3 +41,100 @@ T.eq("spawn.code", p:wait().code, 0)
         d.oks(&["spawn.returned", "spawn.code"]);
     }
 );
+
+// A forked child (ns.fork, a spawn's fn or setup) that calls
+// `os.exit(code, true)` or collects garbage never runs the parent's
+// finalizers: a `__gc` of the recipe's, a cgroup's teardown (root: the
+// parent's cgroup and the process in it stay). os.exit still flushes the
+// child's buffered output and reads its code as Lua does.
+both!(
+    fn children_never_run_the_parents_teardown(as_) {
+        let d = nsrun(as_)
+            .recipe(
+                r#"
+local ns = require "nsrun"
+local T = require "testlib"
+local marker = T.dir .. "/gc."
+T.put("pid", ns.getpid())
+-- The parent's own finalizer: it must run in the parent only (a child
+-- that drops the value and collects it runs it, as Lua would).
+sentinel = setmetatable({}, {__gc = function()
+  local f = io.open(marker .. ns.getpid(), "w")
+  if f then f:close() end
+end})
+local function no_marker(name)
+  for _, e in ipairs(ns.readdir(T.dir)) do
+    local name_ = type(e) == "table" and e.name or e
+    if name_:find("^gc%.") then error("FAIL " .. name .. ": a finalizer ran in a child: " .. name_) end
+  end
+  T.ok(name)
+end
+
+T.eq("fork.exit_close", ns.fork(function() os.exit(7, true) end):wait().code, 7)
+T.eq("fork.gc_then_exit", ns.fork(function()
+  collectgarbage()
+  collectgarbage()
+  os.exit(7, true)
+end):wait().code, 7)
+T.eq("fork.exit_false", ns.fork(function() os.exit(false, true) end):wait().code, 1)
+T.eq("fork.exit_true", ns.fork(function() os.exit(true, true) end):wait().code, 0)
+T.eq("fork.exit_string", ns.fork(function() os.exit("3") end):wait().code, 3)
+T.eq("fork.exit_bad", ns.fork(function() os.exit(3.5) end):wait().code, 1)
+T.eq("spawn_fn.exit_close", ns.spawn{fn = function() os.exit(7, true) end}:wait().code, 7)
+pcall(ns.spawn, {argv = {"true"}, setup = function() os.exit(7, true) end})
+local r = ns.run{fn = function() io.write("flushed") os.exit(0, true) end, stdout = "pipe"}
+T.eq("fork.exit_flushes", r.stdout, "flushed")
+no_marker("no_finalizer_in_children")
+
+if not T.user then
+  local cg = ns.cgroup{pids = 50}
+  local sleeper = ns.spawn{argv = {"sleep", "30"}}
+  cg:add(sleeper)
+  T.eq("cg.fork", ns.fork(function()
+    cg = nil
+    collectgarbage()
+    collectgarbage()
+    os.exit(0, true)
+  end):wait().code, 0)
+  T.eq("cg.close_in_child", ns.fork(function()
+    local ok, e = pcall(cg.close, cg)
+    return (not ok and tostring(e):find("only the process that made it", 1, true)) and 0 or 1
+  end):wait().code, 0)
+  T.eq("cg.process_alive", sleeper:try_wait(), nil)
+  for _, p in ipairs(cg.paths) do T.check("cg.dir_kept", ns.readdir(p) ~= nil, p) end
+  T.eq("cg.still_has_it", cg:pids()[1], sleeper.pid)
+  cg:close()
+  T.eq("cg.closed_kills", sleeper:wait().signal, 9)
+end
+sentinel = nil
+collectgarbage()
+T.check("parent_finalizer_runs", T.exists(marker .. ns.getpid()))
+print("done")
+"#,
+            )
+            .run();
+        let mut oks = vec![
+            "fork.exit_close",
+            "fork.gc_then_exit",
+            "fork.exit_false",
+            "fork.exit_true",
+            "fork.exit_string",
+            "fork.exit_bad",
+            "spawn_fn.exit_close",
+            "fork.exit_flushes",
+            "no_finalizer_in_children",
+            "parent_finalizer_runs",
+        ];
+        if as_ == common::As::Root {
+            oks.extend([
+                "cg.fork",
+                "cg.close_in_child",
+                "cg.process_alive",
+                "cg.dir_kept",
+                "cg.still_has_it",
+                "cg.closed_kills",
+            ]);
+        }
+        d.finished(&oks);
+    }
+);

@@ -14,6 +14,7 @@ mod idmap;
 mod mount;
 mod namespace;
 mod net;
+pub(crate) mod oslib;
 mod process;
 mod rooted;
 pub(crate) mod spawn;

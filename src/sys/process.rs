@@ -382,6 +382,29 @@ pub fn default_sigpipe() {
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
 }
 
+/// Give SIGPIPE its default disposition if it is ignored (for a program
+/// started through the C library: `os.execute`, `io.popen`); true when it
+/// was, for [`sigpipe_ignore`] to undo.
+pub fn sigpipe_unignore() -> bool {
+    // SAFETY: querying, then setting, a disposition with a zeroed struct.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut old) != 0
+            || old.sa_sigaction != libc::SIG_IGN
+        {
+            return false;
+        }
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    true
+}
+
+/// Ignore SIGPIPE again, after [`sigpipe_unignore`].
+pub fn sigpipe_ignore() {
+    // SAFETY: setting a disposition.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+}
+
 /// Options of [`exec`].
 #[derive(Clone, Debug, Default)]
 pub struct ExecOpts {
