@@ -204,3 +204,50 @@ both!(
         }
     }
 );
+
+// A failed ns.exec gives back what it changed: the working directory, the
+// close-on-exec flags of the recipe's fds, and SIGPIPE ignored (at its
+// default, a later write to a closed pipe killed nsrun with 141 instead
+// of raising).
+both!(
+    fn failed_exec_changes_nothing(as_) {
+        let d = nsrun(as_)
+            .recipe(
+                r#"
+local ns = require "nsrun"
+local T = require "testlib"
+local function fds()
+  local p = io.popen("ls /proc/self/fd | wc -l")
+  local n = tonumber(p:read("a"))
+  p:close()
+  return n
+end
+local keep = assert(io.open(T.dir .. "/kept", "w"))
+local before = fds()
+T.errno("missing", "ENOENT", ns.exec, {"/nonexistent/program"}, {cwd = "/"})
+T.check("cwd_kept", T.exists("recipe.lua"), "the working directory changed")
+T.errno("bad_cwd", "ENOENT", ns.exec, {"true"}, {cwd = "/nonexistent"})
+T.check("cwd_kept_bad_cwd", T.exists("recipe.lua"), "the working directory changed")
+T.eq("fds_inherited", fds(), before)
+keep:close()
+-- A pipe whose reader is gone: the write raises.
+local p = ns.spawn{argv = {"sh", "-c", "exec 0<&-; echo closed"}, stdin = "pipe", stdout = "pipe"}
+T.eq("reader_gone", p.stdout:read("l"), "closed")
+local ok, e = pcall(function() p.stdin:write("x") end)
+T.check("epipe_raises", not ok and tostring(e):find("pipe", 1, true), tostring(e))
+p:wait()
+print("done")
+"#,
+            )
+            .run();
+        d.finished(&[
+            "missing",
+            "cwd_kept",
+            "bad_cwd",
+            "cwd_kept_bad_cwd",
+            "fds_inherited",
+            "reader_gone",
+            "epipe_raises",
+        ]);
+    }
+);

@@ -427,17 +427,103 @@ fn cstr(s: &[u8], what: &str) -> Result<CString> {
 /// Only the standard streams reach the program: the fds the recipe (Lua's
 /// `io.open`, handles) or nsrun opened are marked close-on-exec first,
 /// which changes nothing for us should the exec fail.
+///
+/// A failed exec gives back what it changed on the way (the working
+/// directory, SIGPIPE's disposition, the close-on-exec flags), so the
+/// recipe goes on as it was: a SIGPIPE left at its default would kill
+/// nsrun at the next write to a closed pipe instead of raising.
 pub fn exec(argv: &[String], opts: &ExecOpts) -> Error {
-    match Prepared::new(argv, opts) {
-        Ok(p) => {
-            if !ops::planning() {
-                if let Err(e) = super::init::close_all_but(&[], &[], true) {
-                    return e;
-                }
-            }
-            p.exec()
-        }
+    let p = match Prepared::new(argv, opts) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    if ops::planning() {
+        return p.exec();
+    }
+    let undo = match Undo::take(p.cwd.is_some()) {
+        Ok(u) => u,
+        Err(e) => return e,
+    };
+    let marked = match undo.inheritable.is_some() {
+        true => Ok(undo.mark_cloexec()),
+        false => super::init::close_all_but(&[], &[], true),
+    };
+    let e = match marked {
+        Ok(()) => p.exec(),
         Err(e) => e,
+    };
+    undo.restore();
+    e
+}
+
+/// What [`exec`] changes before execve(2), to put back if it fails.
+struct Undo {
+    /// The working directory (O_PATH), when the exec changes it.
+    cwd: Option<std::os::fd::OwnedFd>,
+    sigpipe: libc::sigaction,
+    /// Fds from 3 up without close-on-exec; `None` when /proc/self/fd
+    /// could not be listed (then they stay marked: the exec goes on).
+    inheritable: Option<Vec<RawFd>>,
+}
+
+impl Undo {
+    fn take(chdir: bool) -> Result<Undo> {
+        let cwd = match chdir {
+            true => Some(
+                nix::fcntl::open(
+                    ".",
+                    nix::fcntl::OFlag::O_PATH
+                        | nix::fcntl::OFlag::O_DIRECTORY
+                        | nix::fcntl::OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )
+                .op(|| "exec: open the working directory (to return to it should the exec fail)".into())?,
+            ),
+            false => None,
+        };
+        // SAFETY: querying a disposition into a zeroed struct.
+        let sigpipe = unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut old);
+            old
+        };
+        let trace = ops::trace_fd();
+        let inheritable = std::fs::read_dir("/proc/self/fd").ok().map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<RawFd>().ok())
+                .filter(|fd| *fd >= 3 && Some(*fd) != trace)
+                // SAFETY: F_GETFD only reads the flags (the directory's own
+                // fd, closed by now, fails it).
+                .filter(|fd| {
+                    let f = unsafe { libc::fcntl(*fd, libc::F_GETFD) };
+                    f >= 0 && f & libc::FD_CLOEXEC == 0
+                })
+                .collect()
+        });
+        Ok(Undo {
+            cwd,
+            sigpipe,
+            inheritable,
+        })
+    }
+
+    fn mark_cloexec(&self) {
+        for fd in self.inheritable.iter().flatten() {
+            // SAFETY: setting a flag on an fd that is open.
+            unsafe { libc::fcntl(*fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
+    }
+
+    fn restore(self) {
+        if let Some(dir) = &self.cwd {
+            let _ = nix::unistd::fchdir(dir);
+        }
+        // SAFETY: putting back the disposition read in take().
+        unsafe { libc::sigaction(libc::SIGPIPE, &self.sigpipe, std::ptr::null_mut()) };
+        for fd in self.inheritable.iter().flatten() {
+            // SAFETY: clearing the flag mark_cloexec set.
+            unsafe { libc::fcntl(*fd, libc::F_SETFD, 0) };
+        }
     }
 }
 
