@@ -251,3 +251,101 @@ print("done")
         ]);
     }
 );
+
+// A mount namespace a recipe makes with ns.clone or ns.unshare is private
+// by default, as unshare(1) makes it: a mount made inside no longer
+// propagates back through a shared mount (the host's /run/netns); the
+// `propagation` option keeps the old behaviour on request. All of it runs
+// in a private mount namespace of the recipe's own.
+both!(
+    fn new_mount_namespaces_are_private(as_) {
+        let d = nsrun(as_)
+            .recipe(
+                r#"
+local ns = require "nsrun"
+local T = require "testlib"
+local D = T.dir
+T.isolate("mount")
+ns.mkdir(D .. "/shared")
+ns.mount("tmpfs", D .. "/shared", "tmpfs")
+ns.mount(nil, D .. "/shared", nil, "shared")
+for _, n in ipairs{"clone", "clone_shared", "unshare", "unshare_shared", "unshare_bad"} do
+  ns.mkdir(D .. "/shared/" .. n)
+end
+local function mount_in(name)
+  ns.mount("tmpfs", D .. "/shared/" .. name, "tmpfs")
+  return 0
+end
+T.eq("clone.code", ns.clone("mount", function() return mount_in("clone") end):wait().code, 0)
+T.check("clone.private", not T.mounted(D .. "/shared/clone"), "the clone's mount reached us")
+T.eq("clone_shared.code", ns.clone("mount", function() return mount_in("clone_shared") end,
+  {propagation = "unchanged"}):wait().code, 0)
+T.check("clone_shared.propagates", T.mounted(D .. "/shared/clone_shared"), "no propagation")
+T.child("unshare", function()
+  ns.unshare("mount")
+  return mount_in("unshare")
+end)
+T.check("unshare.private", not T.mounted(D .. "/shared/unshare"), "the child's mount reached us")
+T.child("unshare_shared", function()
+  ns.unshare("mount", {propagation = "shared"})
+  return mount_in("unshare_shared")
+end)
+T.check("unshare_shared.propagates", T.mounted(D .. "/shared/unshare_shared"), "no propagation")
+T.errmsg("unshare.bad_propagation", "propagation must be", ns.unshare, "uts", {propagation = "sideways"})
+T.errmsg("clone.bad_key", "propagaton", ns.clone, "uts", function() end, {propagaton = "private"})
+print("done")
+"#,
+            )
+            .run();
+        d.finished(&[
+            "clone.code",
+            "clone.private",
+            "clone_shared.code",
+            "clone_shared.propagates",
+            "unshare",
+            "unshare.private",
+            "unshare_shared",
+            "unshare_shared.propagates",
+            "unshare.bad_propagation",
+            "clone.bad_key",
+        ]);
+    }
+);
+
+// The shell of os.execute and io.popen starts with SIGPIPE at its default
+// (nsrun ignores it, and an ignored signal stays ignored across exec: a
+// `yes | head -1` would run on), and nsrun still ignores it afterwards.
+both!(
+    fn os_execute_children_get_default_sigpipe(as_) {
+        let d = nsrun(as_)
+            .recipe(
+                r#"
+local ns = require "nsrun"
+local T = require "testlib"
+local function ignores_sigpipe(status)
+  local mask = tonumber(status:match("SigIgn:%s*(%x+)"), 16)
+  return mask & (1 << 12) ~= 0
+end
+T.check("nsrun.ignores", ignores_sigpipe(ns.read_file("/proc/self/status")))
+T.check("execute.ok", os.execute("cat /proc/self/status > " .. T.dir .. "/st"))
+T.check("execute.default", not ignores_sigpipe(ns.read_file(T.dir .. "/st")), "os.execute's child ignores SIGPIPE")
+local p = io.popen("cat /proc/self/status")
+local st = p:read("a")
+p:close()
+T.check("popen.default", not ignores_sigpipe(st), "io.popen's child ignores SIGPIPE")
+T.check("nsrun.still_ignores", ignores_sigpipe(ns.read_file("/proc/self/status")))
+T.check("execute.error", not pcall(os.execute, {}))
+print("done")
+"#,
+            )
+            .run();
+        d.finished(&[
+            "nsrun.ignores",
+            "execute.ok",
+            "execute.default",
+            "popen.default",
+            "nsrun.still_ignores",
+            "execute.error",
+        ]);
+    }
+);
