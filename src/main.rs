@@ -102,7 +102,9 @@ fn init_logging(cli: &Cli) {
         // The logger's lock must not be held by a process that died of
         // SIGPIPE in its write: a supervisor sharing its memory would wait
         // on it for good.
-        b.target(env_logger::Target::Pipe(Box::new(nsrun::sys::ops::TraceWriter(f))));
+        b.target(env_logger::Target::Pipe(Box::new(
+            nsrun::sys::ops::TraceWriter(f),
+        )));
     }
     b.init();
 }

@@ -445,7 +445,10 @@ pub fn exec(argv: &[String], opts: &ExecOpts) -> Error {
         Err(e) => return e,
     };
     let marked = match undo.inheritable.is_some() {
-        true => Ok(undo.mark_cloexec()),
+        true => {
+            undo.mark_cloexec();
+            Ok(())
+        }
         false => super::init::close_all_but(&[], &[], true),
     };
     let e = match marked {
@@ -477,7 +480,9 @@ impl Undo {
                         | nix::fcntl::OFlag::O_CLOEXEC,
                     nix::sys::stat::Mode::empty(),
                 )
-                .op(|| "exec: open the working directory (to return to it should the exec fail)".into())?,
+                .op(|| {
+                    "exec: open the working directory (to return to it should the exec fail)".into()
+                })?,
             ),
             false => None,
         };
@@ -701,8 +706,13 @@ mod tests {
         let refused = refuse_if_threaded("spawn");
         drop(tx);
         t.join().unwrap();
-        assert!(during > before, "{during} threads with one more, {before} before");
-        let msg = refused.expect_err("a threaded process must be refused").to_string();
+        assert!(
+            during > before,
+            "{during} threads with one more, {before} before"
+        );
+        let msg = refused
+            .expect_err("a threaded process must be refused")
+            .to_string();
         assert!(
             msg.contains(&format!("has {during} threads")) && msg.contains("spawn"),
             "{msg}"
