@@ -16,13 +16,12 @@ ns.setgroups("self", "deny")
 ns.gid_map("self", {{0, gid, 1}})
 
 -- The new pid namespace takes effect for our children: the next fork is
--- its PID 1.
+-- its PID 1. The new mount namespace starts private (as with unshare(1)):
+-- nothing mounted here leaks back to the host.
 ns.unshare("mount,uts,pid")
 
 local child = ns.fork(function()
   ns.sethostname("hello")
-  -- Nothing mounted here may leak back to the host.
-  ns.mount(nil, "/", nil, "rec,private")
   ns.mount("proc", "/proc", "proc", "nosuid,nodev,noexec")
 
   print(("uid %d (outside: %d), gid %d, pid %d, hostname %s"):format(

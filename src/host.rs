@@ -83,7 +83,10 @@ impl Host {
         // tables, statuses), and a loop of 500 spawns then peaks 128 KiB
         // lower (3888 against 4016 KiB) at the same speed.
         lua.gc_gen(0, 0);
+        bindings::oslib::install(&lua)?;
         if crate::sys::ops::planning() {
+            // After oslib: under --plan no child really forks, and the
+            // plan's os.exit ends the planned part instead.
             bindings::plan::guard_stdlib(&lua)?;
         }
         let preload: Table = lua.globals().get::<Table>("package")?.get("preload")?;

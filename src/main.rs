@@ -107,7 +107,12 @@ fn init_logging(cli: &Cli) {
         }
         // SAFETY: fd is a fresh descriptor that we own.
         let f = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-        b.target(env_logger::Target::Pipe(Box::new(f)));
+        // The logger's lock must not be held by a process that died of
+        // SIGPIPE in its write: a supervisor sharing its memory would wait
+        // on it for good.
+        b.target(env_logger::Target::Pipe(Box::new(
+            nsrun::sys::ops::TraceWriter(f),
+        )));
     }
     b.init();
 }

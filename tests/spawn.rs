@@ -706,12 +706,31 @@ both!(
 
 /// A timeout past what `Instant` can hold is no deadline, not a panic
 /// (found by the fuzz driver; the Lua side refuses such timeouts earlier).
+/// And a process with more than one thread (this test harness) is refused
+/// a fork, with a message that says why.
 #[test]
-fn rust_api_huge_timeout() {
-    let mut c = nsrun::Spawn::new(["/bin/true"])
-        .timeout(Duration::MAX)
-        .spawn()
-        .expect("spawn");
-    let st = c.wait().expect("wait");
-    assert!(st.success() && !c.timed_out());
+fn rust_api_huge_timeout_and_threads() {
+    let spawn = || {
+        let mut c = nsrun::Spawn::new(["/bin/true"])
+            .timeout(Duration::MAX)
+            .spawn()?;
+        let st = c.wait()?;
+        Ok::<_, nsrun::Error>(st.success() && !c.timed_out())
+    };
+    // The harness runs tests on threads of its own.
+    let e = spawn().expect_err("a threaded process must not fork");
+    assert!(e.to_string().contains("threads"), "{e}");
+    // A single-threaded process may: our own fork of the harness.
+    // SAFETY: the child only runs the spawn and leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        let ok = matches!(spawn(), Ok(true));
+        // SAFETY: leaving the forked test process at once.
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    let mut st = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut st, 0) };
+    assert!(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0, "status {st:#x}");
 }

@@ -494,9 +494,13 @@ ns.version = ""
 
 -- Namespaces
 
----Move the calling process into new namespaces (unshare(2)); a new pid namespace takes effect for its next child.
+---Move the calling process into new namespaces (unshare(2)); a new pid namespace takes effect for its next child. A new mount namespace is made private first (`mount / rec,private`, as `unshare(1)` does), so nothing mounted in it reaches the host; `opts.propagation` chooses otherwise.
 ---@param kinds nsrun.Kinds
-function ns.unshare(kinds) end
+---@param opts? nsrun.NewMountOpts
+function ns.unshare(kinds, opts) end
+
+---@class nsrun.NewMountOpts
+---@field propagation? "private"|"slave"|"shared"|"unchanged" how `/` of a new mount namespace propagates (default "private": nothing arrives from the host, nothing leaves)
 
 ---Join namespaces (setns(2)) of a pid (the given kinds, or all that differ, user first and mount last), a namespace file, or a handle; after joining a user namespace become its root (uid/gid 0, no groups) as nsenter does.
 ---@param target nsrun.NsTarget
@@ -716,11 +720,12 @@ function ns.exec(argv, opts) end
 ---@return nsrun.Process
 function ns.fork(fn) end
 
----Like ns.fork, but the child starts in new namespaces of these kinds.
+---Like ns.fork, but the child starts in new namespaces of these kinds; a new mount namespace is made private before `fn` runs (see ns.unshare).
 ---@param kinds nsrun.Kinds
 ---@param fn fun(): nsrun.ExitValue
+---@param opts? nsrun.NewMountOpts
 ---@return nsrun.Process
-function ns.clone(kinds, fn) end
+function ns.clone(kinds, fn, opts) end
 
 ---Start a child in the namespaces asked for, with maps, setup and stdio; errors before the exec are raised here.
 ---@param opts nsrun.SpawnOpts

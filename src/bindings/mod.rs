@@ -14,6 +14,7 @@ mod idmap;
 mod mount;
 mod namespace;
 mod net;
+pub(crate) mod oslib;
 pub(crate) mod plan;
 mod process;
 mod rooted;

@@ -6,7 +6,7 @@ use std::os::fd::{AsFd, AsRawFd};
 
 use mlua::{Lua, MetaMethod, Table, UserData, UserDataFields, UserDataMethods, Value};
 
-use super::args::{check_keys, opt_bool, Args, Fail, R};
+use super::args::{check_keys, opt_bool, opt_str, Args, Fail, R};
 use crate::sys::namespace::{self as sysns, Namespace, NsHandle};
 
 /// A namespace handle: an open namespace file. Closing it (or `<close>`,
@@ -141,6 +141,20 @@ fn one_kind(a: &Args, i: usize) -> R<Option<Namespace>> {
     }
 }
 
+/// The `propagation` option of the table at `i` (ns.unshare, ns.clone)
+/// for a new mount namespace: private unless asked otherwise, as with
+/// `unshare(1)`.
+pub(crate) fn propagation(a: &Args, i: usize, fname: &str) -> R<crate::Propagation> {
+    let Some(t) = a.opt_table(i)? else {
+        return Ok(crate::Propagation::Private);
+    };
+    check_keys(&t, fname, &["propagation"])?;
+    match opt_str(&t, fname, "propagation")? {
+        Some(p) => p.parse().map_err(|e| a.fail(e)),
+        None => Ok(crate::Propagation::Private),
+    }
+}
+
 pub(crate) fn new_handle(lua: &Lua, h: NsHandle) -> mlua::Result<mlua::AnyUserData> {
     lua.create_userdata(Handle(RefCell::new(Some(h))))
 }
@@ -148,7 +162,11 @@ pub(crate) fn new_handle(lua: &Lua, h: NsHandle) -> mlua::Result<mlua::AnyUserDa
 pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
     super::add(lua, m, "unshare", |_, a| {
         let kinds = a.kinds(1)?;
+        let prop = propagation(a, 2, "unshare")?;
         sysns::unshare(kinds)?;
+        if kinds.contains(Namespace::Mount) {
+            sysns::set_propagation(prop)?;
+        }
         Ok(())
     })?;
     super::add(lua, m, "setns", |_, a| {

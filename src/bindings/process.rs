@@ -332,16 +332,39 @@ pub(crate) fn child_code(lua: &Lua, f: &Function) -> i32 {
     code
 }
 
-fn fork_with(lua: &Lua, kinds: Namespaces, f: &Function) -> R<AnyUserData> {
+/// `prop`: how a new mount namespace propagates, set in the child first.
+fn fork_with(
+    lua: &Lua,
+    kinds: Namespaces,
+    prop: crate::Propagation,
+    f: &Function,
+) -> R<AnyUserData> {
+    let new_mount = kinds.contains(crate::Namespace::Mount);
     if crate::sys::ops::planning() {
         // Nothing is forked: record the clone and run the child's part
         // here, its operations recorded as the child's.
         process::fork(kinds)?;
-        let code = crate::sys::ops::in_role("child", || child_code(lua, f));
+        let code = crate::sys::ops::in_role("child", || {
+            if new_mount {
+                if let Err(e) = crate::sys::namespace::set_propagation(prop) {
+                    eprintln!("nsrun: {e}");
+                    return 1;
+                }
+            }
+            child_code(lua, f)
+        });
         return Ok(Process::create(lua, Child::planned(code))?);
     }
     match process::fork(kinds)? {
-        Forked::Child => run_child(lua, f),
+        Forked::Child => {
+            if new_mount {
+                if let Err(e) = crate::sys::namespace::set_propagation(prop) {
+                    eprintln!("nsrun: {e}");
+                    process::exit_child(1);
+                }
+            }
+            run_child(lua, f)
+        }
         Forked::Parent(pid) => Ok(Process::create(lua, Child::from_pid(pid))?),
     }
 }
@@ -429,12 +452,13 @@ pub(crate) fn argv_of(a: &Args, i: usize, t: &Table) -> R<Vec<String>> {
 pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
     super::add(lua, m, "fork", |lua, a| {
         let f = a.function(1)?;
-        fork_with(lua, Namespaces::empty(), &f)
+        fork_with(lua, Namespaces::empty(), crate::Propagation::Unchanged, &f)
     })?;
     super::add(lua, m, "clone", |lua, a| {
         let kinds = a.kinds(1)?;
         let f = a.function(2)?;
-        fork_with(lua, kinds, &f)
+        let prop = super::namespace::propagation(a, 3, "clone")?;
+        fork_with(lua, kinds, prop, &f)
     })?;
     super::add(lua, m, "exec", |_, a| {
         let argv = argv(a, 1)?;

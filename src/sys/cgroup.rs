@@ -74,12 +74,16 @@ struct Dir {
 }
 
 /// A cgroup made by nsrun. [`Cgroup::close`] (or drop) kills what is left
-/// in it and removes it.
+/// in it and removes it, in the process that made it only: a forked child
+/// holds a copy of the value, whose teardown would kill the parent's
+/// sandbox and remove the parent's directories.
 #[derive(Debug)]
 pub struct Cgroup {
     name: String,
     dirs: Vec<Dir>,
     closed: bool,
+    /// The pid of the process that made it, the only one that removes it.
+    owner: u32,
 }
 
 /// Where the controllers are: (v2 dir of ours, its controllers), and per
@@ -212,6 +216,7 @@ impl Cgroup {
             name: name.clone(),
             dirs: Vec::new(),
             closed: false,
+            owner: std::process::id(),
         };
         let mut v2_ctls = Vec::new();
         let mut v1: Vec<(PathBuf, Ctl)> = Vec::new();
@@ -469,11 +474,22 @@ impl Cgroup {
     }
 
     /// Kill everything in it, then remove its directories. Idempotent.
+    /// In another process than the one that made it (a forked child) it
+    /// only lets go of this copy, and says so.
     pub fn close(&mut self) -> Result<()> {
         if self.closed {
             return Ok(());
         }
         self.closed = true;
+        if std::process::id() != self.owner {
+            return Err(Error::Invalid(format!(
+                "cgroup {}: only the process that made it (pid {}) removes it; \
+                 this copy in process {} is closed without touching it",
+                self.name,
+                self.owner,
+                std::process::id()
+            )));
+        }
         if ops::planning() {
             for d in &self.dirs {
                 ops::record(|| format!("rmdir({:?})", d.path));

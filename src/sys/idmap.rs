@@ -206,7 +206,9 @@ pub fn write_map(pid: Target, kind: IdKind, ranges: &[IdRange]) -> Result<()> {
             r.count.to_string(),
         ]);
     }
-    log::trace!(target: "nsrun::ops", "run {cmd:?}");
+    if super::ops::tracing() {
+        super::ops::trace_line(&format!("run {cmd:?}"));
+    }
     let out = cmd.output().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             Error::Invalid(format!(

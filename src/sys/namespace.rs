@@ -211,6 +211,24 @@ pub fn unshare(kinds: Namespaces) -> Result<()> {
     ops::unshare(kinds.flags()).op(|| format!("unshare {kinds}"))
 }
 
+/// Make every mount of the mount namespace we are in propagate as `p`
+/// (`MS_REC` on `/`). A new mount namespace starts with its creator's
+/// propagation, on most hosts shared (systemd's): what is mounted inside
+/// would show up on the host (in its /run/netns, say) and the other way
+/// round. `unshare(1)` makes a new one private; so do `ns.unshare` and
+/// `ns.clone` by default.
+pub fn set_propagation(p: crate::Propagation) -> Result<()> {
+    use crate::Propagation as P;
+    let (flag, name) = match p {
+        P::Private => (MsFlags::MS_PRIVATE, "private"),
+        P::Slave => (MsFlags::MS_SLAVE, "slave"),
+        P::Shared => (MsFlags::MS_SHARED, "shared"),
+        P::Unchanged => return Ok(()),
+    };
+    ops::mount(None, "/", None, MsFlags::MS_REC | flag, None)
+        .op(|| format!("make the new mount namespace {name} (mount / rec,{name})"))
+}
+
 /// An open namespace file: keeps the namespace alive while it is open.
 #[derive(Debug)]
 pub struct NsHandle {

@@ -27,9 +27,81 @@ pub fn tracing() -> bool {
 
 fn traced<T>(r: nix::Result<T>, call: impl FnOnce() -> String) -> nix::Result<T> {
     if tracing() {
-        log::trace!(target: "nsrun::ops", "{} = {}", call(), outcome(&r));
+        trace_line(&format!("{} = {}", call(), outcome(&r)));
     }
     r
+}
+
+/// Log one line of `--trace`. With a trace fd (the CLI's), one raw
+/// write(2) of the whole line, that takes no lock and survives a reader
+/// that went away: it runs between clone and exec, in processes that
+/// share their memory (and so every lock) with a supervisor, with SIGPIPE
+/// at its default. Without one (an embedder's logger), through `log`.
+pub fn trace_line(msg: &str) {
+    match trace_fd() {
+        Some(fd) => {
+            let line = format!("nsrun[{}]: {msg}\n", std::process::id());
+            write_unkillable(fd, line.as_bytes());
+        }
+        None => log::trace!(target: "nsrun::ops", "{msg}"),
+    }
+}
+
+/// Write all of `buf` to `fd` with raw write(2)s, giving up at the first
+/// error: SIGPIPE is blocked meanwhile and one it raised is taken back,
+/// so a reader that went away cannot kill the writer (pipes have no
+/// MSG_NOSIGNAL). Allocates nothing.
+pub fn write_unkillable(fd: std::os::fd::RawFd, mut buf: &[u8]) {
+    // SAFETY: signal-set and mask calls on sets on our stack, and write(2)
+    // of a live buffer.
+    unsafe {
+        let mut pipe: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        let mut pending: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut pipe);
+        libc::sigaddset(&mut pipe, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &pipe, &mut old);
+        // One already pending is someone else's: leave it.
+        libc::sigpending(&mut pending);
+        let ours = libc::sigismember(&pending, libc::SIGPIPE) == 0;
+        let mut broken = false;
+        while !buf.is_empty() {
+            let n = libc::write(fd, buf.as_ptr().cast(), buf.len());
+            if n > 0 {
+                buf = &buf[n as usize..];
+            } else if n < 0 && *libc::__errno_location() == libc::EINTR {
+                continue;
+            } else {
+                broken = n < 0 && *libc::__errno_location() == libc::EPIPE;
+                break;
+            }
+        }
+        if broken && ours {
+            let zero = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            libc::sigtimedwait(&pipe, std::ptr::null_mut(), &zero);
+        }
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+    }
+}
+
+/// An [`std::io::Write`] over [`write_unkillable`], for a logger that
+/// writes where `--trace` does: its lock is then never held by a process
+/// that died in the write.
+#[derive(Debug)]
+pub struct TraceWriter(pub std::fs::File);
+
+impl std::io::Write for TraceWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        write_unkillable(self.0.as_raw_fd(), buf);
+        // A reader that went away loses the line; the writer goes on.
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Where `--plan` keeps the operations a recipe would perform.
@@ -389,7 +461,9 @@ pub fn unlink(path: &str) -> nix::Result<()> {
 /// the caller's stack exactly like fork(2) (as bubblewrap's raw_clone does).
 /// Returns 0 in the child. Under `--plan` it forks nothing and returns
 /// [`PLANNED_PID`]: the callers then run the child's part inline.
-pub fn clone(flags: CloneFlags) -> nix::Result<libc::pid_t> {
+///
+/// Crate-private: see [`super::process::fork`] for what the child may do.
+pub(crate) fn clone(flags: CloneFlags) -> nix::Result<libc::pid_t> {
     if record(|| format!("clone({})", super::namespace::flags_names(flags))) {
         return Ok(PLANNED_PID);
     }
@@ -448,7 +522,10 @@ pub fn setgroups(groups: &[Gid]) -> nix::Result<()> {
 /// execve(2) with NULL-terminated pointer arrays made ahead (`argv` names
 /// the arguments for the trace): nothing is allocated, so a child sharing
 /// the parent's memory leaves nothing behind in it.
-pub fn execve(
+///
+/// Crate-private: the pointers must point into `argv` and live strings
+/// (see [`super::process::Prepared`]), which nothing here can check.
+pub(crate) fn execve(
     path: &CString,
     argv: &[CString],
     argv_ptrs: &[*const libc::c_char],
@@ -457,7 +534,9 @@ pub fn execve(
     if record(|| format!("execve({path:?}, {argv:?})")) {
         return Ok(());
     }
-    log::trace!(target: "nsrun::ops", "execve({path:?}, {argv:?})");
+    if tracing() {
+        trace_line(&format!("execve({path:?}, {argv:?})"));
+    }
     debug_assert!(argv_ptrs.last().is_some_and(|p| p.is_null()));
     debug_assert!(env_ptrs.last().is_some_and(|p| p.is_null()));
     // SAFETY: NUL-terminated strings in NULL-terminated arrays; execve

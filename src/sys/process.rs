@@ -2,7 +2,9 @@
 
 use std::ffi::{CString, OsString};
 use std::io::Write;
+use std::os::fd::RawFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use nix::errno::Errno;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -55,6 +57,67 @@ pub fn exit_child(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
+/// The write end of the error pipe of the spawn whose child this process
+/// is, or -1: the one fd that only the process about to exec may hold,
+/// since the parent waits for its end of file.
+static ERROR_PIPE: AtomicI32 = AtomicI32::new(-1);
+
+/// Name the error pipe's write end in a spawn's child while the recipe's
+/// code (`setup`) runs, and -1 after: any process [`fork`] makes in that
+/// window (a background `ns.fork`) closes its copy, so the parent's
+/// `spawn` returns at the exec, not when that one exits. Spawn's own
+/// forks (relay, init) come outside the window: their children are the
+/// ones that exec and report on the pipe.
+pub(crate) fn set_error_pipe(fd: RawFd) {
+    ERROR_PIPE.store(fd, Ordering::Relaxed);
+}
+
+/// In a freshly forked child: close our copy of the error pipe, which
+/// belongs to the process that forked us.
+fn drop_error_pipe() {
+    let fd = ERROR_PIPE.swap(-1, Ordering::Relaxed);
+    if fd >= 0 {
+        // SAFETY: our own copy of the fd, named by set_error_pipe.
+        unsafe { libc::close(fd) };
+    }
+}
+
+/// The number of threads of this process. procfs counts them in the
+/// link count of `/proc/self/task` (2 + threads): one stat, cheaper than
+/// reading and parsing `/proc/self/status`, whose `Threads:` line is the
+/// fallback.
+pub(crate) fn threads() -> Result<usize> {
+    use std::os::unix::fs::MetadataExt;
+    if let Ok(m) = std::fs::metadata("/proc/self/task") {
+        if m.nlink() > 2 {
+            return Ok(m.nlink() as usize - 2);
+        }
+    }
+    let status =
+        std::fs::read_to_string("/proc/self/status").op(|| "read /proc/self/status".into())?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:")?.trim().parse().ok())
+        .ok_or_else(|| Error::Invalid("/proc/self/status has no Threads: line".into()))
+}
+
+/// Refuse to fork (`what` names the call) unless this process has one
+/// thread: a fork copies only the calling thread, and a lock another one
+/// holds (the allocator's, stdio's, a logger's) stays held in the child
+/// for good, which hangs or corrupts it. Where /proc cannot tell (not
+/// mounted, or another pid namespace's), it lets the fork go on: nsrun's
+/// own processes there are single-threaded.
+pub(crate) fn refuse_if_threaded(what: &str) -> Result<()> {
+    match threads() {
+        Ok(n) if n > 1 => Err(Error::Invalid(format!(
+            "{what}: nsrun cannot fork a process that has {n} threads: the child would inherit \
+             locks held by the other threads (the allocator's, stdio's); start \
+             processes before starting threads, or from a single-threaded helper process"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Which side of a fork we are on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Forked {
@@ -71,7 +134,14 @@ pub enum Forked {
 /// children. So with `time`, the direct child unshares it and forks the real
 /// child, then waits and passes on its exit status: the returned pid is that
 /// of the waiting process.
-pub fn fork(kinds: Namespaces) -> Result<Forked> {
+///
+/// Crate-private: the child is a copy of a process that may hold locks
+/// (the allocator's, stdio's) taken by other threads, which it could then
+/// never take. Callers make sure the process is single-threaded
+/// ([`refuse_if_threaded`], or a recipe host, which has one thread), and
+/// the child leaves only through [`exit_child`] or exec: never by
+/// returning into its caller's teardown.
+pub(crate) fn fork(kinds: Namespaces) -> Result<Forked> {
     flush_stdio();
     let mut clone_kinds = kinds;
     clone_kinds.remove(Namespace::Time);
@@ -79,6 +149,7 @@ pub fn fork(kinds: Namespaces) -> Result<Forked> {
     if pid != 0 {
         return Ok(Forked::Parent(pid));
     }
+    drop_error_pipe();
     // Rust's handlers for SIGSEGV/SIGBUS (stack overflow detection) would
     // swallow those signals sent to a Lua child; let them kill it.
     // SAFETY: resetting dispositions to the default.
@@ -121,7 +192,11 @@ pub fn fork(kinds: Namespaces) -> Result<Forked> {
 /// exits with 127. What `f` changes in memory stays changed for us, and it
 /// must not unwind.
 /// `kinds` are namespaces for the child to start in.
-pub fn spawn_vm(kinds: Namespaces, f: &mut dyn FnMut()) -> Result<i32> {
+///
+/// Crate-private, as its contract cannot be checked: two processes run on
+/// one heap, so `f` must neither allocate while another thread could hold
+/// the allocator's lock nor leave anything half-changed in memory.
+pub(crate) fn spawn_vm(kinds: Namespaces, f: &mut dyn FnMut()) -> Result<i32> {
     let (pid, _stack) = clone_vm(kinds, true, f)?;
     Ok(pid)
 }
@@ -141,7 +216,9 @@ pub fn spawn_vm(kinds: Namespaces, f: &mut dyn FnMut()) -> Result<i32> {
 /// ([`super::raw`]) and the stack only. It must also release the child
 /// (it waits on something `meanwhile` writes or closes), or this never
 /// returns.
-pub fn spawn_vm_alongside(
+///
+/// Crate-private for the same reasons as [`spawn_vm`].
+pub(crate) fn spawn_vm_alongside(
     kinds: Namespaces,
     f: &mut dyn FnMut(),
     meanwhile: &mut dyn FnMut(i32),
@@ -303,6 +380,29 @@ pub fn default_sigpipe() {
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
 }
 
+/// Give SIGPIPE its default disposition if it is ignored (for a program
+/// started through the C library: `os.execute`, `io.popen`); true when it
+/// was, for [`sigpipe_ignore`] to undo.
+pub fn sigpipe_unignore() -> bool {
+    // SAFETY: querying, then setting, a disposition with a zeroed struct.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut old) != 0
+            || old.sa_sigaction != libc::SIG_IGN
+        {
+            return false;
+        }
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    true
+}
+
+/// Ignore SIGPIPE again, after [`sigpipe_unignore`].
+pub fn sigpipe_ignore() {
+    // SAFETY: setting a disposition.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+}
+
 /// Options of [`exec`].
 #[derive(Clone, Debug, Default)]
 pub struct ExecOpts {
@@ -325,17 +425,108 @@ fn cstr(s: &[u8], what: &str) -> Result<CString> {
 /// Only the standard streams reach the program: the fds the recipe (Lua's
 /// `io.open`, handles) or nsrun opened are marked close-on-exec first,
 /// which changes nothing for us should the exec fail.
+///
+/// A failed exec gives back what it changed on the way (the working
+/// directory, SIGPIPE's disposition, the close-on-exec flags), so the
+/// recipe goes on as it was: a SIGPIPE left at its default would kill
+/// nsrun at the next write to a closed pipe instead of raising.
 pub fn exec(argv: &[String], opts: &ExecOpts) -> Error {
-    match Prepared::new(argv, opts) {
-        Ok(p) => {
-            if !ops::planning() {
-                if let Err(e) = super::init::close_all_but(&[], &[], true) {
-                    return e;
-                }
-            }
-            p.exec()
+    let p = match Prepared::new(argv, opts) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    if ops::planning() {
+        return p.exec();
+    }
+    let undo = match Undo::take(p.cwd.is_some()) {
+        Ok(u) => u,
+        Err(e) => return e,
+    };
+    let marked = match undo.inheritable.is_some() {
+        true => {
+            undo.mark_cloexec();
+            Ok(())
         }
+        false => super::init::close_all_but(&[], &[], true),
+    };
+    let e = match marked {
+        Ok(()) => p.exec(),
         Err(e) => e,
+    };
+    undo.restore();
+    e
+}
+
+/// What [`exec`] changes before execve(2), to put back if it fails.
+struct Undo {
+    /// The working directory (O_PATH), when the exec changes it.
+    cwd: Option<std::os::fd::OwnedFd>,
+    sigpipe: libc::sigaction,
+    /// Fds from 3 up without close-on-exec; `None` when /proc/self/fd
+    /// could not be listed (then they stay marked: the exec goes on).
+    inheritable: Option<Vec<RawFd>>,
+}
+
+impl Undo {
+    fn take(chdir: bool) -> Result<Undo> {
+        let cwd = match chdir {
+            true => Some(
+                nix::fcntl::open(
+                    ".",
+                    nix::fcntl::OFlag::O_PATH
+                        | nix::fcntl::OFlag::O_DIRECTORY
+                        | nix::fcntl::OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )
+                .op(|| {
+                    "exec: open the working directory (to return to it should the exec fail)".into()
+                })?,
+            ),
+            false => None,
+        };
+        // SAFETY: querying a disposition into a zeroed struct.
+        let sigpipe = unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut old);
+            old
+        };
+        let trace = ops::trace_fd();
+        let inheritable = std::fs::read_dir("/proc/self/fd").ok().map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<RawFd>().ok())
+                .filter(|fd| *fd >= 3 && Some(*fd) != trace)
+                // SAFETY: F_GETFD only reads the flags (the directory's own
+                // fd, closed by now, fails it).
+                .filter(|fd| {
+                    let f = unsafe { libc::fcntl(*fd, libc::F_GETFD) };
+                    f >= 0 && f & libc::FD_CLOEXEC == 0
+                })
+                .collect()
+        });
+        Ok(Undo {
+            cwd,
+            sigpipe,
+            inheritable,
+        })
+    }
+
+    fn mark_cloexec(&self) {
+        for fd in self.inheritable.iter().flatten() {
+            // SAFETY: setting a flag on an fd that is open.
+            unsafe { libc::fcntl(*fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
+    }
+
+    fn restore(self) {
+        if let Some(dir) = &self.cwd {
+            let _ = nix::unistd::fchdir(dir);
+        }
+        // SAFETY: putting back the disposition read in take().
+        unsafe { libc::sigaction(libc::SIGPIPE, &self.sigpipe, std::ptr::null_mut()) };
+        for fd in self.inheritable.iter().flatten() {
+            // SAFETY: clearing the flag mark_cloexec set.
+            unsafe { libc::fcntl(*fd, libc::F_SETFD, 0) };
+        }
     }
 }
 
@@ -493,5 +684,36 @@ impl Prepared {
             Errno::ENOENT
         };
         Error::sys(format!("exec {}", self.prog), errno)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_are_counted_and_refused() {
+        // The test harness runs this on a thread of its own already.
+        let before = threads().expect("threads");
+        assert!(before >= 1);
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            let _ = rx.recv();
+        });
+        let during = threads().expect("threads");
+        let refused = refuse_if_threaded("spawn");
+        drop(tx);
+        t.join().unwrap();
+        assert!(
+            during > before,
+            "{during} threads with one more, {before} before"
+        );
+        let msg = refused
+            .expect_err("a threaded process must be refused")
+            .to_string();
+        assert!(
+            msg.contains(&format!("has {during} threads")) && msg.contains("spawn"),
+            "{msg}"
+        );
     }
 }

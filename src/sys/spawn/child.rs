@@ -148,7 +148,12 @@ impl Spawn<'_> {
         if self.namespaces.contains(Namespace::Mount) && !mount_at_clone {
             self.set_propagation()?;
         }
-        self.inside()?;
+        // Only we, who exec, may hold the error pipe: a process `setup`
+        // forks closes its copy.
+        process::set_error_pipe(cx.err_fd);
+        let inside = self.inside();
+        process::set_error_pipe(-1);
+        inside?;
         if plan.init {
             return self.become_init(cx);
         }

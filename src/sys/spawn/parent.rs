@@ -36,6 +36,9 @@ impl Spawn<'_> {
             });
         }
         let planning = ops::planning();
+        if !planning {
+            process::refuse_if_threaded("spawn")?;
+        }
         // Everything that can fail in the parent is done before the clone.
         let joins = self.open_joins(planning)?;
         let mut stdio = open_stdio(&self.stdio)?;
