@@ -266,6 +266,20 @@ struct End {
     state: State,
 }
 
+impl End {
+    /// Give back the read buffer's spare room: Lua's collector does not
+    /// see it, and a loop of spawns would hold one 64 KiB buffer per pipe
+    /// until a collection.
+    fn release(&mut self) {
+        if self.pos == self.buf.len() {
+            self.buf = Vec::new();
+            self.pos = 0;
+        } else {
+            self.buf.shrink_to_fit();
+        }
+    }
+}
+
 /// How to read: Lua's formats.
 #[derive(Clone, Copy)]
 enum Fmt {
@@ -310,6 +324,7 @@ impl Pipe {
                 child::drain(f.as_raw_fd(), &mut e.buf);
             }
         }
+        e.release();
         e.state = State::Finished;
     }
 
@@ -415,7 +430,14 @@ impl Pipe {
     /// for `All`).
     fn read(&self, fmt: Fmt) -> Result<Option<Vec<u8>>, Errno> {
         let mut e = self.end.borrow_mut();
-        let e = &mut *e;
+        let r = self.read_from(&mut e, fmt);
+        if e.pos == e.buf.len() {
+            e.release();
+        }
+        r
+    }
+
+    fn read_from(&self, e: &mut End, fmt: Fmt) -> Result<Option<Vec<u8>>, Errno> {
         let take = |e: &mut End, n: usize| {
             let out = e.buf[e.pos..e.pos + n].to_vec();
             e.pos += n;
