@@ -155,7 +155,11 @@ pub(crate) fn output(lua: &Lua, ud: &AnyUserData) -> R<(Table, Value, Value)> {
         }
         Ok(Value::String(lua.create_string(rest)?))
     };
-    Ok((t, string(had.0, out_rest, out)?, string(had.1, err_rest, err)?))
+    Ok((
+        t,
+        string(had.0, out_rest, out)?,
+        string(had.1, err_rest, err)?,
+    ))
 }
 
 impl UserData for Process {
@@ -514,7 +518,6 @@ impl Pipe {
         Ok(())
     }
 }
-
 
 fn timed_out(d: &Deadline) -> String {
     format!(

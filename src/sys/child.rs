@@ -97,7 +97,8 @@ impl Deadline {
     /// Mark it passed and SIGKILL the process: its group when it leads
     /// one, even once it was reaped, since what it left behind (a
     /// background job holding a pipe open) belongs to the run too. The
-    /// group cannot be someone else's while any of its members lives.
+    /// group id stays in use while any member lives; only an empty group's
+    /// number could come back, and that takes a wrap of the pid space.
     pub fn expire(&self) {
         if self.expired.swap(true, Ordering::SeqCst) {
             return;
@@ -118,11 +119,11 @@ impl Deadline {
 /// At most this much is read from a pipe once its process is gone or
 /// timed out: what was written until then, not what a process that escaped
 /// the kill goes on writing.
-pub const DRAIN_LIMIT: usize = 16 << 20;
+const DRAIN_LIMIT: usize = 16 << 20;
 
 /// Read what `fd` holds now, without waiting, into `buf` (at most
-/// [`DRAIN_LIMIT`] bytes). True when it reached end of file.
-pub fn drain(fd: RawFd, buf: &mut Vec<u8>) -> bool {
+/// [`DRAIN_LIMIT`] bytes).
+pub(crate) fn drain(fd: RawFd, buf: &mut Vec<u8>) {
     let mut got = 0;
     while got < DRAIN_LIMIT {
         let mut p = libc::pollfd {
@@ -136,23 +137,20 @@ pub fn drain(fd: RawFd, buf: &mut Vec<u8>) -> bool {
             continue;
         }
         if rc <= 0 {
-            return false;
+            return;
         }
         match read_into(fd, buf) {
-            Ok(0) => return true,
-            Ok(n) => got += n,
+            Ok(n) if n > 0 => got += n,
             Err(Errno::EINTR) => {}
-            Err(Errno::EAGAIN) => return false,
-            Err(_) => return true,
+            _ => return,
         }
     }
-    false
 }
 
 /// One read(2) straight into the spare room of `buf` (64 KiB made room
 /// for): a 64 KiB array on the stack would fault in 16 fresh pages on
 /// every call.
-pub fn read_into(fd: RawFd, buf: &mut Vec<u8>) -> std::result::Result<usize, Errno> {
+pub(crate) fn read_into(fd: RawFd, buf: &mut Vec<u8>) -> std::result::Result<usize, Errno> {
     buf.reserve(65536);
     let spare = buf.spare_capacity_mut();
     // SAFETY: read writes at most spare.len() bytes into memory the Vec owns.
@@ -235,7 +233,9 @@ impl Child {
     }
 
     /// Its deadline (with `timeout`), to share with readers and writers of
-    /// its pipes.
+    /// its pipes: one that takes `stdout` and reads it keeps the timeout by
+    /// polling for at most [`Deadline::poll_ms`] and, when time is up,
+    /// calling [`Deadline::expire`].
     pub fn deadline(&self) -> Option<Arc<Deadline>> {
         self.deadline.clone()
     }
@@ -369,7 +369,11 @@ impl Child {
                     fds.push(pollin(p.as_raw_fd()));
                 } else if self.status.is_none() {
                     // Without a pidfd, look again now and then.
-                    timeout_ms = if timeout_ms < 0 { 50 } else { timeout_ms.min(50) };
+                    timeout_ms = if timeout_ms < 0 {
+                        50
+                    } else {
+                        timeout_ms.min(50)
+                    };
                 }
                 let first_file = fds.len();
                 let mut which = Vec::new();
@@ -384,7 +388,11 @@ impl Child {
                 if rc < 0 && Errno::last() != Errno::EINTR {
                     return Err(Error::sys("poll", Errno::last()));
                 }
-                if let Some(d) = self.deadline.as_ref().filter(|d| !d.expired() && d.passed()) {
+                if let Some(d) = self
+                    .deadline
+                    .as_ref()
+                    .filter(|d| !d.expired() && d.passed())
+                {
                     // Past the deadline, only a process that ended and
                     // pipes whose every writer is gone (their end of file
                     // is near) are let be.
