@@ -312,6 +312,8 @@ function Cgroup:close() end
 ------------------------------------------------------------------------
 
 ---A child process, from ns.fork, ns.clone or ns.spawn.
+---`local p <close> = ns.spawn{…}` kills and reaps it at the end of the
+---scope if it still runs, and closes its pipes.
 ---@class nsrun.Process
 ---@field pid integer
 ---@field stdin? nsrun.Pipe write end, when stdin was `"pipe"`
@@ -319,7 +321,8 @@ function Cgroup:close() end
 ---@field stderr? nsrun.Pipe read end, when stderr was `"pipe"`
 local Process = {}
 
----Wait for the process to end.
+---Wait for the process to end: closes our end of its stdin first, and its
+---pipes once it is reaped (reads then return what it wrote, then EOF).
 ---@return nsrun.Status
 function Process:wait() end
 
@@ -352,12 +355,19 @@ function Process:cgroup_stats() end
 ---@class nsrun.Pipe
 local Pipe = {}
 
----Read from the read end; nil at end of file.
+---Read from the read end; nil at end of file. With the process's `timeout`
+---passed, it is killed and the read returns what came.
 ---@param fmt? nsrun.ReadFormat default `"l"`
 ---@return string?
 function Pipe:read(fmt) end
 
----Write strings to the write end.
+---An iterator over reads of `fmt`, for `for line in p.stdout:lines() do`.
+---@param fmt? nsrun.ReadFormat default `"l"`
+---@return fun(): string?
+function Pipe:lines(fmt) end
+
+---Write strings to the write end; raises "timed out after N s" when the
+---process's `timeout` passes first (it is killed).
 ---@param ... string
 ---@return nsrun.Pipe self
 function Pipe:write(...) end

@@ -2,14 +2,16 @@
 
 use std::cell::RefCell;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
 
 use mlua::{
     AnyUserData, Function, Lua, MetaMethod, Table, UserData, UserDataFields, UserDataMethods, Value,
 };
+use nix::errno::Errno;
 
-use super::args::{check_keys, opt_str, typename, Args, R};
-use crate::sys::child::Child;
+use super::args::{check_keys, opt_str, typename, Args, Fail, R};
+use crate::sys::child::{self, Child, Deadline};
 use crate::sys::namespace::{self as sysns, Namespace, Namespaces};
 use crate::sys::process::{self, ExecOpts, ExitStatus, Forked};
 
@@ -23,27 +25,73 @@ pub(crate) struct Process {
 
 impl Process {
     pub fn create(lua: &Lua, mut child: Child) -> mlua::Result<AnyUserData> {
-        let stdin = child
-            .stdin
-            .take()
-            .map(|f| lua.create_userdata(Pipe::writer(f)))
-            .transpose()?;
-        let stdout = child
-            .stdout
-            .take()
-            .map(|f| lua.create_userdata(Pipe::reader(f)))
-            .transpose()?;
-        let stderr = child
-            .stderr
-            .take()
-            .map(|f| lua.create_userdata(Pipe::reader(f)))
-            .transpose()?;
+        let deadline = child.deadline();
+        let pipe = |f: Option<File>, write: bool| {
+            f.map(|f| lua.create_userdata(Pipe::new(f, write, deadline.clone())))
+                .transpose()
+        };
+        let stdin = pipe(child.stdin.take(), true)?;
+        let stdout = pipe(child.stdout.take(), false)?;
+        let stderr = pipe(child.stderr.take(), false)?;
         lua.create_userdata(Process {
             child: RefCell::new(child),
             stdin,
             stdout,
             stderr,
         })
+    }
+
+    fn pipes(&self) -> impl Iterator<Item = &AnyUserData> {
+        [&self.stdin, &self.stdout, &self.stderr]
+            .into_iter()
+            .flatten()
+    }
+
+    /// Our end of its stdin goes first, as std's `Child::wait` does: a
+    /// child reading it must see end of file, or waiting would never end.
+    fn close_stdin(&self) -> mlua::Result<()> {
+        if let Some(u) = &self.stdin {
+            u.borrow::<Pipe>()?.finish();
+        }
+        Ok(())
+    }
+
+    /// Once it is reaped, the pipes from it keep what they hold and close,
+    /// so a loop of spawns does not run out of fds before a collection.
+    fn finish_pipes(&self) -> mlua::Result<()> {
+        if self.child.borrow().status().is_some() {
+            for u in self.pipes() {
+                u.borrow::<Pipe>()?.finish();
+            }
+        }
+        Ok(())
+    }
+
+    /// `wait`, with the pipes closed around it.
+    fn wait(&self) -> R<ExitStatus> {
+        self.close_stdin()?;
+        let st = self.child.borrow_mut().wait()?;
+        self.finish_pipes()?;
+        Ok(st)
+    }
+
+    /// `<close>`: a process still running is killed and reaped, and the
+    /// pipes are closed. Only in the process that started it: a forked
+    /// child's copy of the value must leave the parent's child alone.
+    fn close(&self) -> mlua::Result<()> {
+        {
+            let mut c = self.child.borrow_mut();
+            if !c.is_owner() {
+                return Ok(());
+            }
+            for u in self.pipes() {
+                u.borrow::<Pipe>()?.close();
+            }
+            if !c.is_observer() && c.status().is_none() {
+                c.abort();
+            }
+        }
+        Ok(())
     }
 }
 
@@ -78,31 +126,40 @@ fn signal(a: &Args, i: usize, default: i32) -> R<i32> {
 /// `p:output()` and `ns.run`: read both pipes to the end, then wait.
 pub(crate) fn output(lua: &Lua, ud: &AnyUserData) -> R<(Table, Value, Value)> {
     let p = ud.borrow::<Process>()?;
+    p.close_stdin()?;
+    // Hand the pipe ends back to the child for the joint read; what an
+    // earlier read took in but did not return comes first.
+    let take = |u: &Option<AnyUserData>| -> mlua::Result<Option<(Vec<u8>, Option<File>)>> {
+        match u {
+            Some(u) => Ok(u.borrow::<Pipe>()?.take_rest()),
+            None => Ok(None),
+        }
+    };
+    let (out, err) = (take(&p.stdout)?, take(&p.stderr)?);
+    let had = (out.is_some(), err.is_some());
+    let (out_rest, out_file) = out.unwrap_or_default();
+    let (err_rest, err_file) = err.unwrap_or_default();
     let mut child = p.child.borrow_mut();
-    // Hand the pipe ends back to the child for the joint read.
-    if let Some(u) = &p.stdout {
-        child.stdout = u.borrow::<Pipe>()?.take_file();
-    }
-    if let Some(u) = &p.stderr {
-        child.stderr = u.borrow::<Pipe>()?.take_file();
-    }
-    if let Some(u) = &p.stdin {
-        u.borrow::<Pipe>()?.take_file();
-    }
-    let had = (child.stdout.is_some(), child.stderr.is_some());
+    child.stdout = out_file;
+    child.stderr = err_file;
     let (st, out, err) = child.output()?;
     let t = status_table(lua, &st, child.timed_out())?;
-    let out = if had.0 {
-        Value::String(lua.create_string(out)?)
-    } else {
-        Value::Nil
+    let string = |had: bool, mut rest: Vec<u8>, more: Vec<u8>| -> mlua::Result<Value> {
+        if !had {
+            return Ok(Value::Nil);
+        }
+        if rest.is_empty() {
+            rest = more;
+        } else {
+            rest.extend_from_slice(&more);
+        }
+        Ok(Value::String(lua.create_string(rest)?))
     };
-    let err = if had.1 {
-        Value::String(lua.create_string(err)?)
-    } else {
-        Value::Nil
-    };
-    Ok((t, out, err))
+    Ok((
+        t,
+        string(had.0, out_rest, out)?,
+        string(had.1, err_rest, err)?,
+    ))
 }
 
 impl UserData for Process {
@@ -116,15 +173,17 @@ impl UserData for Process {
             super::add(lua, &m, "wait", |lua, a| {
                 let ud = this(a)?;
                 let p = ud.borrow::<Process>()?;
-                let mut c = p.child.borrow_mut();
-                let st = c.wait()?;
-                Ok(status_table(lua, &st, c.timed_out())?)
+                let st = p.wait()?;
+                let timed_out = p.child.borrow().timed_out();
+                Ok(status_table(lua, &st, timed_out)?)
             })?;
             super::add(lua, &m, "try_wait", |lua, a| {
                 let ud = this(a)?;
                 let p = ud.borrow::<Process>()?;
-                let mut c = p.child.borrow_mut();
-                Ok(match c.try_wait()? {
+                let st = p.child.borrow_mut().try_wait()?;
+                p.finish_pipes()?;
+                let c = p.child.borrow();
+                Ok(match st {
                     Some(st) => Value::Table(status_table(lua, &st, c.timed_out())?),
                     None => Value::Nil,
                 })
@@ -178,85 +237,337 @@ impl UserData for Process {
                 None => format!("process {}", c.pid()),
             })
         });
+        methods.add_meta_method(MetaMethod::Close, |_, this, ()| this.close());
     }
 }
 
-/// One end of a pipe to a child: `read(fmt)`, `write(...)`, `close()`.
-pub(crate) enum Pipe {
-    Reader(RefCell<Option<BufReader<File>>>),
-    Writer(RefCell<Option<File>>),
+/// One end of a pipe to a child: `read(fmt)`, `lines(fmt)`, `write(...)`,
+/// `close()`. Every call that may block keeps the process's deadline.
+pub(crate) struct Pipe {
+    write: bool,
+    end: RefCell<End>,
+    deadline: Option<Arc<Deadline>>,
+    /// The process that made it: only there does `<close>` act.
+    owner: u32,
+}
+
+/// Where a pipe end stands.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    Open,
+    /// Closed by `close()`: using it is an error.
+    Closed,
+    /// Closed because the process was waited for (or timed out): reads
+    /// return what was left, then end of file; writes fail.
+    Finished,
+}
+
+struct End {
+    file: Option<File>,
+    /// Read from the pipe but not yet returned (readers).
+    buf: Vec<u8>,
+    pos: usize,
+    state: State,
+}
+
+impl End {
+    /// Give back the read buffer's spare room: Lua's collector does not
+    /// see it, and a loop of spawns would hold one 64 KiB buffer per pipe
+    /// until a collection.
+    fn release(&mut self) {
+        if self.pos == self.buf.len() {
+            self.buf = Vec::new();
+            self.pos = 0;
+        } else {
+            self.buf.shrink_to_fit();
+        }
+    }
+}
+
+/// How to read: Lua's formats.
+#[derive(Clone, Copy)]
+enum Fmt {
+    All,
+    Line { keep_newline: bool },
+    Count(u64),
 }
 
 impl Pipe {
-    fn reader(f: File) -> Self {
-        Pipe::Reader(RefCell::new(Some(BufReader::new(f))))
-    }
-    fn writer(f: File) -> Self {
-        Pipe::Writer(RefCell::new(Some(f)))
-    }
-    /// Take the file out (closing this end for Lua). Buffered but unread
-    /// data of a reader is lost, so output() is meant for unread pipes.
-    fn take_file(&self) -> Option<File> {
-        match self {
-            Pipe::Reader(r) => r.borrow_mut().take().map(BufReader::into_inner),
-            Pipe::Writer(w) => w.borrow_mut().take(),
+    fn new(f: File, write: bool, deadline: Option<Arc<Deadline>>) -> Self {
+        if write && deadline.is_some() {
+            // Writes wait in poll(2), with the time left, never in write(2):
+            // only our end of the pipe is non-blocking.
+            let fd = f.as_raw_fd();
+            // SAFETY: fcntl on an fd we own.
+            unsafe {
+                let fl = libc::fcntl(fd, libc::F_GETFL);
+                libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK);
+            }
         }
+        Pipe {
+            write,
+            end: RefCell::new(End {
+                file: Some(f),
+                buf: Vec::new(),
+                pos: 0,
+                state: State::Open,
+            }),
+            deadline,
+            owner: std::process::id(),
+        }
+    }
+
+    /// The process was waited for: keep what a reader holds now, close.
+    fn finish(&self) {
+        let mut e = self.end.borrow_mut();
+        if e.state != State::Open {
+            return;
+        }
+        if let Some(f) = e.file.take() {
+            if !self.write {
+                child::drain(f.as_raw_fd(), &mut e.buf);
+            }
+        }
+        e.release();
+        e.state = State::Finished;
+    }
+
+    /// `close()`: nothing more goes through it.
+    fn close(&self) {
+        let mut e = self.end.borrow_mut();
+        e.file = None;
+        e.buf = Vec::new();
+        e.pos = 0;
+        e.state = State::Closed;
+    }
+
+    /// For `output()`: what was read but not returned, and the file;
+    /// `None` when it was closed by `close()`.
+    fn take_rest(&self) -> Option<(Vec<u8>, Option<File>)> {
+        let mut e = self.end.borrow_mut();
+        if e.state == State::Closed || self.write {
+            return None;
+        }
+        let pos = e.pos;
+        let mut rest = std::mem::take(&mut e.buf);
+        rest.drain(..pos);
+        e.pos = 0;
+        e.state = State::Finished;
+        Some((rest, e.file.take()))
+    }
+
+    fn closed_message(state: State) -> &'static str {
+        match state {
+            State::Finished => "the pipe was closed when its process was waited for",
+            _ => "the pipe is closed",
+        }
+    }
+
+    /// Wait until `fd` is ready for `events`, at most until the deadline;
+    /// false once it passed and the process was killed. Past the deadline
+    /// only a pipe whose other end is closed for good (an ended process)
+    /// is let be: anything else would block or go on past it.
+    fn ready(&self, fd: i32, events: libc::c_short) -> Result<bool, Errno> {
+        let Some(d) = &self.deadline else {
+            return Ok(true);
+        };
+        loop {
+            if d.expired() {
+                return Ok(false);
+            }
+            let mut p = libc::pollfd {
+                fd,
+                events,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            let rc = unsafe { libc::poll(&mut p, 1, d.poll_ms()) };
+            if rc < 0 && Errno::last() != Errno::EINTR {
+                return Err(Errno::last());
+            }
+            let closed = p.revents & (libc::POLLHUP | libc::POLLERR) != 0;
+            if d.passed() && !closed {
+                d.expire();
+                return Ok(false);
+            }
+            if rc > 0 {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Read more into the buffer: the count read, 0 at end of file. Once
+    /// the deadline passed, what the pipe holds then is the rest.
+    fn fill(&self, e: &mut End) -> Result<usize, Errno> {
+        loop {
+            let Some(f) = &e.file else {
+                return Ok(0);
+            };
+            let fd = f.as_raw_fd();
+            if e.pos > 0 && (e.pos == e.buf.len() || e.pos >= 1 << 16) {
+                // What was handed out goes: a long stream read line by
+                // line would otherwise pile up here.
+                let pos = e.pos;
+                e.buf.drain(..pos);
+                e.pos = 0;
+            }
+            if !self.ready(fd, libc::POLLIN)? {
+                let before = e.buf.len();
+                child::drain(fd, &mut e.buf);
+                e.file = None;
+                e.state = State::Finished;
+                return Ok(e.buf.len() - before);
+            }
+            match child::read_into(fd, &mut e.buf) {
+                Ok(0) => {
+                    e.file = None;
+                    return Ok(0);
+                }
+                Ok(n) => return Ok(n),
+                Err(Errno::EINTR | Errno::EAGAIN) => {}
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// Read as `fmt` says: `None` at end of file (a string, maybe empty,
+    /// for `All`).
+    fn read(&self, fmt: Fmt) -> Result<Option<Vec<u8>>, Errno> {
+        let mut e = self.end.borrow_mut();
+        let r = self.read_from(&mut e, fmt);
+        if e.pos == e.buf.len() {
+            e.release();
+        }
+        r
+    }
+
+    fn read_from(&self, e: &mut End, fmt: Fmt) -> Result<Option<Vec<u8>>, Errno> {
+        let take = |e: &mut End, n: usize| {
+            let out = e.buf[e.pos..e.pos + n].to_vec();
+            e.pos += n;
+            out
+        };
+        match fmt {
+            Fmt::All => {
+                while self.fill(e)? > 0 {}
+                let n = e.buf.len() - e.pos;
+                Ok(Some(take(e, n)))
+            }
+            Fmt::Count(n) => {
+                while ((e.buf.len() - e.pos) as u64) < n && self.fill(e)? > 0 {}
+                let have = e.buf.len() - e.pos;
+                if have == 0 && n > 0 {
+                    return Ok(None);
+                }
+                Ok(Some(take(e, have.min(n as usize))))
+            }
+            Fmt::Line { keep_newline } => {
+                let mut searched = 0;
+                loop {
+                    let avail = &e.buf[e.pos..];
+                    if let Some(i) = avail[searched..].iter().position(|b| *b == b'\n') {
+                        let mut line = take(e, searched + i + 1);
+                        if !keep_newline {
+                            line.pop();
+                        }
+                        return Ok(Some(line));
+                    }
+                    // Counted from e.pos, which fill may move (with the
+                    // unread bytes): the count stays right.
+                    searched = avail.len();
+                    if self.fill(e)? == 0 {
+                        let n = e.buf.len() - e.pos;
+                        return Ok((n > 0).then(|| take(e, n)));
+                    }
+                }
+            }
+        }
+    }
+
+    fn write_all(&self, mut data: &[u8]) -> Result<(), Fail> {
+        let e = self.end.borrow();
+        let Some(f) = &e.file else {
+            return Err(Fail::Msg(Self::closed_message(e.state).into()));
+        };
+        let fd = f.as_raw_fd();
+        while !data.is_empty() {
+            if let Some(d) = self.deadline.as_ref().filter(|d| d.passed()) {
+                d.expire();
+                return Err(Fail::Msg(timed_out(d)));
+            }
+            // SAFETY: write(2) from a valid slice.
+            let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+            if n >= 0 {
+                data = &data[n as usize..];
+                continue;
+            }
+            match Errno::last() {
+                Errno::EINTR => {}
+                Errno::EAGAIN => {
+                    if !self
+                        .ready(fd, libc::POLLOUT)
+                        .map_err(|e| Fail::Sys(crate::Error::sys("poll", e)))?
+                    {
+                        let d = self.deadline.as_ref().expect("a deadline");
+                        return Err(Fail::Msg(timed_out(d)));
+                    }
+                }
+                err => return Err(Fail::Sys(crate::Error::sys("write", err))),
+            }
+        }
+        Ok(())
     }
 }
 
-fn pipe_read(lua: &Lua, a: &Args) -> R<Value> {
-    let ud = a.userdata::<Pipe>(1, "pipe")?;
+fn timed_out(d: &Deadline) -> String {
+    format!(
+        "timed out after {} s (the process was killed)",
+        d.timeout().as_secs_f64()
+    )
+}
+
+fn pipe_of(a: &Args) -> R<AnyUserData> {
+    a.userdata::<Pipe>(1, "pipe")
+}
+
+fn fmt_of(a: &Args, i: usize) -> R<Fmt> {
+    match a.get(i) {
+        Value::Nil => Ok(Fmt::Line {
+            keep_newline: false,
+        }),
+        Value::Integer(n) if *n >= 0 => Ok(Fmt::Count(*n as u64)),
+        Value::String(s) => match s.to_string_lossy().trim_start_matches('*') {
+            "a" => Ok(Fmt::All),
+            "l" => Ok(Fmt::Line {
+                keep_newline: false,
+            }),
+            "L" => Ok(Fmt::Line { keep_newline: true }),
+            other => Err(a.bad(
+                i,
+                format!("invalid format '{other}' (use \"a\", \"l\", \"L\" or a count)"),
+            )),
+        },
+        _ => Err(a.bad(i, "invalid format (use \"a\", \"l\", \"L\" or a count)")),
+    }
+}
+
+/// A read of `fmt` from the pipe `ud`, as Lua values.
+fn pipe_read(lua: &Lua, a: &Args, ud: &AnyUserData, fmt: Fmt) -> R<Value> {
     let p = ud.borrow::<Pipe>()?;
-    let Pipe::Reader(r) = &*p else {
+    if p.write {
         return Err(a.fail("this is the write end of a pipe"));
-    };
-    let mut r = r.borrow_mut();
-    let Some(r) = r.as_mut() else {
-        return Err(a.fail("the pipe is closed"));
-    };
-    let io = |e: std::io::Error| a.fail(format!("read: {e}"));
-    match a.get(2) {
-        Value::Integer(n) if *n >= 0 => {
-            // The buffer grows with what arrives: allocating the count up
-            // front aborted the process on read(math.maxinteger).
-            let mut buf = Vec::new();
-            r.by_ref()
-                .take(*n as u64)
-                .read_to_end(&mut buf)
-                .map_err(io)?;
-            if buf.is_empty() && *n > 0 {
-                return Ok(Value::Nil);
-            }
-            Ok(Value::String(lua.create_string(buf)?))
-        }
-        v => {
-            let fmt = match v {
-                Value::Nil => "l".to_string(),
-                Value::String(s) => s.to_string_lossy().trim_start_matches('*').to_string(),
-                _ => return Err(a.bad(2, "invalid format")),
-            };
-            match fmt.as_str() {
-                "a" => {
-                    let mut buf = Vec::new();
-                    r.read_to_end(&mut buf).map_err(io)?;
-                    Ok(Value::String(lua.create_string(buf)?))
-                }
-                "l" | "L" => {
-                    let mut buf = Vec::new();
-                    if r.read_until(b'\n', &mut buf).map_err(io)? == 0 {
-                        return Ok(Value::Nil);
-                    }
-                    if fmt == "l" && buf.last() == Some(&b'\n') {
-                        buf.pop();
-                    }
-                    Ok(Value::String(lua.create_string(buf)?))
-                }
-                other => Err(a.bad(
-                    2,
-                    format!("invalid format '{other}' (use \"a\", \"l\", \"L\" or a count)"),
-                )),
-            }
-        }
+    }
+    let state = p.end.borrow().state;
+    if state == State::Closed {
+        return Err(a.fail(Pipe::closed_message(state)));
+    }
+    if matches!(fmt, Fmt::Count(0)) {
+        return Ok(Value::String(lua.create_string("")?));
+    }
+    match p.read(fmt) {
+        Ok(Some(b)) => Ok(Value::String(lua.create_string(b)?)),
+        Ok(None) => Ok(Value::Nil),
+        Err(e) => Err(crate::Error::sys("read", e).into()),
     }
 }
 
@@ -264,29 +575,37 @@ impl UserData for Pipe {
     fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
         fields.add_meta_field_with("__index", |lua| {
             let m = lua.create_table()?;
-            super::add(lua, &m, "read", pipe_read)?;
+            super::add(lua, &m, "read", |lua, a| {
+                let ud = pipe_of(a)?;
+                let fmt = fmt_of(a, 2)?;
+                pipe_read(lua, a, &ud, fmt)
+            })?;
+            super::add(lua, &m, "lines", |lua, a| {
+                let ud = pipe_of(a)?;
+                let fmt = fmt_of(a, 2)?;
+                super::function(lua, "lines", move |lua, a| pipe_read(lua, a, &ud, fmt))
+                    .map_err(Into::into)
+            })?;
             super::add(lua, &m, "write", |_, a| {
-                let ud = a.userdata::<Pipe>(1, "pipe")?;
+                let ud = pipe_of(a)?;
                 let p = ud.borrow::<Pipe>()?;
-                let Pipe::Writer(w) = &*p else {
+                if !p.write {
                     return Err(a.fail("this is the read end of a pipe"));
-                };
-                let mut w = w.borrow_mut();
-                let Some(f) = w.as_mut() else {
-                    return Err(a.fail("the pipe is closed"));
-                };
+                }
                 let mut i = 2;
                 while !a.is_nil(i) || i == 2 {
                     let data = a.bytes(i)?;
-                    f.write_all(&data)
-                        .map_err(|e| a.fail(format!("write: {e}")))?;
+                    p.write_all(&data).map_err(|f| match f {
+                        Fail::Msg(m) => a.fail(m),
+                        other => other,
+                    })?;
                     i += 1;
                 }
                 Ok(ud.clone())
             })?;
             super::add(lua, &m, "close", |_, a| {
-                let ud = a.userdata::<Pipe>(1, "pipe")?;
-                ud.borrow::<Pipe>()?.take_file();
+                let ud = pipe_of(a)?;
+                ud.borrow::<Pipe>()?.close();
                 Ok(())
             })?;
             Ok(m)
@@ -294,13 +613,16 @@ impl UserData for Pipe {
     }
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_meta_method(MetaMethod::ToString, |_, this, ()| {
-            Ok(match this {
-                Pipe::Reader(_) => "pipe (read end)",
-                Pipe::Writer(_) => "pipe (write end)",
+            Ok(match this.write {
+                false => "pipe (read end)",
+                true => "pipe (write end)",
             })
         });
         methods.add_meta_method(MetaMethod::Close, |_, this, ()| {
-            this.take_file();
+            // A forked child's copy of the value is not its to close.
+            if this.owner == std::process::id() {
+                this.close();
+            }
             Ok(())
         });
     }

@@ -4,7 +4,9 @@
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
@@ -27,15 +29,138 @@ pub struct Child {
     pub stdout: Option<File>,
     /// Its standard error, with `Stdio::Pipe`.
     pub stderr: Option<File>,
-    deadline: Option<Instant>,
+    /// Shared with whatever reads or writes its pipes, so every blocking
+    /// call on them keeps the same deadline.
+    deadline: Option<Arc<Deadline>>,
     status: Option<ExitStatus>,
-    timed_out: bool,
     group: bool,
     /// A view of a process someone else reaps (`before_start`'s argument).
     observer: bool,
     /// Its cgroup, removed once it is reaped.
     cgroup: Option<Cgroup>,
     cgroup_stats: Option<Stats>,
+    /// The process that started it: only there may it be killed, reaped
+    /// or its cgroup removed (a forked child inherits a copy of this).
+    owner: u32,
+}
+
+/// A started process's `timeout`, shared by the process handle and the
+/// pipes to it: whichever blocking call notices it passed kills the
+/// process (its group when it leads one) and every later call sees it.
+#[derive(Debug)]
+pub struct Deadline {
+    at: Instant,
+    timeout: Duration,
+    pid: i32,
+    group: bool,
+    expired: AtomicBool,
+    /// Set once the process is reaped: its pid may be someone else's now.
+    reaped: AtomicBool,
+}
+
+impl Deadline {
+    fn new(timeout: Duration, pid: i32, group: bool) -> Option<Deadline> {
+        // A deadline past what Instant can hold is no deadline.
+        Some(Deadline {
+            at: Instant::now().checked_add(timeout)?,
+            timeout,
+            pid,
+            group,
+            expired: AtomicBool::new(false),
+            reaped: AtomicBool::new(false),
+        })
+    }
+
+    /// Whether its time is up (the process may not be killed yet: a
+    /// call that would block past it kills it, see [`Deadline::expire`]).
+    pub fn passed(&self) -> bool {
+        self.expired() || Instant::now() >= self.at
+    }
+
+    /// The time left as a poll(2) timeout: milliseconds, rounded up so a
+    /// poll does not wake just before the deadline and spin; 0 once passed.
+    pub fn poll_ms(&self) -> i32 {
+        let left = self.at.saturating_duration_since(Instant::now());
+        left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
+    }
+
+    /// Whether it passed and the process was killed.
+    pub fn expired(&self) -> bool {
+        self.expired.load(Ordering::SeqCst)
+    }
+
+    /// The timeout it was started with.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Mark it passed and SIGKILL the process: its group when it leads
+    /// one, even once it was reaped, since what it left behind (a
+    /// background job holding a pipe open) belongs to the run too. The
+    /// group id stays in use while any member lives; only an empty group's
+    /// number could come back, and that takes a wrap of the pid space.
+    pub fn expire(&self) {
+        if self.expired.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let target = match (self.group, self.reaped.load(Ordering::SeqCst)) {
+            (true, _) => -self.pid,
+            (false, false) => self.pid,
+            (false, true) => return,
+        };
+        if let Err(e) = process::kill(target, libc::SIGKILL) {
+            if e.errno() != Some(Errno::ESRCH) {
+                log::warn!("timeout: {e}");
+            }
+        }
+    }
+}
+
+/// At most this much is read from a pipe once its process is gone or
+/// timed out: what was written until then, not what a process that escaped
+/// the kill goes on writing.
+const DRAIN_LIMIT: usize = 16 << 20;
+
+/// Read what `fd` holds now, without waiting, into `buf` (at most
+/// [`DRAIN_LIMIT`] bytes).
+pub(crate) fn drain(fd: RawFd, buf: &mut Vec<u8>) {
+    let mut got = 0;
+    while got < DRAIN_LIMIT {
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let rc = unsafe { libc::poll(&mut p, 1, 0) };
+        if rc < 0 && Errno::last() == Errno::EINTR {
+            continue;
+        }
+        if rc <= 0 {
+            return;
+        }
+        match read_into(fd, buf) {
+            Ok(n) if n > 0 => got += n,
+            Err(Errno::EINTR) => {}
+            _ => return,
+        }
+    }
+}
+
+/// One read(2) straight into the spare room of `buf` (64 KiB made room
+/// for): a 64 KiB array on the stack would fault in 16 fresh pages on
+/// every call.
+pub(crate) fn read_into(fd: RawFd, buf: &mut Vec<u8>) -> std::result::Result<usize, Errno> {
+    buf.reserve(65536);
+    let spare = buf.spare_capacity_mut();
+    // SAFETY: read writes at most spare.len() bytes into memory the Vec owns.
+    let n = unsafe { libc::read(fd, spare.as_mut_ptr().cast(), spare.len()) };
+    if n < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel initialised n bytes past len.
+    unsafe { buf.set_len(buf.len() + n as usize) };
+    Ok(n as usize)
 }
 
 impl Child {
@@ -100,14 +225,13 @@ impl Child {
             stdin,
             stdout,
             stderr,
-            // A deadline past what Instant can hold is no deadline.
-            deadline: timeout.and_then(|t| Instant::now().checked_add(t)),
+            deadline: timeout.and_then(|t| Deadline::new(t, pid, group).map(Arc::new)),
             status: None,
-            timed_out: false,
             group,
             observer: false,
             cgroup,
             cgroup_stats: None,
+            owner: std::process::id(),
         }
     }
 
@@ -122,12 +246,31 @@ impl Child {
             stderr: None,
             deadline: None,
             status: None,
-            timed_out: false,
             group: false,
             observer: false,
             cgroup: None,
             cgroup_stats: None,
+            owner: std::process::id(),
         }
+    }
+
+    /// Its deadline (with `timeout`), to share with readers and writers of
+    /// its pipes: one that takes `stdout` and reads it keeps the timeout by
+    /// polling for at most [`Deadline::poll_ms`] and, when time is up,
+    /// calling [`Deadline::expire`].
+    pub fn deadline(&self) -> Option<Arc<Deadline>> {
+        self.deadline.clone()
+    }
+
+    /// Whether this process started it (rather than inheriting the handle
+    /// through a fork): only the owner may kill, reap or clean up after it.
+    pub fn is_owner(&self) -> bool {
+        self.owner == std::process::id()
+    }
+
+    /// Whether it is a view of a process someone else waits for.
+    pub fn is_observer(&self) -> bool {
+        self.observer
     }
 
     /// The cgroup it was started in, while it runs.
@@ -142,7 +285,7 @@ impl Child {
 
     /// Whether the timeout killed it.
     pub fn timed_out(&self) -> bool {
-        self.timed_out
+        self.deadline.as_ref().is_some_and(|d| d.expired())
     }
 
     /// The status, once known.
@@ -186,6 +329,10 @@ impl Child {
     /// once the process is reaped and every file reached EOF. Signals that
     /// reach us meanwhile are passed on rather than killing us (our death
     /// would SIGKILL the child through its parent-death signal).
+    ///
+    /// The deadline holds until the files are done too: a background job
+    /// can keep a pipe open long after the process itself ended. Once it
+    /// passed, what the pipes hold is read and they are closed.
     fn event_loop(
         &mut self,
         mut files: [Option<File>; 2],
@@ -217,23 +364,27 @@ impl Child {
                 if let (Some(st), true) = (self.status, files.iter().all(Option::is_none)) {
                     return Ok(st);
                 }
+                let mut timeout_ms = -1;
+                if let Some(d) = &self.deadline {
+                    if !d.expired() {
+                        timeout_ms = d.poll_ms();
+                    } else if let Some(st) = self.status {
+                        // Killed: what the pipes hold now is all we wait for.
+                        for (f, buf) in files.iter_mut().zip(bufs.iter_mut()) {
+                            if let Some(f) = f.take() {
+                                drain(f.as_raw_fd(), buf);
+                            }
+                        }
+                        return Ok(st);
+                    }
+                }
                 if self.status.is_none()
                     && self.pidfd.is_none()
                     && files.iter().all(Option::is_none)
+                    && timeout_ms < 0
                 {
-                    // No pidfd (kernel before 5.3): wait blocking.
+                    // No pidfd (kernel before 5.3) and no deadline: wait blocking.
                     return self.reap(false).map(|s| s.expect("blocking reap"));
-                }
-                let mut timeout_ms = -1;
-                if let (Some(d), None) = (self.deadline, self.status) {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        self.timed_out = true;
-                        self.deadline = None;
-                        self.kill(libc::SIGKILL)?;
-                        continue;
-                    }
-                    timeout_ms = left.as_millis().min(i32::MAX as u128) as i32;
                 }
                 let pollin = |fd: RawFd| libc::pollfd {
                     fd,
@@ -243,9 +394,13 @@ impl Child {
                 let mut fds = vec![pollin(sfd.as_raw_fd())];
                 if let (Some(p), None) = (&self.pidfd, self.status) {
                     fds.push(pollin(p.as_raw_fd()));
-                } else if self.status.is_none() && timeout_ms < 0 {
+                } else if self.status.is_none() {
                     // Without a pidfd, look again now and then.
-                    timeout_ms = 50;
+                    timeout_ms = if timeout_ms < 0 {
+                        50
+                    } else {
+                        timeout_ms.min(50)
+                    };
                 }
                 let first_file = fds.len();
                 let mut which = Vec::new();
@@ -260,6 +415,21 @@ impl Child {
                 if rc < 0 && Errno::last() != Errno::EINTR {
                     return Err(Error::sys("poll", Errno::last()));
                 }
+                if let Some(d) = self
+                    .deadline
+                    .as_ref()
+                    .filter(|d| !d.expired() && d.passed())
+                {
+                    // Past the deadline, only a process that ended and
+                    // pipes whose every writer is gone (their end of file
+                    // is near) are let be.
+                    let writers_left = fds[first_file..]
+                        .iter()
+                        .any(|p| p.revents & libc::POLLHUP == 0);
+                    if self.status.is_none() || writers_left {
+                        d.expire();
+                    }
+                }
                 while let Ok(Some(info)) = sfd.read_signal() {
                     let sig = info.ssi_signo as i32;
                     let _ = self.kill(sig);
@@ -272,23 +442,10 @@ impl Child {
                         continue;
                     }
                     let f = files[i].as_ref().expect("polled file");
-                    // Straight into the buffer's spare room: a 64 KiB array
-                    // on the stack would fault in 16 fresh pages on every
-                    // wait, pipes or not.
-                    let buf = &mut bufs[i];
-                    buf.reserve(65536);
-                    let spare = buf.spare_capacity_mut();
-                    // SAFETY: read writes at most spare.len() bytes into
-                    // memory the Vec owns.
-                    let n = unsafe {
-                        libc::read(f.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len())
-                    };
-                    match n {
-                        0 => files[i] = None,
-                        // SAFETY: the kernel initialised n bytes past len.
-                        n if n > 0 => unsafe { buf.set_len(buf.len() + n as usize) },
-                        _ if Errno::last() == Errno::EINTR => {}
-                        _ => files[i] = None,
+                    match read_into(f.as_raw_fd(), &mut bufs[i]) {
+                        Ok(0) => files[i] = None,
+                        Ok(_) | Err(Errno::EINTR | Errno::EAGAIN) => {}
+                        Err(_) => files[i] = None,
                     }
                 }
             }
@@ -327,6 +484,9 @@ impl Child {
             }
         }
         self.status = Some(st);
+        if let Some(d) = &self.deadline {
+            d.reaped.store(true, Ordering::SeqCst);
+        }
         self.pidfd.take();
         if let Some(mut cg) = self.cgroup.take() {
             self.cgroup_stats = Some(cg.stats());
@@ -351,14 +511,17 @@ impl Child {
     /// Without waiting: the status if it has ended.
     pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
         self.not_observer()?;
-        if let Some(d) = self.deadline {
-            if Instant::now() >= d && self.status.is_none() {
-                self.timed_out = true;
-                self.kill(libc::SIGKILL)?;
-                return self.reap(false);
-            }
+        if let Some(st) = self.reap(true)? {
+            return Ok(Some(st));
         }
-        self.reap(true)
+        match &self.deadline {
+            Some(d) if d.passed() => {
+                // Killed now or by a pipe's call before: it ends at once.
+                d.expire();
+                self.reap(false)
+            }
+            _ => Ok(None),
+        }
     }
 
     /// Read stdout and stderr to the end (both at once, so neither pipe
@@ -374,6 +537,12 @@ impl Child {
 
 impl Drop for Child {
     fn drop(&mut self) {
+        if !self.is_owner() {
+            // A forked child's copy: the cgroup and the process are the
+            // parent's to clean up, not ours to remove or reap.
+            std::mem::forget(self.cgroup.take());
+            return;
+        }
         // Reap it if it already ended, so no zombie stays for long.
         if self.status.is_none() && !self.observer && self.pid != ops::PLANNED_PID {
             let _ = process::wait(self.pid, true);
