@@ -172,6 +172,11 @@ impl Error {
             (Errno::EPERM, "setrlimit") => "raising a hard limit needs CAP_SYS_RESOURCE",
             (Errno::EBUSY, "umount") => "the mount is in use: try the \"detach\" flag",
             (Errno::EBUSY, "pivot_root") => "new_root or put_old is busy or the same mount",
+            (Errno::ENOENT, "exec") if op.contains(": its interpreter ") => {
+                "the program is there but the interpreter it names is not (a dynamically \
+                 linked program needs its ELF loader, e.g. /lib64/ld-linux-x86-64.so.2, and \
+                 its libraries in the same root; a script needs the program on its #! line)"
+            }
             (Errno::ENOENT, "exec") => "no such program: check the name and PATH",
             (Errno::EACCES, "exec") => "the file is not executable, or on a noexec mount",
             (Errno::ENOENT, "mount" | "bind" | "pivot_root" | "chroot" | "persist") => {

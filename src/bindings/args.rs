@@ -1,6 +1,10 @@
 //! Argument checking with Lua's own messages:
 //! `bad argument #2 to 'mount' (string expected, got number)`.
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
 use mlua::{AnyUserData, Function, MultiValue, Table, Value};
 
 use crate::sys::namespace::{Namespace, Namespaces};
@@ -94,11 +98,34 @@ impl Args {
     }
 
     /// A string. Unlike luaL_checkstring, numbers are refused: a number
-    /// where a path or name belongs is almost always a mistake.
+    /// where a path or name belongs is almost always a mistake. Names
+    /// (kinds, interfaces, signals) must be UTF-8; paths go through
+    /// [`Args::path`], which takes any bytes.
     pub fn string(&self, i: usize) -> R<String> {
         match self.get(i) {
-            Value::String(s) => Ok(s.to_string_lossy()),
+            Value::String(s) => match s.to_str() {
+                Ok(s) => Ok(s.to_string()),
+                Err(_) => Err(self.bad(i, "string is not valid UTF-8")),
+            },
             _ => Err(self.expected(i, "string")),
+        }
+    }
+
+    /// A path: the string's bytes as they are (Lua strings are bytes, and
+    /// so are Linux paths). A NUL byte cannot reach the kernel: refused.
+    pub fn path(&self, i: usize) -> R<PathBuf> {
+        match self.get(i) {
+            Value::String(s) => path_of(&s.as_bytes()).map_err(|m| self.bad(i, m)),
+            _ => Err(self.expected(i, "string")),
+        }
+    }
+
+    /// A path or nil.
+    pub fn opt_path(&self, i: usize) -> R<Option<PathBuf>> {
+        if self.is_nil(i) {
+            Ok(None)
+        } else {
+            self.path(i).map(Some)
         }
     }
 
@@ -286,11 +313,39 @@ pub(crate) fn opt_bool(t: &Table, fname: &str, key: &str, default: bool) -> R<bo
     }
 }
 
+/// Bytes as a path; one with a NUL byte is refused (the kernel would see
+/// only the part before it).
+pub(crate) fn path_of(b: &[u8]) -> Result<PathBuf, String> {
+    if b.contains(&0) {
+        return Err("path contains a NUL byte".into());
+    }
+    Ok(PathBuf::from(OsStr::from_bytes(b)))
+}
+
+/// A field of an options table as a path (any bytes but NUL) or nil.
+pub(crate) fn opt_path(t: &Table, fname: &str, key: &str) -> R<Option<PathBuf>> {
+    match t.get::<Value>(key)? {
+        Value::Nil => Ok(None),
+        Value::String(s) => path_of(&s.as_bytes())
+            .map(Some)
+            .map_err(|m| Fail::Msg(format!("{fname}: option '{key}': {m}"))),
+        other => Err(Fail::Msg(format!(
+            "{fname}: option '{key}' must be a string, got {}",
+            typename(&other)
+        ))),
+    }
+}
+
 /// A field of an options table as a string or nil.
 pub(crate) fn opt_str(t: &Table, fname: &str, key: &str) -> R<Option<String>> {
     match t.get::<Value>(key)? {
         Value::Nil => Ok(None),
-        Value::String(s) => Ok(Some(s.to_string_lossy())),
+        Value::String(s) => match s.to_str() {
+            Ok(s) => Ok(Some(s.to_string())),
+            Err(_) => Err(Fail::Msg(format!(
+                "{fname}: option '{key}' is not valid UTF-8"
+            ))),
+        },
         Value::Integer(n) => Ok(Some(n.to_string())),
         other => Err(Fail::Msg(format!(
             "{fname}: option '{key}' must be a string, got {}",

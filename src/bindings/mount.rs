@@ -2,7 +2,7 @@
 
 use mlua::{Lua, Table, Value};
 
-use super::args::{check_keys, names_of, opt_bool, opt_str, typename, Args, R};
+use super::args::{check_keys, names_of, opt_bool, opt_path, opt_str, typename, Args, R};
 use crate::sys::mount::{self as sysmount, BindOpts};
 
 fn flags_value(a: &Args, v: &Value, what: &str) -> R<nix::mount::MsFlags> {
@@ -87,10 +87,10 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
     super::add(lua, m, "mount", |_, a| {
         let (source, target, fstype, flags, data) = if let Value::Table(t) = a.get(1) {
             check_keys(t, "mount", &["source", "target", "fstype", "flags", "data"])?;
-            let target = opt_str(t, "mount", "target")?
+            let target = opt_path(t, "mount", "target")?
                 .ok_or_else(|| a.fail("the options table needs a 'target'"))?;
             (
-                opt_str(t, "mount", "source")?,
+                opt_path(t, "mount", "source")?,
                 target,
                 opt_str(t, "mount", "fstype")?,
                 flags_value(a, &t.get::<Value>("flags")?, "flags")?,
@@ -98,8 +98,8 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
             )
         } else {
             (
-                a.opt_string(1)?,
-                a.string(2)?,
+                a.opt_path(1)?,
+                a.path(2)?,
                 a.opt_string(3)?,
                 flags_value(a, a.get(4), "argument #4 (flags)")?,
                 a.opt_string(5)?,
@@ -115,8 +115,8 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
         Ok(())
     })?;
     super::add(lua, m, "bind", |_, a| {
-        let source = a.string(1)?;
-        let target = a.string(2)?;
+        let source = a.path(1)?;
+        let target = a.path(2)?;
         let mut opts = BindOpts::default();
         if let Some(t) = a.opt_table(3)? {
             check_keys(&t, "bind", &["ro", "rec", "create", "nosuid", "nodev"])?;
@@ -130,7 +130,7 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
         Ok(())
     })?;
     super::add(lua, m, "umount", |_, a| {
-        let target = a.string(1)?;
+        let target = a.path(1)?;
         let flags = if a.is_nil(2) {
             nix::mount::MntFlags::empty()
         } else {
@@ -140,15 +140,15 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
         Ok(())
     })?;
     super::add(lua, m, "pivot_root", |_, a| {
-        let new_root = a.string(1)?;
-        match a.opt_string(2)? {
+        let new_root = a.path(1)?;
+        match a.opt_path(2)? {
             Some(put_old) => sysmount::pivot_root(&new_root, &put_old)?,
             None => sysmount::pivot_into(&new_root)?,
         }
         Ok(())
     })?;
     super::add(lua, m, "tmpfs", |_, a| {
-        let target = a.string(1)?;
+        let target = a.path(1)?;
         let (size, mode) = tmpfs_opts(a, 2)?;
         sysmount::mount_point(&target, false)?;
         sysmount::tmpfs(&target, size, mode)?;
@@ -173,7 +173,7 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
         Ok(())
     })?;
     super::add(lua, m, "mount_point", |_, a| {
-        let path = a.string(1)?;
+        let path = a.path(1)?;
         let mut file = false;
         if let Some(t) = a.opt_table(2)? {
             check_keys(&t, "mount_point", &["file"])?;
@@ -183,7 +183,7 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
         Ok(())
     })?;
     super::add(lua, m, "remount_ro", |_, a| {
-        let path = a.string(1)?;
+        let path = a.path(1)?;
         let mut rec = true;
         if let Some(t) = a.opt_table(2)? {
             check_keys(&t, "remount_ro", &["rec"])?;
@@ -199,7 +199,7 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
         Ok(())
     })?;
     super::add(lua, m, "chroot", |_, a| {
-        sysmount::chroot(&a.string(1)?)?;
+        sysmount::chroot(a.path(1)?)?;
         Ok(())
     })?;
     Ok(())

@@ -466,15 +466,41 @@ impl Prepared {
     /// [`default_sigpipe`]), so a seccomp filter installed just before
     /// need allow nothing of ours but the exec.
     pub fn exec_ready(&self) -> Error {
+        self.exec_ready_diagnosing(true)
+    }
+
+    /// [`Prepared::exec_ready`]; with `diagnose`, an ENOENT for a file that
+    /// is there is looked into (open and read it): its ELF interpreter or
+    /// `#!` interpreter is what is missing. Give false under a seccomp
+    /// filter that may kill on those calls.
+    pub fn exec_ready_diagnosing(&self, diagnose: bool) -> Error {
         if ops::record(|| format!("execve({:?}, {:?})", self.prog, self.argv)) {
             return Error::Planned;
         }
         flush_stdio();
         let mut seen_eacces = false;
         let single = self.candidates.len() == 1 && self.prog.contains('/');
+        let fail = |c: &CString, e: Errno| {
+            if e == Errno::ENOENT && diagnose {
+                if let Some(interp) = missing_interpreter(c) {
+                    return Error::sys(
+                        format!(
+                            "exec {}: its interpreter {} is missing",
+                            self.prog,
+                            String::from_utf8_lossy(&interp)
+                        ),
+                        e,
+                    );
+                }
+            }
+            Error::sys(format!("exec {}", self.prog), e)
+        };
         for c in &self.candidates {
             match ops::execve(c, &self.argv, &self.argv_ptrs, &self.env_ptrs) {
-                Err(e) if single => return Error::sys(format!("exec {}", self.prog), e),
+                Err(e) if single => return fail(c, e),
+                Err(Errno::ENOENT) if diagnose && missing_interpreter(c).is_some() => {
+                    return fail(c, Errno::ENOENT)
+                }
                 Err(
                     Errno::ENOENT
                     | Errno::ENOTDIR
@@ -494,4 +520,59 @@ impl Prepared {
         };
         Error::sys(format!("exec {}", self.prog), errno)
     }
+}
+
+/// Why execve(2) said ENOENT for `path` although it opens: the
+/// interpreter it names (PT_INTERP of an ELF file, or a `#!` line) is not
+/// there. None when the file does not open or names none.
+fn missing_interpreter(path: &CString) -> Option<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::path::Path::new(std::ffi::OsStr::from_bytes(path.as_bytes()));
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut head = [0u8; 256];
+    let n = f.read(&mut head).ok()?;
+    let head = &head[..n];
+    let interp = if let Some(line) = head.strip_prefix(b"#!") {
+        let line = line.split(|b| *b == b'\n').next()?;
+        let line = line.trim_ascii_start();
+        line.split(|b| *b == b' ' || *b == b'\t').next()?.to_vec()
+    } else {
+        let (off, size) = elf_interp(head, &mut f)?;
+        let mut buf = vec![0u8; size.min(4096)];
+        f.seek(SeekFrom::Start(off)).ok()?;
+        f.read_exact(&mut buf).ok()?;
+        buf.split(|b| *b == 0).next()?.to_vec()
+    };
+    let exists = std::fs::metadata(std::ffi::OsStr::from_bytes(&interp)).is_ok();
+    (!interp.is_empty() && !exists).then_some(interp)
+}
+
+/// The file offset and size of an ELF file's PT_INTERP segment.
+fn elf_interp(head: &[u8], f: &mut std::fs::File) -> Option<(u64, usize)> {
+    use std::io::{Read, Seek, SeekFrom};
+    const PT_INTERP: u32 = 3;
+    if head.len() < 64 || &head[..4] != b"\x7fELF" || head[5] != 1 {
+        return None; // not ELF, or big-endian: nothing to say
+    }
+    let u16_at = |b: &[u8], o: usize| Some(u16::from_le_bytes(b.get(o..o + 2)?.try_into().ok()?));
+    let u32_at = |b: &[u8], o: usize| Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?));
+    let u64_at = |b: &[u8], o: usize| Some(u64::from_le_bytes(b.get(o..o + 8)?.try_into().ok()?));
+    let wide = head[4] == 2;
+    let (phoff, phentsize, phnum) = if wide {
+        (u64_at(head, 0x20)?, u16_at(head, 0x36)?, u16_at(head, 0x38)?)
+    } else {
+        (u64::from(u32_at(head, 0x1c)?), u16_at(head, 0x2a)?, u16_at(head, 0x2c)?)
+    };
+    let mut ph = vec![0u8; usize::from(phentsize) * usize::from(phnum.min(64))];
+    f.seek(SeekFrom::Start(phoff)).ok()?;
+    f.read_exact(&mut ph).ok()?;
+    ph.chunks(usize::from(phentsize).max(1)).find_map(|e| {
+        (u32_at(e, 0)? == PT_INTERP).then_some(())?;
+        Some(if wide {
+            (u64_at(e, 8)?, u64_at(e, 32)? as usize)
+        } else {
+            (u64::from(u32_at(e, 4)?), u32_at(e, 16)? as usize)
+        })
+    })
 }
