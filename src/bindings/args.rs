@@ -104,11 +104,21 @@ impl Args {
     pub fn string(&self, i: usize) -> R<String> {
         match self.get(i) {
             Value::String(s) => match s.to_str() {
+                Ok(s) if s.contains('\0') => Err(self.bad(i, "string contains a NUL byte")),
                 Ok(s) => Ok(s.to_string()),
                 Err(_) => Err(self.bad(i, "string is not valid UTF-8")),
             },
             _ => Err(self.expected(i, "string")),
         }
+    }
+
+    /// A path for an operation that takes UTF-8 paths only so far (a
+    /// root's): other bytes are refused, never changed.
+    pub fn path_str(&self, i: usize) -> R<String> {
+        let p = self.path(i)?;
+        p.into_os_string()
+            .into_string()
+            .map_err(|_| self.bad(i, "path is not valid UTF-8 (not supported here yet)"))
     }
 
     /// A path: the string's bytes as they are (Lua strings are bytes, and

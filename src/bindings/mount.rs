@@ -156,20 +156,20 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
     })?;
     super::add(lua, m, "mount_dev", |_, a| {
         let from = from_opt(a, 2, "mount_dev", "/dev")?;
-        sysmount::dev(&a.string(1)?, &from)?;
+        sysmount::dev(&a.path_str(1)?, &from)?;
         Ok(())
     })?;
     super::add(lua, m, "mount_proc", |_, a| {
-        sysmount::proc(&a.string(1)?)?;
+        sysmount::proc(&a.path_str(1)?)?;
         Ok(())
     })?;
     super::add(lua, m, "mount_sysfs", |_, a| {
         let from = from_opt(a, 2, "mount_sysfs", "/sys")?;
-        sysmount::sysfs(&a.string(1)?, &from)?;
+        sysmount::sysfs(&a.path_str(1)?, &from)?;
         Ok(())
     })?;
     super::add(lua, m, "mount_mqueue", |_, a| {
-        sysmount::mqueue(&a.string(1)?)?;
+        sysmount::mqueue(&a.path_str(1)?)?;
         Ok(())
     })?;
     super::add(lua, m, "mount_point", |_, a| {
@@ -193,7 +193,7 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
         Ok(())
     })?;
     super::add(lua, m, "overlay", |_, a| {
-        let target = a.string(1)?;
+        let target = a.path_str(1)?;
         let o = overlay_opts(a, 2)?;
         sysmount::overlay(&target, &o)?;
         Ok(())

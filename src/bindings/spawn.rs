@@ -144,7 +144,12 @@ fn build<'l>(lua: &'l Lua, a: &Args, opts: &Table, defaults_pipe: bool) -> R<Spa
     let mut sp = match (argv, func) {
         (Some(_), Some(_)) => return Err(a.fail("give argv or fn, not both")),
         (None, None) => return Err(a.fail("needs argv (a program to run) or fn (a function)")),
-        (Some(argv), None) => Spawn::new(argv),
+        // TODO(bytes): spawn builder
+        (Some(argv), None) => Spawn::new(
+            argv.iter()
+                .map(|s| s.to_string_lossy().into_owned())
+                .collect::<Vec<_>>(),
+        ),
         (None, Some(f)) => Spawn::func(move || process::child_code(lua, &f)),
     };
     let kinds = match opts.get::<Value>("namespaces")? {
@@ -238,7 +243,9 @@ fn build<'l>(lua: &'l Lua, a: &Args, opts: &Table, defaults_pipe: bool) -> R<Spa
     }
     if let Some(env) = process::env_table(a, opts.get("env")?)? {
         for (k, v) in env {
-            sp = sp.env(k, v);
+            // TODO(bytes): spawn builder
+            let v = v.map(|v| v.to_string_lossy().into_owned());
+            sp = sp.env(k.to_string_lossy().into_owned(), v);
         }
     }
     sp = sp.clear_env(opt_bool(opts, fname, "clear_env", false)?);

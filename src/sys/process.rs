@@ -1,6 +1,6 @@
 //! Processes: fork-style clone, wait, kill, exec, leaving a child.
 
-use std::ffi::{CString, OsString};
+use std::ffi::{CString, OsStr, OsString};
 use std::io::Write;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
@@ -307,11 +307,11 @@ pub fn default_sigpipe() {
 #[derive(Clone, Debug, Default)]
 pub struct ExecOpts {
     /// The whole environment, replacing ours.
-    pub env: Option<Vec<(String, String)>>,
+    pub env: Option<Vec<(OsString, OsString)>>,
     /// Change to this directory first.
-    pub cwd: Option<String>,
+    pub cwd: Option<OsString>,
     /// What the program sees as `argv[0]`.
-    pub argv0: Option<String>,
+    pub argv0: Option<OsString>,
 }
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -325,7 +325,7 @@ fn cstr(s: &[u8], what: &str) -> Result<CString> {
 /// Only the standard streams reach the program: the fds the recipe (Lua's
 /// `io.open`, handles) or nsrun opened are marked close-on-exec first,
 /// which changes nothing for us should the exec fail.
-pub fn exec(argv: &[String], opts: &ExecOpts) -> Error {
+pub fn exec<S: AsRef<OsStr>>(argv: &[S], opts: &ExecOpts) -> Error {
     match Prepared::new(argv, opts) {
         Ok(p) => {
             if !ops::planning() {
@@ -344,7 +344,7 @@ pub fn exec(argv: &[String], opts: &ExecOpts) -> Error {
 /// (each heap page it wrote would be copied on write).
 #[derive(Debug)]
 pub struct Prepared {
-    prog: String,
+    prog: OsString,
     candidates: Vec<CString>,
     argv: Vec<CString>,
     /// Owns what `env_ptrs` points into.
@@ -355,13 +355,13 @@ pub struct Prepared {
     /// making them in the child would allocate there.
     argv_ptrs: Vec<*const libc::c_char>,
     env_ptrs: Vec<*const libc::c_char>,
-    cwd: Option<String>,
+    cwd: Option<OsString>,
 }
 
 impl Prepared {
     /// Convert `argv` and the options; fails on empty argv or NUL bytes.
-    pub fn new(argv: &[String], opts: &ExecOpts) -> Result<Prepared> {
-        let Some(prog) = argv.first() else {
+    pub fn new<S: AsRef<OsStr>>(argv: &[S], opts: &ExecOpts) -> Result<Prepared> {
+        let Some(prog) = argv.first().map(AsRef::as_ref) else {
             return Err(Error::Invalid("exec needs a program: argv is empty".into()));
         };
         let mut cargv = Vec::with_capacity(argv.len());
@@ -370,12 +370,17 @@ impl Prepared {
             "argv[0]",
         )?);
         for a in &argv[1..] {
-            cargv.push(cstr(a.as_bytes(), "an argument")?);
+            cargv.push(cstr(a.as_ref().as_bytes(), "an argument")?);
         }
         let env: Vec<CString> = match &opts.env {
             Some(vars) => vars
                 .iter()
-                .map(|(k, v)| cstr(format!("{k}={v}").as_bytes(), "an environment variable"))
+                .map(|(k, v)| {
+                    let mut b = k.as_bytes().to_vec();
+                    b.push(b'=');
+                    b.extend_from_slice(v.as_bytes());
+                    cstr(&b, "an environment variable")
+                })
                 .collect::<Result<_>>()?,
             None => std::env::vars_os()
                 .map(|(k, v)| {
@@ -386,7 +391,7 @@ impl Prepared {
                 })
                 .collect::<Result<_>>()?,
         };
-        let candidates = if prog.contains('/') {
+        let candidates = if prog.as_bytes().contains(&b'/') {
             vec![cstr(prog.as_bytes(), "the program")?]
         } else {
             let path: OsString = match &opts.env {
@@ -415,7 +420,7 @@ impl Prepared {
                 .collect()
         };
         Ok(Prepared {
-            prog: prog.clone(),
+            prog: prog.to_os_string(),
             candidates,
             argv_ptrs: ptrs(&cargv),
             env_ptrs: ptrs(&env),
@@ -446,10 +451,11 @@ impl Prepared {
         let Some(dir) = &self.cwd else {
             return Ok(());
         };
+        let dir = std::path::Path::new(dir);
         if ops::record(|| format!("chdir({dir:?})")) {
             return Ok(());
         }
-        ops::chdir(dir).op(|| format!("chdir {dir}"))?;
+        ops::chdir(dir).op(|| format!("chdir {}", dir.display()))?;
         let mut buf = [0u8; 4096];
         // SAFETY: getcwd(2) into a buffer of that size.
         let n = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
@@ -457,7 +463,8 @@ impl Prepared {
             return Ok(());
         }
         Err(Error::Invalid(format!(
-            "cwd '{dir}' lies outside the process's root directory (reached through an fd or a moved mount?)"
+            "cwd '{}' lies outside the process's root directory (reached through an fd or a moved mount?)",
+            dir.display()
         )))
     }
 
@@ -479,21 +486,21 @@ impl Prepared {
         }
         flush_stdio();
         let mut seen_eacces = false;
-        let single = self.candidates.len() == 1 && self.prog.contains('/');
+        let single = self.candidates.len() == 1 && self.prog.as_bytes().contains(&b'/');
+        let prog = std::path::Path::new(&self.prog).display();
         let fail = |c: &CString, e: Errno| {
             if e == Errno::ENOENT && diagnose {
                 if let Some(interp) = missing_interpreter(c) {
                     return Error::sys(
                         format!(
-                            "exec {}: its interpreter {} is missing",
-                            self.prog,
-                            String::from_utf8_lossy(&interp)
+                            "exec {prog}: its interpreter {} is missing",
+                            std::path::Path::new(OsStr::from_bytes(&interp)).display()
                         ),
                         e,
                     );
                 }
             }
-            Error::sys(format!("exec {}", self.prog), e)
+            Error::sys(format!("exec {prog}"), e)
         };
         for c in &self.candidates {
             match ops::execve(c, &self.argv, &self.argv_ptrs, &self.env_ptrs) {
@@ -509,7 +516,7 @@ impl Prepared {
                     | Errno::ETIMEDOUT,
                 ) => {}
                 Err(Errno::EACCES) => seen_eacces = true,
-                Err(e) => return Error::sys(format!("exec {}", self.prog), e),
+                Err(e) => return Error::sys(format!("exec {prog}"), e),
                 Ok(()) => {}
             }
         }
@@ -518,7 +525,7 @@ impl Prepared {
         } else {
             Errno::ENOENT
         };
-        Error::sys(format!("exec {}", self.prog), errno)
+        Error::sys(format!("exec {prog}"), errno)
     }
 }
 

@@ -1294,9 +1294,15 @@ impl<'a> Spawn<'a> {
         process::Prepared::new(
             &self.argv,
             &ExecOpts {
-                env: Some(self.environment()),
-                cwd: self.cwd.clone(),
-                argv0: self.argv0.clone(),
+                // TODO(bytes): spawn builder
+                env: Some(
+                    self.environment()
+                        .into_iter()
+                        .map(|(k, v)| (k.into(), v.into()))
+                        .collect(),
+                ),
+                cwd: self.cwd.clone().map(Into::into),
+                argv0: self.argv0.clone().map(Into::into),
             },
         )
     }
