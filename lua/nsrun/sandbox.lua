@@ -29,24 +29,28 @@ local M = {}
 
 local ALL = { "user", "mount", "pid", "uts", "ipc", "net", "cgroup" }
 
--- Options of the sandbox itself, and those passed on to ns.spawn as they are.
+-- Options of the sandbox itself, and those passed on to ns.spawn as they
+-- are: every option ns.spawn takes (its own list, so a new one reaches the
+-- sandbox too) but the sandbox's own and mount_proc (the sandbox has proc).
 local OWN = {
   "root", "binds", "tmpfs", "proc", "dev", "mqueue", "sys", "dirs", "files", "symlinks",
   "unmask",
   "chmod", "remount_ro", "overlay", "net", "namespaces", "namespaces_try", "chdir",
   "as_pid_1", "cap_add", "cap_drop", "setup", "unsetenv",
 }
-local PASS = {
-  "argv", "fn", "hostname", "domainname", "uid", "gid", "groups", "env", "clear_env",
-  "argv0", "stdin", "stdout", "stderr", "keep_fds", "die_with_parent", "new_session",
-  "timeout", "time_offsets", "uid_map", "gid_map", "setgroups", "join", "before_start",
-  "caps", "no_new_privs", "seccomp", "rlimits", "cgroup", "disable_userns", "init", "propagation",
-  "landlock", "new_keyring", "tty_guard",
-}
+local NOT_PASSED = { mount_proc = true }
+for _, k in ipairs(OWN) do NOT_PASSED[k] = true end
+local PASS = {}
+for _, k in ipairs(ns.spawn_options) do
+  if not NOT_PASSED[k] then PASS[#PASS + 1] = k end
+end
 
 local known = {}
+local known_sorted = {}
 for _, k in ipairs(OWN) do known[k] = true end
 for _, k in ipairs(PASS) do known[k] = true end
+for k in pairs(known) do known_sorted[#known_sorted + 1] = k end
+table.sort(known_sorted)
 
 local function distance(a, b)
   local prev = {}
@@ -66,7 +70,9 @@ local function check_keys(opts, level)
   for k in pairs(opts) do
     if type(k) ~= "string" or not known[k] then
       local best, bd = nil, 3
-      for name in pairs(known) do
+      -- In sorted order, so that of two names as close the first wins,
+      -- the same on every run.
+      for _, name in ipairs(known_sorted) do
         local d = distance(tostring(k), name)
         if d < bd then best, bd = name, d end
       end

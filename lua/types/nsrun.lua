@@ -492,6 +492,11 @@ local ns = {}
 ---@type string
 ns.version = ""
 
+---The option names `ns.spawn` and `ns.run` accept, sorted (`sandbox.run`
+---passes those it does not handle itself on to `ns.spawn`).
+---@type string[]
+ns.spawn_options = {}
+
 -- Namespaces
 
 ---Move the calling process into new namespaces (unshare(2)); a new pid namespace takes effect for its next child.

@@ -88,6 +88,16 @@ impl Args {
         Fail::Msg(format!("{}: {msg}", self.name))
     }
 
+    /// A message about part `what` of the call: `tmpfs: msg` from
+    /// `tmpfs`, `sandbox: tmpfs: msg` from elsewhere; never `tmpfs: tmpfs:`.
+    pub fn fail_in(&self, what: &str, msg: impl std::fmt::Display) -> Fail {
+        if self.name == what {
+            self.fail(msg)
+        } else {
+            self.fail(format!("{what}: {msg}"))
+        }
+    }
+
     fn expected(&self, i: usize, what: &str) -> Fail {
         let got = if i > self.vals.len() {
             "no value"

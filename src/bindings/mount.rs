@@ -27,7 +27,19 @@ pub(crate) fn tmpfs_opts(a: &Args, i: usize) -> R<(Option<u64>, Option<u32>)> {
             Value::Nil => None,
             Value::Integer(n) if n > 0 => Some(n as u64),
             Value::String(s) => {
-                Some(sysmount::parse_size(&s.to_string_lossy()).map_err(|e| a.fail(e))?)
+                let s = s
+                    .to_str()
+                    .map_err(|_| a.fail("size is not valid UTF-8"))?
+                    .to_string();
+                match crate::sys::size::parse_size(&s).map_err(|e| a.fail(e))? {
+                    0 | crate::sys::size::UNLIMITED => {
+                        return Err(a.fail(format!(
+                            "size must be more than 0 bytes and not unlimited (leave it out for \
+                             the kernel's default, half of the memory), got '{s}'"
+                        )))
+                    }
+                    n => Some(n),
+                }
             }
             other => {
                 return Err(a.fail(format!(
@@ -37,7 +49,7 @@ pub(crate) fn tmpfs_opts(a: &Args, i: usize) -> R<(Option<u64>, Option<u32>)> {
             }
         };
         mode = super::args::mode_of(&t.get::<Value>("mode")?)
-            .map_err(|m| a.fail(format!("tmpfs: {m}")))?;
+            .map_err(|m| a.fail_in("tmpfs", m))?;
     }
     Ok((size, mode))
 }

@@ -11,6 +11,7 @@ use mlua::{
 };
 
 use super::args::{check_keys, opt_path, typename, Args, R};
+use crate::error::Context;
 use crate::sys::namespace::{self as sysns, Namespace, Namespaces};
 use crate::sys::process::{self, ExecOpts, ExitStatus, Forked};
 use crate::sys::spawn::Child;
@@ -216,7 +217,10 @@ fn pipe_read(lua: &Lua, a: &Args) -> R<Value> {
     let Some(r) = r.as_mut() else {
         return Err(a.fail("the pipe is closed"));
     };
-    let io = |e: std::io::Error| a.fail(format!("read: {e}"));
+    let io = |e: std::io::Error| {
+        let errno = nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+        super::Fail::from(crate::Error::sys("read from pipe", errno))
+    };
     match a.get(2) {
         Value::Integer(n) if *n >= 0 => {
             // The buffer grows with what arrives: allocating the count up
@@ -280,8 +284,7 @@ impl UserData for Pipe {
                 let mut i = 2;
                 while !a.is_nil(i) || i == 2 {
                     let data = a.bytes(i)?;
-                    f.write_all(&data)
-                        .map_err(|e| a.fail(format!("write: {e}")))?;
+                    f.write_all(&data).op(|| "write to pipe".into())?;
                     i += 1;
                 }
                 Ok(ud.clone())

@@ -358,38 +358,6 @@ pub fn mount_point(target: impl AsRef<Path>, file: bool) -> Result<()> {
     }
 }
 
-/// Parse a size like `64M`, `1G`, `4096`, `512k` into bytes.
-pub fn parse_size(s: &str) -> Result<u64> {
-    let t = s.trim();
-    let (num, mult) = match t.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => {
-            let m: u64 = match c.to_ascii_lowercase() {
-                'k' => 1 << 10,
-                'm' => 1 << 20,
-                'g' => 1 << 30,
-                't' => 1 << 40,
-                _ => {
-                    return Err(Error::Invalid(format!(
-                        "bad size '{s}': the unit must be k, M, G or T"
-                    )))
-                }
-            };
-            (&t[..i], m)
-        }
-        _ => (t, 1),
-    };
-    let n: u64 = num.trim().parse().map_err(|_| {
-        Error::Invalid(format!(
-            "bad size '{s}': expected a number with an optional k, M, G or T"
-        ))
-    })?;
-    n.checked_mul(mult).filter(|v| *v > 0).ok_or_else(|| {
-        Error::Invalid(format!(
-            "bad size '{s}': must be more than 0 and fit in 64 bits"
-        ))
-    })
-}
-
 /// A tmpfs on `target` with an optional size limit and root mode.
 pub fn tmpfs(target: impl AsRef<Path>, size: Option<u64>, mode: Option<u32>) -> Result<()> {
     let mut data = Vec::new();
