@@ -107,12 +107,17 @@ local function abs(p, what, level)
   return p
 end
 
+-- A mode as the octal string the file functions take ("0644"); numbers
+-- are refused as they are there (Lua has no octal literals: 0644 is 644).
 local function octal(m, what, level)
   if m == nil then return nil end
-  if type(m) == "number" then return m end
-  local n = type(m) == "string" and tonumber(m, 8)
-  if not n then error(("sandbox: %s: bad mode %s (octal, e.g. \"0755\")"):format(what, tostring(m)), level + 1) end
-  return n
+  if type(m) == "number" then
+    error(("sandbox: %s: a mode is an octal string such as \"0755\", got the number %s"):format(what, tostring(m)),
+      level + 1)
+  end
+  local n = type(m) == "string" and tonumber((m:gsub("^0o", "")), 8)
+  if not n or n > 4095 then error(("sandbox: %s: bad mode %s (octal, e.g. \"0755\")"):format(what, tostring(m)), level + 1) end
+  return ("0%o"):format(n)
 end
 
 local function depth(p) return select(2, p:gsub("/[^/]", "")) end
@@ -261,7 +266,7 @@ local function build(opts, level)
     if type(f) ~= "table" or type(f.content) ~= "string" then
       error(("sandbox: files[%q] must be a string or {content=, mode=}"):format(path), level + 1)
     end
-    files[#files + 1] = { path = path, content = f.content, mode = octal(f.mode, "files mode", level + 1) or 420 }
+    files[#files + 1] = { path = path, content = f.content, mode = octal(f.mode, "files mode", level + 1) or "0644" }
   end
   table.sort(files, function(a, b) return a.path < b.path end)
   local links = {}
@@ -340,7 +345,7 @@ local function build(opts, level)
 
   local user_setup = opts.setup
   if user_setup ~= nil and type(user_setup) ~= "function" then
-    error("sandbox: setup must be a function", level + 1)
+    error("sandbox: option 'setup' must be a function, got " .. type(user_setup), level + 1)
   end
 
   local function parent_of(p) return p:match("^(.*)/[^/]*$") end

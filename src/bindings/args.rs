@@ -241,8 +241,10 @@ impl Args {
     }
 }
 
-/// A file mode: an integer, or a string read as octal so "0755" and "755"
-/// mean what they say; nil is `None`.
+/// A file mode: a string read as octal, so "0755" and "755" mean what
+/// they say; nil is `None`. Numbers are refused: Lua has no octal
+/// literals, so `0755` is the decimal 755, mode 01363, and a number that
+/// is meant (493) cannot be told from one that is not.
 pub(crate) fn mode_of(v: &Value) -> Result<Option<u32>, String> {
     match v {
         Value::Nil => Ok(None),
@@ -254,10 +256,24 @@ pub(crate) fn mode_of(v: &Value) -> Result<Option<u32>, String> {
                 .map(Some)
                 .ok_or_else(|| format!("bad mode '{s}' (octal, e.g. \"0755\")"))
         }
-        Value::Integer(m) if (0..=0o7777).contains(m) => Ok(Some(*m as u32)),
-        Value::Integer(m) => Err(format!("mode {m:#o} out of range (0 to 0o7777)")),
+        Value::Integer(_) | Value::Number(_) => {
+            let n = match v {
+                Value::Integer(n) => n.to_string(),
+                Value::Number(n) => n.to_string(),
+                _ => unreachable!(),
+            };
+            Err(format!(
+                "a mode is an octal string such as \"0755\", got the number {n} (Lua has no \
+                 octal literals: 0755 is the decimal 755); write it as \"{}\"",
+                if n.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+                    format!("0{}", n.trim_start_matches('0'))
+                } else {
+                    format!("0{:o}", v.as_i64().unwrap_or(0).clamp(0, 0o7777))
+                }
+            ))
+        }
         other => Err(format!(
-            "mode expected (octal string or integer), got {}",
+            "mode expected (an octal string such as \"0755\"), got {}",
             typename(other)
         )),
     }

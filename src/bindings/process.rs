@@ -320,7 +320,10 @@ pub(crate) fn run_child(lua: &Lua, f: &Function) -> ! {
 /// Call a child's function: its exit code, or 1 after printing an error.
 pub(crate) fn child_code(lua: &Lua, f: &Function) -> i32 {
     let code = match super::call_traced(lua, f, ()) {
-        Ok(Ok(vals)) => super::exit_code_of(vals.front()),
+        Ok(Ok(vals)) => super::exit_code_of(vals.front()).unwrap_or_else(|m| {
+            eprintln!("nsrun: the child's function {m}");
+            1
+        }),
         Ok(Err(u)) => {
             eprintln!("nsrun: {}\n{}", u.message, u.traceback);
             1
