@@ -115,6 +115,12 @@ impl Error {
             (Errno::EINVAL, "setuid" | "setgid" | "setgroups") => {
                 "the id is not mapped in this user namespace: write uid_map/gid_map first"
             }
+            (Errno::ENOMEM, "clone") if op.contains("whose init has exited") => {
+                "a pid namespace lives as long as its init (its PID 1): once that has \
+                 exited, no process can be made in it (the kernel says ENOMEM). Join a pid \
+                 namespace only while its init runs (keep the process that made it, or \
+                 init = true, alive), or make a new one"
+            }
             (Errno::ENOSPC, "unshare" | "clone") => {
                 "the namespace limit was reached (sysctl user.max_*_namespaces)"
             }

@@ -33,23 +33,6 @@ fn history_path_from(
     Some(state.join("nsrun").join("history"))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::history_path_from;
-    use std::path::PathBuf;
-
-    #[test]
-    fn history_path_follows_xdg() {
-        let p = |s: Option<&str>, h: Option<&str>| history_path_from(s.map(Into::into), h.map(Into::into));
-        let want = |s: &str| Some(PathBuf::from(s));
-        assert_eq!(p(Some("/st"), Some("/h")), want("/st/nsrun/history"));
-        assert_eq!(p(Some(""), Some("/h")), want("/h/.local/state/nsrun/history"));
-        assert_eq!(p(Some("rel"), Some("/h")), want("/h/.local/state/nsrun/history"));
-        assert_eq!(p(None, Some("/h")), want("/h/.local/state/nsrun/history"));
-        assert_eq!(p(Some(""), None), None);
-        assert_eq!(p(None, Some("")), None);
-    }
-}
 
 /// What one piece of input turned out to be.
 enum Compiled {
@@ -149,5 +132,23 @@ impl Host {
             let _ = rl.save_history(h);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::history_path_from;
+    use std::path::PathBuf;
+
+    #[test]
+    fn history_path_follows_xdg() {
+        let p = |s: Option<&str>, h: Option<&str>| history_path_from(s.map(Into::into), h.map(Into::into));
+        let want = |s: &str| Some(PathBuf::from(s));
+        assert_eq!(p(Some("/st"), Some("/h")), want("/st/nsrun/history"));
+        assert_eq!(p(Some(""), Some("/h")), want("/h/.local/state/nsrun/history"));
+        assert_eq!(p(Some("rel"), Some("/h")), want("/h/.local/state/nsrun/history"));
+        assert_eq!(p(None, Some("/h")), want("/h/.local/state/nsrun/history"));
+        assert_eq!(p(Some(""), None), None);
+        assert_eq!(p(None, Some("")), None);
     }
 }

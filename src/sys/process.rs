@@ -75,7 +75,7 @@ pub fn fork(kinds: Namespaces) -> Result<Forked> {
     flush_stdio();
     let mut clone_kinds = kinds;
     clone_kinds.remove(Namespace::Time);
-    let pid = ops::clone(clone_kinds.flags()).op(|| format!("clone {kinds}"))?;
+    let pid = ops::clone(clone_kinds.flags()).map_err(|e| clone_error(kinds, e))?;
     if pid != 0 {
         return Ok(Forked::Parent(pid));
     }
@@ -239,7 +239,32 @@ fn clone_vm(kinds: Namespaces, vfork: bool, f: &mut dyn FnMut()) -> Result<(i32,
             }
         },
     )
-    .op(|| format!("clone {kinds}"))
+    .map_err(|e| clone_error(kinds, e))
+}
+
+/// A failed clone(2), named. ENOMEM there most often does not mean
+/// memory: a process that joined a pid namespace (setns) whose init has
+/// exited can make no process in it, and the kernel says ENOMEM.
+fn clone_error(kinds: Namespaces, e: Errno) -> Error {
+    let op = if kinds.is_empty() {
+        "clone".to_string()
+    } else {
+        format!("clone {kinds}")
+    };
+    if e == Errno::ENOMEM && pid_namespace_joined() {
+        return Error::sys(format!("{op} into a pid namespace whose init has exited"), e);
+    }
+    Error::sys(op, e)
+}
+
+/// Whether our children would start in another pid namespace than ours
+/// (after setns to a pid namespace, or unshare of one).
+fn pid_namespace_joined() -> bool {
+    let ino = |p: &str| std::fs::metadata(p).map(|m| std::os::unix::fs::MetadataExt::ino(&m));
+    match (ino("/proc/self/ns/pid"), ino("/proc/self/ns/pid_for_children")) {
+        (Ok(a), Ok(b)) => a != b,
+        _ => false,
+    }
 }
 
 /// waitpid(2), retrying on EINTR. With `nohang`, `None` while it runs.
