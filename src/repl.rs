@@ -9,10 +9,7 @@ use rustyline::DefaultEditor;
 use crate::host::{Host, RunError};
 
 fn history_path() -> Option<PathBuf> {
-    history_path_from(
-        std::env::var_os("XDG_STATE_HOME"),
-        std::env::var_os("HOME"),
-    )
+    history_path_from(std::env::var_os("XDG_STATE_HOME"), std::env::var_os("HOME"))
 }
 
 /// The XDG base directory spec: an empty or relative `XDG_STATE_HOME` is
@@ -32,7 +29,6 @@ fn history_path_from(
         })?;
     Some(state.join("nsrun").join("history"))
 }
-
 
 /// What one piece of input turned out to be.
 enum Compiled {
@@ -142,11 +138,19 @@ mod tests {
 
     #[test]
     fn history_path_follows_xdg() {
-        let p = |s: Option<&str>, h: Option<&str>| history_path_from(s.map(Into::into), h.map(Into::into));
+        let p = |s: Option<&str>, h: Option<&str>| {
+            history_path_from(s.map(Into::into), h.map(Into::into))
+        };
         let want = |s: &str| Some(PathBuf::from(s));
         assert_eq!(p(Some("/st"), Some("/h")), want("/st/nsrun/history"));
-        assert_eq!(p(Some(""), Some("/h")), want("/h/.local/state/nsrun/history"));
-        assert_eq!(p(Some("rel"), Some("/h")), want("/h/.local/state/nsrun/history"));
+        assert_eq!(
+            p(Some(""), Some("/h")),
+            want("/h/.local/state/nsrun/history")
+        );
+        assert_eq!(
+            p(Some("rel"), Some("/h")),
+            want("/h/.local/state/nsrun/history")
+        );
         assert_eq!(p(None, Some("/h")), want("/h/.local/state/nsrun/history"));
         assert_eq!(p(Some(""), None), None);
         assert_eq!(p(None, Some("")), None);

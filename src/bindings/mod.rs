@@ -262,25 +262,23 @@ pub(crate) fn call_traced(
 /// and `return "7"` looks like 7 but is not a number.
 pub(crate) fn exit_code_of(v: Option<&Value>) -> Result<i32, String> {
     let code = |n: i64, what: &str| {
-        u8::try_from(n).map(i32::from).map_err(|_| {
-            format!("{what} {n}, not an exit code (an integer from 0 to 255)")
-        })
+        u8::try_from(n)
+            .map(i32::from)
+            .map_err(|_| format!("{what} {n}, not an exit code (an integer from 0 to 255)"))
     };
     match v {
         None | Some(Value::Nil) => Ok(0),
         Some(Value::Integer(n)) => code(*n, "returned"),
-        Some(Value::Number(n)) if n.fract() == 0.0 && n.abs() < 1e18 => {
-            code(*n as i64, "returned")
-        }
+        Some(Value::Number(n)) if n.fract() == 0.0 && n.abs() < 1e18 => code(*n as i64, "returned"),
         Some(Value::Number(n)) => Err(format!(
             "returned {n}, not an exit code (an integer from 0 to 255)"
         )),
         Some(Value::Boolean(b)) => Ok(i32::from(!*b)),
         Some(Value::Table(t)) => match t.get::<Value>("code") {
             Ok(Value::Integer(n)) => code(n, "returned a table whose code is"),
-            _ => Err(
-                "returned a table without an integer 'code' (a process status has one)".into(),
-            ),
+            _ => {
+                Err("returned a table without an integer 'code' (a process status has one)".into())
+            }
         },
         Some(Value::String(s)) => Err(format!(
             "returned the string {:?}, not an exit code: return a number (tonumber(s))",

@@ -48,8 +48,7 @@ pub(crate) fn tmpfs_opts(a: &Args, i: usize) -> R<(Option<u64>, Option<u32>)> {
                 )))
             }
         };
-        mode = super::args::mode_of(&t.get::<Value>("mode")?)
-            .map_err(|m| a.fail_in("tmpfs", m))?;
+        mode = super::args::mode_of(&t.get::<Value>("mode")?).map_err(|m| a.fail_in("tmpfs", m))?;
     }
     Ok((size, mode))
 }

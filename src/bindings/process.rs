@@ -1,9 +1,9 @@
 //! `ns.fork`, `ns.clone`, `ns.exec`, `ns.kill` and process values.
 
 use std::cell::RefCell;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 
 use mlua::{

@@ -526,10 +526,8 @@ impl Cgroup {
                         std::thread::sleep(Duration::from_millis(5))
                     }
                     Err(e) => {
-                        first_err.get_or_insert(Error::sys(
-                            format!("cgroup: rmdir {}", p.display()),
-                            e,
-                        ));
+                        first_err
+                            .get_or_insert(Error::sys(format!("cgroup: rmdir {}", p.display()), e));
                         break;
                     }
                 }

@@ -241,7 +241,8 @@ fn set_attrs(target: &Path, rec: bool, attrs: u64) -> Result<()> {
     match ops::mount_setattr(target, rec, attrs, 0) {
         Ok(()) => Ok(()),
         Err(nix::errno::Errno::ENOSYS) => {
-            let st = nix::sys::statvfs::statvfs(target).op(|| format!("statvfs {}", target.display()))?;
+            let st = nix::sys::statvfs::statvfs(target)
+                .op(|| format!("statvfs {}", target.display()))?;
             use nix::sys::statvfs::FsFlags;
             let mut f = MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
             for (bit, flag) in [

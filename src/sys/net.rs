@@ -226,7 +226,10 @@ pub fn check_name(name: &str, op: impl Fn() -> String) -> Result<()> {
     } else {
         return Ok(());
     };
-    Err(Error::Invalid(format!("{}: interface name '{name}' {why}", op())))
+    Err(Error::Invalid(format!(
+        "{}: interface name '{name}' {why}",
+        op()
+    )))
 }
 
 /// The index of interface `name`, or ENODEV. Under `--plan` an interface

@@ -325,7 +325,12 @@ pub fn symlink(target: impl AsRef<Path>, linkpath: impl AsRef<Path>) -> nix::Res
 }
 
 /// Create or truncate `path` and write all of `data`.
-pub fn write_file(path: impl AsRef<Path>, data: &[u8], mode: Option<u32>, truncate: bool) -> nix::Result<()> {
+pub fn write_file(
+    path: impl AsRef<Path>,
+    data: &[u8],
+    mode: Option<u32>,
+    truncate: bool,
+) -> nix::Result<()> {
     let path = path.as_ref();
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;

@@ -252,7 +252,10 @@ fn clone_error(kinds: Namespaces, e: Errno) -> Error {
         format!("clone {kinds}")
     };
     if e == Errno::ENOMEM && pid_namespace_joined() {
-        return Error::sys(format!("{op} into a pid namespace whose init has exited"), e);
+        return Error::sys(
+            format!("{op} into a pid namespace whose init has exited"),
+            e,
+        );
     }
     Error::sys(op, e)
 }
@@ -261,7 +264,10 @@ fn clone_error(kinds: Namespaces, e: Errno) -> Error {
 /// (after setns to a pid namespace, or unshare of one).
 fn pid_namespace_joined() -> bool {
     let ino = |p: &str| std::fs::metadata(p).map(|m| std::os::unix::fs::MetadataExt::ino(&m));
-    match (ino("/proc/self/ns/pid"), ino("/proc/self/ns/pid_for_children")) {
+    match (
+        ino("/proc/self/ns/pid"),
+        ino("/proc/self/ns/pid_for_children"),
+    ) {
         (Ok(a), Ok(b)) => a != b,
         _ => false,
     }
@@ -592,9 +598,17 @@ fn elf_interp(head: &[u8], f: &mut std::fs::File) -> Option<(u64, usize)> {
     let u64_at = |b: &[u8], o: usize| Some(u64::from_le_bytes(b.get(o..o + 8)?.try_into().ok()?));
     let wide = head[4] == 2;
     let (phoff, phentsize, phnum) = if wide {
-        (u64_at(head, 0x20)?, u16_at(head, 0x36)?, u16_at(head, 0x38)?)
+        (
+            u64_at(head, 0x20)?,
+            u16_at(head, 0x36)?,
+            u16_at(head, 0x38)?,
+        )
     } else {
-        (u64::from(u32_at(head, 0x1c)?), u16_at(head, 0x2a)?, u16_at(head, 0x2c)?)
+        (
+            u64::from(u32_at(head, 0x1c)?),
+            u16_at(head, 0x2a)?,
+            u16_at(head, 0x2c)?,
+        )
     };
     let mut ph = vec![0u8; usize::from(phentsize) * usize::from(phnum.min(64))];
     f.seek(SeekFrom::Start(phoff)).ok()?;

@@ -83,7 +83,18 @@ mod tests {
 
     #[test]
     fn bad_sizes() {
-        for s in ["", "12Q", "-1", "1.5", "1..5M", ".M", "M", "1e3", "16777216T", "0x10"] {
+        for s in [
+            "",
+            "12Q",
+            "-1",
+            "1.5",
+            "1..5M",
+            ".M",
+            "M",
+            "1e3",
+            "16777216T",
+            "0x10",
+        ] {
             let e = parse_size(s).unwrap_err().to_string();
             assert!(e.starts_with(&format!("bad size '{s}'")), "{s}: {e}");
         }

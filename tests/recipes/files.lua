@@ -4,7 +4,7 @@ local ns = require "nsrun"
 local T = require "testlib"
 local D = T.dir
 
--- mkdir: mode as an octal string or a number, applied as given.
+-- mkdir: mode as an octal string, applied as given.
 ns.mkdir(D .. "/a", "0700")
 ns.mkdir(D .. "/b", "0755")
 ns.mkdir(D .. "/c") -- default 0755
