@@ -416,7 +416,7 @@ pub fn dev(target: &str, host_dev: &str) -> Result<()> {
         )?;
     }
     for (link, to) in DEV_LINKS {
-        fs::symlink(to, &format!("{target}/{link}"))?;
+        fs::symlink(to, format!("{target}/{link}"))?;
     }
     let pts = format!("{target}/pts");
     fs::mkdir(&pts, 0o755, false)?;
@@ -544,8 +544,8 @@ pub fn overlay(target: &str, o: &OverlayOpts) -> Result<()> {
         // the target itself, before the overlay covers it.
         let scratch = target;
         tmpfs(scratch, None, Some(0o755))?;
-        fs::mkdir(&format!("{scratch}/upper"), 0o755, false)?;
-        fs::mkdir(&format!("{scratch}/work"), 0o755, false)?;
+        fs::mkdir(format!("{scratch}/upper"), 0o755, false)?;
+        fs::mkdir(format!("{scratch}/work"), 0o755, false)?;
         (
             Some(format!("{scratch}/upper")),
             Some(format!("{scratch}/work")),

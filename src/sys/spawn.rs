@@ -1283,7 +1283,7 @@ impl<'a> Spawn<'a> {
         match cx.prepared {
             // The filter is on: nothing but the exec itself from here.
             Some(p) => Err(
-                p.exec_ready_diagnosing(self.seccomp.as_ref().is_none_or(|s| s.allows_unnamed()))
+                p.exec_ready_diagnosing(self.seccomp.as_ref().map_or(true, |s| s.allows_unnamed()))
             ),
             None => Err(Error::Invalid("nothing to run".into())),
         }
