@@ -41,7 +41,7 @@ local OWN = {
 local NOT_PASSED = { mount_proc = true }
 for _, k in ipairs(OWN) do NOT_PASSED[k] = true end
 local PASS = {}
-for _, k in ipairs(ns.spawn_options) do
+for _, k in ipairs(ns.spawn_options()) do
   if not NOT_PASSED[k] then PASS[#PASS + 1] = k end
 end
 

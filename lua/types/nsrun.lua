@@ -495,8 +495,8 @@ ns.version = ""
 
 ---The option names `ns.spawn` and `ns.run` accept, sorted (`sandbox.run`
 ---passes those it does not handle itself on to `ns.spawn`).
----@type string[]
-ns.spawn_options = {}
+---@return string[]
+function ns.spawn_options() end
 
 -- Namespaces
 

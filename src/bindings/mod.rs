@@ -340,10 +340,6 @@ pub(crate) fn module(lua: &Lua) -> mlua::Result<Table> {
     hardening::register(lua, &m)?;
     rooted::register(lua, &m)?;
     m.set("version", env!("CARGO_PKG_VERSION"))?;
-    // The sandbox passes these on to ns.spawn: it reads them from here
-    // rather than keeping a copy that could drift.
-    let mut keys = spawn::KEYS.to_vec();
-    keys.sort_unstable();
-    m.set("spawn_options", lua.create_sequence_from(keys)?)?;
+
     Ok(m)
 }

@@ -34,8 +34,9 @@ pub(crate) fn tmpfs_opts(a: &Args, i: usize) -> R<(Option<u64>, Option<u32>)> {
                 match crate::sys::size::parse_size(&s).map_err(|e| a.fail(e))? {
                     0 | crate::sys::size::UNLIMITED => {
                         return Err(a.fail(format!(
-                            "size must be more than 0 bytes and not unlimited (leave it out for \
-                             the kernel's default, half of the memory), got '{s}'"
+                            "bad size '{s}': a tmpfs needs more than 0 bytes and no \
+                             \"unlimited\" (leave size out for the kernel's default, half of \
+                             the memory)"
                         )))
                     }
                     n => Some(n),

@@ -423,6 +423,13 @@ fn spawn_err(a: &Args, e: crate::Error) -> Fail {
 }
 
 pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
+    // The sandbox passes these on to ns.spawn: it reads them from here
+    // rather than keeping a copy that could drift.
+    super::add(lua, m, "spawn_options", |lua, _| {
+        let mut keys = KEYS.to_vec();
+        keys.sort_unstable();
+        Ok(lua.create_sequence_from(keys)?)
+    })?;
     super::add(lua, m, "spawn", |lua, a| {
         let opts = a.table(1)?;
         let child = build(lua, a, &opts, false)?

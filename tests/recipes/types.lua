@@ -76,7 +76,7 @@ local e2 = T.errno("prefix.pipe", "EPIPE", function() p.stdin:write(("x"):rep(1 
 T.eq("prefix.pipe_message", e2.message, "write to pipe: Broken pipe (EPIPE)")
 
 -- One size parser: tmpfs takes what cgroups and rlimits take.
-T.errmsg("size.zero", "size must be more than 0", ns.tmpfs, D .. "/m", {size = "0"})
+T.errmsg("size.zero", "bad size '0': a tmpfs needs more than 0 bytes", ns.tmpfs, D .. "/m", {size = "0"})
 T.errmsg("size.bad", "bad size '1.5'", ns.tmpfs, D .. "/m", {size = "1.5"})
 st = T.clone("mount", function()
   ns.mount(nil, "/", nil, "rec,private")
@@ -89,7 +89,7 @@ T.eq("size.fraction", st.code, 0)
 
 -- sandbox.run takes every ns.spawn option it does not handle itself.
 local sandbox = require "nsrun.sandbox"
-for _, k in ipairs(ns.spawn_options) do
+for _, k in ipairs(ns.spawn_options()) do
   local ok, err = pcall(sandbox.run, {[k] = 0, argv = {"true"}})
   if not ok and tostring(err):find("unknown option", 1, true) and k ~= "mount_proc" then
     error("sandbox refuses ns.spawn's option " .. k .. ": " .. tostring(err))
