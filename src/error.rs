@@ -115,6 +115,12 @@ impl Error {
             (Errno::EINVAL, "setuid" | "setgid" | "setgroups") => {
                 "the id is not mapped in this user namespace: write uid_map/gid_map first"
             }
+            (Errno::ENOMEM, "clone") if op.contains("whose init has exited") => {
+                "a pid namespace lives as long as its init (its PID 1): once that has \
+                 exited, no process can be made in it (the kernel says ENOMEM). Join a pid \
+                 namespace only while its init runs (keep the process that made it, or \
+                 init = true, alive), or make a new one"
+            }
             (Errno::ENOSPC, "unshare" | "clone") => {
                 "the namespace limit was reached (sysctl user.max_*_namespaces)"
             }
@@ -172,6 +178,11 @@ impl Error {
             (Errno::EPERM, "setrlimit") => "raising a hard limit needs CAP_SYS_RESOURCE",
             (Errno::EBUSY, "umount") => "the mount is in use: try the \"detach\" flag",
             (Errno::EBUSY, "pivot_root") => "new_root or put_old is busy or the same mount",
+            (Errno::ENOENT, "exec") if op.contains(": its interpreter ") => {
+                "the program is there but the interpreter it names is not (a dynamically \
+                 linked program needs its ELF loader, e.g. /lib64/ld-linux-x86-64.so.2, and \
+                 its libraries in the same root; a script needs the program on its #! line)"
+            }
             (Errno::ENOENT, "exec") => "no such program: check the name and PATH",
             (Errno::EACCES, "exec") => "the file is not executable, or on a noexec mount",
             (Errno::ENOENT, "mount" | "bind" | "pivot_root" | "chroot" | "persist") => {

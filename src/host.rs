@@ -196,7 +196,10 @@ impl Host {
             .map(|a| self.lua.create_string(a.as_ref()).map(Value::String))
             .collect::<mlua::Result<_>>()?;
         match bindings::call_traced(&self.lua, &f, mlua::MultiValue::from_vec(varargs))? {
-            Ok(vals) => Ok(bindings::exit_code_of(vals.front())),
+            Ok(vals) => bindings::exit_code_of(vals.front()).map_err(|m| RunError::Uncaught {
+                message: format!("{}: the recipe {m}", script.trim_start_matches(['@', '='])),
+                traceback: String::new(),
+            }),
             Err(u) => Err(RunError::Uncaught {
                 message: u.message,
                 traceback: u.traceback,

@@ -9,9 +9,24 @@ use rustyline::DefaultEditor;
 use crate::host::{Host, RunError};
 
 fn history_path() -> Option<PathBuf> {
-    let state = std::env::var_os("XDG_STATE_HOME")
+    history_path_from(std::env::var_os("XDG_STATE_HOME"), std::env::var_os("HOME"))
+}
+
+/// The XDG base directory spec: an empty or relative `XDG_STATE_HOME` is
+/// as if unset (else history would land in `./nsrun/history`, wherever
+/// nsrun was started); then `$HOME/.local/state`.
+fn history_path_from(
+    state: Option<std::ffi::OsString>,
+    home: Option<std::ffi::OsString>,
+) -> Option<PathBuf> {
+    let state = state
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))?;
+        .filter(|p| p.is_absolute())
+        .or_else(|| {
+            home.map(PathBuf::from)
+                .filter(|h| !h.as_os_str().is_empty())
+                .map(|h| h.join(".local/state"))
+        })?;
     Some(state.join("nsrun").join("history"))
 }
 
@@ -125,5 +140,31 @@ impl Host {
             let _ = rl.save_history(h);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::history_path_from;
+    use std::path::PathBuf;
+
+    #[test]
+    fn history_path_follows_xdg() {
+        let p = |s: Option<&str>, h: Option<&str>| {
+            history_path_from(s.map(Into::into), h.map(Into::into))
+        };
+        let want = |s: &str| Some(PathBuf::from(s));
+        assert_eq!(p(Some("/st"), Some("/h")), want("/st/nsrun/history"));
+        assert_eq!(
+            p(Some(""), Some("/h")),
+            want("/h/.local/state/nsrun/history")
+        );
+        assert_eq!(
+            p(Some("rel"), Some("/h")),
+            want("/h/.local/state/nsrun/history")
+        );
+        assert_eq!(p(None, Some("/h")), want("/h/.local/state/nsrun/history"));
+        assert_eq!(p(Some(""), None), None);
+        assert_eq!(p(None, Some("")), None);
     }
 }

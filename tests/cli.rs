@@ -155,7 +155,8 @@ both!(
             ("return true", 0),
             ("return nil", 0),
             ("print('no return')", 0),
-            ("return 'a string'", 0),
+            // Not an exit code: an error (tests/types.rs checks the message).
+            ("return 'a string'", 1),
             (
                 "local ns = require 'nsrun' return ns.fork(function() return 12 end):wait()",
                 12,

@@ -732,5 +732,8 @@ fn rust_api_huge_timeout_and_threads() {
     let mut st = 0;
     // SAFETY: waiting for our own child.
     unsafe { libc::waitpid(pid, &mut st, 0) };
-    assert!(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0, "status {st:#x}");
+    assert!(
+        libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0,
+        "status {st:#x}"
+    );
 }

@@ -29,24 +29,28 @@ local M = {}
 
 local ALL = { "user", "mount", "pid", "uts", "ipc", "net", "cgroup" }
 
--- Options of the sandbox itself, and those passed on to ns.spawn as they are.
+-- Options of the sandbox itself, and those passed on to ns.spawn as they
+-- are: every option ns.spawn takes (its own list, so a new one reaches the
+-- sandbox too) but the sandbox's own and mount_proc (the sandbox has proc).
 local OWN = {
   "root", "binds", "tmpfs", "proc", "dev", "mqueue", "sys", "dirs", "files", "symlinks",
   "unmask",
   "chmod", "remount_ro", "overlay", "net", "namespaces", "namespaces_try", "chdir",
   "as_pid_1", "cap_add", "cap_drop", "setup", "unsetenv",
 }
-local PASS = {
-  "argv", "fn", "hostname", "domainname", "uid", "gid", "groups", "env", "clear_env",
-  "argv0", "stdin", "stdout", "stderr", "keep_fds", "die_with_parent", "new_session",
-  "timeout", "time_offsets", "uid_map", "gid_map", "setgroups", "join", "before_start",
-  "caps", "no_new_privs", "seccomp", "rlimits", "cgroup", "disable_userns", "init", "propagation",
-  "landlock", "new_keyring", "tty_guard",
-}
+local NOT_PASSED = { mount_proc = true }
+for _, k in ipairs(OWN) do NOT_PASSED[k] = true end
+local PASS = {}
+for _, k in ipairs(ns.spawn_options()) do
+  if not NOT_PASSED[k] then PASS[#PASS + 1] = k end
+end
 
 local known = {}
+local known_sorted = {}
 for _, k in ipairs(OWN) do known[k] = true end
 for _, k in ipairs(PASS) do known[k] = true end
+for k in pairs(known) do known_sorted[#known_sorted + 1] = k end
+table.sort(known_sorted)
 
 local function distance(a, b)
   local prev = {}
@@ -66,7 +70,9 @@ local function check_keys(opts, level)
   for k in pairs(opts) do
     if type(k) ~= "string" or not known[k] then
       local best, bd = nil, 3
-      for name in pairs(known) do
+      -- In sorted order, so that of two names as close the first wins,
+      -- the same on every run.
+      for _, name in ipairs(known_sorted) do
         local d = distance(tostring(k), name)
         if d < bd then best, bd = name, d end
       end
@@ -101,12 +107,17 @@ local function abs(p, what, level)
   return p
 end
 
+-- A mode as the octal string the file functions take ("0644"); numbers
+-- are refused as they are there (Lua has no octal literals: 0644 is 644).
 local function octal(m, what, level)
   if m == nil then return nil end
-  if type(m) == "number" then return m end
-  local n = type(m) == "string" and tonumber(m, 8)
-  if not n then error(("sandbox: %s: bad mode %s (octal, e.g. \"0755\")"):format(what, tostring(m)), level + 1) end
-  return n
+  if type(m) == "number" then
+    error(("sandbox: %s: a mode is an octal string such as \"0755\", got the number %s"):format(what, tostring(m)),
+      level + 1)
+  end
+  local n = type(m) == "string" and tonumber((m:gsub("^0o", "")), 8)
+  if not n or n > 4095 then error(("sandbox: %s: bad mode %s (octal, e.g. \"0755\")"):format(what, tostring(m)), level + 1) end
+  return ("0%o"):format(n)
 end
 
 local function depth(p) return select(2, p:gsub("/[^/]", "")) end
@@ -255,7 +266,7 @@ local function build(opts, level)
     if type(f) ~= "table" or type(f.content) ~= "string" then
       error(("sandbox: files[%q] must be a string or {content=, mode=}"):format(path), level + 1)
     end
-    files[#files + 1] = { path = path, content = f.content, mode = octal(f.mode, "files mode", level + 1) or 420 }
+    files[#files + 1] = { path = path, content = f.content, mode = octal(f.mode, "files mode", level + 1) or "0644" }
   end
   table.sort(files, function(a, b) return a.path < b.path end)
   local links = {}
@@ -334,7 +345,7 @@ local function build(opts, level)
 
   local user_setup = opts.setup
   if user_setup ~= nil and type(user_setup) ~= "function" then
-    error("sandbox: setup must be a function", level + 1)
+    error("sandbox: option 'setup' must be a function, got " .. type(user_setup), level + 1)
   end
 
   local function parent_of(p) return p:match("^(.*)/[^/]*$") end

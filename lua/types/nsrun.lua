@@ -98,8 +98,9 @@
 ---A signal: a number (0 to 64) or a name with or without `SIG` (`"TERM"`, `"SIGKILL"`).
 ---@alias nsrun.Signal integer | string
 
----A file mode: a number (`tonumber("755", 8)`, `493`) or an octal string (`"0755"`, `"755"`).
----@alias nsrun.Mode integer | string
+---A file mode: an octal string (`"0755"`, `"755"`, `"1777"`). Numbers are refused: Lua has no
+---octal literals, so `0755` would be the decimal 755 (mode 01363).
+---@alias nsrun.Mode string
 
 ---A namespace to join: a pid, a path (`/proc/42/ns/net`, a persisted file), a handle, or a process (its pid).
 ---@alias nsrun.NsTarget integer | string | nsrun.NsHandle | nsrun.Process
@@ -459,7 +460,7 @@ function Root:bind(source, dest, opts) end
 
 ---A tmpfs (nosuid,nodev) on `path` inside the root, made if missing.
 ---@param path string
----@param opts? {size?: integer|string, mode?: integer|string}
+---@param opts? {size?: integer|string, mode?: string}
 function Root:tmpfs(path, opts) end
 
 ---A fresh proc (nosuid,nodev,noexec) on `path` inside the root; `readonly` paths of it are bound onto themselves read-only (recursively), `mask` paths covered by an empty read-only file or directory; missing ones are skipped.
@@ -501,6 +502,11 @@ local ns = {}
 ---The nsrun version, e.g. `"0.1.0"`.
 ---@type string
 ns.version = ""
+
+---The option names `ns.spawn` and `ns.run` accept, sorted (`sandbox.run`
+---passes those it does not handle itself on to `ns.spawn`).
+---@return string[]
+function ns.spawn_options() end
 
 -- Namespaces
 
@@ -572,7 +578,7 @@ function ns.umount(target, flags) end
 
 ---A tmpfs on `target` (created as a 0755 directory if missing), nosuid,nodev.
 ---@param target string
----@param opts? {size?: integer|string, mode?: integer|string} size in bytes or "64M"; root mode, octal
+---@param opts? {size?: integer|string, mode?: string} size in bytes or "64M"; root mode, octal
 function ns.tmpfs(target, opts) end
 
 ---A minimal /dev on `target`: null zero full random urandom tty bound from the host, fd/stdin/stdout/stderr/core links, devpts with ptmx, shm.

@@ -1,6 +1,10 @@
 //! Argument checking with Lua's own messages:
 //! `bad argument #2 to 'mount' (string expected, got number)`.
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
 use mlua::{AnyUserData, Function, MultiValue, Table, Value};
 
 use crate::sys::namespace::{Namespace, Namespaces};
@@ -84,6 +88,16 @@ impl Args {
         Fail::Msg(format!("{}: {msg}", self.name))
     }
 
+    /// A message about part `what` of the call: `tmpfs: msg` from
+    /// `tmpfs`, `sandbox: tmpfs: msg` from elsewhere; never `tmpfs: tmpfs:`.
+    pub fn fail_in(&self, what: &str, msg: impl std::fmt::Display) -> Fail {
+        if self.name == what {
+            self.fail(msg)
+        } else {
+            self.fail(format!("{what}: {msg}"))
+        }
+    }
+
     fn expected(&self, i: usize, what: &str) -> Fail {
         let got = if i > self.vals.len() {
             "no value"
@@ -94,11 +108,44 @@ impl Args {
     }
 
     /// A string. Unlike luaL_checkstring, numbers are refused: a number
-    /// where a path or name belongs is almost always a mistake.
+    /// where a path or name belongs is almost always a mistake. Names
+    /// (kinds, interfaces, signals) must be UTF-8; paths go through
+    /// [`Args::path`], which takes any bytes.
     pub fn string(&self, i: usize) -> R<String> {
         match self.get(i) {
-            Value::String(s) => Ok(s.to_string_lossy()),
+            Value::String(s) => match s.to_str() {
+                Ok(s) if s.contains('\0') => Err(self.bad(i, "string contains a NUL byte")),
+                Ok(s) => Ok(s.to_string()),
+                Err(_) => Err(self.bad(i, "string is not valid UTF-8")),
+            },
             _ => Err(self.expected(i, "string")),
+        }
+    }
+
+    /// A path for an operation that takes UTF-8 paths only so far (a
+    /// root's): other bytes are refused, never changed.
+    pub fn path_str(&self, i: usize) -> R<String> {
+        let p = self.path(i)?;
+        p.into_os_string()
+            .into_string()
+            .map_err(|_| self.bad(i, "path is not valid UTF-8 (not supported here yet)"))
+    }
+
+    /// A path: the string's bytes as they are (Lua strings are bytes, and
+    /// so are Linux paths). A NUL byte cannot reach the kernel: refused.
+    pub fn path(&self, i: usize) -> R<PathBuf> {
+        match self.get(i) {
+            Value::String(s) => path_of(&s.as_bytes()).map_err(|m| self.bad(i, m)),
+            _ => Err(self.expected(i, "string")),
+        }
+    }
+
+    /// A path or nil.
+    pub fn opt_path(&self, i: usize) -> R<Option<PathBuf>> {
+        if self.is_nil(i) {
+            Ok(None)
+        } else {
+            self.path(i).map(Some)
         }
     }
 
@@ -194,8 +241,10 @@ impl Args {
     }
 }
 
-/// A file mode: an integer, or a string read as octal so "0755" and "755"
-/// mean what they say; nil is `None`.
+/// A file mode: a string read as octal, so "0755" and "755" mean what
+/// they say; nil is `None`. Numbers are refused: Lua has no octal
+/// literals, so `0755` is the decimal 755, mode 01363, and a number that
+/// is meant (493) cannot be told from one that is not.
 pub(crate) fn mode_of(v: &Value) -> Result<Option<u32>, String> {
     match v {
         Value::Nil => Ok(None),
@@ -207,10 +256,24 @@ pub(crate) fn mode_of(v: &Value) -> Result<Option<u32>, String> {
                 .map(Some)
                 .ok_or_else(|| format!("bad mode '{s}' (octal, e.g. \"0755\")"))
         }
-        Value::Integer(m) if (0..=0o7777).contains(m) => Ok(Some(*m as u32)),
-        Value::Integer(m) => Err(format!("mode {m:#o} out of range (0 to 0o7777)")),
+        Value::Integer(_) | Value::Number(_) => {
+            let n = match v {
+                Value::Integer(n) => n.to_string(),
+                Value::Number(n) => n.to_string(),
+                _ => unreachable!(),
+            };
+            Err(format!(
+                "a mode is an octal string such as \"0755\", got the number {n} (Lua has no \
+                 octal literals: 0755 is the decimal 755); write it as \"{}\"",
+                if n.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+                    format!("0{}", n.trim_start_matches('0'))
+                } else {
+                    format!("0{:o}", v.as_i64().unwrap_or(0).clamp(0, 0o7777))
+                }
+            ))
+        }
         other => Err(format!(
-            "mode expected (octal string or integer), got {}",
+            "mode expected (an octal string such as \"0755\"), got {}",
             typename(other)
         )),
     }
@@ -286,11 +349,39 @@ pub(crate) fn opt_bool(t: &Table, fname: &str, key: &str, default: bool) -> R<bo
     }
 }
 
+/// Bytes as a path; one with a NUL byte is refused (the kernel would see
+/// only the part before it).
+pub(crate) fn path_of(b: &[u8]) -> Result<PathBuf, String> {
+    if b.contains(&0) {
+        return Err("path contains a NUL byte".into());
+    }
+    Ok(PathBuf::from(OsStr::from_bytes(b)))
+}
+
+/// A field of an options table as a path (any bytes but NUL) or nil.
+pub(crate) fn opt_path(t: &Table, fname: &str, key: &str) -> R<Option<PathBuf>> {
+    match t.get::<Value>(key)? {
+        Value::Nil => Ok(None),
+        Value::String(s) => path_of(&s.as_bytes())
+            .map(Some)
+            .map_err(|m| Fail::Msg(format!("{fname}: option '{key}': {m}"))),
+        other => Err(Fail::Msg(format!(
+            "{fname}: option '{key}' must be a string, got {}",
+            typename(&other)
+        ))),
+    }
+}
+
 /// A field of an options table as a string or nil.
 pub(crate) fn opt_str(t: &Table, fname: &str, key: &str) -> R<Option<String>> {
     match t.get::<Value>(key)? {
         Value::Nil => Ok(None),
-        Value::String(s) => Ok(Some(s.to_string_lossy())),
+        Value::String(s) => match s.to_str() {
+            Ok(s) => Ok(Some(s.to_string())),
+            Err(_) => Err(Fail::Msg(format!(
+                "{fname}: option '{key}' is not valid UTF-8"
+            ))),
+        },
         Value::Integer(n) => Ok(Some(n.to_string())),
         other => Err(Fail::Msg(format!(
             "{fname}: option '{key}' must be a string, got {}",

@@ -12,11 +12,11 @@ fn mode(a: &Args, i: usize) -> R<Option<u32>> {
 
 pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
     super::add(lua, m, "chdir", |_, a| {
-        fs::chdir(&a.string(1)?)?;
+        fs::chdir(&a.path(1)?)?;
         Ok(())
     })?;
     super::add(lua, m, "mkdir", |_, a| {
-        let path = a.string(1)?;
+        let path = a.path(1)?;
         let mode = mode(a, 2)?.unwrap_or(0o755);
         let mut parents = false;
         if let Some(t) = a.opt_table(3)? {
@@ -27,27 +27,33 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
         Ok(())
     })?;
     super::add(lua, m, "chmod", |_, a| {
-        let path = a.string(1)?;
+        let path = a.path(1)?;
         let m = mode(a, 2)?.ok_or_else(|| a.bad(2, "mode expected, got no value"))?;
         fs::chmod(&path, m)?;
         Ok(())
     })?;
     super::add(lua, m, "symlink", |_, a| {
-        fs::symlink(&a.string(1)?, &a.string(2)?)?;
+        fs::symlink(&a.path(1)?, &a.path(2)?)?;
         Ok(())
     })?;
     super::add(lua, m, "write_file", |_, a| {
-        let path = a.string(1)?;
+        let path = a.path(1)?;
         let data = a.bytes(2)?;
         fs::write_file(&path, &data, mode(a, 3)?)?;
         Ok(())
     })?;
     super::add(lua, m, "read_file", |lua, a| {
-        let data = fs::read_file(&a.string(1)?)?;
+        let data = fs::read_file(&a.path(1)?)?;
         Ok(lua.create_string(data)?)
     })?;
     super::add(lua, m, "readdir", |lua, a| {
-        Ok(lua.create_sequence_from(fs::readdir(&a.string(1)?)?)?)
+        use std::os::unix::ffi::OsStrExt;
+        let names = fs::readdir(a.path(1)?)?;
+        let names = names
+            .iter()
+            .map(|n| lua.create_string(n.as_bytes()))
+            .collect::<mlua::Result<Vec<_>>>()?;
+        Ok(lua.create_sequence_from(names)?)
     })?;
     Ok(())
 }

@@ -25,7 +25,7 @@ use std::ffi::c_void;
 
 use mlua::{Function, IntoLuaMulti, LightUserData, Lua, MultiValue, Table, Value};
 
-pub(crate) use args::{Args, Fail};
+pub(crate) use args::{typename, Args, Fail};
 
 static SENTINEL: u8 = 0;
 
@@ -225,7 +225,7 @@ pub(crate) fn call_traced(
         Some(h) => h,
         None => {
             let h = lua.create_function(|lua, e: Value| {
-                let msg: String = lua.globals().get::<Function>("tostring")?.call(e)?;
+                let msg = describe_error(lua, &e)?;
                 let tb = lua.traceback(None, 1)?;
                 let t = lua.create_table()?;
                 t.set("message", msg)?;
@@ -258,18 +258,72 @@ pub(crate) fn call_traced(
 }
 
 /// The exit code a recipe's or a child function's result stands for:
-/// an integer, a status table's `code`, true/false, or 0.
-pub(crate) fn exit_code_of(v: Option<&Value>) -> i32 {
+/// nothing (0), an integer from 0 to 255, a table's integer `code` (a
+/// process status), true (0) or false (1). Anything else is refused
+/// rather than read as 0 or cut to 8 bits: `return 256` would exit 0,
+/// and `return "7"` looks like 7 but is not a number.
+pub(crate) fn exit_code_of(v: Option<&Value>) -> Result<i32, String> {
+    let code = |n: i64, what: &str| {
+        u8::try_from(n)
+            .map(i32::from)
+            .map_err(|_| format!("{what} {n}, not an exit code (an integer from 0 to 255)"))
+    };
     match v {
-        Some(Value::Integer(n)) => (*n & 0xff) as i32,
-        Some(Value::Number(n)) if n.fract() == 0.0 => ((*n as i64) & 0xff) as i32,
-        Some(Value::Boolean(b)) => i32::from(!*b),
+        None | Some(Value::Nil) => Ok(0),
+        Some(Value::Integer(n)) => code(*n, "returned"),
+        Some(Value::Number(n)) if n.fract() == 0.0 && n.abs() < 1e18 => code(*n as i64, "returned"),
+        Some(Value::Number(n)) => Err(format!(
+            "returned {n}, not an exit code (an integer from 0 to 255)"
+        )),
+        Some(Value::Boolean(b)) => Ok(i32::from(!*b)),
         Some(Value::Table(t)) => match t.get::<Value>("code") {
-            Ok(Value::Integer(n)) => (n & 0xff) as i32,
-            _ => 0,
+            Ok(Value::Integer(n)) => code(n, "returned a table whose code is"),
+            _ => {
+                Err("returned a table without an integer 'code' (a process status has one)".into())
+            }
         },
-        _ => 0,
+        Some(Value::String(s)) => Err(format!(
+            "returned the string {:?}, not an exit code: return a number (tonumber(s))",
+            s.to_string_lossy()
+        )),
+        Some(other) => Err(format!(
+            "returned a {}, not an exit code (an integer from 0 to 255)",
+            typename(other)
+        )),
     }
+}
+
+/// How an error value that is not a string reads: its `__tostring`, or
+/// for a plain table its fields (`{code = 3, why = "x"}`) rather than
+/// `table: 0x55…`.
+fn describe_error(lua: &Lua, e: &Value) -> mlua::Result<String> {
+    let tostring = lua.globals().get::<Function>("tostring")?;
+    let Value::Table(t) = e else {
+        return tostring.call(e);
+    };
+    if t.metatable()
+        .is_some_and(|m| m.contains_key("__tostring").unwrap_or(false))
+    {
+        return tostring.call(e);
+    }
+    let mut fields = Vec::new();
+    for pair in t.pairs::<Value, Value>() {
+        let (k, v) = pair?;
+        let show = |v: &Value| -> mlua::Result<String> {
+            Ok(match v {
+                Value::String(s) => format!("{:?}", s.to_string_lossy()),
+                Value::Table(_) => "{…}".into(),
+                other => tostring.call(other)?,
+            })
+        };
+        let key = match &k {
+            Value::String(s) => s.to_string_lossy(),
+            other => format!("[{}]", show(other)?),
+        };
+        fields.push(format!("{key} = {}", show(&v)?));
+    }
+    fields.sort();
+    Ok(format!("error value {{{}}}", fields.join(", ")))
 }
 
 /// Build the `nsrun` module table.
@@ -288,5 +342,6 @@ pub(crate) fn module(lua: &Lua) -> mlua::Result<Table> {
     hardening::register(lua, &m)?;
     rooted::register(lua, &m)?;
     m.set("version", env!("CARGO_PKG_VERSION"))?;
+
     Ok(m)
 }

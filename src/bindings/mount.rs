@@ -2,7 +2,7 @@
 
 use mlua::{Lua, Table, Value};
 
-use super::args::{check_keys, names_of, opt_bool, opt_str, typename, Args, R};
+use super::args::{check_keys, names_of, opt_bool, opt_path, opt_str, typename, Args, R};
 use crate::sys::mount::{self as sysmount, BindOpts};
 
 fn flags_value(a: &Args, v: &Value, what: &str) -> R<nix::mount::MsFlags> {
@@ -27,7 +27,20 @@ pub(crate) fn tmpfs_opts(a: &Args, i: usize) -> R<(Option<u64>, Option<u32>)> {
             Value::Nil => None,
             Value::Integer(n) if n > 0 => Some(n as u64),
             Value::String(s) => {
-                Some(sysmount::parse_size(&s.to_string_lossy()).map_err(|e| a.fail(e))?)
+                let s = s
+                    .to_str()
+                    .map_err(|_| a.fail("size is not valid UTF-8"))?
+                    .to_string();
+                match crate::sys::size::parse_size(&s).map_err(|e| a.fail(e))? {
+                    0 | crate::sys::size::UNLIMITED => {
+                        return Err(a.fail(format!(
+                            "bad size '{s}': a tmpfs needs more than 0 bytes and no \
+                             \"unlimited\" (leave size out for the kernel's default, half of \
+                             the memory)"
+                        )))
+                    }
+                    n => Some(n),
+                }
             }
             other => {
                 return Err(a.fail(format!(
@@ -36,8 +49,7 @@ pub(crate) fn tmpfs_opts(a: &Args, i: usize) -> R<(Option<u64>, Option<u32>)> {
                 )))
             }
         };
-        mode = super::args::mode_of(&t.get::<Value>("mode")?)
-            .map_err(|m| a.fail(format!("tmpfs: {m}")))?;
+        mode = super::args::mode_of(&t.get::<Value>("mode")?).map_err(|m| a.fail_in("tmpfs", m))?;
     }
     Ok((size, mode))
 }
@@ -87,10 +99,10 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
     super::add(lua, m, "mount", |_, a| {
         let (source, target, fstype, flags, data) = if let Value::Table(t) = a.get(1) {
             check_keys(t, "mount", &["source", "target", "fstype", "flags", "data"])?;
-            let target = opt_str(t, "mount", "target")?
+            let target = opt_path(t, "mount", "target")?
                 .ok_or_else(|| a.fail("the options table needs a 'target'"))?;
             (
-                opt_str(t, "mount", "source")?,
+                opt_path(t, "mount", "source")?,
                 target,
                 opt_str(t, "mount", "fstype")?,
                 flags_value(a, &t.get::<Value>("flags")?, "flags")?,
@@ -98,8 +110,8 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
             )
         } else {
             (
-                a.opt_string(1)?,
-                a.string(2)?,
+                a.opt_path(1)?,
+                a.path(2)?,
                 a.opt_string(3)?,
                 flags_value(a, a.get(4), "argument #4 (flags)")?,
                 a.opt_string(5)?,
@@ -115,8 +127,8 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
         Ok(())
     })?;
     super::add(lua, m, "bind", |_, a| {
-        let source = a.string(1)?;
-        let target = a.string(2)?;
+        let source = a.path(1)?;
+        let target = a.path(2)?;
         let mut opts = BindOpts::default();
         if let Some(t) = a.opt_table(3)? {
             check_keys(&t, "bind", &["ro", "rec", "create", "nosuid", "nodev"])?;
@@ -130,7 +142,7 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
         Ok(())
     })?;
     super::add(lua, m, "umount", |_, a| {
-        let target = a.string(1)?;
+        let target = a.path(1)?;
         let flags = if a.is_nil(2) {
             nix::mount::MntFlags::empty()
         } else {
@@ -140,15 +152,15 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
         Ok(())
     })?;
     super::add(lua, m, "pivot_root", |_, a| {
-        let new_root = a.string(1)?;
-        match a.opt_string(2)? {
+        let new_root = a.path(1)?;
+        match a.opt_path(2)? {
             Some(put_old) => sysmount::pivot_root(&new_root, &put_old)?,
             None => sysmount::pivot_into(&new_root)?,
         }
         Ok(())
     })?;
     super::add(lua, m, "tmpfs", |_, a| {
-        let target = a.string(1)?;
+        let target = a.path(1)?;
         let (size, mode) = tmpfs_opts(a, 2)?;
         sysmount::mount_point(&target, false)?;
         sysmount::tmpfs(&target, size, mode)?;
@@ -156,24 +168,24 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
     })?;
     super::add(lua, m, "mount_dev", |_, a| {
         let from = from_opt(a, 2, "mount_dev", "/dev")?;
-        sysmount::dev(&a.string(1)?, &from)?;
+        sysmount::dev(&a.path_str(1)?, &from)?;
         Ok(())
     })?;
     super::add(lua, m, "mount_proc", |_, a| {
-        sysmount::proc(&a.string(1)?)?;
+        sysmount::proc(&a.path_str(1)?)?;
         Ok(())
     })?;
     super::add(lua, m, "mount_sysfs", |_, a| {
         let from = from_opt(a, 2, "mount_sysfs", "/sys")?;
-        sysmount::sysfs(&a.string(1)?, &from)?;
+        sysmount::sysfs(&a.path_str(1)?, &from)?;
         Ok(())
     })?;
     super::add(lua, m, "mount_mqueue", |_, a| {
-        sysmount::mqueue(&a.string(1)?)?;
+        sysmount::mqueue(&a.path_str(1)?)?;
         Ok(())
     })?;
     super::add(lua, m, "mount_point", |_, a| {
-        let path = a.string(1)?;
+        let path = a.path(1)?;
         let mut file = false;
         if let Some(t) = a.opt_table(2)? {
             check_keys(&t, "mount_point", &["file"])?;
@@ -183,7 +195,7 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
         Ok(())
     })?;
     super::add(lua, m, "remount_ro", |_, a| {
-        let path = a.string(1)?;
+        let path = a.path(1)?;
         let mut rec = true;
         if let Some(t) = a.opt_table(2)? {
             check_keys(&t, "remount_ro", &["rec"])?;
@@ -193,13 +205,13 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
         Ok(())
     })?;
     super::add(lua, m, "overlay", |_, a| {
-        let target = a.string(1)?;
+        let target = a.path_str(1)?;
         let o = overlay_opts(a, 2)?;
         sysmount::overlay(&target, &o)?;
         Ok(())
     })?;
     super::add(lua, m, "chroot", |_, a| {
-        sysmount::chroot(&a.string(1)?)?;
+        sysmount::chroot(a.path(1)?)?;
         Ok(())
     })?;
     Ok(())

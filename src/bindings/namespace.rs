@@ -219,12 +219,12 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
     super::add(lua, m, "persist", |_, a| {
         let k: Namespace = a.string(1)?.parse().map_err(|e| a.fail(e))?;
         let pid = a.pid(2)?;
-        let path = a.string(3)?;
+        let path = a.path(3)?;
         sysns::persist_kind(k, pid, &path)?;
         Ok(())
     })?;
     super::add(lua, m, "unpersist", |_, a| {
-        sysns::unpersist(&a.string(1)?)?;
+        sysns::unpersist(&a.path(1)?)?;
         Ok(())
     })?;
     super::add(lua, m, "sethostname", |_, a| {

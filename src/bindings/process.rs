@@ -1,8 +1,10 @@
 //! `ns.fork`, `ns.clone`, `ns.exec`, `ns.kill` and process values.
 
 use std::cell::RefCell;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 
 use mlua::{
@@ -10,7 +12,7 @@ use mlua::{
 };
 use nix::errno::Errno;
 
-use super::args::{check_keys, opt_str, typename, Args, Fail, R};
+use super::args::{check_keys, opt_path, typename, Args, Fail, R};
 use crate::sys::child::{self, Child, Deadline};
 use crate::sys::namespace::{self as sysns, Namespace, Namespaces};
 use crate::sys::process::{self, ExecOpts, ExitStatus, Forked};
@@ -637,7 +639,10 @@ pub(crate) fn run_child(lua: &Lua, f: &Function) -> ! {
 /// Call a child's function: its exit code, or 1 after printing an error.
 pub(crate) fn child_code(lua: &Lua, f: &Function) -> i32 {
     let code = match super::call_traced(lua, f, ()) {
-        Ok(Ok(vals)) => super::exit_code_of(vals.front()),
+        Ok(Ok(vals)) => super::exit_code_of(vals.front()).unwrap_or_else(|m| {
+            eprintln!("nsrun: the child's function {m}");
+            1
+        }),
         Ok(Err(u)) => match super::plan::child_exit(&u.message) {
             // Under --plan: the child's os.exit, not a failure.
             Some(code) => code,
@@ -693,7 +698,7 @@ fn fork_with(
 
 /// An environment table: names to strings; `false` removes a variable.
 /// Environment changes: a name and its value, `None` to remove it.
-pub(crate) type EnvChanges = Vec<(String, Option<String>)>;
+pub(crate) type EnvChanges = Vec<(OsString, Option<OsString>)>;
 
 pub(crate) fn env_table(a: &Args, v: Value) -> R<Option<EnvChanges>> {
     let env = match v {
@@ -707,18 +712,23 @@ pub(crate) fn env_table(a: &Args, v: Value) -> R<Option<EnvChanges>> {
         let Value::String(k) = &k else {
             return Err(a.fail(format!("env keys must be strings, got {}", typename(&k))));
         };
-        let k = k.to_string_lossy();
-        if k.is_empty() || k.contains('=') {
-            return Err(a.fail(format!("env: bad variable name '{k}'")));
+        let k = OsStr::from_bytes(&k.as_bytes()).to_os_string();
+        let shown = std::path::Path::new(&k).display().to_string();
+        if k.is_empty() || k.as_bytes().contains(&b'=') || k.as_bytes().contains(&0) {
+            return Err(a.fail(format!("env: bad variable name '{shown}'")));
         }
+        let k_shown = shown;
         let v = match v {
-            Value::String(s) => Some(s.to_string_lossy()),
-            Value::Integer(n) => Some(n.to_string()),
-            Value::Number(n) => Some(n.to_string()),
+            Value::String(s) if s.as_bytes().contains(&0) => {
+                return Err(a.fail(format!("env.{k_shown} contains a NUL byte")))
+            }
+            Value::String(s) => Some(OsStr::from_bytes(&s.as_bytes()).to_os_string()),
+            Value::Integer(n) => Some(n.to_string().into()),
+            Value::Number(n) => Some(n.to_string().into()),
             Value::Boolean(false) => None,
             other => {
                 return Err(a.fail(format!(
-                    "env.{k} must be a string (or false to remove it), got {}",
+                    "env.{k_shown} must be a string (or false to remove it), got {}",
                     typename(&other)
                 )))
             }
@@ -735,8 +745,8 @@ fn exec_opts(a: &Args, i: usize) -> R<ExecOpts> {
         return Ok(o);
     };
     check_keys(&t, "exec", &["env", "cwd", "argv0"])?;
-    o.cwd = opt_str(&t, "exec", "cwd")?;
-    o.argv0 = opt_str(&t, "exec", "argv0")?;
+    o.cwd = opt_path(&t, "exec", "cwd")?.map(Into::into);
+    o.argv0 = opt_path(&t, "exec", "argv0")?.map(Into::into);
     o.env = env_table(a, t.get("env")?)?.map(|vars| {
         vars.into_iter()
             .filter_map(|(k, v)| Some((k, v?)))
@@ -745,18 +755,21 @@ fn exec_opts(a: &Args, i: usize) -> R<ExecOpts> {
     Ok(o)
 }
 
-pub(crate) fn argv(a: &Args, i: usize) -> R<Vec<String>> {
+pub(crate) fn argv(a: &Args, i: usize) -> R<Vec<OsString>> {
     argv_of(a, i, &a.table(i)?)
 }
 
 /// argv from a table; `i` names the argument in messages.
-pub(crate) fn argv_of(a: &Args, i: usize, t: &Table) -> R<Vec<String>> {
+pub(crate) fn argv_of(a: &Args, i: usize, t: &Table) -> R<Vec<OsString>> {
     let mut out = Vec::new();
     for v in t.sequence_values::<Value>() {
         match v? {
-            Value::String(s) => out.push(s.to_string_lossy()),
-            Value::Integer(n) => out.push(n.to_string()),
-            Value::Number(n) => out.push(n.to_string()),
+            Value::String(s) if s.as_bytes().contains(&0) => {
+                return Err(a.bad(i, format!("argv[{}] contains a NUL byte", out.len() + 1)))
+            }
+            Value::String(s) => out.push(OsStr::from_bytes(&s.as_bytes()).to_os_string()),
+            Value::Integer(n) => out.push(n.to_string().into()),
+            Value::Number(n) => out.push(n.to_string().into()),
             other => {
                 return Err(a.bad(
                     i,

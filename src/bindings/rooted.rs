@@ -78,7 +78,7 @@ fn methods(lua: &Lua) -> mlua::Result<Table> {
         Ok(())
     })?;
     super::add(lua, &m, "mkdir", |_, a| {
-        let path = a.string(2)?;
+        let path = a.path_str(2)?;
         let mode = mode(a, 3)?.unwrap_or(0o755);
         let mut parents = false;
         if let Some(t) = a.opt_table(4)? {
@@ -88,22 +88,22 @@ fn methods(lua: &Lua) -> mlua::Result<Table> {
         with(a, |r| Ok(r.mkdir(&path, mode, parents)?))
     })?;
     super::add(lua, &m, "write_file", |_, a| {
-        let path = a.string(2)?;
+        let path = a.path_str(2)?;
         let data = a.bytes(3)?;
         let mode = mode(a, 4)?;
         with(a, |r| Ok(r.write_file(&path, &data, mode)?))
     })?;
     super::add(lua, &m, "symlink", |_, a| {
-        let (target, path) = (a.string(2)?, a.string(3)?);
+        let (target, path) = (a.path_str(2)?, a.path_str(3)?);
         with(a, |r| Ok(r.symlink(&target, &path)?))
     })?;
     super::add(lua, &m, "chmod", |_, a| {
-        let path = a.string(2)?;
+        let path = a.path_str(2)?;
         let m = mode(a, 3)?.ok_or_else(|| a.bad(3, "mode expected, got no value"))?;
         with(a, |r| Ok(r.chmod(&path, m)?))
     })?;
     super::add(lua, &m, "bind", |_, a| {
-        let (source, dest) = (a.string(2)?, a.string(3)?);
+        let (source, dest) = (a.path_str(2)?, a.path_str(3)?);
         let mut o = RootBind {
             opts: BindOpts::default(),
             try_: false,
@@ -124,12 +124,12 @@ fn methods(lua: &Lua) -> mlua::Result<Table> {
         with(a, |r| Ok(r.bind(&source, &dest, o)?))
     })?;
     super::add(lua, &m, "tmpfs", |_, a| {
-        let path = a.string(2)?;
+        let path = a.path_str(2)?;
         let (size, mode) = tmpfs_opts(a, 3)?;
         with(a, |r| Ok(r.tmpfs(&path, size, mode)?))
     })?;
     super::add(lua, &m, "mount_proc", |_, a| {
-        let path = a.string(2)?;
+        let path = a.path_str(2)?;
         let mut lock = Lockdown::default();
         if let Some(t) = a.opt_table(3)? {
             check_keys(&t, "mount_proc", &["readonly", "mask"])?;
@@ -139,7 +139,7 @@ fn methods(lua: &Lua) -> mlua::Result<Table> {
         with(a, |r| Ok(r.proc(&path, &lock)?))
     })?;
     super::add(lua, &m, "mount_sysfs", |_, a| {
-        let path = a.string(2)?;
+        let path = a.path_str(2)?;
         let (mut from, mut mask) = ("/sys".to_string(), Vec::new());
         if let Some(t) = a.opt_table(3)? {
             check_keys(&t, "mount_sysfs", &["from", "mask"])?;
@@ -149,16 +149,16 @@ fn methods(lua: &Lua) -> mlua::Result<Table> {
         with(a, |r| Ok(r.sysfs(&path, &from, &mask)?))
     })?;
     super::add(lua, &m, "mount_dev", |_, a| {
-        let path = a.string(2)?;
+        let path = a.path_str(2)?;
         let from = from_opt(a, 3, "mount_dev", "/dev")?;
         with(a, |r| Ok(r.dev(&path, &from)?))
     })?;
     super::add(lua, &m, "mount_mqueue", |_, a| {
-        let path = a.string(2)?;
+        let path = a.path_str(2)?;
         with(a, |r| Ok(r.mqueue(&path)?))
     })?;
     super::add(lua, &m, "overlay", |_, a| {
-        let path = a.string(2)?;
+        let path = a.path_str(2)?;
         let (o, t) = overlay_opts_with(a, 3, &["userxattr"])?;
         let userxattr = match t.get::<Value>("userxattr")? {
             Value::Nil => None,
@@ -167,7 +167,7 @@ fn methods(lua: &Lua) -> mlua::Result<Table> {
         with(a, |r| Ok(r.overlay(&path, &o, userxattr)?))
     })?;
     super::add(lua, &m, "remount_ro", |_, a| {
-        let path = a.string(2)?;
+        let path = a.path_str(2)?;
         let mut rec = true;
         if let Some(t) = a.opt_table(3)? {
             check_keys(&t, "remount_ro", &["rec"])?;
@@ -180,7 +180,7 @@ fn methods(lua: &Lua) -> mlua::Result<Table> {
 
 pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
     super::add(lua, m, "root", |lua, a| {
-        let root = Root::open(&a.string(1)?)?;
+        let root = Root::open(&a.path_str(1)?)?;
         Ok(lua.create_userdata(RootHandle(RefCell::new(Some(root))))?)
     })
 }

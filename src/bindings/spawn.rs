@@ -5,7 +5,11 @@ use std::time::Duration;
 
 use mlua::{Function, Lua, Table, Value};
 
-use super::args::{check_keys, names_of, opt_bool, opt_str, parse_kinds, typename, Args, Fail, R};
+use std::os::unix::ffi::OsStrExt;
+
+use super::args::{
+    check_keys, names_of, opt_bool, opt_path, opt_str, parse_kinds, typename, Args, Fail, R,
+};
 use super::hardening;
 use super::namespace::{target, Handle, Target};
 use super::process::{self, Process};
@@ -70,12 +74,29 @@ fn id_map(a: &Args, v: Value, key: &str) -> R<Option<IdMap>> {
 fn stdio(a: &Args, v: Value, key: &str, default: Stdio) -> R<Stdio> {
     Ok(match v {
         Value::Nil => default,
-        Value::String(s) => match s.to_string_lossy().as_str() {
-            "inherit" => Stdio::Inherit,
-            "null" => Stdio::Null,
-            "pipe" => Stdio::Pipe,
-            "" => return Err(a.fail(format!("{key}: empty path"))),
-            path => Stdio::Path(path.to_string()),
+        Value::String(s) => match s.as_bytes().as_ref() {
+            b"inherit" => Stdio::Inherit,
+            b"null" => Stdio::Null,
+            b"pipe" => Stdio::Pipe,
+            b"" => return Err(a.fail(format!("{key}: empty path"))),
+            // A file is named by a path with a '/' ("./out", "/tmp/log"),
+            // so that a misspelt kind ("pipe ", "nul") is an error rather
+            // than a file created under that name.
+            path if path.contains(&b'/') => {
+                super::args::path_of(path).map_err(|m| a.fail(format!("{key}: {m}")))?;
+                Stdio::Path(std::path::PathBuf::from(std::ffi::OsStr::from_bytes(path)))
+            }
+            _ => {
+                let word = s.to_string_lossy();
+                let hint = crate::error::suggest(word.trim(), ["inherit", "null", "pipe"])
+                    .map(|k| format!(" (did you mean \"{k}\"?)"))
+                    .unwrap_or_default();
+                return Err(a.fail(format!(
+                    "{key}: unknown stdio kind '{word}'{hint}: \"inherit\", \"null\", \"pipe\", \
+                     a path containing a '/' (\"./{}\") or an fd number",
+                    word.trim()
+                )));
+            }
         },
         Value::Integer(n) if (0..=i32::MAX as i64).contains(&n) => Stdio::Fd(n as i32),
         other => {
@@ -85,6 +106,24 @@ fn stdio(a: &Args, v: Value, key: &str, default: Stdio) -> R<Stdio> {
             )))
         }
     })
+}
+
+/// Refuse an option of the wrong type (rather than skip it): `setup`
+/// must be a function, `groups` a table, … `want` names the type.
+fn expect(a: &Args, v: &Value, key: &str, want: &str) -> R<()> {
+    let ok = match v {
+        Value::Nil => true,
+        Value::Function(_) => want == "a function",
+        Value::Table(_) => want.starts_with("a list"),
+        _ => false,
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(a.fail(format!(
+        "option '{key}' must be {want}, got {}",
+        typename(v)
+    )))
 }
 
 fn int_field(a: &Args, t: &Table, key: &str) -> R<Option<i64>> {
@@ -207,7 +246,9 @@ fn build<'l>(lua: &'l Lua, a: &Args, opts: &Table, defaults_pipe: bool) -> R<Spa
     if let Some(g) = id_field(a, opts, "gid")? {
         sp = sp.gid(g);
     }
-    if let Value::Table(g) = opts.get::<Value>("groups")? {
+    let groups = opts.get::<Value>("groups")?;
+    expect(a, &groups, "groups", "a list of gids")?;
+    if let Value::Table(g) = groups {
         let mut v = Vec::new();
         for x in g.sequence_values::<i64>() {
             let x = x.map_err(|_| a.fail("groups must be a list of gids"))?;
@@ -242,10 +283,10 @@ fn build<'l>(lua: &'l Lua, a: &Args, opts: &Table, defaults_pipe: bool) -> R<Spa
         }
     }
     sp = sp.clear_env(opt_bool(opts, fname, "clear_env", false)?);
-    if let Some(c) = opt_str(opts, fname, "cwd")? {
+    if let Some(c) = opt_path(opts, fname, "cwd")? {
         sp = sp.cwd(c);
     }
-    if let Some(c) = opt_str(opts, fname, "argv0")? {
+    if let Some(c) = opt_path(opts, fname, "argv0")? {
         sp = sp.argv0(c);
     }
     let out_default = if defaults_pipe {
@@ -262,7 +303,9 @@ fn build<'l>(lua: &'l Lua, a: &Args, opts: &Table, defaults_pipe: bool) -> R<Spa
             out_default.clone(),
         )?)
         .stderr(stdio(a, opts.get("stderr")?, "stderr", out_default)?);
-    if let Value::Table(k) = opts.get::<Value>("keep_fds")? {
+    let keep = opts.get::<Value>("keep_fds")?;
+    expect(a, &keep, "keep_fds", "a list of fd numbers")?;
+    if let Value::Table(k) = keep {
         let mut v = Vec::new();
         for x in k.sequence_values::<i64>() {
             let x = x.map_err(|_| a.fail("keep_fds must be a list of fd numbers"))?;
@@ -332,7 +375,9 @@ fn build<'l>(lua: &'l Lua, a: &Args, opts: &Table, defaults_pipe: bool) -> R<Spa
     if let Some(l) = hardening::landlock(a, opts.get("landlock")?)? {
         sp = sp.landlock(l);
     }
-    if let Value::Function(f) = opts.get::<Value>("setup")? {
+    let setup = opts.get::<Value>("setup")?;
+    expect(a, &setup, "setup", "a function")?;
+    if let Value::Function(f) = setup {
         sp = sp.setup(move || {
             // In a forked child, a collection marks every object of the
             // heap it shares copy-on-write with nsrun: each page it writes
@@ -348,7 +393,9 @@ fn build<'l>(lua: &'l Lua, a: &Args, opts: &Table, defaults_pipe: bool) -> R<Spa
             }
         });
     }
-    if let Value::Function(f) = opts.get::<Value>("before_start")? {
+    let before_start = opts.get::<Value>("before_start")?;
+    expect(a, &before_start, "before_start", "a function")?;
+    if let Value::Function(f) = before_start {
         sp = sp.before_start(move |pid| {
             // The process as a value (pid, :ns(kind), :kill()); it is
             // waiting for us, so :wait() here would never return.
@@ -372,6 +419,13 @@ fn spawn_err(a: &Args, e: crate::Error) -> Fail {
 }
 
 pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
+    // The sandbox passes these on to ns.spawn: it reads them from here
+    // rather than keeping a copy that could drift.
+    super::add(lua, m, "spawn_options", |lua, _| {
+        let mut keys = KEYS.to_vec();
+        keys.sort_unstable();
+        Ok(lua.create_sequence_from(keys)?)
+    })?;
     super::add(lua, m, "spawn", |lua, a| {
         let opts = a.table(1)?;
         let child = build(lua, a, &opts, false)?

@@ -172,9 +172,8 @@ fn count(n: u64) -> String {
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
 fn write(path: &Path, value: &str) -> Result<()> {
-    let p = path.to_string_lossy();
-    ops::write_file(&p, value.as_bytes(), None, false)
-        .op(|| format!("cgroup: write {value:?} to {p}"))
+    ops::write_file(path, value.as_bytes(), None, false)
+        .op(|| format!("cgroup: write {value:?} to {}", path.display()))
 }
 
 fn read_u64(path: &Path) -> Option<u64> {
@@ -523,11 +522,13 @@ impl Cgroup {
             }
             // A killed task leaves the cgroup a moment after it is reaped.
             loop {
-                let p = d.path.to_string_lossy().to_string();
+                let p = &d.path;
                 let r = ops::act(
                     || format!("rmdir({p:?})"),
                     || {
-                        let c = std::ffi::CString::new(p.as_str()).map_err(|_| Errno::EINVAL)?;
+                        use std::os::unix::ffi::OsStrExt;
+                        let c = std::ffi::CString::new(p.as_os_str().as_bytes())
+                            .map_err(|_| Errno::EINVAL)?;
                         // SAFETY: a valid C string.
                         match Errno::result(unsafe { libc::rmdir(c.as_ptr()) }) {
                             Err(Errno::ENOENT) => Ok(()),
@@ -541,7 +542,8 @@ impl Cgroup {
                         std::thread::sleep(Duration::from_millis(5))
                     }
                     Err(e) => {
-                        first_err.get_or_insert(Error::sys(format!("cgroup: rmdir {p}"), e));
+                        first_err
+                            .get_or_insert(Error::sys(format!("cgroup: rmdir {}", p.display()), e));
                         break;
                     }
                 }
@@ -555,8 +557,7 @@ impl Cgroup {
 }
 
 fn mkdir(path: &Path) -> Result<()> {
-    let p = path.to_string_lossy();
-    ops::mkdir(&p, 0o755).op(|| format!("cgroup: mkdir {p}"))
+    ops::mkdir(path, 0o755).op(|| format!("cgroup: mkdir {}", path.display()))
 }
 
 impl Drop for Cgroup {

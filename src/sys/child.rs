@@ -200,11 +200,11 @@ impl Child {
                 signal: None,
                 core_dumped: false,
             }),
-            timed_out: false,
             group: false,
             observer: false,
             cgroup: None,
             cgroup_stats: None,
+            owner: std::process::id(),
         }
     }
 

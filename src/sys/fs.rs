@@ -1,5 +1,9 @@
 //! Small file operations, so recipes need no shell.
+//!
+//! Paths are bytes (`Path`): a recipe's Lua strings reach the kernel as
+//! they are, whatever their encoding.
 
+use std::ffi::OsString;
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -8,13 +12,14 @@ use super::ops;
 use crate::error::{Context, Error, Result};
 
 /// mkdir(2); with `parents`, like `mkdir -p` (existing directories are fine).
-pub fn mkdir(path: &str, mode: u32, parents: bool) -> Result<()> {
+pub fn mkdir(path: impl AsRef<Path>, mode: u32, parents: bool) -> Result<()> {
+    let path = path.as_ref();
     if !parents {
-        ops::mkdir(path, mode).op(|| format!("mkdir {path}"))?;
+        ops::mkdir(path, mode).op(|| format!("mkdir {}", path.display()))?;
         return exact_mode(path, mode);
     }
     let mut todo = Vec::new();
-    let mut p = Path::new(path);
+    let mut p = path;
     loop {
         match std::fs::metadata(p) {
             Ok(m) if m.is_dir() => break,
@@ -28,11 +33,10 @@ pub fn mkdir(path: &str, mode: u32, parents: bool) -> Result<()> {
     }
     // Every directory made here gets the mode asked for.
     for d in todo.into_iter().rev() {
-        let d = d.to_string_lossy();
-        match ops::mkdir(&d, mode) {
-            Ok(()) => exact_mode(&d, mode)?,
+        match ops::mkdir(d, mode) {
+            Ok(()) => exact_mode(d, mode)?,
             Err(Errno::EEXIST) => {}
-            Err(e) => return Err(Error::sys(format!("mkdir {d}"), e)),
+            Err(e) => return Err(Error::sys(format!("mkdir {}", d.display()), e)),
         }
     }
     Ok(())
@@ -60,62 +64,60 @@ pub(crate) fn umask() -> u32 {
 
 /// mkdir(2) trims the mode by the umask and drops the sticky and set-id
 /// bits; a rootfs needs its /tmp at 1777, so say the mode again.
-fn exact_mode(path: &str, mode: u32) -> Result<()> {
+fn exact_mode(path: &Path, mode: u32) -> Result<()> {
     if mode & 0o7000 != 0 || mode & umask() != 0 {
-        ops::chmod(path, mode).op(|| format!("chmod {path}"))?;
+        ops::chmod(path, mode).op(|| format!("chmod {}", path.display()))?;
     }
     Ok(())
 }
 
 /// chdir(2).
-pub fn chdir(path: &str) -> Result<()> {
-    ops::chdir(path).op(|| format!("chdir {path}"))
+pub fn chdir(path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    ops::chdir(path).op(|| format!("chdir {}", path.display()))
 }
 
 /// chmod(2).
-pub fn chmod(path: &str, mode: u32) -> Result<()> {
-    ops::chmod(path, mode).op(|| format!("chmod {path}"))
+pub fn chmod(path: impl AsRef<Path>, mode: u32) -> Result<()> {
+    let path = path.as_ref();
+    ops::chmod(path, mode).op(|| format!("chmod {}", path.display()))
 }
 
 /// symlink(2). An existing link with the same target is accepted, so
 /// recipes can be re-run; any other existing file is an error.
-pub fn symlink(target: &str, linkpath: &str) -> Result<()> {
+pub fn symlink(target: impl AsRef<Path>, linkpath: impl AsRef<Path>) -> Result<()> {
+    let (target, linkpath) = (target.as_ref(), linkpath.as_ref());
+    let what = || format!("symlink {} -> {}", linkpath.display(), target.display());
     match ops::symlink(target, linkpath) {
         Ok(()) => Ok(()),
         Err(Errno::EEXIST) => match std::fs::read_link(linkpath) {
-            Ok(t) if t == Path::new(target) => Ok(()),
-            _ => Err(Error::sys(
-                format!("symlink {linkpath} -> {target}"),
-                Errno::EEXIST,
-            )),
+            Ok(t) if t == target => Ok(()),
+            _ => Err(Error::sys(what(), Errno::EEXIST)),
         },
-        Err(e) => Err(Error::sys(format!("symlink {linkpath} -> {target}"), e)),
+        Err(e) => Err(Error::sys(what(), e)),
     }
 }
 
 /// Create or truncate `path` and write `data`; `mode` for a new file
 /// (default 0644), applied exactly (not trimmed by the umask).
-pub fn write_file(path: &str, data: &[u8], mode: Option<u32>) -> Result<()> {
-    ops::write_file(path, data, mode, true).op(|| format!("write {path}"))
-}
-
-/// Write `data` to an existing file without creating or truncating it
-/// (for `/proc` and `/sys` files).
-pub fn write_existing(path: &str, data: &[u8]) -> Result<()> {
-    ops::write_file(path, data, None, false).op(|| format!("write {path}"))
+pub fn write_file(path: impl AsRef<Path>, data: &[u8], mode: Option<u32>) -> Result<()> {
+    let path = path.as_ref();
+    ops::write_file(path, data, mode, true).op(|| format!("write {}", path.display()))
 }
 
 /// Read a whole file.
-pub fn read_file(path: &str) -> Result<Vec<u8>> {
-    std::fs::read(path).op(|| format!("read {path}"))
+pub fn read_file(path: impl AsRef<Path>) -> Result<Vec<u8>> {
+    let path = path.as_ref();
+    std::fs::read(path).op(|| format!("read {}", path.display()))
 }
 
-/// The names in a directory, sorted, without `.` and `..`.
-pub fn readdir(path: &str) -> Result<Vec<String>> {
-    let mut names: Vec<String> = std::fs::read_dir(path)
-        .op(|| format!("readdir {path}"))?
+/// The names in a directory, sorted (as bytes), without `.` and `..`.
+pub fn readdir(path: impl AsRef<Path>) -> Result<Vec<OsString>> {
+    let path = path.as_ref();
+    let mut names: Vec<OsString> = std::fs::read_dir(path)
+        .op(|| format!("readdir {}", path.display()))?
         .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .map(|e| e.file_name())
         .collect();
     names.sort();
     Ok(names)

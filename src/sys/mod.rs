@@ -20,4 +20,5 @@ pub mod raw;
 pub mod rlimit;
 pub mod rooted;
 pub mod seccomp;
+pub mod size;
 pub mod spawn;

@@ -109,7 +109,10 @@ pub fn flags_names(flags: MsFlags) -> String {
 
 /// What a mount(2) call is for, as people say it: `mount tmpfs on /tmp`,
 /// `bind /usr on /mnt`, `make / rprivate`.
-fn describe(source: Option<&str>, target: &str, fstype: Option<&str>, flags: MsFlags) -> String {
+fn describe(source: Option<&Path>, target: &Path, fstype: Option<&str>, flags: MsFlags) -> String {
+    let target = target.display();
+    let source = source.map(|s| s.display().to_string());
+    let source = source.as_deref();
     let prop =
         MsFlags::MS_PRIVATE | MsFlags::MS_SLAVE | MsFlags::MS_SHARED | MsFlags::MS_UNBINDABLE;
     if flags.intersects(prop) && !flags.contains(MsFlags::MS_BIND) {
@@ -135,12 +138,13 @@ fn describe(source: Option<&str>, target: &str, fstype: Option<&str>, flags: MsF
 
 /// mount(2).
 pub fn mount(
-    source: Option<&str>,
-    target: &str,
+    source: Option<&Path>,
+    target: impl AsRef<Path>,
     fstype: Option<&str>,
     flags: MsFlags,
     data: Option<&str>,
 ) -> Result<()> {
+    let target = target.as_ref();
     ops::mount(source, target, fstype, flags, data).op(|| describe(source, target, fstype, flags))
 }
 
@@ -177,7 +181,8 @@ const MOUNT_ATTR_NODEV: u64 = 0x4;
 
 /// Bind `source` on `target`. Either all of it happens or, on an error,
 /// the bind is undone.
-pub fn bind(source: &str, target: &str, opts: BindOpts) -> Result<()> {
+pub fn bind(source: impl AsRef<Path>, target: impl AsRef<Path>, opts: BindOpts) -> Result<()> {
+    let (source, target) = (source.as_ref(), target.as_ref());
     if opts.create && std::fs::symlink_metadata(target).is_err() {
         // Under --plan earlier steps were only recorded, so the source may
         // not be there yet: plan for a directory.
@@ -186,7 +191,7 @@ pub fn bind(source: &str, target: &str, opts: BindOpts) -> Result<()> {
             Err(_) if ops::planning() => true,
             Err(e) => {
                 return Err(Error::sys(
-                    format!("bind {source} on {target}"),
+                    format!("bind {} on {}", source.display(), target.display()),
                     nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::ENOENT)),
                 ))
             }
@@ -195,7 +200,7 @@ pub fn bind(source: &str, target: &str, opts: BindOpts) -> Result<()> {
             fs::mkdir(target, 0o755, true)?;
         } else {
             if let Some(parent) = Path::new(target).parent() {
-                fs::mkdir(&parent.to_string_lossy(), 0o755, true)?;
+                fs::mkdir(parent, 0o755, true)?;
             }
             fs::write_file(target, b"", Some(0o444))?;
         }
@@ -228,15 +233,16 @@ pub fn bind(source: &str, target: &str, opts: BindOpts) -> Result<()> {
 /// read-only. mount_setattr changes only the read-only bit, so the flags a
 /// user namespace may not clear (nosuid, nodev, …) stay as they are; the
 /// old remount path has to copy them over by hand.
-pub fn make_readonly(target: &str, rec: bool) -> Result<()> {
-    set_attrs(target, rec, MOUNT_ATTR_RDONLY)
+pub fn make_readonly(target: impl AsRef<Path>, rec: bool) -> Result<()> {
+    set_attrs(target.as_ref(), rec, MOUNT_ATTR_RDONLY)
 }
 
-fn set_attrs(target: &str, rec: bool, attrs: u64) -> Result<()> {
+fn set_attrs(target: &Path, rec: bool, attrs: u64) -> Result<()> {
     match ops::mount_setattr(target, rec, attrs, 0) {
         Ok(()) => Ok(()),
         Err(nix::errno::Errno::ENOSYS) => {
-            let st = nix::sys::statvfs::statvfs(target).op(|| format!("statvfs {target}"))?;
+            let st = nix::sys::statvfs::statvfs(target)
+                .op(|| format!("statvfs {}", target.display()))?;
             use nix::sys::statvfs::FsFlags;
             let mut f = MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
             for (bit, flag) in [
@@ -263,25 +269,30 @@ fn set_attrs(target: &str, rec: bool, attrs: u64) -> Result<()> {
             }
             mount(None, target, None, f, None)
         }
-        Err(e) => Err(Error::sys(format!("mount_setattr {target}"), e)),
+        Err(e) => Err(Error::sys(format!("mount_setattr {}", target.display()), e)),
     }
 }
 
 /// umount2(2).
-pub fn umount(target: &str, flags: MntFlags) -> Result<()> {
-    ops::umount2(target, flags).op(|| format!("umount {target}"))
+pub fn umount(target: impl AsRef<Path>, flags: MntFlags) -> Result<()> {
+    let target = target.as_ref();
+    ops::umount2(target, flags).op(|| format!("umount {}", target.display()))
 }
 
 /// pivot_root(2) as the kernel has it.
-pub fn pivot_root(new_root: &str, put_old: &str) -> Result<()> {
-    ops::pivot_root(new_root, put_old).op(|| format!("pivot_root {new_root} {put_old}"))
+pub fn pivot_root(new_root: impl AsRef<Path>, put_old: impl AsRef<Path>) -> Result<()> {
+    let (new_root, put_old) = (new_root.as_ref(), put_old.as_ref());
+    ops::pivot_root(new_root, put_old)
+        .op(|| format!("pivot_root {} {}", new_root.display(), put_old.display()))
 }
 
 /// The whole safe pivot: make every mount private so nothing propagates
 /// back to the host, bind `new_root` on itself unless it is a mount point
 /// already, pivot with `pivot_root(".", ".")` so no put_old directory is
 /// needed, detach the old root, and chdir to the new `/`.
-pub fn pivot_into(new_root: &str) -> Result<()> {
+pub fn pivot_into(new_root: impl AsRef<Path>) -> Result<()> {
+    let new_root = new_root.as_ref();
+    let shown = new_root.display();
     mount(None, "/", None, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None)?;
     // The bind would copy the whole tree below new_root (a sandbox's: the
     // host's mounts again), only for the umount below to drop the original.
@@ -296,16 +307,17 @@ pub fn pivot_into(new_root: &str) -> Result<()> {
             None,
         )?;
     }
-    ops::chdir(new_root).op(|| format!("chdir {new_root}"))?;
-    ops::pivot_root(".", ".").op(|| format!("pivot_root {new_root}"))?;
+    ops::chdir(new_root).op(|| format!("chdir {shown}"))?;
+    ops::pivot_root(".", ".").op(|| format!("pivot_root {shown}"))?;
     ops::umount2(".", MntFlags::MNT_DETACH).op(|| "umount old root".to_string())?;
     ops::chdir("/").op(|| "chdir /".to_string())
 }
 
 /// Whether `path` is the root of a mount (statx's STATX_ATTR_MOUNT_ROOT,
 /// Linux 5.8). False when the kernel cannot say, which costs only a bind.
-fn is_mount_root(path: &str) -> bool {
-    let Ok(c) = std::ffi::CString::new(path) else {
+fn is_mount_root(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
         return false;
     };
     // SAFETY: statx fills the zeroed buffer we own.
@@ -324,20 +336,22 @@ fn is_mount_root(path: &str) -> bool {
 }
 
 /// chroot(2).
-pub fn chroot(path: &str) -> Result<()> {
-    ops::chroot(path).op(|| format!("chroot {path}"))
+pub fn chroot(path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    ops::chroot(path).op(|| format!("chroot {}", path.display()))
 }
 
 /// Create a mount point for `target`: a 0755 directory, or with `file` an
 /// empty 0444 file, along with missing parent directories. Existing ones
 /// are left as they are.
-pub fn mount_point(target: &str, file: bool) -> Result<()> {
+pub fn mount_point(target: impl AsRef<Path>, file: bool) -> Result<()> {
+    let target = target.as_ref();
     if std::fs::symlink_metadata(target).is_ok() {
         return Ok(());
     }
     if file {
-        if let Some(parent) = Path::new(target).parent() {
-            fs::mkdir(&parent.to_string_lossy(), 0o755, true)?;
+        if let Some(parent) = target.parent() {
+            fs::mkdir(parent, 0o755, true)?;
         }
         fs::write_file(target, b"", Some(0o444))
     } else {
@@ -345,47 +359,15 @@ pub fn mount_point(target: &str, file: bool) -> Result<()> {
     }
 }
 
-/// Parse a size like `64M`, `1G`, `4096`, `512k` into bytes.
-pub fn parse_size(s: &str) -> Result<u64> {
-    let t = s.trim();
-    let (num, mult) = match t.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => {
-            let m: u64 = match c.to_ascii_lowercase() {
-                'k' => 1 << 10,
-                'm' => 1 << 20,
-                'g' => 1 << 30,
-                't' => 1 << 40,
-                _ => {
-                    return Err(Error::Invalid(format!(
-                        "bad size '{s}': the unit must be k, M, G or T"
-                    )))
-                }
-            };
-            (&t[..i], m)
-        }
-        _ => (t, 1),
-    };
-    let n: u64 = num.trim().parse().map_err(|_| {
-        Error::Invalid(format!(
-            "bad size '{s}': expected a number with an optional k, M, G or T"
-        ))
-    })?;
-    n.checked_mul(mult).filter(|v| *v > 0).ok_or_else(|| {
-        Error::Invalid(format!(
-            "bad size '{s}': must be more than 0 and fit in 64 bits"
-        ))
-    })
-}
-
 /// A tmpfs on `target` with an optional size limit and root mode.
-pub fn tmpfs(target: &str, size: Option<u64>, mode: Option<u32>) -> Result<()> {
+pub fn tmpfs(target: impl AsRef<Path>, size: Option<u64>, mode: Option<u32>) -> Result<()> {
     let mut data = Vec::new();
     if let Some(s) = size {
         data.push(format!("size={s}"));
     }
     data.push(format!("mode={:o}", mode.unwrap_or(0o755)));
     mount(
-        Some("tmpfs"),
+        Some(Path::new("tmpfs")),
         target,
         Some("tmpfs"),
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
@@ -415,7 +397,7 @@ pub const DEV_LINKS: [(&str, &str); 6] = [
 pub fn dev(target: &str, host_dev: &str) -> Result<()> {
     mount_point(target, false)?;
     mount(
-        Some("tmpfs"),
+        Some(Path::new("tmpfs")),
         target,
         Some("tmpfs"),
         MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
@@ -426,7 +408,7 @@ pub fn dev(target: &str, host_dev: &str) -> Result<()> {
         // On the tmpfs just mounted: nothing to look for, no parent to make.
         fs::write_file(&path, b"", Some(0o444))?;
         mount(
-            Some(&format!("{host_dev}/{node}")),
+            Some(Path::new(&format!("{host_dev}/{node}"))),
             &path,
             None,
             MsFlags::MS_BIND,
@@ -434,12 +416,12 @@ pub fn dev(target: &str, host_dev: &str) -> Result<()> {
         )?;
     }
     for (link, to) in DEV_LINKS {
-        fs::symlink(to, &format!("{target}/{link}"))?;
+        fs::symlink(to, format!("{target}/{link}"))?;
     }
     let pts = format!("{target}/pts");
     fs::mkdir(&pts, 0o755, false)?;
     mount(
-        Some("devpts"),
+        Some(Path::new("devpts")),
         &pts,
         Some("devpts"),
         MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
@@ -461,7 +443,7 @@ pub fn proc(target: &str) -> Result<()> {
 /// host's filesystem (mkdir is not confined by a mount namespace).
 pub fn proc_on(target: &str) -> Result<()> {
     mount(
-        Some("proc"),
+        Some(Path::new("proc")),
         target,
         Some("proc"),
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
@@ -475,7 +457,7 @@ pub fn proc_on(target: &str) -> Result<()> {
 pub fn sysfs(target: &str, host_sys: &str) -> Result<()> {
     mount_point(target, false)?;
     let f = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY;
-    match mount(Some("sysfs"), target, Some("sysfs"), f, None) {
+    match mount(Some(Path::new("sysfs")), target, Some("sysfs"), f, None) {
         Ok(()) => Ok(()),
         Err(Error::Sys {
             errno: nix::errno::Errno::EPERM,
@@ -496,7 +478,7 @@ pub fn sysfs(target: &str, host_sys: &str) -> Result<()> {
 pub fn mqueue(target: &str) -> Result<()> {
     mount_point(target, false)?;
     mount(
-        Some("mqueue"),
+        Some(Path::new("mqueue")),
         target,
         Some("mqueue"),
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
@@ -562,8 +544,8 @@ pub fn overlay(target: &str, o: &OverlayOpts) -> Result<()> {
         // the target itself, before the overlay covers it.
         let scratch = target;
         tmpfs(scratch, None, Some(0o755))?;
-        fs::mkdir(&format!("{scratch}/upper"), 0o755, false)?;
-        fs::mkdir(&format!("{scratch}/work"), 0o755, false)?;
+        fs::mkdir(format!("{scratch}/upper"), 0o755, false)?;
+        fs::mkdir(format!("{scratch}/work"), 0o755, false)?;
         (
             Some(format!("{scratch}/upper")),
             Some(format!("{scratch}/work")),
@@ -581,7 +563,7 @@ pub fn overlay(target: &str, o: &OverlayOpts) -> Result<()> {
         data.push_str(",userxattr");
     }
     mount(
-        Some("overlay"),
+        Some(Path::new("overlay")),
         target,
         Some("overlay"),
         MsFlags::empty(),

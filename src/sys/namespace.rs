@@ -3,6 +3,7 @@
 use std::fmt;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::str::FromStr;
 
 use nix::fcntl::{open, OFlag};
@@ -354,16 +355,17 @@ pub fn join_pid(pid: i32, kinds: Option<Namespaces>) -> Result<Namespaces> {
 /// Keep a namespace alive by bind-mounting its file onto `path`, which is
 /// created as an empty file if it does not exist (as `unshare --net=FILE`
 /// and `ip netns add` do).
-pub fn persist(src: &str, path: &str) -> Result<()> {
-    let created = if std::path::Path::new(path).exists() {
+pub fn persist(src: &str, path: &Path) -> Result<()> {
+    let shown = path.display();
+    let created = if path.exists() {
         false
     } else {
         ops::write_file(path, b"", Some(0o444), true)
-            .op(|| format!("persist {path}: create the file"))?;
+            .op(|| format!("persist {shown}: create the file"))?;
         true
     };
-    let r = ops::mount(Some(src), path, None, MsFlags::MS_BIND, None)
-        .op(|| format!("persist {src} on {path}"));
+    let r = ops::mount(Some(Path::new(src)), path, None, MsFlags::MS_BIND, None)
+        .op(|| format!("persist {src} on {shown}"));
     if r.is_err() && created {
         let _ = ops::unlink(path);
     }
@@ -426,14 +428,14 @@ pub fn open_of_started(kind: Namespace, pid: i32) -> Result<NsHandle> {
 /// A mount namespace can only be persisted from an older mount namespace
 /// (the kernel refuses anything that could make a reference loop), so it
 /// is the creator, not the process inside, that persists it.
-pub fn persist_kind(kind: Namespace, pid: Option<i32>, path: &str) -> Result<()> {
+pub fn persist_kind(kind: Namespace, pid: Option<i32>, path: &Path) -> Result<()> {
     persist(&persist_source(kind, pid), path)
 }
 
 /// Undo [`persist`]: detach the bind mount and remove the file if it is the
 /// empty placeholder `persist` made.
-pub fn unpersist(path: &str) -> Result<()> {
-    ops::umount2(path, MntFlags::MNT_DETACH).op(|| format!("umount {path}"))?;
+pub fn unpersist(path: &Path) -> Result<()> {
+    ops::umount2(path, MntFlags::MNT_DETACH).op(|| format!("umount {}", path.display()))?;
     if let Ok(m) = std::fs::symlink_metadata(path) {
         if m.is_file() && m.len() == 0 {
             let _ = ops::unlink(path);

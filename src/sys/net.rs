@@ -206,9 +206,36 @@ fn change(what: impl Fn() -> String, msg: RouteNetlinkMessage, flags: u16) -> Re
     .op(what)
 }
 
+/// The kernel's limit on interface names: IFNAMSIZ (16) with the NUL.
+pub const IFNAME_MAX: usize = 15;
+
+/// Refuse a name the kernel would refuse (as `dev_valid_name` does), with
+/// a message that says why: netlink answers a long one with ERANGE.
+pub fn check_name(name: &str, op: impl Fn() -> String) -> Result<()> {
+    let why = if name.is_empty() {
+        "is empty".to_string()
+    } else if name.len() > IFNAME_MAX {
+        format!(
+            "is longer than {IFNAME_MAX} bytes ({} bytes; the kernel's IFNAMSIZ)",
+            name.len()
+        )
+    } else if name == "." || name == ".." {
+        "may not be . or ..".to_string()
+    } else if name.contains(['/', ':']) || name.contains(char::is_whitespace) {
+        "may not contain '/', ':' or white space".to_string()
+    } else {
+        return Ok(());
+    };
+    Err(Error::Invalid(format!(
+        "{}: interface name '{name}' {why}",
+        op()
+    )))
+}
+
 /// The index of interface `name`, or ENODEV. Under `--plan` an interface
 /// that the recipe has not really made yet gets index 0.
 pub fn index(name: &str, op: impl Fn() -> String) -> Result<u32> {
+    check_name(name, &op)?;
     let mut msg = LinkMessage::default();
     msg.attributes.push(LinkAttribute::IfName(name.to_string()));
     let r = Rtnl::open()
@@ -256,6 +283,8 @@ pub fn veth(name: &str, peer: &str, peer_netns: Option<NetnsRef<'_>>) -> Result<
         Some(n) => format!("veth {name}/{peer} (peer in {})", n.describe()),
         None => format!("veth {name}/{peer}"),
     };
+    check_name(name, what)?;
+    check_name(peer, what)?;
     let mut peer_msg = LinkMessage::default();
     peer_msg
         .attributes

@@ -7,6 +7,8 @@
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 use nix::errno::Errno;
 use nix::mount::{MntFlags, MsFlags};
@@ -279,18 +281,19 @@ pub fn setns(fd: BorrowedFd<'_>, flags: CloneFlags) -> nix::Result<()> {
 }
 
 pub fn mount(
-    source: Option<&str>,
-    target: &str,
+    source: Option<&Path>,
+    target: impl AsRef<Path>,
     fstype: Option<&str>,
     flags: MsFlags,
     data: Option<&str>,
 ) -> nix::Result<()> {
+    let target = target.as_ref();
     door(
         || nix::mount::mount(source, target, fstype, flags, data),
         || {
             format!(
                 "mount({}, {:?}, {}, {}, {})",
-                q(source),
+                source.map_or("NULL".into(), |s| format!("{s:?}")),
                 target,
                 q(fstype),
                 super::mount::flags_names(flags),
@@ -338,9 +341,15 @@ pub(crate) fn raw_mount_setattr(
 
 /// mount_setattr(2), used to change attributes of a whole tree at once
 /// (the remount dance cannot do that atomically and trips over locked flags).
-pub fn mount_setattr(target: &str, recursive: bool, set: u64, clear: u64) -> nix::Result<()> {
+pub fn mount_setattr(
+    target: impl AsRef<Path>,
+    recursive: bool,
+    set: u64,
+    clear: u64,
+) -> nix::Result<()> {
+    let target = target.as_ref();
     let real = || {
-        let path = CString::new(target).map_err(|_| Errno::EINVAL)?;
+        let path = CString::new(target.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
         let flags = if recursive { libc::AT_RECURSIVE } else { 0 };
         Errno::result(raw_mount_setattr(libc::AT_FDCWD, &path, flags, set, clear)).map(drop)
     };
@@ -349,25 +358,30 @@ pub fn mount_setattr(target: &str, recursive: bool, set: u64, clear: u64) -> nix
     })
 }
 
-pub fn umount2(target: &str, flags: MntFlags) -> nix::Result<()> {
+pub fn umount2(target: impl AsRef<Path>, flags: MntFlags) -> nix::Result<()> {
+    let target = target.as_ref();
     door(
         || nix::mount::umount2(target, flags),
         || format!("umount2({target:?}, {flags:?})"),
     )
 }
 
-pub fn pivot_root(new_root: &str, put_old: &str) -> nix::Result<()> {
+pub fn pivot_root(new_root: impl AsRef<Path>, put_old: impl AsRef<Path>) -> nix::Result<()> {
+    let new_root = new_root.as_ref();
+    let put_old = put_old.as_ref();
     door(
         || nix::unistd::pivot_root(new_root, put_old),
         || format!("pivot_root({new_root:?}, {put_old:?})"),
     )
 }
 
-pub fn chroot(path: &str) -> nix::Result<()> {
+pub fn chroot(path: impl AsRef<Path>) -> nix::Result<()> {
+    let path = path.as_ref();
     door(|| nix::unistd::chroot(path), || format!("chroot({path:?})"))
 }
 
-pub fn chdir(path: &str) -> nix::Result<()> {
+pub fn chdir(path: impl AsRef<Path>) -> nix::Result<()> {
+    let path = path.as_ref();
     door(|| nix::unistd::chdir(path), || format!("chdir({path:?})"))
 }
 
@@ -387,7 +401,8 @@ pub fn setdomainname(name: &str) -> nix::Result<()> {
     door(real, || format!("setdomainname({name:?})"))
 }
 
-pub fn mkdir(path: &str, mode: u32) -> nix::Result<()> {
+pub fn mkdir(path: impl AsRef<Path>, mode: u32) -> nix::Result<()> {
+    let path = path.as_ref();
     let m = nix::sys::stat::Mode::from_bits_truncate(mode);
     door(
         || nix::unistd::mkdir(path, m),
@@ -395,7 +410,8 @@ pub fn mkdir(path: &str, mode: u32) -> nix::Result<()> {
     )
 }
 
-pub fn chmod(path: &str, mode: u32) -> nix::Result<()> {
+pub fn chmod(path: impl AsRef<Path>, mode: u32) -> nix::Result<()> {
+    let path = path.as_ref();
     let m = nix::sys::stat::Mode::from_bits_truncate(mode);
     door(
         || {
@@ -410,7 +426,9 @@ pub fn chmod(path: &str, mode: u32) -> nix::Result<()> {
     )
 }
 
-pub fn symlink(target: &str, linkpath: &str) -> nix::Result<()> {
+pub fn symlink(target: impl AsRef<Path>, linkpath: impl AsRef<Path>) -> nix::Result<()> {
+    let target = target.as_ref();
+    let linkpath = linkpath.as_ref();
     door(
         || nix::unistd::symlinkat(target, nix::fcntl::AT_FDCWD, linkpath),
         || format!("symlink({target:?}, {linkpath:?})"),
@@ -418,7 +436,13 @@ pub fn symlink(target: &str, linkpath: &str) -> nix::Result<()> {
 }
 
 /// Create or truncate `path` and write all of `data`.
-pub fn write_file(path: &str, data: &[u8], mode: Option<u32>, truncate: bool) -> nix::Result<()> {
+pub fn write_file(
+    path: impl AsRef<Path>,
+    data: &[u8],
+    mode: Option<u32>,
+    truncate: bool,
+) -> nix::Result<()> {
+    let path = path.as_ref();
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let real = || {
@@ -453,7 +477,8 @@ pub fn write_file(path: &str, data: &[u8], mode: Option<u32>, truncate: bool) ->
     })
 }
 
-pub fn unlink(path: &str) -> nix::Result<()> {
+pub fn unlink(path: impl AsRef<Path>) -> nix::Result<()> {
+    let path = path.as_ref();
     door(|| nix::unistd::unlink(path), || format!("unlink({path:?})"))
 }
 

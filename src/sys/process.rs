@@ -1,6 +1,6 @@
 //! Processes: fork-style clone, wait, kill, exec, leaving a child.
 
-use std::ffi::{CString, OsString};
+use std::ffi::{CString, OsStr, OsString};
 use std::io::Write;
 use std::os::fd::RawFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -145,7 +145,7 @@ pub(crate) fn fork(kinds: Namespaces) -> Result<Forked> {
     flush_stdio();
     let mut clone_kinds = kinds;
     clone_kinds.remove(Namespace::Time);
-    let pid = ops::clone(clone_kinds.flags()).op(|| format!("clone {kinds}"))?;
+    let pid = ops::clone(clone_kinds.flags()).map_err(|e| clone_error(kinds, e))?;
     if pid != 0 {
         return Ok(Forked::Parent(pid));
     }
@@ -316,7 +316,38 @@ fn clone_vm(kinds: Namespaces, vfork: bool, f: &mut dyn FnMut()) -> Result<(i32,
             }
         },
     )
-    .op(|| format!("clone {kinds}"))
+    .map_err(|e| clone_error(kinds, e))
+}
+
+/// A failed clone(2), named. ENOMEM there most often does not mean
+/// memory: a process that joined a pid namespace (setns) whose init has
+/// exited can make no process in it, and the kernel says ENOMEM.
+fn clone_error(kinds: Namespaces, e: Errno) -> Error {
+    let op = if kinds.is_empty() {
+        "clone".to_string()
+    } else {
+        format!("clone {kinds}")
+    };
+    if e == Errno::ENOMEM && pid_namespace_joined() {
+        return Error::sys(
+            format!("{op} into a pid namespace whose init has exited"),
+            e,
+        );
+    }
+    Error::sys(op, e)
+}
+
+/// Whether our children would start in another pid namespace than ours
+/// (after setns to a pid namespace, or unshare of one).
+fn pid_namespace_joined() -> bool {
+    let ino = |p: &str| std::fs::metadata(p).map(|m| std::os::unix::fs::MetadataExt::ino(&m));
+    match (
+        ino("/proc/self/ns/pid"),
+        ino("/proc/self/ns/pid_for_children"),
+    ) {
+        (Ok(a), Ok(b)) => a != b,
+        _ => false,
+    }
 }
 
 /// waitpid(2), retrying on EINTR. With `nohang`, `None` while it runs.
@@ -407,11 +438,11 @@ pub fn sigpipe_ignore() {
 #[derive(Clone, Debug, Default)]
 pub struct ExecOpts {
     /// The whole environment, replacing ours.
-    pub env: Option<Vec<(String, String)>>,
+    pub env: Option<Vec<(OsString, OsString)>>,
     /// Change to this directory first.
-    pub cwd: Option<String>,
+    pub cwd: Option<OsString>,
     /// What the program sees as `argv[0]`.
-    pub argv0: Option<String>,
+    pub argv0: Option<OsString>,
 }
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -430,7 +461,7 @@ fn cstr(s: &[u8], what: &str) -> Result<CString> {
 /// directory, SIGPIPE's disposition, the close-on-exec flags), so the
 /// recipe goes on as it was: a SIGPIPE left at its default would kill
 /// nsrun at the next write to a closed pipe instead of raising.
-pub fn exec(argv: &[String], opts: &ExecOpts) -> Error {
+pub fn exec<S: AsRef<OsStr>>(argv: &[S], opts: &ExecOpts) -> Error {
     let p = match Prepared::new(argv, opts) {
         Ok(p) => p,
         Err(e) => return e,
@@ -535,7 +566,7 @@ impl Undo {
 /// (each heap page it wrote would be copied on write).
 #[derive(Debug)]
 pub struct Prepared {
-    prog: String,
+    prog: OsString,
     candidates: Vec<CString>,
     argv: Vec<CString>,
     /// Owns what `env_ptrs` points into.
@@ -546,13 +577,13 @@ pub struct Prepared {
     /// making them in the child would allocate there.
     argv_ptrs: Vec<*const libc::c_char>,
     env_ptrs: Vec<*const libc::c_char>,
-    cwd: Option<String>,
+    cwd: Option<OsString>,
 }
 
 impl Prepared {
     /// Convert `argv` and the options; fails on empty argv or NUL bytes.
-    pub fn new(argv: &[String], opts: &ExecOpts) -> Result<Prepared> {
-        let Some(prog) = argv.first() else {
+    pub fn new<S: AsRef<OsStr>>(argv: &[S], opts: &ExecOpts) -> Result<Prepared> {
+        let Some(prog) = argv.first().map(AsRef::as_ref) else {
             return Err(Error::Invalid("exec needs a program: argv is empty".into()));
         };
         let mut cargv = Vec::with_capacity(argv.len());
@@ -561,12 +592,17 @@ impl Prepared {
             "argv[0]",
         )?);
         for a in &argv[1..] {
-            cargv.push(cstr(a.as_bytes(), "an argument")?);
+            cargv.push(cstr(a.as_ref().as_bytes(), "an argument")?);
         }
         let env: Vec<CString> = match &opts.env {
             Some(vars) => vars
                 .iter()
-                .map(|(k, v)| cstr(format!("{k}={v}").as_bytes(), "an environment variable"))
+                .map(|(k, v)| {
+                    let mut b = k.as_bytes().to_vec();
+                    b.push(b'=');
+                    b.extend_from_slice(v.as_bytes());
+                    cstr(&b, "an environment variable")
+                })
                 .collect::<Result<_>>()?,
             None => std::env::vars_os()
                 .map(|(k, v)| {
@@ -577,7 +613,7 @@ impl Prepared {
                 })
                 .collect::<Result<_>>()?,
         };
-        let candidates = if prog.contains('/') {
+        let candidates = if prog.as_bytes().contains(&b'/') {
             vec![cstr(prog.as_bytes(), "the program")?]
         } else {
             let path: OsString = match &opts.env {
@@ -606,7 +642,7 @@ impl Prepared {
                 .collect()
         };
         Ok(Prepared {
-            prog: prog.clone(),
+            prog: prog.to_os_string(),
             candidates,
             argv_ptrs: ptrs(&cargv),
             env_ptrs: ptrs(&env),
@@ -637,10 +673,11 @@ impl Prepared {
         let Some(dir) = &self.cwd else {
             return Ok(());
         };
+        let dir = std::path::Path::new(dir);
         if ops::record(|| format!("chdir({dir:?})")) {
             return Ok(());
         }
-        ops::chdir(dir).op(|| format!("chdir {dir}"))?;
+        ops::chdir(dir).op(|| format!("chdir {}", dir.display()))?;
         let mut buf = [0u8; 4096];
         // SAFETY: getcwd(2) into a buffer of that size.
         let n = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
@@ -648,7 +685,8 @@ impl Prepared {
             return Ok(());
         }
         Err(Error::Invalid(format!(
-            "cwd '{dir}' lies outside the process's root directory (reached through an fd or a moved mount?)"
+            "cwd '{}' lies outside the process's root directory (reached through an fd or a moved mount?)",
+            dir.display()
         )))
     }
 
@@ -657,15 +695,41 @@ impl Prepared {
     /// [`default_sigpipe`]), so a seccomp filter installed just before
     /// need allow nothing of ours but the exec.
     pub fn exec_ready(&self) -> Error {
+        self.exec_ready_diagnosing(true)
+    }
+
+    /// [`Prepared::exec_ready`]; with `diagnose`, an ENOENT for a file that
+    /// is there is looked into (open and read it): its ELF interpreter or
+    /// `#!` interpreter is what is missing. Give false under a seccomp
+    /// filter that may kill on those calls.
+    pub fn exec_ready_diagnosing(&self, diagnose: bool) -> Error {
         if ops::record(|| format!("execve({:?}, {:?})", self.prog, self.argv)) {
             return Error::Planned;
         }
         flush_stdio();
         let mut seen_eacces = false;
-        let single = self.candidates.len() == 1 && self.prog.contains('/');
+        let single = self.candidates.len() == 1 && self.prog.as_bytes().contains(&b'/');
+        let prog = std::path::Path::new(&self.prog).display();
+        let fail = |c: &CString, e: Errno| {
+            if e == Errno::ENOENT && diagnose {
+                if let Some(interp) = missing_interpreter(c) {
+                    return Error::sys(
+                        format!(
+                            "exec {prog}: its interpreter {} is missing",
+                            std::path::Path::new(OsStr::from_bytes(&interp)).display()
+                        ),
+                        e,
+                    );
+                }
+            }
+            Error::sys(format!("exec {prog}"), e)
+        };
         for c in &self.candidates {
             match ops::execve(c, &self.argv, &self.argv_ptrs, &self.env_ptrs) {
-                Err(e) if single => return Error::sys(format!("exec {}", self.prog), e),
+                Err(e) if single => return fail(c, e),
+                Err(Errno::ENOENT) if diagnose && missing_interpreter(c).is_some() => {
+                    return fail(c, Errno::ENOENT)
+                }
                 Err(
                     Errno::ENOENT
                     | Errno::ENOTDIR
@@ -674,7 +738,7 @@ impl Prepared {
                     | Errno::ETIMEDOUT,
                 ) => {}
                 Err(Errno::EACCES) => seen_eacces = true,
-                Err(e) => return Error::sys(format!("exec {}", self.prog), e),
+                Err(e) => return Error::sys(format!("exec {prog}"), e),
                 Ok(()) => {}
             }
         }
@@ -683,8 +747,71 @@ impl Prepared {
         } else {
             Errno::ENOENT
         };
-        Error::sys(format!("exec {}", self.prog), errno)
+        Error::sys(format!("exec {prog}"), errno)
     }
+}
+
+/// Why execve(2) said ENOENT for `path` although it opens: the
+/// interpreter it names (PT_INTERP of an ELF file, or a `#!` line) is not
+/// there. None when the file does not open or names none.
+fn missing_interpreter(path: &CString) -> Option<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::path::Path::new(std::ffi::OsStr::from_bytes(path.as_bytes()));
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut head = [0u8; 256];
+    let n = f.read(&mut head).ok()?;
+    let head = &head[..n];
+    let interp = if let Some(line) = head.strip_prefix(b"#!") {
+        let line = line.split(|b| *b == b'\n').next()?;
+        let line = line.trim_ascii_start();
+        line.split(|b| *b == b' ' || *b == b'\t').next()?.to_vec()
+    } else {
+        let (off, size) = elf_interp(head, &mut f)?;
+        let mut buf = vec![0u8; size.min(4096)];
+        f.seek(SeekFrom::Start(off)).ok()?;
+        f.read_exact(&mut buf).ok()?;
+        buf.split(|b| *b == 0).next()?.to_vec()
+    };
+    let exists = std::fs::metadata(std::ffi::OsStr::from_bytes(&interp)).is_ok();
+    (!interp.is_empty() && !exists).then_some(interp)
+}
+
+/// The file offset and size of an ELF file's PT_INTERP segment.
+fn elf_interp(head: &[u8], f: &mut std::fs::File) -> Option<(u64, usize)> {
+    use std::io::{Read, Seek, SeekFrom};
+    const PT_INTERP: u32 = 3;
+    if head.len() < 64 || &head[..4] != b"\x7fELF" || head[5] != 1 {
+        return None; // not ELF, or big-endian: nothing to say
+    }
+    let u16_at = |b: &[u8], o: usize| Some(u16::from_le_bytes(b.get(o..o + 2)?.try_into().ok()?));
+    let u32_at = |b: &[u8], o: usize| Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?));
+    let u64_at = |b: &[u8], o: usize| Some(u64::from_le_bytes(b.get(o..o + 8)?.try_into().ok()?));
+    let wide = head[4] == 2;
+    let (phoff, phentsize, phnum) = if wide {
+        (
+            u64_at(head, 0x20)?,
+            u16_at(head, 0x36)?,
+            u16_at(head, 0x38)?,
+        )
+    } else {
+        (
+            u64::from(u32_at(head, 0x1c)?),
+            u16_at(head, 0x2a)?,
+            u16_at(head, 0x2c)?,
+        )
+    };
+    let mut ph = vec![0u8; usize::from(phentsize) * usize::from(phnum.min(64))];
+    f.seek(SeekFrom::Start(phoff)).ok()?;
+    f.read_exact(&mut ph).ok()?;
+    ph.chunks(usize::from(phentsize).max(1)).find_map(|e| {
+        (u32_at(e, 0)? == PT_INTERP).then_some(())?;
+        Some(if wide {
+            (u64_at(e, 8)?, u64_at(e, 32)? as usize)
+        } else {
+            (u64::from(u32_at(e, 4)?), u32_at(e, 16)? as usize)
+        })
+    })
 }
 
 #[cfg(test)]

@@ -115,54 +115,11 @@ impl Rlimit {
     }
 }
 
-/// Parse a size: a number of bytes, or with a suffix `K`, `M`, `G`, `T`
-/// (powers of 1024; `KB`, `KiB` and lower case work too), or `"unlimited"`
-/// (/`"infinity"`).
-pub fn parse_size(s: &str) -> Result<u64> {
-    let t = s.trim();
-    if matches!(t, "unlimited" | "infinity") {
-        return Ok(INFINITY);
-    }
-    let bad = || {
-        Error::Invalid(format!(
-            "bad size '{s}': a number of bytes, optionally with K, M, G or T (\"256M\")"
-        ))
-    };
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let mult: u64 = match unit.trim().to_ascii_uppercase().as_str() {
-        "" | "B" => 1,
-        "K" | "KB" | "KIB" => 1 << 10,
-        "M" | "MB" | "MIB" => 1 << 20,
-        "G" | "GB" | "GIB" => 1 << 30,
-        "T" | "TB" | "TIB" => 1 << 40,
-        _ => return Err(bad()),
-    };
-    let v: f64 = num.parse().map_err(|_| bad())?;
-    let bytes = v * mult as f64;
-    if !bytes.is_finite() || bytes < 0.0 || bytes >= u64::MAX as f64 {
-        return Err(bad());
-    }
-    Ok(bytes as u64)
-}
+pub use super::size::parse_size;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("256M").unwrap(), 256 << 20);
-        assert_eq!(parse_size("1G").unwrap(), 1 << 30);
-        assert_eq!(parse_size("1.5k").unwrap(), 1536);
-        assert_eq!(parse_size("4096").unwrap(), 4096);
-        assert_eq!(parse_size("unlimited").unwrap(), INFINITY);
-        assert!(parse_size("12Q").is_err());
-        assert!(parse_size("").is_err());
-        assert!(parse_size("-1").is_err());
-    }
 
     #[test]
     fn names() {

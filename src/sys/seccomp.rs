@@ -377,6 +377,12 @@ impl Policy {
         Policy::default()
     }
 
+    /// Whether every call not named is allowed (only deny lists): then a
+    /// failed exec may still open files to say why it failed.
+    pub fn allows_unnamed(&self) -> bool {
+        self.programs.iter().all(|p| p.otherwise == Action::Allow)
+    }
+
     /// Whether the policy has no program at all (installing it would do
     /// nothing).
     pub fn is_empty(&self) -> bool {

@@ -4,9 +4,9 @@ local ns = require "nsrun"
 local T = require "testlib"
 local D = T.dir
 
--- mkdir: mode as an octal string or a number, applied as given.
+-- mkdir: mode as an octal string, applied as given.
 ns.mkdir(D .. "/a", "0700")
-ns.mkdir(D .. "/b", 493) -- 0755
+ns.mkdir(D .. "/b", "0755")
 ns.mkdir(D .. "/c") -- default 0755
 T.errno("mkdir.eexist", "EEXIST", ns.mkdir, D .. "/a")
 T.errno("mkdir.enoent", "ENOENT", ns.mkdir, D .. "/x/y/z")
@@ -25,7 +25,7 @@ T.errno("mkdir.parents_enotdir", "ENOTDIR", ns.mkdir, D .. "/p/q/r/file/sub", ni
 ns.mkdir(D .. "/m")
 ns.chmod(D .. "/m", "0711")
 ns.write_file(D .. "/mf", "x")
-ns.chmod(D .. "/mf", 420 + 1024) -- 0644 | setgid (0o2644)
+ns.chmod(D .. "/mf", "2644") -- 0644 | setgid
 T.errno("chmod.enoent", "ENOENT", ns.chmod, D .. "/nope", "0755")
 
 -- write_file / read_file: binary data, exact mode, truncation.

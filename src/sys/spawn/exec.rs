@@ -1,6 +1,7 @@
 //! The main process's last steps: its lock-down, in the order the kernel's
 //! rules force, and the exec (or the recipe's `fn`).
 
+use std::ffi::OsString;
 use std::os::fd::OwnedFd;
 
 use nix::errno::Errno;
@@ -173,7 +174,11 @@ impl Spawn<'_> {
         }
         match cx.prepared {
             // The filter is on: nothing but the exec itself from here.
-            Some(p) => match p.exec_ready() {
+            // Only where the filter lets it may a failed exec look into
+            // the file to say why (a missing interpreter).
+            Some(p) => match p
+                .exec_ready_diagnosing(self.seccomp.as_ref().map_or(true, |s| s.allows_unnamed()))
+            {
                 Error::Planned => Ok(0),
                 e => Err(e),
             },
@@ -193,18 +198,11 @@ impl Spawn<'_> {
         )
     }
 
-    fn environment(&self) -> Vec<(String, String)> {
-        let mut env: Vec<(String, String)> = if self.clear_env {
-            Vec::new()
-        } else {
-            std::env::vars_os()
-                .map(|(k, v)| {
-                    (
-                        k.to_string_lossy().into_owned(),
-                        v.to_string_lossy().into_owned(),
-                    )
-                })
-                .collect()
+    /// Ours, or none with `clear_env`, changed by `env`: bytes as they are.
+    fn environment(&self) -> Vec<(OsString, OsString)> {
+        let mut env: Vec<(OsString, OsString)> = match self.clear_env {
+            true => Vec::new(),
+            false => std::env::vars_os().collect(),
         };
         for (k, v) in &self.env {
             env.retain(|(ek, _)| ek != k);

@@ -59,7 +59,9 @@ mod message;
 mod parent;
 mod stdio;
 
+use std::ffi::OsString;
 use std::os::fd::RawFd;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use nix::mount::MsFlags;
@@ -83,7 +85,7 @@ pub enum Stdio {
     /// A pipe to the parent.
     Pipe,
     /// A file (opened for reading for stdin; created or truncated otherwise).
-    Path(String),
+    Path(PathBuf),
     /// One of the parent's fds.
     Fd(RawFd),
 }
@@ -160,7 +162,7 @@ pub enum JoinTarget {
 
 /// Builder for an isolated process. See the module docs.
 pub struct Spawn<'a> {
-    argv: Vec<String>,
+    argv: Vec<OsString>,
     func: Option<ChildFn<'a>>,
     namespaces: Namespaces,
     join: Vec<(Namespace, JoinTarget)>,
@@ -173,10 +175,10 @@ pub struct Spawn<'a> {
     hostname: Option<String>,
     domainname: Option<String>,
     time_offsets: Option<(i64, i64)>,
-    env: Vec<(String, Option<String>)>,
+    env: Vec<(OsString, Option<OsString>)>,
     clear_env: bool,
-    cwd: Option<String>,
-    argv0: Option<String>,
+    cwd: Option<OsString>,
+    argv0: Option<OsString>,
     stdio: [Stdio; 3],
     keep_fds: Vec<RawFd>,
     init: Option<bool>,
@@ -203,7 +205,7 @@ impl<'a> Spawn<'a> {
     pub fn new<I, S>(argv: I) -> Self
     where
         I: IntoIterator<Item = S>,
-        S: Into<String>,
+        S: Into<OsString>,
     {
         Spawn {
             argv: argv.into_iter().map(Into::into).collect(),
@@ -316,7 +318,7 @@ impl<'a> Spawn<'a> {
         self
     }
     /// Set (`Some`) or remove (`None`) an environment variable.
-    pub fn env(mut self, k: impl Into<String>, v: Option<String>) -> Self {
+    pub fn env(mut self, k: impl Into<OsString>, v: Option<OsString>) -> Self {
         self.env.push((k.into(), v));
         self
     }
@@ -326,12 +328,12 @@ impl<'a> Spawn<'a> {
         self
     }
     /// Working directory inside.
-    pub fn cwd(mut self, d: impl Into<String>) -> Self {
+    pub fn cwd(mut self, d: impl Into<OsString>) -> Self {
         self.cwd = Some(d.into());
         self
     }
     /// `argv[0]` as the program sees it.
-    pub fn argv0(mut self, a: impl Into<String>) -> Self {
+    pub fn argv0(mut self, a: impl Into<OsString>) -> Self {
         self.argv0 = Some(a.into());
         self
     }

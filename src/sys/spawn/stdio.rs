@@ -59,7 +59,7 @@ pub(crate) fn open_stdio(spec: &[Stdio; 3]) -> Result<StdioFds> {
                     } else {
                         o.read(true);
                     }
-                    let f = o.open(p).op(|| format!("open {p}"))?;
+                    let f = o.open(p).op(|| format!("open {}", p.display()))?;
                     (Some(OwnedFd::from(f)), None)
                 }
             }
