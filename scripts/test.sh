@@ -14,10 +14,12 @@ cd "$(dirname "$0")/.."
 # tool:package. setpriv runs every test as uid 65534; newuidmap/newgidmap
 # (setuid) map ids other than one's own; ip is what the networking tests
 # check nsrun against; uptime reads the time namespace's boot time; perl
-# drives the escape tests; cc (and the C library's headers) builds the
+# drives the escape tests; strace watches that --plan performs nothing;
+# cc (and the C library's headers) builds the
 # bundled Lua.
 tools="setpriv:util-linux unshare:util-linux nsenter:util-linux mount:mount umount:mount
-  newuidmap:uidmap newgidmap:uidmap ip:iproute2 uptime:procps perl:perl-base cc:gcc"
+  newuidmap:uidmap newgidmap:uidmap ip:iproute2 uptime:procps perl:perl-base strace:strace
+  cc:gcc"
 
 # The PATH the tests give nsrun, after the caller's.
 search="$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
