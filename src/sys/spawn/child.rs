@@ -173,8 +173,9 @@ impl Spawn<'_> {
             keep.extend(cx.proc_fd.as_ref().map(|f| f.as_raw_fd()));
             close_fds("init", &keep, &[], false)?;
         }
-        // PID 1 of the new pid namespace: the main process's parent.
-        cx.parent = 1;
+        // The main process's parent: PID 1 of the new pid namespace, or
+        // 2 behind a time namespace's relay that is PID 1.
+        cx.parent = nix::unistd::getpid().as_raw();
         // disable_userns makes the main process dumpable again to write its
         // own maps; in our memory that would undo the seal.
         if self.func.is_some() || self.disable_userns {

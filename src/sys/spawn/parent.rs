@@ -203,6 +203,9 @@ impl Spawn<'_> {
                 }
             }
         };
+        // Only the child holds these now: its exec (or death) is our end of file.
+        drop(err_w);
+        drop(status_w);
         let group = self.timeout.is_some() && !self.namespaces.contains(Namespace::Pid);
         let parent_ends = std::mem::take(&mut stdio.parent);
         let (mut child, planned_cgroup) = match planned.is_some() {
