@@ -163,23 +163,16 @@ pub(crate) fn fork(kinds: Namespaces) -> Result<Forked> {
             exit_child(1);
         }
         // Stay behind as a supervisor: signals sent to us reach the real
-        // child, and it dies with us.
-        super::init::block();
-        // Not sealed (unlike spawn's supervisors): the recipe writes our
-        // id maps through /proc/PID after this, and what runs below is
-        // the recipe's own Lua function.
-        match ops::clone(nix::sched::CloneFlags::empty()) {
-            Ok(0) => {
-                super::init::unblock();
-                // SAFETY: prctl with an int argument.
-                unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
-            }
-            Ok(grandchild) => super::init::supervise(grandchild, None),
-            Err(e) => {
-                eprintln!("nsrun: {}", Error::sys("clone (time)", e));
-                exit_child(1);
-            }
+        // child, and it dies with us. Not sealed (unlike spawn's
+        // supervisors): the recipe writes our id maps through /proc/PID
+        // after this, and what runs below is the recipe's own Lua function.
+        // SAFETY: not sealing, so no contract to keep.
+        if let Err(e) = unsafe { super::init::fork_supervised(false, None, None, "relay") } {
+            eprintln!("nsrun: time namespace relay: {e}");
+            exit_child(1);
         }
+        // SAFETY: prctl with an int argument.
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
     }
     Ok(Forked::Child)
 }
