@@ -543,7 +543,7 @@ pub fn setgroups(groups: &[Gid]) -> nix::Result<()> {
 /// the parent's memory leaves nothing behind in it.
 ///
 /// Crate-private: the pointers must point into `argv` and live strings
-/// (see [`super::process::Prepared`]), which nothing here can check.
+/// (see [`super::exec::Prepared`]), which nothing here can check.
 pub(crate) fn execve(
     path: &CString,
     argv: &[CString],
