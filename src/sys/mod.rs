@@ -7,6 +7,7 @@ pub mod caps;
 pub mod cgroup;
 pub mod child;
 pub mod cred;
+pub mod deadline;
 pub mod exec;
 pub mod flags;
 pub mod fs;
