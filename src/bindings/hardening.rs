@@ -6,8 +6,9 @@ use std::cell::RefCell;
 use mlua::{AnyUserData, Lua, MetaMethod, Table, UserData, UserDataMethods, Value};
 
 use super::args::{check_keys, names_of, typename, Args, R};
+use super::values::{stats_table, Process};
 use crate::sys::caps::{self as syscaps, Caps};
-use crate::sys::cgroup::{Cgroup, Limits, Stats};
+use crate::sys::cgroup::{Cgroup, Limits};
 use crate::sys::rlimit::{self, Rlimit};
 use crate::sys::seccomp::{self, Action, Policy};
 
@@ -335,17 +336,6 @@ pub(crate) fn landlock(a: &Args, v: Value) -> R<Option<crate::sys::landlock::Rul
     Ok(Some(rules))
 }
 
-/// Statistics as a table (absent fields: the host cannot tell).
-pub(crate) fn stats_table(lua: &Lua, s: &Stats) -> mlua::Result<Table> {
-    let t = lua.create_table()?;
-    t.set("memory_peak", s.memory_peak)?;
-    t.set("memory_current", s.memory_current)?;
-    t.set("pids_current", s.pids_current)?;
-    t.set("cpu_usec", s.cpu_usec)?;
-    t.set("oom_kills", s.oom_kills)?;
-    Ok(t)
-}
-
 /// `ns.cgroup(opts)`.
 pub(crate) struct CgroupValue(RefCell<Option<Cgroup>>);
 
@@ -380,8 +370,8 @@ impl UserData for CgroupValue {
             let m = lua.create_table()?;
             super::add(lua, &m, "add", |_, a| {
                 let pid = match a.get(2) {
-                    Value::UserData(u) if u.is::<super::process::Process>() => {
-                        u.borrow::<super::process::Process>()?.child.borrow().pid()
+                    Value::UserData(u) if u.is::<Process>() => {
+                        u.borrow::<Process>()?.child.borrow().pid()
                     }
                     _ => {
                         let n = a.integer(2)?;

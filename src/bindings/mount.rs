@@ -3,6 +3,7 @@
 use mlua::{Lua, Table, Value};
 
 use super::args::{check_keys, names_of, opt_bool, opt_path, opt_str, typename, Args, R};
+use super::values::{from_opt, overlay_opts_with, tmpfs_opts};
 use crate::sys::mount::{self as sysmount, BindOpts};
 
 fn flags_value(a: &Args, v: &Value, what: &str) -> R<nix::mount::MsFlags> {
@@ -18,81 +19,8 @@ fn flags_value(a: &Args, v: &Value, what: &str) -> R<nix::mount::MsFlags> {
     sysmount::parse_flags(&names).map_err(|e| a.fail(e))
 }
 
-/// The options table of `tmpfs` at argument `i`: size and mode.
-pub(crate) fn tmpfs_opts(a: &Args, i: usize) -> R<(Option<u64>, Option<u32>)> {
-    let (mut size, mut mode) = (None, None);
-    if let Some(t) = a.opt_table(i)? {
-        check_keys(&t, "tmpfs", &["size", "mode"])?;
-        size = match t.get::<Value>("size")? {
-            Value::Nil => None,
-            Value::Integer(n) if n > 0 => Some(n as u64),
-            Value::String(s) => {
-                let s = s
-                    .to_str()
-                    .map_err(|_| a.fail("size is not valid UTF-8"))?
-                    .to_string();
-                match crate::sys::size::parse_size(&s).map_err(|e| a.fail(e))? {
-                    0 | crate::sys::size::UNLIMITED => {
-                        return Err(a.fail(format!(
-                            "bad size '{s}': a tmpfs needs more than 0 bytes and no \
-                             \"unlimited\" (leave size out for the kernel's default, half of \
-                             the memory)"
-                        )))
-                    }
-                    n => Some(n),
-                }
-            }
-            other => {
-                return Err(a.fail(format!(
-                    "size must be a number of bytes or a string like \"64M\", got {}",
-                    typename(&other)
-                )))
-            }
-        };
-        mode = super::args::mode_of(&t.get::<Value>("mode")?).map_err(|m| a.fail_in("tmpfs", m))?;
-    }
-    Ok((size, mode))
-}
-
-/// The options table of `overlay` at argument `i`; `extra` names keys the
-/// caller reads itself.
-pub(crate) fn overlay_opts_with(
-    a: &Args,
-    i: usize,
-    extra: &[&str],
-) -> R<(sysmount::OverlayOpts, Table)> {
-    let t = a.table(i)?;
-    let mut keys = vec!["lower", "upper", "work", "tmpfs_upper"];
-    keys.extend_from_slice(extra);
-    check_keys(&t, "overlay", &keys)?;
-    let lower = match t.get::<Value>("lower")? {
-        Value::String(s) => vec![s.to_string_lossy()],
-        v => names_of(&v).ok_or_else(|| {
-            a.fail("overlay: lower must be a directory or a list of them (top first)")
-        })?,
-    };
-    let o = sysmount::OverlayOpts {
-        lower,
-        upper: opt_str(&t, "overlay", "upper")?,
-        work: opt_str(&t, "overlay", "work")?,
-        tmpfs_upper: opt_bool(&t, "overlay", "tmpfs_upper", false)?,
-    };
-    Ok((o, t))
-}
-
 fn overlay_opts(a: &Args, i: usize) -> R<sysmount::OverlayOpts> {
     Ok(overlay_opts_with(a, i, &[])?.0)
-}
-
-/// `{from = "/oldroot/dev"}`: where the host's directory is seen from here.
-pub(crate) fn from_opt(a: &Args, i: usize, fname: &str, default: &str) -> R<String> {
-    Ok(match a.opt_table(i)? {
-        Some(t) => {
-            check_keys(&t, fname, &["from"])?;
-            opt_str(&t, fname, "from")?.unwrap_or_else(|| default.to_string())
-        }
-        None => default.to_string(),
-    })
 }
 
 pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {

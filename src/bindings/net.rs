@@ -6,7 +6,7 @@ use std::os::fd::AsFd;
 use mlua::{Lua, Table, Value};
 
 use super::args::{check_keys, opt_str, typename, Args, Fail, R};
-use super::namespace::{target_of, Handle, Target};
+use super::values::{target_of, Handle, Target};
 use crate::sys::namespace::{self as sysns, Namespace};
 use crate::sys::net::{self as sysnet, Cidr, NetnsRef, RouteSpec};
 

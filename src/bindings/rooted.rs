@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use mlua::{AnyUserData, Lua, MetaMethod, Table, UserData, UserDataFields, UserDataMethods, Value};
 
 use super::args::{check_keys, names_of, opt_bool, typename, Args, Fail, R};
-use super::mount::{from_opt, overlay_opts_with, tmpfs_opts};
+use super::values::{from_opt, overlay_opts_with, tmpfs_opts};
 use crate::sys::mount::BindOpts;
 use crate::sys::rooted::{Lockdown, Root, RootBind};
 

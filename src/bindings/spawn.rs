@@ -11,8 +11,7 @@ use super::args::{
     check_keys, names_of, opt_bool, opt_path, opt_str, parse_kinds, typename, Args, Fail, R,
 };
 use super::hardening;
-use super::namespace::{target, Handle, Target};
-use super::process::{self, Process};
+use super::values::{self, target, Handle, Process, Target};
 use crate::sys::namespace::Namespace;
 use crate::sys::spawn::{IdMap, JoinTarget, Spawn, Stdio};
 
@@ -66,7 +65,7 @@ fn id_map(a: &Args, v: Value, key: &str) -> R<Option<IdMap>> {
             "self" => Some(IdMap::Same),
             other => return Err(a.fail(format!("{key}: \"root\", \"self\" or a list of {{inside, outside, count}} expected, got '{other}'"))),
         },
-        Value::Table(t) => Some(IdMap::Ranges(super::idmap::ranges_of(a, 1, t)?)),
+        Value::Table(t) => Some(IdMap::Ranges(values::id_ranges_of(a, 1, t)?)),
         other => return Err(a.fail(format!("{key} must be \"root\", \"self\" or a table, got {}", typename(&other)))),
     })
 }
@@ -166,7 +165,7 @@ fn build<'l>(lua: &'l Lua, a: &Args, opts: &Table, defaults_pipe: bool) -> R<Spa
     };
     let argv = match opts.get::<Value>("argv")? {
         Value::Nil => None,
-        Value::Table(t) => Some(process::argv_of(a, 1, &t)?),
+        Value::Table(t) => Some(values::argv_of(a, 1, &t)?),
         Value::String(s) => {
             return Err(a.fail(format!(
                 "argv must be a list, e.g. {{\"{}\"}}",
@@ -184,7 +183,7 @@ fn build<'l>(lua: &'l Lua, a: &Args, opts: &Table, defaults_pipe: bool) -> R<Spa
         (Some(_), Some(_)) => return Err(a.fail("give argv or fn, not both")),
         (None, None) => return Err(a.fail("needs argv (a program to run) or fn (a function)")),
         (Some(argv), None) => Spawn::new(argv),
-        (None, Some(f)) => Spawn::func(move || process::child_code(lua, &f)),
+        (None, Some(f)) => Spawn::func(move || values::child_code(lua, &f)),
     };
     let kinds = match opts.get::<Value>("namespaces")? {
         Value::Nil => Vec::new(),
@@ -277,7 +276,7 @@ fn build<'l>(lua: &'l Lua, a: &Args, opts: &Table, defaults_pipe: bool) -> R<Spa
             )))
         }
     }
-    if let Some(env) = process::env_table(a, opts.get("env")?)? {
+    if let Some(env) = values::env_table(a, opts.get("env")?)? {
         for (k, v) in env {
             sp = sp.env(k, v);
         }
@@ -439,7 +438,7 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
             .spawn()
             .map_err(|e| spawn_err(a, e))?;
         let ud = Process::create(lua, child)?;
-        let (t, out, err) = process::output(lua, &ud)?;
+        let (t, out, err) = values::output(lua, &ud)?;
         t.set("stdout", out)?;
         t.set("stderr", err)?;
         Ok(t)

@@ -4,14 +4,13 @@
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
 
 use super::cgroup::{Cgroup, Stats};
+pub use super::deadline::Deadline;
 use super::init;
 use super::ops;
 use super::process::{self, ExitStatus};
@@ -42,78 +41,6 @@ pub struct Child {
     /// The process that started it: only there may it be killed, reaped
     /// or its cgroup removed (a forked child inherits a copy of this).
     owner: u32,
-}
-
-/// A started process's `timeout`, shared by the process handle and the
-/// pipes to it: whichever blocking call notices it passed kills the
-/// process (its group when it leads one) and every later call sees it.
-#[derive(Debug)]
-pub struct Deadline {
-    at: Instant,
-    timeout: Duration,
-    pid: i32,
-    group: bool,
-    expired: AtomicBool,
-    /// Set once the process is reaped: its pid may be someone else's now.
-    reaped: AtomicBool,
-}
-
-impl Deadline {
-    fn new(timeout: Duration, pid: i32, group: bool) -> Option<Deadline> {
-        // A deadline past what Instant can hold is no deadline.
-        Some(Deadline {
-            at: Instant::now().checked_add(timeout)?,
-            timeout,
-            pid,
-            group,
-            expired: AtomicBool::new(false),
-            reaped: AtomicBool::new(false),
-        })
-    }
-
-    /// Whether its time is up (the process may not be killed yet: a
-    /// call that would block past it kills it, see [`Deadline::expire`]).
-    pub fn passed(&self) -> bool {
-        self.expired() || Instant::now() >= self.at
-    }
-
-    /// The time left as a poll(2) timeout: milliseconds, rounded up so a
-    /// poll does not wake just before the deadline and spin; 0 once passed.
-    pub fn poll_ms(&self) -> i32 {
-        let left = self.at.saturating_duration_since(Instant::now());
-        left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
-    }
-
-    /// Whether it passed and the process was killed.
-    pub fn expired(&self) -> bool {
-        self.expired.load(Ordering::SeqCst)
-    }
-
-    /// The timeout it was started with.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    /// Mark it passed and SIGKILL the process: its group when it leads
-    /// one, even once it was reaped, since what it left behind (a
-    /// background job holding a pipe open) belongs to the run too. The
-    /// group id stays in use while any member lives; only an empty group's
-    /// number could come back, and that takes a wrap of the pid space.
-    pub fn expire(&self) {
-        if self.expired.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let target = match (self.group, self.reaped.load(Ordering::SeqCst)) {
-            (true, _) => -self.pid,
-            (false, false) => self.pid,
-            (false, true) => return,
-        };
-        if let Err(e) = process::kill(target, libc::SIGKILL) {
-            if e.errno() != Some(Errno::ESRCH) {
-                log::warn!("timeout: {e}");
-            }
-        }
-    }
 }
 
 /// At most this much is read from a pipe once its process is gone or
@@ -485,7 +412,7 @@ impl Child {
         }
         self.status = Some(st);
         if let Some(d) = &self.deadline {
-            d.reaped.store(true, Ordering::SeqCst);
+            d.mark_reaped();
         }
         self.pidfd.take();
         if let Some(mut cg) = self.cgroup.take() {

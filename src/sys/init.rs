@@ -219,8 +219,10 @@ fn lock_down(filter: &[seccompiler::BpfProgram]) -> crate::error::Result<()> {
 
 /// Supervise `main` until it ends, then write its status to `status_fd`
 /// (when given) and exit with its shell code. Signals must already be
-/// blocked with [`block`], and the process [`seal`]ed before `main` was
-/// started. `filter` is [`filter`]'s, when nsrun could compile it.
+/// blocked with [`block`] before `main` was started, and a supervisor of
+/// a sandbox's program sealed (`seal`, crate-private). It locks itself
+/// down with the supervisor's own seccomp filter, which it compiles
+/// itself, when it can.
 pub fn supervise(main: i32, status_fd: Option<RawFd>) -> ! {
     // The supervisor never execs, so it would hold every fd the recipe had
     // open for the sandbox's whole life; it needs none but the status pipe.

@@ -4,38 +4,9 @@ use std::path::Path;
 
 use nix::mount::{MntFlags, MsFlags};
 
+use super::flags::MOUNT_FLAGS as FLAG_NAMES;
 use super::{fs, ops};
 use crate::error::{Context, Error, Result};
-
-const FLAG_NAMES: &[(&str, MsFlags)] = &[
-    ("bind", MsFlags::MS_BIND),
-    ("rec", MsFlags::MS_REC),
-    ("ro", MsFlags::MS_RDONLY),
-    ("rdonly", MsFlags::MS_RDONLY),
-    ("rw", MsFlags::empty()),
-    ("nosuid", MsFlags::MS_NOSUID),
-    ("nodev", MsFlags::MS_NODEV),
-    ("noexec", MsFlags::MS_NOEXEC),
-    ("remount", MsFlags::MS_REMOUNT),
-    ("private", MsFlags::MS_PRIVATE),
-    ("slave", MsFlags::MS_SLAVE),
-    ("shared", MsFlags::MS_SHARED),
-    ("unbindable", MsFlags::MS_UNBINDABLE),
-    ("move", MsFlags::MS_MOVE),
-    ("relatime", MsFlags::MS_RELATIME),
-    ("noatime", MsFlags::MS_NOATIME),
-    ("strictatime", MsFlags::MS_STRICTATIME),
-    ("nodiratime", MsFlags::MS_NODIRATIME),
-    ("lazytime", MsFlags::MS_LAZYTIME),
-    ("sync", MsFlags::MS_SYNCHRONOUS),
-    ("dirsync", MsFlags::MS_DIRSYNC),
-    ("silent", MsFlags::MS_SILENT),
-    ("rbind", MsFlags::MS_BIND.union(MsFlags::MS_REC)),
-    ("rprivate", MsFlags::MS_PRIVATE.union(MsFlags::MS_REC)),
-    ("rslave", MsFlags::MS_SLAVE.union(MsFlags::MS_REC)),
-    ("rshared", MsFlags::MS_SHARED.union(MsFlags::MS_REC)),
-    ("runbindable", MsFlags::MS_UNBINDABLE.union(MsFlags::MS_REC)),
-];
 
 const UMOUNT_NAMES: &[(&str, MntFlags)] = &[
     ("detach", MntFlags::MNT_DETACH),
@@ -87,25 +58,7 @@ pub fn parse_umount_flags<S: AsRef<str>>(names: &[S]) -> Result<MntFlags> {
     Ok(f)
 }
 
-/// `bind|rec|ro` for trace lines.
-pub fn flags_names(flags: MsFlags) -> String {
-    let mut left = flags;
-    let mut names = Vec::new();
-    for (n, v) in FLAG_NAMES {
-        if !v.is_empty() && v.bits().count_ones() == 1 && left.contains(*v) {
-            names.push(n.to_string());
-            left.remove(*v);
-        }
-    }
-    if !left.is_empty() {
-        names.push(format!("{:#x}", left.bits()));
-    }
-    if names.is_empty() {
-        "0".into()
-    } else {
-        names.join("|")
-    }
-}
+pub use super::flags::mount_flags_names as flags_names;
 
 /// What a mount(2) call is for, as people say it: `mount tmpfs on /tmp`,
 /// `bind /usr on /mnt`, `make / rprivate`.

@@ -14,8 +14,7 @@ use nix::sys::stat::Mode;
 use super::ops;
 use crate::error::{Context, Error, Result};
 
-/// `CLONE_NEWTIME`, which nix does not name.
-pub const CLONE_NEWTIME: CloneFlags = CloneFlags::from_bits_retain(0x80);
+pub use super::flags::CLONE_NEWTIME;
 
 /// A kind of Linux namespace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -187,25 +186,7 @@ impl fmt::Display for Namespaces {
     }
 }
 
-/// `user|pid|…` for trace lines and messages.
-pub fn flags_names(flags: CloneFlags) -> String {
-    let mut names: Vec<&str> = Namespace::ALL
-        .iter()
-        .filter(|k| flags.contains(k.flag()))
-        .map(|k| k.name())
-        .collect();
-    let rest = flags.bits() & !Namespace::ALL.iter().fold(0, |a, k| a | k.flag().bits());
-    let rest_s;
-    if rest != 0 {
-        rest_s = format!("{rest:#x}");
-        names.push(&rest_s);
-    }
-    if names.is_empty() {
-        "0".into()
-    } else {
-        names.join("|")
-    }
-}
+pub use super::flags::clone_flags_names as flags_names;
 
 /// unshare(2) the given kinds.
 pub fn unshare(kinds: Namespaces) -> Result<()> {
@@ -452,4 +433,28 @@ pub fn sethostname(name: &str) -> Result<()> {
 /// setdomainname(2).
 pub fn setdomainname(name: &str) -> Result<()> {
     ops::setdomainname(name).op(|| format!("setdomainname {name}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flag_names_agree_with_kinds() {
+        assert_eq!(
+            super::super::flags::NAMESPACE_FLAGS.len(),
+            Namespace::ALL.len()
+        );
+        for (k, (name, flag)) in Namespace::ALL
+            .iter()
+            .zip(super::super::flags::NAMESPACE_FLAGS)
+        {
+            assert_eq!((k.name(), k.flag()), (name, flag));
+            assert_eq!(flags_names(k.flag()), k.name());
+        }
+        assert_eq!(
+            flags_names(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS),
+            "user|mount"
+        );
+    }
 }

@@ -15,6 +15,8 @@ use nix::mount::{MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 use nix::unistd::{Gid, Pid, Uid};
 
+use super::flags::{clone_flags_names, mount_flags_names};
+
 fn outcome<T>(r: &nix::Result<T>) -> String {
     match r {
         Ok(_) => "ok".into(),
@@ -263,20 +265,14 @@ fn q(s: Option<&str>) -> String {
 pub fn unshare(flags: CloneFlags) -> nix::Result<()> {
     door(
         || nix::sched::unshare(flags),
-        || format!("unshare({})", super::namespace::flags_names(flags)),
+        || format!("unshare({})", clone_flags_names(flags)),
     )
 }
 
 pub fn setns(fd: BorrowedFd<'_>, flags: CloneFlags) -> nix::Result<()> {
     door(
         || nix::sched::setns(fd, flags),
-        || {
-            format!(
-                "setns({}, {})",
-                fd.as_raw_fd(),
-                super::namespace::flags_names(flags)
-            )
-        },
+        || format!("setns({}, {})", fd.as_raw_fd(), clone_flags_names(flags)),
     )
 }
 
@@ -296,7 +292,7 @@ pub fn mount(
                 source.map_or("NULL".into(), |s| format!("{s:?}")),
                 target,
                 q(fstype),
-                super::mount::flags_names(flags),
+                mount_flags_names(flags),
                 q(data)
             )
         },
@@ -489,7 +485,7 @@ pub fn unlink(path: impl AsRef<Path>) -> nix::Result<()> {
 ///
 /// Crate-private: see [`super::process::fork`] for what the child may do.
 pub(crate) fn clone(flags: CloneFlags) -> nix::Result<libc::pid_t> {
-    if record(|| format!("clone({})", super::namespace::flags_names(flags))) {
+    if record(|| format!("clone({})", clone_flags_names(flags))) {
         return Ok(PLANNED_PID);
     }
     // SAFETY: with a null stack pointer clone behaves like fork; the host is
@@ -508,9 +504,7 @@ pub(crate) fn clone(flags: CloneFlags) -> nix::Result<libc::pid_t> {
     if matches!(r, Ok(0)) {
         return r;
     }
-    traced(r, || {
-        format!("clone({})", super::namespace::flags_names(flags))
-    })
+    traced(r, || format!("clone({})", clone_flags_names(flags)))
 }
 
 pub fn kill(pid: Pid, sig: i32) -> nix::Result<()> {
@@ -549,7 +543,7 @@ pub fn setgroups(groups: &[Gid]) -> nix::Result<()> {
 /// the parent's memory leaves nothing behind in it.
 ///
 /// Crate-private: the pointers must point into `argv` and live strings
-/// (see [`super::process::Prepared`]), which nothing here can check.
+/// (see [`super::exec::Prepared`]), which nothing here can check.
 pub(crate) fn execve(
     path: &CString,
     argv: &[CString],
