@@ -775,3 +775,92 @@ fn seccomp_interpreter_matches_kernel() {
         eprintln!("{what}: {interp:?} (kernel: {kernel:?})");
     }
 }
+
+/// The system calls `/bin/true` makes from its exec on, as strace names
+/// them (execve included).
+fn syscalls_of_true() -> Option<Vec<String>> {
+    let dir = tempfile::tempdir().ok()?;
+    let log = dir.path().join("log");
+    let st = std::process::Command::new("strace")
+        .args(["-qq", "-f", "-o"])
+        .arg(&log)
+        .arg("/bin/true")
+        .status()
+        .ok()?;
+    if !st.success() {
+        return None;
+    }
+    let mut calls: Vec<String> = std::fs::read_to_string(&log)
+        .ok()?
+        .lines()
+        .filter_map(|l| {
+            let call = l.split_once(' ').map_or(l, |(_, c)| c).trim_start();
+            let name = call.split('(').next()?;
+            (!name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+                .then(|| name.to_string())
+        })
+        .collect();
+    calls.sort();
+    calls.dedup();
+    Some(calls)
+}
+
+both!(
+    /// The filter is the last thing before execve: an allow-list of
+    /// exactly what `/bin/true` calls (with execve) lets it run, with a
+    /// working directory to enter, new namespaces, a pid namespace's init
+    /// and a sandbox's set-up before it. Nothing nsrun does after the
+    /// filter (a chdir, a signal disposition) is left to be killed.
+    /// Control: the same list without `exit_group` kills the program.
+    fn seccomp_allow_list_of_exactly_the_program(as_) {
+        let Some(calls) = syscalls_of_true() else {
+            eprintln!("skip seccomp_allow_list_of_exactly_the_program: strace cannot run /bin/true here");
+            return;
+        };
+        assert!(calls.iter().any(|c| c == "execve"), "{calls:?}");
+        let list = |skip: &str| {
+            calls
+                .iter()
+                .filter(|c| c.as_str() != skip)
+                .map(|c| format!("{c:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let recipe = format!(
+            r#"local ns = require "nsrun"
+               local T = require "testlib"
+               local exact = {{ {exact} }}
+               local short = {{ {short} }}
+               local function run(allow, extra)
+                 local o = {{ argv = {{"/bin/true"}}, cwd = "/",
+                   seccomp = {{ default = "kill", allow = allow }} }}
+                 for k, v in pairs(extra or {{}}) do o[k] = v end
+                 return ns.run(o)
+               end
+               T.eq("exact.plain", run(exact).code, 0)
+               T.eq("exact.userns", run(exact, {{ namespaces = "user,mount,uts" }}).code, 0)
+               T.eq("exact.init", run(exact, {{ namespaces = "user,mount,pid" }}).code, 0)
+               T.eq("exact.relay", run(exact, {{ namespaces = "user,pid,time" }}).code, 0)
+               T.eq("exact.fn_setup", run(exact, {{ namespaces = "user,mount",
+                 setup = function() ns.mount("tmpfs", "/mnt", "tmpfs") end }}).code, 0)
+               local sandbox = require "nsrun.sandbox"
+               T.eq("exact.sandbox", sandbox.run{{ argv = {{"/bin/true"}}, cwd = "/",
+                 binds = {{ {{"/", "/", ro = true}} }},
+                 tty_guard = false, seccomp = {{ default = "kill", allow = exact }} }}.code, 0)
+               local r = run(short)
+               T.eq("short.killed", r.signal, 31)
+               print("done")"#,
+            exact = list(""),
+            short = list("exit_group"),
+        );
+        common::run(as_, &recipe, &[]).finished(&[
+            "exact.plain",
+            "exact.userns",
+            "exact.init",
+            "exact.relay",
+            "exact.fn_setup",
+            "exact.sandbox",
+            "short.killed",
+        ]);
+    }
+);

@@ -352,7 +352,50 @@ fn run_binary_probe(probes: &[String]) -> String {
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
+/// [`members_probe`] in a forked copy of this test process: the probe
+/// starts processes, and nsrun refuses to fork one with threads (the test
+/// harness's).
 fn run_members_probe() -> String {
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) into a local array.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: the child runs the probe single-threaded and leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        let out = std::panic::catch_unwind(members_probe).unwrap_or_else(|_| "PANIC".into());
+        // SAFETY: writing our buffer to the pipe, then leaving at once.
+        unsafe {
+            libc::close(fds[0]);
+            let mut b = out.as_bytes();
+            while !b.is_empty() {
+                let n = libc::write(fds[1], b.as_ptr().cast(), b.len());
+                if n <= 0 {
+                    break;
+                }
+                b = &b[n as usize..];
+            }
+            libc::_exit(0)
+        }
+    }
+    // SAFETY: our copy of the write end; the read end is ours to own.
+    unsafe { libc::close(fds[1]) };
+    let mut out = String::new();
+    use std::io::Read;
+    // SAFETY: the read end, owned from here on.
+    let mut f = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fds[0]) };
+    f.read_to_string(&mut out).expect("read the probe's output");
+    let mut st = 0;
+    // SAFETY: reaping our own child.
+    unsafe { libc::waitpid(pid, &mut st, 0) };
+    assert!(
+        out != "PANIC",
+        "the members probe panicked (see its stderr)"
+    );
+    out
+}
+
+fn members_probe() -> String {
     let host = nsrun::Host::new().expect("a Lua host");
     let lua = host.lua();
     // SAFETY: luaopen_debug is Lua's own loader of the debug library (from

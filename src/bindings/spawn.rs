@@ -198,6 +198,19 @@ fn build<'l>(lua: &'l Lua, a: &Args, opts: &Table, defaults_pipe: bool) -> R<Spa
         for pair in join.pairs::<String, Value>() {
             let (k, v) = pair?;
             let kind: Namespace = k.parse().map_err(|e| a.fail(format!("join: {e}")))?;
+            // A process nsrun started: its supervisor is sealed, which
+            // closes its /proc/PID/ns to an unprivileged caller; its
+            // namespaces are taken as `p:ns()` takes them.
+            if let Value::UserData(u) = &v {
+                if let Ok(p) = u.borrow::<Process>() {
+                    let pid = p.child.borrow().pid();
+                    if !crate::sys::ops::planning() {
+                        let h = crate::sys::namespace::open_of_started(kind, pid)?;
+                        sp = sp.join(kind, JoinTarget::Handle(h));
+                        continue;
+                    }
+                }
+            }
             let one = Args::new(fname, mlua::MultiValue::from_vec(vec![v]));
             let t = match target(&one, 1).map_err(|_| {
                 a.fail(format!(

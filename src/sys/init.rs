@@ -93,11 +93,17 @@ pub(crate) unsafe fn fork_supervised(
 
 /// What [`supervise`] does, recorded under `--plan`.
 pub(crate) fn supervise_planned() {
-    super::ops::record(|| "close fds but the status channel".into());
-    let _ = lock_down(&[]);
-    super::ops::record(|| {
-        "supervise: reap orphans, forward signals, exit with main's status".into()
-    });
+    close_fds_except(None);
+    let _ = lock_down(&filter().unwrap_or_default());
+    supervising();
+}
+
+/// The mark, in `--trace` and `--plan`, of a supervisor's loop starting.
+fn supervising() {
+    let _ = super::ops::act(
+        || "supervise: reap orphans, forward signals, exit with main's status".into(),
+        || Ok(()),
+    );
 }
 
 /// The raw wait status encoded for the status pipe.
@@ -172,9 +178,21 @@ pub(crate) unsafe fn seal() {
         0,
         0,
     );
-    if super::ops::record(|| "wipe the command line and environment".into()) {
-        return;
-    }
+    let _ = super::ops::act(
+        || "wipe the command line and environment".into(),
+        || {
+            // SAFETY: per this function's contract.
+            unsafe { wipe_arg_area() };
+            Ok(())
+        },
+    );
+}
+
+/// [`seal`]'s wipe.
+///
+/// # Safety
+/// As [`seal`].
+unsafe fn wipe_arg_area() {
     if let Some([arg0, arg1, env0, env1]) = arg_area() {
         const NAME: &[u8] = b"nsrun-init\0";
         // SAFETY: the ranges the kernel reports for our own command line
@@ -250,6 +268,7 @@ pub fn supervise(main: i32, status_fd: Option<RawFd>) -> ! {
         unsafe { libc::kill(main, libc::SIGKILL) };
         exit_child(125)
     }
+    supervising();
     loop {
         // Reap everything that has ended: orphans re-parented to us as
         // PID 1, and the main process.
@@ -283,8 +302,15 @@ pub fn supervise(main: i32, status_fd: Option<RawFd>) -> ! {
 fn close_fds_except(keep: Option<RawFd>) {
     // A supervisor with fds it cannot close would hold the recipe's files
     // for the sandbox's life: leave rather than run like that.
-    if let Err(e) = close_all_but(keep.as_slice(), &[], false) {
-        eprintln!("nsrun: init: {e}");
+    let r = super::ops::act(
+        || "close fds but the status channel".into(),
+        || {
+            close_all_but(keep.as_slice(), &[], false)
+                .map_err(|e| e.errno().unwrap_or(nix::errno::Errno::EIO))
+        },
+    );
+    if let Err(e) = r {
+        eprintln!("nsrun: init: closing fds: {e}");
         exit_child(125)
     }
 }
@@ -443,7 +469,9 @@ fn finish(st: WaitStatus, status_fd: Option<RawFd>) -> ! {
             unsafe {
                 libc::signal(s as i32, libc::SIG_DFL);
             }
-            unblock();
+            // Not through the door: how the program ended is no step of
+            // the plan.
+            let _ = SigSet::empty().thread_set_mask();
             // SAFETY: kill(2) of our own pid.
             unsafe { libc::kill(libc::getpid(), s as i32) };
             exit_child(128 + s as i32)

@@ -249,9 +249,12 @@ pub fn pivot_into(new_root: impl AsRef<Path>) -> Result<()> {
     mount(None, "/", None, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None)?;
     // The bind would copy the whole tree below new_root (a sandbox's: the
     // host's mounts again), only for the umount below to drop the original.
-    // Under --plan nothing was mounted, so the check cannot tell: the plan
-    // shows the bind.
-    if !is_mount_root(new_root) || ops::planning() {
+    // Under --plan nothing was mounted: the plan's own mounts tell.
+    let mounted = match ops::planning() {
+        true => ops::planned_mount_at(new_root),
+        false => is_mount_root(new_root),
+    };
+    if !mounted {
         mount(
             Some(new_root),
             new_root,

@@ -111,6 +111,9 @@ impl std::io::Write for TraceWriter {
 /// Where `--plan` keeps the operations a recipe would perform.
 struct Planner {
     steps: Vec<Step>,
+    /// Where the plan mounted something (by `mount`), for the checks that
+    /// would see a mount point there in a real run.
+    mounted: Vec<std::path::PathBuf>,
     role: Vec<&'static str>,
 }
 
@@ -151,6 +154,7 @@ pub fn plan_begin() {
     PLAN.with(|p| {
         *p.borrow_mut() = Some(Planner {
             steps: Vec::new(),
+            mounted: Vec::new(),
             role: vec!["parent"],
         })
     });
@@ -221,6 +225,15 @@ pub fn plan_exit(code: i32) {
     }
 }
 
+/// Whether the plan so far mounted something on `path` (with `mount`).
+pub fn planned_mount_at(path: &std::path::Path) -> bool {
+    PLAN.with(|p| {
+        p.borrow()
+            .as_ref()
+            .is_some_and(|p| p.mounted.iter().any(|m| m == path))
+    })
+}
+
 /// Record `call` if planning; true when it was recorded (and so must not
 /// be performed).
 pub fn record(call: impl FnOnce() -> String) -> bool {
@@ -284,6 +297,19 @@ pub fn mount(
     data: Option<&str>,
 ) -> nix::Result<()> {
     let target = target.as_ref();
+    if !flags.intersects(
+        MsFlags::MS_REMOUNT
+            | MsFlags::MS_PRIVATE
+            | MsFlags::MS_SLAVE
+            | MsFlags::MS_SHARED
+            | MsFlags::MS_UNBINDABLE,
+    ) {
+        PLAN.with(|p| {
+            if let Some(p) = p.borrow_mut().as_mut() {
+                p.mounted.push(target.to_path_buf());
+            }
+        });
+    }
     door(
         || nix::mount::mount(source, target, fstype, flags, data),
         || {

@@ -70,9 +70,12 @@ T.errmsg("mode.sandbox", "a mode is an octal string",
 -- One prefix per message.
 local e = T.errmsg("prefix.tmpfs", "tmpfs: bad mode '999'", ns.tmpfs, D .. "/m", {mode = "999"})
 T.lacks("prefix.tmpfs_once", tostring(e), "tmpfs: tmpfs:")
-local p = ns.spawn{argv = {"true"}, stdin = "pipe"}
-p:wait()
+-- A reader that closes its end while the process runs on (a pipe is
+-- closed for us once its process is waited for).
+local p = ns.spawn{argv = {"sh", "-c", "exec 0<&-; exec sleep 30"}, stdin = "pipe"}
 local e2 = T.errno("prefix.pipe", "EPIPE", function() p.stdin:write(("x"):rep(1 << 17)) end)
+p:kill()
+p:wait()
 T.eq("prefix.pipe_message", e2.message, "write to pipe: Broken pipe (EPIPE)")
 
 -- One size parser: tmpfs takes what cgroups and rlimits take.

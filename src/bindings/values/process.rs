@@ -193,8 +193,10 @@ impl UserData for Process {
                 let p = ud.borrow::<Process>()?;
                 let sig = signal(a, 2, libc::SIGTERM)?;
                 let c = p.child.borrow();
-                if c.status().is_some() {
-                    return Ok(false); // reaped: the pid may belong to someone else now
+                // Reaped: the pid may belong to someone else now. (A
+                // planned child "ended" at once; its signal is planned.)
+                if c.status().is_some() && c.pid() != crate::sys::ops::PLANNED_PID {
+                    return Ok(false);
                 }
                 c.kill(sig)?;
                 Ok(true)

@@ -8,9 +8,11 @@ use nix::errno::Errno;
 use nix::unistd::{getegid, geteuid};
 
 use super::child::{close_fds, proc_write, set_pdeathsig, ChildCtx};
-use super::Spawn;
+use super::{IdMap, Spawn};
 use crate::error::{Context, Error, Result};
 use crate::sys::caps as syscaps;
+use crate::sys::idmap::IdKind;
+use crate::sys::namespace::Namespace;
 use crate::sys::ops;
 use crate::sys::process::{self, exit_child, ExecOpts};
 use crate::sys::seccomp;
@@ -55,9 +57,10 @@ impl Spawn<'_> {
             crate::sys::cred::setuid(u)?;
         }
         if self.disable_userns {
-            // The ids just switched to (under --plan nothing switched).
-            let uid = self.uid.unwrap_or_else(|| geteuid().as_raw());
-            let gid = self.gid.unwrap_or_else(|| getegid().as_raw());
+            // The ids just switched to; under --plan nothing switched, so
+            // the ids we would have in the new user namespace.
+            let uid = self.uid.unwrap_or_else(|| self.id_now(IdKind::Uid));
+            let gid = self.gid.unwrap_or_else(|| self.id_now(IdKind::Gid));
             ops::unshare(nix::sched::CloneFlags::CLONE_NEWUSER)
                 .op(|| "unshare user (disable_userns)".into())?;
             // A uid switch made us non-dumpable, which makes /proc/self
@@ -118,6 +121,30 @@ impl Spawn<'_> {
             seccomp::install(filters, &p.describe())?;
         }
         Ok(())
+    }
+
+    /// Our uid or gid here: in a real start, as the kernel says; under
+    /// `--plan`, the one the new user namespace's map would give us.
+    fn id_now(&self, kind: IdKind) -> u32 {
+        let own = match kind {
+            IdKind::Uid => geteuid().as_raw(),
+            IdKind::Gid => getegid().as_raw(),
+        };
+        if !ops::planning() || !self.namespaces.contains(Namespace::User) {
+            return own;
+        }
+        let map = match kind {
+            IdKind::Uid => self.uid_map.as_ref(),
+            IdKind::Gid => self.gid_map.as_ref(),
+        };
+        match map.unwrap_or(&IdMap::Root) {
+            IdMap::Root => 0,
+            IdMap::Same => own,
+            IdMap::Ranges(r) => r
+                .iter()
+                .find(|x| own >= x.outside && own - x.outside < x.count)
+                .map_or(own, |x| x.inside + (own - x.outside)),
+        }
     }
 
     /// Lock down and exec (or run `fn`). Returns only with the error that

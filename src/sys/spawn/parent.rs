@@ -99,13 +99,13 @@ impl Spawn<'_> {
         let pid = if planning && plan.start != Start::Fork {
             // Recorded as it would be made; the child's steps run inline below.
             process::spawn_vm(plan.at_clone, &mut || {})?;
-            planned = Some((joins, stdio.child.each_mut().map(Option::take)));
+            planned = Some((joins, stdio.child.each_mut().map(Option::take), stdio.kinds));
             ops::PLANNED_PID
         } else if plan.start == Start::Fork {
             match process::fork(plan.at_clone)? {
                 process::Forked::Parent(pid) if !planning => pid,
                 process::Forked::Parent(pid) => {
-                    planned = Some((joins, stdio.child.each_mut().map(Option::take)));
+                    planned = Some((joins, stdio.child.each_mut().map(Option::take), stdio.kinds));
                     pid
                 }
                 process::Forked::Child => {
@@ -141,7 +141,7 @@ impl Spawn<'_> {
                 raw(&status_r),
                 raw(&status_w),
             );
-            let stdio_fds = stdio.raw();
+            let (stdio_fds, stdio_kinds) = (stdio.raw(), stdio.kinds);
             let (prepared, filters) = (prepared.as_ref(), filters.as_slice());
             let plan_ref = &plan;
             let mut run = || {
@@ -157,7 +157,7 @@ impl Spawn<'_> {
                     err_fd: err_w_fd,
                     status_fd: status_w_fd,
                     joins: Vec::new(),
-                    stdio: unsafe { StdioFds::from_raw(stdio_fds) },
+                    stdio: unsafe { StdioFds::from_raw(stdio_fds, stdio_kinds) },
                     prepared,
                     filters,
                     proc_fd: None,
@@ -248,9 +248,16 @@ impl Spawn<'_> {
                 if let Some(fd) = sync_w.as_ref().filter(|_| plan.parent_acts) {
                     let _ = nix::unistd::write(fd, b"g");
                 }
-                if let Some((joins, child_ends)) = planned {
+                if let Some((joins, child_ends, kinds)) = planned {
                     let code = self.plan_child(
-                        &plan, joins, child_ends, sync_r, &prepared, &filters, own_maps, me,
+                        &plan,
+                        joins,
+                        (child_ends, kinds),
+                        sync_r,
+                        &prepared,
+                        &filters,
+                        own_maps,
+                        me,
                     )?;
                     drop(sync_w);
                     if let Some(mut cg) = planned_cgroup {
@@ -278,7 +285,7 @@ impl Spawn<'_> {
         &mut self,
         plan: &ClonePlan,
         joins: Vec<(Namespace, Join)>,
-        child_ends: [Option<OwnedFd>; 3],
+        (child_ends, kinds): ([Option<OwnedFd>; 3], [&'static str; 3]),
         sync_r: OwnedFd,
         prepared: &Option<process::Prepared>,
         filters: &[seccompiler::BpfProgram],
@@ -293,6 +300,7 @@ impl Spawn<'_> {
             stdio: StdioFds {
                 child: child_ends,
                 parent: [None, None, None],
+                kinds,
             },
             prepared: prepared.as_ref(),
             filters,

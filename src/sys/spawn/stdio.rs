@@ -14,6 +14,9 @@ use crate::sys::ops;
 pub(crate) struct StdioFds {
     pub(crate) child: [Option<OwnedFd>; 3],
     pub(crate) parent: [Option<OwnedFd>; 3],
+    /// What each child end is, for `--trace` and `--plan` (whose fd
+    /// numbers differ).
+    pub(crate) kinds: [&'static str; 3],
 }
 
 /// Open what `spec` names. Under `--plan` a file target is not created
@@ -22,6 +25,7 @@ pub(crate) fn open_stdio(spec: &[Stdio; 3]) -> Result<StdioFds> {
     let mut out = StdioFds {
         child: [None, None, None],
         parent: [None, None, None],
+        kinds: ["", "", ""],
     };
     let null = |write: bool| -> Result<OwnedFd> {
         let f = std::fs::OpenOptions::new()
@@ -50,17 +54,24 @@ pub(crate) fn open_stdio(spec: &[Stdio; 3]) -> Result<StdioFds> {
                 } else {
                     "O_RDONLY"
                 };
-                if ops::record(|| format!("open({p:?}, {how})")) {
-                    (Some(null(write)?), None)
-                } else {
-                    let mut o = std::fs::OpenOptions::new();
-                    if write {
-                        o.write(true).create(true).truncate(true);
-                    } else {
-                        o.read(true);
-                    }
-                    let f = o.open(p).op(|| format!("open {}", p.display()))?;
-                    (Some(OwnedFd::from(f)), None)
+                let opened = ops::act(
+                    || format!("open({p:?}, {how})"),
+                    || {
+                        let mut o = std::fs::OpenOptions::new();
+                        match write {
+                            true => o.write(true).create(true).truncate(true),
+                            false => o.read(true),
+                        };
+                        o.open(p)
+                            .map(|f| Some(OwnedFd::from(f)))
+                            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+                    },
+                )
+                .op(|| format!("open {}", p.display()))?;
+                // Under --plan nothing was opened: the planned child gets /dev/null.
+                match opened {
+                    Some(f) => (Some(f), None),
+                    None => (Some(null(write)?), None),
                 }
             }
             Stdio::Fd(fd) => {
@@ -70,6 +81,13 @@ pub(crate) fn open_stdio(spec: &[Stdio; 3]) -> Result<StdioFds> {
                     .op(|| format!("dup fd {fd}"))?;
                 (Some(d), None)
             }
+        };
+        out.kinds[i] = match s {
+            Stdio::Inherit => "",
+            Stdio::Null => "/dev/null",
+            Stdio::Pipe => "pipe",
+            Stdio::Path(_) => "file",
+            Stdio::Fd(_) => "fd",
         };
         out.child[i] = c;
         out.parent[i] = p;
@@ -89,12 +107,16 @@ impl StdioFds {
     /// # Safety
     /// Only in a process whose fd table is a copy: the fds are closed
     /// there while the original owner closes its own.
-    pub(crate) unsafe fn from_raw(fds: [[Option<RawFd>; 3]; 2]) -> StdioFds {
+    pub(crate) unsafe fn from_raw(
+        fds: [[Option<RawFd>; 3]; 2],
+        kinds: [&'static str; 3],
+    ) -> StdioFds {
         // SAFETY: per the contract above.
         let o = |a: [Option<RawFd>; 3]| a.map(|f| f.map(|f| unsafe { OwnedFd::from_raw_fd(f) }));
         StdioFds {
             child: o(fds[0]),
             parent: o(fds[1]),
+            kinds,
         }
     }
 
@@ -103,8 +125,9 @@ impl StdioFds {
         for (i, fd) in self.child.iter_mut().enumerate() {
             if let Some(fd) = fd.take() {
                 let raw = fd.as_raw_fd();
+                let kind = self.kinds[i];
                 ops::act(
-                    || format!("dup2({raw}, {i})"),
+                    || format!("dup2({kind}, {i})"),
                     || {
                         // SAFETY: dup2 onto a standard stream; dup2 clears CLOEXEC.
                         let rc = unsafe { libc::dup2(raw, i as RawFd) };
