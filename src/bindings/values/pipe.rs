@@ -283,7 +283,7 @@ impl Pipe {
                         return Err(Fail::Msg(timed_out(d)));
                     }
                 }
-                err => return Err(Fail::Sys(crate::Error::sys("write", err))),
+                err => return Err(Fail::Sys(crate::Error::sys("write to pipe", err))),
             }
         }
         Ok(())
@@ -338,7 +338,7 @@ fn pipe_read(lua: &Lua, a: &Args, ud: &AnyUserData, fmt: Fmt) -> R<Value> {
     match p.read(fmt) {
         Ok(Some(b)) => Ok(Value::String(lua.create_string(b)?)),
         Ok(None) => Ok(Value::Nil),
-        Err(e) => Err(crate::Error::sys("read", e).into()),
+        Err(e) => Err(crate::Error::sys("read from pipe", e).into()),
     }
 }
 
