@@ -12,7 +12,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("sandbox", "lua/nsrun/sandbox.lua", "@[nsrun.sandbox]"),
         ("netns", "lua/nsrun/netns.lua", "@[nsrun.netns]"),
         ("glue", "src/bindings/glue.lua", "=nsrun"),
-        ("oslib", "src/bindings/oslib.lua", "=nsrun.oslib"),
     ] {
         println!("cargo:rerun-if-changed={path}");
         let src = std::fs::read(path)?;

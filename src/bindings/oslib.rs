@@ -1,5 +1,6 @@
-//! Lua's own `os.exit`, `os.execute` and `io.popen`, made safe for the
-//! processes nsrun forks and the programs they start.
+//! Lua's own `os.exit`, made safe for the processes nsrun forks, and the
+//! SIGPIPE disposition the programs Lua's `os.execute` and `io.popen` start
+//! inherit.
 //!
 //! `os.exit(code, true)` closes the Lua state, which runs every finalizer:
 //! in a forked child (`ns.fork`, a spawn's `setup` or `fn`) those belong
@@ -7,30 +8,29 @@
 //! buffered output and leaves with `_exit`, as a child's function that
 //! returns does.
 //!
-//! nsrun ignores SIGPIPE (Rust's runtime does), and an ignored signal stays
-//! ignored across exec: `os.execute("yes | head -1")` would then never end.
-//! The shell they start gets the default, as `std::process::Command` and
-//! nsrun's own spawns give it.
+//! An ignored SIGPIPE (Rust's runtime ignores it) stays ignored across
+//! exec: `os.execute("yes | head -1")` would never end. A handler that does
+//! nothing gives nsrun the same EPIPE errors, and exec resets a handled
+//! signal to its default, so every program started by any means gets the
+//! default, as `std::process::Command` gives it.
 
-use mlua::{Lua, Value};
+use mlua::{Function, Lua, MultiValue, Table, Value};
 
 use crate::sys::process;
 
-const OSLIB: (&[u8], &str) = (
-    include_bytes!(concat!(env!("OUT_DIR"), "/oslib.luac")),
-    include_str!("oslib.lua"),
-);
-
-/// Replace `os.exit`, `os.execute` and `io.popen` of `lua`, whose main
-/// process is this one.
+/// Replace `os.exit` of `lua`, whose main process is this one, and turn an
+/// ignored SIGPIPE into a handled one.
 pub(crate) fn install(lua: &Lua) -> mlua::Result<()> {
+    process::sigpipe_handled();
     let main_pid = std::process::id();
-    let leave_child = lua.create_function(move |lua, code: Value| {
+    let os: Table = lua.globals().get("os")?;
+    let exit: Function = os.get("exit")?;
+    let wrapped = lua.create_function(move |lua, args: MultiValue| {
         if std::process::id() == main_pid {
-            return Ok(None);
+            return exit.call::<MultiValue>(args);
         }
         // Lua's own reading of the argument.
-        let code = match code {
+        let code = match args.front().cloned().unwrap_or(Value::Nil) {
             Value::Nil | Value::Boolean(true) => 0,
             Value::Boolean(false) => 1,
             v => {
@@ -40,25 +40,15 @@ pub(crate) fn install(lua: &Lua) -> mlua::Result<()> {
                 };
                 match lua.coerce_integer(v)? {
                     Some(n) => n as i32,
-                    None => return Ok(Some(why)),
+                    None => {
+                        return Err(mlua::Error::runtime(format!(
+                            "bad argument #1 to 'exit' ({why})"
+                        )))
+                    }
                 }
             }
         };
         process::exit_child(code)
     })?;
-    let unignore = lua.create_function(|_, ()| Ok(process::sigpipe_unignore()))?;
-    let reignore = lua.create_function(|_, was_ignored: bool| {
-        if was_ignored {
-            process::sigpipe_ignore();
-        }
-        Ok(())
-    })?;
-    let g = lua.globals();
-    super::load_shipped(lua, "=nsrun.oslib", OSLIB.0, OSLIB.1)?.call::<()>((
-        g.get::<Value>("os")?,
-        g.get::<Value>("io")?,
-        leave_child,
-        unignore,
-        reignore,
-    ))
+    os.set("exit", wrapped)
 }

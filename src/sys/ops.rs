@@ -144,6 +144,10 @@ pub fn trace_fd() -> Option<std::os::fd::RawFd> {
 
 thread_local! {
     static PLAN: std::cell::RefCell<Option<Planner>> = const { std::cell::RefCell::new(None) };
+    /// Whether PLAN holds a plan: read on every door call, and a plain
+    /// flag, so that a run without `--plan` never sets up PLAN (whose
+    /// destructor registration costs a start page faults and a lock).
+    static PLANNING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// The pid that planned children get: never a real one.
@@ -151,6 +155,7 @@ pub const PLANNED_PID: libc::pid_t = i32::MAX;
 
 /// Start recording instead of performing (`--plan`).
 pub fn plan_begin() {
+    PLANNING.with(|f| f.set(true));
     PLAN.with(|p| {
         *p.borrow_mut() = Some(Planner {
             steps: Vec::new(),
@@ -162,16 +167,20 @@ pub fn plan_begin() {
 
 /// Stop recording and return the plan.
 pub fn plan_end() -> Vec<Step> {
+    PLANNING.with(|f| f.set(false));
     PLAN.with(|p| p.borrow_mut().take().map(|p| p.steps).unwrap_or_default())
 }
 
 /// Whether operations are being recorded rather than performed.
 pub fn planning() -> bool {
-    PLAN.with(|p| p.borrow().is_some())
+    PLANNING.with(|f| f.get())
 }
 
 /// Run `f` with the plan's steps attributed to process `role`.
 pub fn in_role<T>(role: &'static str, f: impl FnOnce() -> T) -> T {
+    if !planning() {
+        return f();
+    }
     PLAN.with(|p| {
         if let Some(p) = p.borrow_mut().as_mut() {
             p.role.push(role);
@@ -189,6 +198,9 @@ pub fn in_role<T>(role: &'static str, f: impl FnOnce() -> T) -> T {
 /// From here on, attribute the plan's steps to process `role` (the
 /// current process forked and goes on as a new one); returns the old role.
 pub fn set_role(role: &'static str) -> &'static str {
+    if !planning() {
+        return role;
+    }
     PLAN.with(
         |p| match p.borrow_mut().as_mut().and_then(|p| p.role.last_mut()) {
             Some(top) => std::mem::replace(top, role),
@@ -227,6 +239,9 @@ pub fn plan_exit(code: i32) {
 
 /// Whether the plan so far mounted something on `path` (with `mount`).
 pub fn planned_mount_at(path: &std::path::Path) -> bool {
+    if !planning() {
+        return false;
+    }
     PLAN.with(|p| {
         p.borrow()
             .as_ref()
@@ -237,6 +252,9 @@ pub fn planned_mount_at(path: &std::path::Path) -> bool {
 /// Record `call` if planning; true when it was recorded (and so must not
 /// be performed).
 pub fn record(call: impl FnOnce() -> String) -> bool {
+    if !planning() {
+        return false;
+    }
     PLAN.with(|p| match p.borrow_mut().as_mut() {
         Some(p) => {
             let call = call().replace(&PLANNED_PID.to_string(), "$CHILD");
@@ -297,13 +315,15 @@ pub fn mount(
     data: Option<&str>,
 ) -> nix::Result<()> {
     let target = target.as_ref();
-    if !flags.intersects(
-        MsFlags::MS_REMOUNT
-            | MsFlags::MS_PRIVATE
-            | MsFlags::MS_SLAVE
-            | MsFlags::MS_SHARED
-            | MsFlags::MS_UNBINDABLE,
-    ) {
+    if planning()
+        && !flags.intersects(
+            MsFlags::MS_REMOUNT
+                | MsFlags::MS_PRIVATE
+                | MsFlags::MS_SLAVE
+                | MsFlags::MS_SHARED
+                | MsFlags::MS_UNBINDABLE,
+        )
+    {
         PLAN.with(|p| {
             if let Some(p) = p.borrow_mut().as_mut() {
                 p.mounted.push(target.to_path_buf());

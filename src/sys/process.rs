@@ -404,27 +404,26 @@ pub fn default_sigpipe() {
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
 }
 
-/// Give SIGPIPE its default disposition if it is ignored (for a program
-/// started through the C library: `os.execute`, `io.popen`); true when it
-/// was, for [`sigpipe_ignore`] to undo.
-pub fn sigpipe_unignore() -> bool {
-    // SAFETY: querying, then setting, a disposition with a zeroed struct.
+/// If SIGPIPE is ignored, handle it with a handler that does nothing
+/// instead: writes to a pipe whose reader left still fail with EPIPE, and
+/// an exec (ours, `os.execute`'s shell, anyone's) resets a handled signal
+/// to its default where an ignored one would stay ignored.
+pub fn sigpipe_handled() {
+    extern "C" fn nothing(_: libc::c_int) {}
+    // SAFETY: querying, then setting, a disposition; the handler is
+    // async-signal-safe (it does nothing).
     unsafe {
         let mut old: libc::sigaction = std::mem::zeroed();
         if libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut old) != 0
             || old.sa_sigaction != libc::SIG_IGN
         {
-            return false;
+            return;
         }
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        let mut new: libc::sigaction = std::mem::zeroed();
+        new.sa_sigaction = nothing as extern "C" fn(libc::c_int) as usize;
+        new.sa_flags = libc::SA_RESTART;
+        libc::sigaction(libc::SIGPIPE, &new, std::ptr::null_mut());
     }
-    true
-}
-
-/// Ignore SIGPIPE again, after [`sigpipe_unignore`].
-pub fn sigpipe_ignore() {
-    // SAFETY: setting a disposition.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
 }
 
 #[cfg(test)]
