@@ -28,12 +28,19 @@ end):wait()
 T.eq("bytes.mount_child", st.code, 0)
 T.check("bytes.mount_private", not T.exists(D .. "/d\254/inside"))
 
--- ns.exec's argv and env are bytes too (ns.spawn's builder: not yet).
+-- ns.exec's argv and env are bytes too, and so are ns.spawn's (argv, env,
+-- cwd, a file target).
 ns.fork(function()
   ns.exec({"sh", "-c", 'printf %s "$1$V" > "$2"', "sh", "a\250", D .. "/ex\249"},
     {env = {V = "v\248", PATH = "/usr/bin:/bin"}})
 end):wait()
 T.eq("bytes.argv_env", ns.read_file(D .. "/ex\249"), "a\250v\248")
+ns.mkdir(D .. "/cwd\247")
+local r = ns.run{argv = {"sh", "-c", 'printf %s "$1$V" > "$2"; pwd', "sh", "s\246", D .. "/sp\245"},
+  env = {V = "w\244"}, cwd = D .. "/cwd\247", stdout = D .. "/out\243"}
+T.eq("bytes.spawn_code", r.code, 0)
+T.eq("bytes.spawn_argv_env", ns.read_file(D .. "/sp\245"), "s\246w\244")
+T.eq("bytes.spawn_cwd_file", ns.read_file(D .. "/out\243"), D .. "/cwd\247\n")
 
 -- A NUL byte in a path is named, not EINVAL or EIO.
 T.errmsg("nul.write_file", "path contains a NUL byte", ns.write_file, D .. "/a\0b", "x")
