@@ -28,8 +28,9 @@ local opts = {
   uid = 0, gid = 0,
 }
 if root then
-  -- Resolve relative paths here, in the caller's directory.
-  if root:sub(1, 1) ~= "/" then root = os.getenv("PWD") .. "/" .. root end
+  -- Resolved here, in the caller's directory (the kernel's idea of it:
+  -- $PWD may be unset, or stale after a chdir).
+  root = ns.realpath(root)
   opts.root = root
 else
   opts.binds = { { "/usr", "/usr", ro = true } }

@@ -38,6 +38,10 @@ both!(
             "readdir.relative",
             "readdir.empty",
             "readdir.enoent",
+            "getcwd",
+            "realpath.link",
+            "realpath.relative",
+            "realpath.enoent",
             "readdir.enotdir",
         ];
         if as_ == As::User {

@@ -666,6 +666,15 @@ function ns.read_file(path) end
 ---@return string[] names
 function ns.readdir(path) end
 
+---The working directory, as the kernel knows it (`$PWD` may be unset or stale).
+---@return string dir
+function ns.getcwd() end
+
+---`path` made absolute, every symlink, `.` and `..` resolved (realpath(3)); an error if it does not exist.
+---@param path string
+---@return string resolved
+function ns.realpath(path) end
+
 -- Ids
 
 ---Write `/proc/<pid>/uid_map` (through newuidmap when needed).

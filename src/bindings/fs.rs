@@ -4,6 +4,7 @@
 use mlua::{Lua, Table};
 
 use super::args::{check_keys, opt_bool, Args, R};
+use crate::error::Context;
 use crate::sys::fs;
 
 fn mode(a: &Args, i: usize) -> R<Option<u32>> {
@@ -45,6 +46,18 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
     super::add(lua, m, "read_file", |lua, a| {
         let data = fs::read_file(&a.path(1)?)?;
         Ok(lua.create_string(data)?)
+    })?;
+    // The kernel's answers, not $PWD's (unset, or stale after a chdir).
+    super::add(lua, m, "getcwd", |lua, _| {
+        use std::os::unix::ffi::OsStrExt;
+        let d = std::env::current_dir().op(|| "getcwd".into())?;
+        Ok(lua.create_string(d.as_os_str().as_bytes())?)
+    })?;
+    super::add(lua, m, "realpath", |lua, a| {
+        use std::os::unix::ffi::OsStrExt;
+        let p = a.path(1)?;
+        let r = std::fs::canonicalize(&p).op(|| format!("realpath {}", p.display()))?;
+        Ok(lua.create_string(r.as_os_str().as_bytes())?)
     })?;
     super::add(lua, m, "readdir", |lua, a| {
         use std::os::unix::ffi::OsStrExt;

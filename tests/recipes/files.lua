@@ -77,4 +77,14 @@ T.eq("readdir.relative", table.concat(ns.readdir("q/r"), ","), "file")
 T.eq("readdir.empty", #ns.readdir(D .. "/c"), 0)
 T.errno("readdir.enoent", "ENOENT", ns.readdir, D .. "/missing")
 T.errno("readdir.enotdir", "ENOTDIR", ns.readdir, D .. "/blob")
+
+-- The kernel's working directory and resolved paths, whatever $PWD says
+-- (the test runs us with a $PWD that is not our directory).
+ns.chdir(D)
+T.eq("getcwd", ns.getcwd(), ns.realpath(D))
+ns.mkdir(D .. "/realdir")
+ns.symlink("realdir", D .. "/rlink")
+T.eq("realpath.link", ns.realpath(D .. "/rlink/../rlink"), ns.realpath(D) .. "/realdir")
+T.eq("realpath.relative", ns.realpath("rlink"), ns.realpath(D) .. "/realdir")
+T.errno("realpath.enoent", "ENOENT", ns.realpath, D .. "/nowhere")
 print("done")
