@@ -864,3 +864,52 @@ both!(
         ]);
     }
 );
+
+/// A SIGKILLed nsrun leaves its cgroups behind: the next nsrun that makes
+/// one removes those (empty) whose nsrun is gone, and leaves a live one's.
+#[test]
+fn stale_cgroups_of_a_dead_nsrun_are_removed() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skip stale_cgroups: needs root");
+        return;
+    }
+    // Where nsrun makes its cgroups here (v2, or each v1 hierarchy's).
+    let probe = common::run(
+        As::Root,
+        r#"local ns = require "nsrun"
+           local cg = ns.cgroup{pids = 16}
+           print("val dir=" .. cg.paths[1])
+           cg:close()
+           print("done")"#,
+        &[],
+    );
+    probe.success();
+    let made = probe.value("dir");
+    let parent = Path::new(&made).parent().unwrap().to_path_buf();
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    let stale = parent.join(format!("nsrun-{dead}-0"));
+    let live = parent.join(format!("nsrun-{}-9999", std::process::id()));
+    if std::fs::create_dir(&stale).is_err() || std::fs::create_dir(&live).is_err() {
+        let _ = std::fs::remove_dir(&stale);
+        let _ = std::fs::remove_dir(&live);
+        eprintln!("skip stale_cgroups: cannot make cgroups in {}", parent.display());
+        return;
+    }
+    let d = common::run(
+        As::Root,
+        r#"local ns = require "nsrun"
+           local r = ns.run{argv = {"true"}, cgroup = {pids = 16}}
+           assert(r.code == 0, r.code)
+           print("done")"#,
+        &[],
+    );
+    let stale_left = stale.exists();
+    let live_left = live.exists();
+    let _ = std::fs::remove_dir(&stale);
+    let _ = std::fs::remove_dir(&live);
+    d.success();
+    assert!(!stale_left, "{} (nsrun {dead} is gone) was left", stale.display());
+    assert!(live_left, "{} (a live process's) was removed", live.display());
+}

@@ -171,6 +171,49 @@ fn count(n: u64) -> String {
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
+/// Whether this process has looked for stale cgroups yet.
+static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Remove the cgroups an nsrun that is gone left in `parent`: those named
+/// `nsrun-PID-N` whose PID no longer exists (a SIGKILLed nsrun runs no
+/// teardown). Only empty ones go (rmdir refuses the others): what still
+/// runs there is somebody's, and a live PID's are never touched, even if
+/// the pid was reused, which at worst leaves one behind.
+fn sweep_stale(parent: &Path) {
+    let Ok(rd) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("nsrun-"))
+            .and_then(|n| n.split_once('-'))
+            .and_then(|(p, seq)| seq.parse::<u32>().ok().and(p.parse::<i32>().ok()))
+        else {
+            continue;
+        };
+        // SAFETY: signal 0 only asks whether the process exists.
+        let gone = pid > 0 && unsafe { libc::kill(pid, 0) } != 0 && Errno::last() == Errno::ESRCH;
+        if gone {
+            let path = e.path();
+            match ops::act(
+                || format!("rmdir({path:?})"),
+                || {
+                    std::fs::remove_dir(&path)
+                        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+                },
+            ) {
+                Ok(()) => log::info!(
+                    "removed stale cgroup {} (nsrun {pid} is gone)",
+                    path.display()
+                ),
+                Err(err) => log::debug!("stale cgroup {}: {err}", path.display()),
+            }
+        }
+    }
+}
+
 fn write(path: &Path, value: &str) -> Result<()> {
     ops::write_file(path, value.as_bytes(), None, false)
         .op(|| format!("cgroup: write {value:?} to {}", path.display()))
@@ -204,6 +247,16 @@ impl Cgroup {
             SEQ.fetch_add(1, Ordering::Relaxed)
         );
         let lay = layout()?;
+        if !ops::planning() && !SWEPT.swap(true, Ordering::Relaxed) {
+            for parent in lay
+                .v2
+                .iter()
+                .map(|(p, _)| p)
+                .chain(lay.v1.iter().map(|(_, p)| p))
+            {
+                sweep_stale(parent);
+            }
+        }
         let want = [Ctl::Memory, Ctl::Pids, Ctl::Cpu, Ctl::Cpuacct];
         let needed = |c: Ctl| match c {
             Ctl::Memory => limits.memory.is_some(),
