@@ -79,8 +79,11 @@ impl Host {
         }
         let tostring: Function = self.lua.globals().get("tostring")?;
         let parts: Vec<String> = vals
-            .into_iter()
-            .map(|v| tostring.call::<String>(v))
+            .iter()
+            .map(|v| match v {
+                Value::Table(_) => render(&tostring, v, 0, &mut Vec::new()),
+                _ => tostring.call::<String>(v.clone()),
+            })
             .collect::<mlua::Result<_>>()?;
         say(&parts.join("\t"));
         Ok(())
@@ -143,9 +146,89 @@ impl Host {
     }
 }
 
+/// How deep the REPL shows nested tables, and how many entries of each.
+const DEPTH: usize = 3;
+const ENTRIES: usize = 40;
+
+/// `v` as the REPL shows it: a table with its contents (the sequence
+/// first, then the other keys sorted), nested up to [`DEPTH`], strings in
+/// it quoted; a table with `__tostring` or `__name` as `tostring` says;
+/// anything else as `tostring` says.
+fn render(
+    tostring: &Function,
+    v: &Value,
+    depth: usize,
+    seen: &mut Vec<*const std::ffi::c_void>,
+) -> mlua::Result<String> {
+    let t = match v {
+        Value::Table(t) => t,
+        Value::String(s) => return Ok(format!("{:?}", s.to_string_lossy())),
+        other => return tostring.call::<String>(other.clone()),
+    };
+    if let Some(mt) = t.metatable() {
+        if mt.contains_key("__tostring")? || mt.contains_key("__name")? {
+            return tostring.call::<String>(v.clone());
+        }
+    }
+    let id = t.to_pointer();
+    if seen.contains(&id) {
+        return Ok("<cycle>".into());
+    }
+    if depth >= DEPTH {
+        return Ok("{…}".into());
+    }
+    seen.push(id);
+    let n = t.raw_len();
+    let mut items = Vec::new();
+    for i in 1..=n.min(ENTRIES) {
+        items.push(render(tostring, &t.raw_get::<Value>(i)?, depth + 1, seen)?);
+    }
+    let mut keyed = Vec::new();
+    for pair in t.clone().pairs::<Value, Value>() {
+        let (k, val) = pair?;
+        if let Value::Integer(i) = k {
+            if i >= 1 && (i as usize) <= n {
+                continue;
+            }
+        }
+        let key = match &k {
+            Value::String(s) => {
+                let s = s.to_string_lossy();
+                let ident = s
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                match ident {
+                    true => s.to_string(),
+                    false => format!("[{s:?}]"),
+                }
+            }
+            other => format!("[{}]", render(tostring, other, DEPTH, seen)?),
+        };
+        keyed.push((key, val));
+    }
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    let more = n.saturating_sub(ENTRIES) + keyed.len().saturating_sub(ENTRIES);
+    for (k, val) in keyed.into_iter().take(ENTRIES) {
+        items.push(format!(
+            "{k} = {}",
+            render(tostring, &val, depth + 1, seen)?
+        ));
+    }
+    seen.pop();
+    if more > 0 {
+        items.push(format!("… ({more} more)"));
+    }
+    Ok(match items.is_empty() {
+        true => "{}".into(),
+        false => format!("{{{}}}", items.join(", ")),
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use super::history_path_from;
+    use super::{history_path_from, render};
     use std::path::PathBuf;
 
     #[test]
@@ -166,5 +249,29 @@ mod tests {
         assert_eq!(p(None, Some("/h")), want("/h/.local/state/nsrun/history"));
         assert_eq!(p(Some(""), None), None);
         assert_eq!(p(None, Some("")), None);
+    }
+
+    #[test]
+    fn tables_are_shown_with_their_contents() {
+        let lua = mlua::Lua::new();
+        let show = |src: &str| {
+            let v: mlua::Value = lua.load(src).eval().unwrap();
+            let ts: mlua::Function = lua.globals().get("tostring").unwrap();
+            render(&ts, &v, 0, &mut Vec::new()).unwrap()
+        };
+        assert_eq!(show("return {}"), "{}");
+        assert_eq!(
+            show(r#"return {1, "two", {3}, code = 0, ok = true, ["a b"] = 1}"#),
+            r#"{1, "two", {3}, ["a b"] = 1, code = 0, ok = true}"#
+        );
+        assert_eq!(show("return {{{{1}}}}"), "{{{{…}}}}");
+        assert_eq!(show("local t = {} t.me = t return t"), "{me = <cycle>}");
+        assert_eq!(
+            show("return setmetatable({}, {__tostring = function() return 'X' end})"),
+            "X"
+        );
+        assert!(
+            show("local t = {} for i = 1, 50 do t[i] = i end return t").ends_with("… (10 more)}")
+        );
     }
 }

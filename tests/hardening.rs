@@ -894,7 +894,10 @@ fn stale_cgroups_of_a_dead_nsrun_are_removed() {
     if std::fs::create_dir(&stale).is_err() || std::fs::create_dir(&live).is_err() {
         let _ = std::fs::remove_dir(&stale);
         let _ = std::fs::remove_dir(&live);
-        eprintln!("skip stale_cgroups: cannot make cgroups in {}", parent.display());
+        eprintln!(
+            "skip stale_cgroups: cannot make cgroups in {}",
+            parent.display()
+        );
         return;
     }
     let d = common::run(
@@ -910,6 +913,14 @@ fn stale_cgroups_of_a_dead_nsrun_are_removed() {
     let _ = std::fs::remove_dir(&stale);
     let _ = std::fs::remove_dir(&live);
     d.success();
-    assert!(!stale_left, "{} (nsrun {dead} is gone) was left", stale.display());
-    assert!(live_left, "{} (a live process's) was removed", live.display());
+    assert!(
+        !stale_left,
+        "{} (nsrun {dead} is gone) was left",
+        stale.display()
+    );
+    assert!(
+        live_left,
+        "{} (a live process's) was removed",
+        live.display()
+    );
 }
