@@ -25,6 +25,10 @@ Examples:
   nsrun -i                          interactive prompt (also: nsrun alone on a terminal)
   nsrun man > nsrun.1               the man page
   nsrun completions bash            shell completions (bash, zsh, fish, elvish, powershell)
+  nsrun types > nsrun.lua           the API's LuaLS stubs, for an editor
+
+`man`, `completions` and `types` are always these commands: a recipe file
+of one of those names runs as `nsrun ./man`.
 
 Logging: -v info, -vv debug, -vvv all; RUST_LOG overrides.
 
@@ -256,11 +260,13 @@ fn report(e: &anyhow::Error, verbose: bool) {
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
-/// `nsrun man` and `nsrun completions SHELL`, unless a recipe file of that
-/// name exists.
+/// `nsrun man`, `nsrun completions SHELL` and `nsrun types`. The words
+/// are always the commands, whatever files the current directory holds (a
+/// recipe of such a name is `./man`): what a command line means must not
+/// depend on where it runs.
 fn subcommand(cli: &Cli) -> Option<anyhow::Result<i32>> {
     let first = cli.rest.first()?;
-    if cli.chunk.is_some() || std::path::Path::new(first).exists() {
+    if cli.chunk.is_some() {
         return None;
     }
     // Made in memory, then written: clap_complete panics on a failed write.
@@ -268,7 +274,12 @@ fn subcommand(cli: &Cli) -> Option<anyhow::Result<i32>> {
     match first.as_str() {
         "man" => Some((|| {
             clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+            out.extend_from_slice(MAN_EXTRA.as_bytes());
             write_stdout(&out)?;
+            Ok(0)
+        })()),
+        "types" => Some((|| {
+            write_stdout(STUBS.as_bytes())?;
             Ok(0)
         })()),
         "completions" => Some((|| {
@@ -285,6 +296,52 @@ fn subcommand(cli: &Cli) -> Option<anyhow::Result<i32>> {
         _ => None,
     }
 }
+
+/// The LuaLS stubs of the whole API (`nsrun types`).
+const STUBS: &str = include_str!("../lua/types/nsrun.lua");
+
+/// The man page's sections beyond the options, in roff.
+const MAN_EXTRA: &str = r#".SH "EXIT STATUS"
+The recipe's: what it returns (an integer 0\-255, true or false, nothing for 0,
+or a status table with an integer code), or the status of the process it waits
+for.
+.TP
+1
+an error: the recipe raised one, or nsrun could not run it.
+.TP
+141
+standard output was closed under nsrun (\fBnsrun recipe.lua | head \-1\fR).
+.SH ENVIRONMENT
+.TP
+RUST_LOG
+log filter (env_logger syntax); overrides \fB\-v\fR.
+.TP
+XDG_STATE_HOME
+where the prompt keeps its history (\fI$XDG_STATE_HOME/nsrun/history\fR, else
+\fI~/.local/state/nsrun/history\fR).
+.TP
+NO_COLOR
+no colours in log lines.
+.SH FILES
+.TP
+\fI/sys/fs/cgroup/.../nsrun\-PID\-N\fR
+a sandbox's cgroup while it runs; a later nsrun removes those of an nsrun that is gone.
+.TP
+\fI/run/netns/NAME\fR
+network namespaces kept by \fBnsrun.netns\fR (as \fBip netns\fR).
+.SH "THE LUA API"
+\fBrequire "nsrun"\fR gives the kernel's parts: \fBunshare\fR, \fBsetns\fR,
+\fBclone\fR, \fBfork\fR, \fBexec\fR, \fBspawn\fR/\fBrun\fR (one call for a
+whole isolated start), \fBmount\fR, \fBbind\fR, \fBpivot_root\fR,
+\fBuid_map\fR/\fBgid_map\fR, \fBsethostname\fR, \fBcgroup\fR, \fBnet\fR
+(links, veth, addresses, routes), \fBroot\fR (symlink-safe set-up in a
+directory). \fBrequire "nsrun.sandbox"\fR builds a bubblewrap-style sandbox
+from one table. \fBnsrun types\fR prints the whole API with its
+documentation as LuaLS stubs.
+.SH "SEE ALSO"
+\fBunshare\fR(1), \fBnsenter\fR(1), \fBbwrap\fR(1), \fBnamespaces\fR(7),
+\fBuser_namespaces\fR(7), \fBcgroups\fR(7), \fBseccomp\fR(2)
+"#;
 
 fn json_str(s: &str) -> String {
     let mut o = String::with_capacity(s.len() + 2);

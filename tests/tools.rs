@@ -168,6 +168,37 @@ fn man_page_and_completions() {
     assert!(out.status.success());
     assert!(man.contains(".TH nsrun 1"), "{man}");
     assert!(man.contains("\\-\\-trace"), "options are in the man page");
+    for section in [
+        ".SH \"EXIT STATUS\"",
+        ".SH ENVIRONMENT",
+        "XDG_STATE_HOME",
+        ".SH FILES",
+        ".SH \"THE LUA API\"",
+    ] {
+        assert!(man.contains(section), "man page lacks {section}");
+    }
+    // The words are commands wherever nsrun runs: a recipe named `man`
+    // in the current directory runs as ./man.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("man"), "print('recipe') return 7").unwrap();
+    let out = Command::new(BIN)
+        .arg("man")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains(".TH nsrun 1"));
+    let out = Command::new(BIN)
+        .arg("./man")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(7));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "recipe\n");
+    // `nsrun types`: the stubs an editor needs, as shipped.
+    let out = Command::new(BIN).arg("types").output().unwrap();
+    assert!(out.status.success());
+    let stubs = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/lua/types/nsrun.lua")).unwrap();
+    assert_eq!(out.stdout, stubs);
     for (shell, mark) in [
         ("bash", "_nsrun()"),
         ("zsh", "#compdef nsrun"),
