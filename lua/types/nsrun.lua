@@ -398,6 +398,7 @@ function Pipe:close() end
 ---@field index integer
 ---@field up boolean administratively up
 ---@field mtu integer
+---@field mac? string the hardware address (`"02:00:5e:10:00:01"`), where the link has one
 ---@field addrs string[] `"10.0.0.1/24"`, `"fd00::1/64"`, IPv4 first
 
 ---@class nsrun.NsHandle
@@ -799,6 +800,21 @@ function ns.net.addr(ifname, cidr) end
 ---@param dest string
 ---@param opts nsrun.RouteOpts
 function ns.net.route(dest, opts) end
+
+---Delete a route added by ns.net.route (`ip route del`): the same destination, and `via`/`dev` to tell routes apart.
+---@param dest string
+---@param opts nsrun.RouteOpts
+function ns.net.route_del(dest, opts) end
+
+---Remove an address from an interface (`ip addr del CIDR dev IFNAME`).
+---@param ifname string
+---@param cidr string
+function ns.net.addr_del(ifname, cidr) end
+
+---Set an interface's MTU (68 to 65535) and/or hardware address (`ip link set IFNAME mtu N address MAC`).
+---@param ifname string
+---@param opts {mtu?: integer, mac?: string}
+function ns.net.set(ifname, opts) end
 
 ---Delete an interface (both ends of a veth pair go).
 ---@param ifname string

@@ -46,6 +46,30 @@ fn cidr(a: &Args, i: usize) -> R<Cidr> {
     a.string(i)?.parse().map_err(|e| a.bad(i, e))
 }
 
+/// `DEST, {via = GW, dev = DEV}` of `ns.net.route` and `ns.net.route_del`.
+fn route_args(a: &Args, fname: &str) -> R<(Option<Cidr>, RouteSpec)> {
+    let dest = a.string(1)?;
+    let dest = if dest == "default" {
+        None
+    } else {
+        Some(cidr(a, 1)?)
+    };
+    let t = a.table(2)?;
+    check_keys(&t, fname, &["via", "dev"])?;
+    let via = match opt_str(&t, fname, "via")? {
+        Some(v) => Some(
+            v.parse()
+                .map_err(|_| a.fail(format!("'via' must be an IPv4 or IPv6 address, got '{v}'")))?,
+        ),
+        None => None,
+    };
+    let spec = RouteSpec {
+        via,
+        dev: opt_str(&t, fname, "dev")?,
+    };
+    Ok((dest, spec))
+}
+
 pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
     let net = lua.create_table()?;
     super::add(lua, &net, "up", |_, a| {
@@ -89,25 +113,42 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
         Ok(())
     })?;
     super::add(lua, &net, "route", |_, a| {
-        let dest = a.string(1)?;
-        let dest = if dest == "default" {
-            None
-        } else {
-            Some(cidr(a, 1)?)
-        };
+        let (dest, spec) = route_args(a, "route")?;
+        sysnet::route(dest, &spec)?;
+        Ok(())
+    })?;
+    super::add(lua, &net, "route_del", |_, a| {
+        let (dest, spec) = route_args(a, "route_del")?;
+        sysnet::route_del(dest, &spec)?;
+        Ok(())
+    })?;
+    super::add(lua, &net, "addr_del", |_, a| {
+        let name = a.string(1)?;
+        sysnet::addr_del(&name, cidr(a, 2)?)?;
+        Ok(())
+    })?;
+    super::add(lua, &net, "set", |_, a| {
+        let name = a.string(1)?;
         let t = a.table(2)?;
-        check_keys(&t, "route", &["via", "dev"])?;
-        let via = match opt_str(&t, "route", "via")? {
-            Some(v) => Some(v.parse().map_err(|_| {
-                a.fail(format!("'via' must be an IPv4 or IPv6 address, got '{v}'"))
-            })?),
+        check_keys(&t, "set", &["mtu", "mac"])?;
+        let mtu = match t.get::<Value>("mtu")? {
+            Value::Nil => None,
+            Value::Integer(n) if (68..=65535).contains(&n) => Some(n as u32),
+            v => {
+                return Err(a.fail(format!(
+                    "'mtu' must be an integer from 68 to 65535, got {}",
+                    super::args::typename(&v)
+                )))
+            }
+        };
+        let mac = match opt_str(&t, "set", "mac")? {
+            Some(m) => Some(sysnet::parse_mac(&m)?),
             None => None,
         };
-        let spec = RouteSpec {
-            via,
-            dev: opt_str(&t, "route", "dev")?,
-        };
-        sysnet::route(dest, &spec)?;
+        if mtu.is_none() && mac.is_none() {
+            return Err(a.fail("set: give 'mtu' and/or 'mac'"));
+        }
+        sysnet::set_link(&name, mtu, mac)?;
         Ok(())
     })?;
     super::add(lua, &net, "delete", |_, a| {
@@ -122,6 +163,9 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
             t.set("index", l.index)?;
             t.set("up", l.up)?;
             t.set("mtu", l.mtu)?;
+            if let Some(mac) = &l.mac {
+                t.set("mac", sysnet::format_mac(mac))?;
+            }
             t.set("addrs", lua.create_sequence_from(l.addrs)?)?;
             out.push(t)?;
         }

@@ -65,6 +65,8 @@ pub struct Link {
     pub up: bool,
     /// The MTU.
     pub mtu: u32,
+    /// The hardware address, where the link has one of 6 bytes.
+    pub mac: Option<Vec<u8>>,
     /// Its addresses as `ADDR/PREFIX`, IPv4 first.
     pub addrs: Vec<String>,
 }
@@ -331,6 +333,22 @@ pub fn delete(name: &str) -> Result<()> {
 /// bound for the second or so DAD takes, which recipes would trip over.
 pub fn addr(name: &str, cidr: Cidr) -> Result<()> {
     let what = || format!("addr {cidr} on {name}");
+    let msg = addr_message(name, cidr, &what)?;
+    change(
+        what,
+        RouteNetlinkMessage::NewAddress(msg),
+        NLM_F_CREATE | NLM_F_EXCL,
+    )
+}
+
+/// Remove an address from interface `name` (`ip addr del CIDR dev NAME`).
+pub fn addr_del(name: &str, cidr: Cidr) -> Result<()> {
+    let what = || format!("delete addr {cidr} on {name}");
+    let msg = addr_message(name, cidr, &what)?;
+    change(what, RouteNetlinkMessage::DelAddress(msg), 0)
+}
+
+fn addr_message(name: &str, cidr: Cidr, what: &dyn Fn() -> String) -> Result<AddressMessage> {
     let idx = index(name, what)?;
     let mut msg = AddressMessage::default();
     msg.header.family = family(cidr.addr);
@@ -349,11 +367,86 @@ pub fn addr(name: &str, cidr: Cidr) -> Result<()> {
         msg.attributes
             .push(AddressAttribute::Flags(AddressFlags::Nodad));
     }
-    change(
-        what,
-        RouteNetlinkMessage::NewAddress(msg),
-        NLM_F_CREATE | NLM_F_EXCL,
-    )
+    Ok(msg)
+}
+
+/// Set the MTU and/or the hardware address of interface `name`
+/// (`ip link set NAME mtu N address MAC`).
+pub fn set_link(name: &str, mtu: Option<u32>, mac: Option<[u8; 6]>) -> Result<()> {
+    let what = || {
+        let mut s = format!("set {name}");
+        if let Some(m) = mtu {
+            s += &format!(" mtu {m}");
+        }
+        if let Some(a) = mac {
+            s += &format!(" address {}", format_mac(&a));
+        }
+        s
+    };
+    let idx = index(name, what)?;
+    let mut msg = LinkMessage::default();
+    msg.header.index = idx;
+    if let Some(m) = mtu {
+        msg.attributes.push(LinkAttribute::Mtu(m));
+    }
+    if let Some(a) = mac {
+        msg.attributes.push(LinkAttribute::Address(a.to_vec()));
+    }
+    change(what, RouteNetlinkMessage::SetLink(msg), 0)
+}
+
+/// `aa:bb:cc:dd:ee:ff`.
+pub fn format_mac(a: &[u8]) -> String {
+    a.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// A MAC address written `aa:bb:cc:dd:ee:ff`.
+pub fn parse_mac(s: &str) -> Result<[u8; 6]> {
+    let bad = || {
+        Error::Invalid(format!(
+            "'{s}' is not a MAC address (like 02:00:00:00:00:01)"
+        ))
+    };
+    let parts: Vec<&str> = s.split(':').collect();
+    if parts.len() != 6 {
+        return Err(bad());
+    }
+    let mut out = [0u8; 6];
+    for (o, p) in out.iter_mut().zip(parts) {
+        if p.len() != 2 {
+            return Err(bad());
+        }
+        *o = u8::from_str_radix(p, 16).map_err(|_| bad())?;
+    }
+    Ok(out)
+}
+
+impl Cidr {
+    /// The same prefix with the host bits cleared (`10.1.2.3/16` →
+    /// `10.1.0.0/16`).
+    pub fn network(&self) -> Cidr {
+        let addr = match self.addr {
+            IpAddr::V4(a) => {
+                let m = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                IpAddr::V4((u32::from(a) & m).into())
+            }
+            IpAddr::V6(a) => {
+                let m = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                IpAddr::V6((u128::from(a) & m).into())
+            }
+        };
+        Cidr {
+            addr,
+            prefix: self.prefix,
+        }
+    }
 }
 
 /// Where a route goes.
@@ -368,17 +461,47 @@ pub struct RouteSpec {
 /// Add a route to `dest` (`None` for the default route) in the main table
 /// (`ip route add DEST via GW dev DEV`).
 pub fn route(dest: Option<Cidr>, spec: &RouteSpec) -> Result<()> {
+    let (msg, what) = route_message(dest, spec, "")?;
+    change(
+        what,
+        RouteNetlinkMessage::NewRoute(msg),
+        NLM_F_CREATE | NLM_F_EXCL,
+    )
+}
+
+/// Delete a route of the main table (`ip route del DEST [via GW] [dev DEV]`).
+pub fn route_del(dest: Option<Cidr>, spec: &RouteSpec) -> Result<()> {
+    let (msg, what) = route_message(dest, spec, "delete ")?;
+    change(what, RouteNetlinkMessage::DelRoute(msg), 0)
+}
+
+fn route_message(
+    dest: Option<Cidr>,
+    spec: &RouteSpec,
+    verb: &str,
+) -> Result<(RouteMessage, impl Fn() -> String)> {
     let dest_s = dest.map_or("default".to_string(), |d| d.to_string());
-    let what = || {
-        let mut s = format!("route {dest_s}");
-        if let Some(v) = spec.via {
+    if let Some(d) = dest.filter(|d| d.network() != *d) {
+        // The kernel says only EINVAL; ip says "Invalid prefix for given
+        // prefix length".
+        return Err(Error::Invalid(format!(
+            "route {d}: the destination has host bits set; did you mean {}?",
+            d.network()
+        )));
+    }
+    let verb = verb.to_string();
+    let spec_s = spec.clone();
+    let what = move || {
+        let mut s = format!("{verb}route {dest_s}");
+        if let Some(v) = spec_s.via {
             s += &format!(" via {v}");
         }
-        if let Some(d) = &spec.dev {
+        if let Some(d) = &spec_s.dev {
             s += &format!(" dev {d}");
         }
         s
     };
+    let dest_s = dest.map_or("default".to_string(), |d| d.to_string());
     if spec.via.is_none() && spec.dev.is_none() {
         return Err(Error::Invalid(format!(
             "route {dest_s}: needs 'via' (a gateway) or 'dev' (an interface)"
@@ -415,14 +538,10 @@ pub fn route(dest: Option<Cidr>, spec: &RouteSpec) -> Result<()> {
             .push(RouteAttribute::Gateway(RouteAddress::from(v)));
     }
     if let Some(dev) = &spec.dev {
-        let idx = index(dev, what)?;
+        let idx = index(dev, &what)?;
         msg.attributes.push(RouteAttribute::Oif(idx));
     }
-    change(
-        what,
-        RouteNetlinkMessage::NewRoute(msg),
-        NLM_F_CREATE | NLM_F_EXCL,
-    )
+    Ok((msg, what))
 }
 
 /// The links of this network namespace with their addresses, by index.
@@ -445,12 +564,14 @@ pub fn links() -> Result<Vec<Link>> {
             index: l.header.index,
             up: l.header.flags.contains(LinkFlags::Up),
             mtu: 0,
+            mac: None,
             addrs: Vec::new(),
         };
         for a in l.attributes {
             match a {
                 LinkAttribute::IfName(n) => link.name = n,
                 LinkAttribute::Mtu(m) => link.mtu = m,
+                LinkAttribute::Address(a) if a.len() == 6 => link.mac = Some(a),
                 _ => {}
             }
         }

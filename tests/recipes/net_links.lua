@@ -99,6 +99,28 @@ T.errmsg("route.family", "not of the same address family", ns.net.route, "10.2.0
 T.errmsg("route.bad_via", "'via' must be an IPv4 or IPv6 address", ns.net.route, "10.2.0.0/16", {via = "gw"})
 e = T.errno("route.unreachable", "ENETUNREACH", ns.net.route, "10.3.0.0/16", {via = "192.0.2.1"})
 T.has("route.unreachable_hint", e.hint or "", "in its subnet")
+T.errmsg("route.host_bits", "host bits set; did you mean 10.4.0.0/16?", ns.net.route, "10.4.1.2/16", {dev = "nsr0"})
+
+-- Deleting routes and addresses; MTU and hardware address.
+ns.net.route_del("10.9.0.0/16", {dev = "nsr0"})
+ns.net.route_del("fd00:1::/48", {via = "fd00:200::2"})
+r4, r6 = ip("-4", "route"), ip("-6", "route")
+T.lacks("route_del.v4", r4, "10.9.0.0/16")
+T.lacks("route_del.v6", r6, "fd00:1::/48")
+T.has("route_del.others_stay", r4, "10.1.0.0/16 via 10.200.0.2 dev nsr0")
+T.errno("route_del.missing", "ESRCH", ns.net.route_del, "10.9.0.0/16", {dev = "nsr0"})
+ns.net.addr("nsr0", "10.201.0.1/24")
+ns.net.addr_del("nsr0", "10.201.0.1/24")
+T.lacks("addr_del.gone", table.concat(link("nsr0").addrs, " "), "10.201.0.1")
+T.has("addr_del.others_stay", table.concat(link("nsr0").addrs, " "), "10.200.0.1/24")
+T.errno("addr_del.missing", "EADDRNOTAVAIL", ns.net.addr_del, "nsr0", "10.201.0.1/24")
+ns.net.set("nsr0", {mtu = 1280, mac = "02:00:5e:10:00:01"})
+T.eq("set.mtu", link("nsr0").mtu, 1280)
+T.eq("set.mac", link("nsr0").mac, "02:00:5e:10:00:01")
+T.has("set.mac_ip", ip("link", "show", "nsr0"), "link/ether 02:00:5e:10:00:01")
+T.errmsg("set.bad_mac", "not a MAC address", ns.net.set, "nsr0", {mac = "02:00"})
+T.errmsg("set.bad_mtu", "'mtu' must be an integer from 68 to 65535", ns.net.set, "nsr0", {mtu = 10})
+T.errmsg("set.nothing", "give 'mtu' and/or 'mac'", ns.net.set, "nsr0", {})
 
 -- Moving a link into another network namespace: by pid, by handle, by path.
 -- Root (of our own user namespace when unprivileged) already, so no user
