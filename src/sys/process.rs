@@ -433,8 +433,7 @@ mod tests {
     #[test]
     fn threads_are_counted_and_refused() {
         // The test harness runs this on a thread of its own already.
-        let before = threads().expect("threads");
-        assert!(before >= 1);
+        assert!(threads().expect("threads") >= 1);
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let t = std::thread::spawn(move || {
             let _ = rx.recv();
@@ -443,16 +442,12 @@ mod tests {
         let refused = refuse_if_threaded("spawn");
         drop(tx);
         t.join().unwrap();
-        assert!(
-            during > before,
-            "{during} threads with one more, {before} before"
-        );
+        // Other tests of this harness start and end threads meanwhile: only
+        // that there are at least two (the harness's and ours) is sure.
+        assert!(during >= 2, "{during} threads with one of ours running");
         let msg = refused
             .expect_err("a threaded process must be refused")
             .to_string();
-        assert!(
-            msg.contains(&format!("has {during} threads")) && msg.contains("spawn"),
-            "{msg}"
-        );
+        assert!(msg.contains(" threads") && msg.contains("spawn"), "{msg}");
     }
 }
