@@ -453,12 +453,44 @@ fn example(name: &str) -> Vec<u8> {
     .unwrap()
 }
 
+/// A process in our namespaces that `as_` may inspect, for nsenter.lua to
+/// join (nothing, as all are ours): this test process, or as uid 65534 a
+/// sleep of its own (a root process's namespace files are refused to it).
+struct NsenterTarget(Option<std::process::Child>);
+
+impl NsenterTarget {
+    fn new(as_: As) -> Self {
+        NsenterTarget((as_ == As::User).then(|| {
+            Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .args(["sleep", "600"])
+                .spawn()
+                .unwrap()
+        }))
+    }
+
+    fn pid(&self) -> String {
+        self.0
+            .as_ref()
+            .map_or(std::process::id(), |c| c.id())
+            .to_string()
+    }
+}
+
+impl Drop for NsenterTarget {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// The examples, with arguments that let them run.
-fn examples() -> Vec<(&'static str, Vec<String>)> {
-    let me = std::process::id().to_string();
+fn examples(target: &NsenterTarget) -> Vec<(&'static str, Vec<String>)> {
     vec![
         ("hello.lua", vec![]),
-        ("nsenter.lua", vec![me, "true".into()]),
+        ("nsenter.lua", vec![target.pid(), "true".into()]),
         ("pod.lua", vec![]),
         ("readonly-host.lua", vec!["true".into()]),
         ("readonly-root.lua", vec!["true".into()]),
@@ -659,7 +691,8 @@ both!(
             return;
         }
         let mut bad = Vec::new();
-        for (name, args) in examples() {
+        let target = NsenterTarget::new(as_);
+        for (name, args) in examples(&target) {
             let data = example(name);
             bad.extend(strace_plan(as_, &[(name, &data)], name, &args));
         }
@@ -908,7 +941,8 @@ both!(
     /// For every example and a few more recipes, the steps `--plan`
     /// prints are those `--trace` logs in a real run, per process.
     fn plan_walks_what_trace_shows(as_) {
-        let mut recipes: Vec<(String, Vec<u8>, Vec<String>)> = examples()
+        let target = NsenterTarget::new(as_);
+        let mut recipes: Vec<(String, Vec<u8>, Vec<String>)> = examples(&target)
             .into_iter()
             .map(|(n, a)| (n.to_string(), example(n), a))
             .collect();

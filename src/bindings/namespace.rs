@@ -5,6 +5,7 @@ use mlua::{Lua, Table};
 
 use super::args::{check_keys, opt_bool, Args, R};
 use super::values::{new_handle, propagation, target, Handle, Target};
+use crate::sys::cred;
 use crate::sys::namespace::{self as sysns, Namespace};
 
 fn one_kind(a: &Args, i: usize) -> R<Option<Namespace>> {
@@ -35,15 +36,23 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
             check_keys(&t, "setns", &["preserve_credentials"])?;
             preserve = opt_bool(&t, "setns", "preserve_credentials", false)?;
         }
-        let joined_user = match target(a, 1)? {
+        // Groups are dropped before a user namespace is joined (and the
+        // rest of becoming its root done after), so which kinds will be
+        // joined must be known before any is.
+        let prepare = |user: bool| (user && !preserve).then(cred::before_joining_user_ns);
+        let before = match target(a, 1)? {
             Target::Pid(pid) => {
                 let kinds = if a.is_nil(2) { None } else { Some(a.kinds(2)?) };
-                sysns::join_pid(pid, kinds)?.contains(Namespace::User)
+                let handles = sysns::open_pid(pid, kinds)?;
+                let before = prepare(handles.iter().any(|h| h.kind() == Namespace::User));
+                sysns::enter_all(&handles)?;
+                before
             }
             Target::Path(p) => {
                 let h = sysns::open_path(&p, one_kind(a, 2)?)?;
+                let before = prepare(h.kind() == Namespace::User);
                 h.enter()?;
-                h.kind() == Namespace::User
+                before
             }
             Target::Handle(u) => {
                 let want = one_kind(a, 2)?;
@@ -53,13 +62,16 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
                         "setns: the handle is a {} namespace, not {k}",
                         h.kind()
                     ))),
-                    _ => h.enter().map(|()| h.kind() == Namespace::User),
+                    _ => {
+                        let before = prepare(h.kind() == Namespace::User);
+                        h.enter().map(|()| before)
+                    }
                 })??
             }
         };
         // nsenter's default: root of the user namespace just joined.
-        if joined_user && !preserve {
-            crate::sys::cred::become_ns_root()?;
+        if let Some(before) = before {
+            cred::become_ns_root(&before)?;
         }
         Ok(())
     })?;

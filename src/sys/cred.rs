@@ -1,5 +1,10 @@
 //! Identity: user and group ids, supplementary groups.
 
+use std::io::Read;
+use std::os::fd::OwnedFd;
+
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
 use nix::unistd::{Gid, Uid};
 
 use super::ops;
@@ -46,18 +51,65 @@ pub fn getegid() -> u32 {
     nix::unistd::getegid().as_raw()
 }
 
+/// What [`become_ns_root`] needs to know from before the user namespace
+/// is joined ([`before_joining_user_ns`]).
+#[derive(Debug)]
+pub struct BeforeJoin {
+    /// The supplementary groups were dropped while still privileged.
+    cleared: bool,
+    /// Our own `/proc/PID` directory, opened before the join: after joining
+    /// the target's mount namespace `/proc` may be the container's, where
+    /// our pid has no entry.
+    proc_self: Option<OwnedFd>,
+}
+
+/// Call before joining a user namespace whose root we will become: drop
+/// the supplementary groups while we may (as nsenter does), since in a
+/// namespace whose `setgroups` is "deny" (every rootless container) no one
+/// can drop them after joining.
+pub fn before_joining_user_ns() -> BeforeJoin {
+    let cleared = ops::setgroups(&[]).is_ok();
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let proc_self = nix::fcntl::open("/proc/self", flags, Mode::empty()).ok();
+    BeforeJoin { cleared, proc_self }
+}
+
+/// Whether the user namespace we are in has `setgroups` "deny", read
+/// through the `/proc` we had before joining.
+fn setgroups_denied(before: &BeforeJoin) -> bool {
+    let fd = match &before.proc_self {
+        Some(dir) => nix::fcntl::openat(
+            dir,
+            "setgroups",
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ),
+        None => nix::fcntl::open(
+            "/proc/self/setgroups",
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ),
+    };
+    let mut s = String::new();
+    fd.ok()
+        .and_then(|fd| std::fs::File::from(fd).read_to_string(&mut s).ok())
+        .is_some_and(|_| s.trim() == "deny")
+}
+
 /// After joining a user namespace, become its root as nsenter does unless
 /// told `--preserve-credentials`: drop the supplementary groups (they mean
-/// nothing inside; refused where `/proc/self/setgroups` is "deny", which
-/// nsenter tolerates too), then gid and uid 0. Without this a process keeps
-/// the ids its outside ids map to, or the overflow id where they are not
+/// nothing inside), then gid and uid 0. Without this a process keeps the
+/// ids its outside ids map to, or the overflow id where they are not
 /// mapped, and has no capabilities after its next exec.
-pub fn become_ns_root() -> Result<()> {
+///
+/// Dropping the groups is refused inside where `setgroups` is "deny"; as
+/// nsenter, that is an error only if they could not be dropped before the
+/// join either, and not even then where it is "deny" (an unprivileged
+/// caller's groups then stay, shown inside as the overflow gid).
+pub fn become_ns_root(before: &BeforeJoin) -> Result<()> {
     if let Err(e) = ops::setgroups(&[]) {
-        let denied = std::fs::read_to_string("/proc/self/setgroups")
-            .map(|s| s.trim() == "deny")
-            .unwrap_or(false);
-        if !(e == nix::errno::Errno::EPERM && denied) {
+        let denied = e == nix::errno::Errno::EPERM && setgroups_denied(before);
+        if !(before.cleared || denied) {
             return Err(crate::Error::sys(
                 "setgroups [] after joining a user namespace",
                 e,

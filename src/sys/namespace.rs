@@ -304,17 +304,27 @@ pub fn id(kind: Namespace, pid: Option<i32>) -> Result<u64> {
         .op(|| format!("stat {path}"))
 }
 
-/// Join the namespaces of process `pid`: the kinds given, or every kind in
-/// which it differs from us. All files are opened before any is joined,
-/// because joining the user or mount namespace can take away access to the
-/// others. Returns the kinds joined.
-pub fn join_pid(pid: i32, kinds: Option<Namespaces>) -> Result<Namespaces> {
+/// Open the namespaces of process `pid` to join (with [`enter_all`]): the
+/// kinds given, or every kind in which it differs from us, in joining
+/// order. All files are opened before any is joined, because joining the
+/// user or mount namespace can take away access to the others.
+pub fn open_pid(pid: i32, kinds: Option<Namespaces>) -> Result<Vec<NsHandle>> {
     let mut handles = Vec::new();
     let explicit = kinds.is_some();
     for kind in kinds.unwrap_or(Namespaces(0xff)).iter() {
         let path = kind.proc_path(Some(pid));
-        if !std::path::Path::new(&path).exists() && !explicit {
-            continue; // the kernel lacks this kind
+        if !explicit {
+            // Only a kind the kernel lacks may be skipped: a file we may
+            // not read (another user's process, or one that made itself
+            // undumpable) must fail, not leave us silently where we were.
+            match std::fs::symlink_metadata(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    let dir = format!("/proc/{pid}/ns");
+                    std::fs::symlink_metadata(&dir).op(|| format!("stat {dir} (process {pid})"))?;
+                    continue;
+                }
+                _ => {}
+            }
         }
         let h = open_path(&path, Some(kind))?;
         let ours = id(kind, None).ok();
@@ -325,8 +335,13 @@ pub fn join_pid(pid: i32, kinds: Option<Namespaces>) -> Result<Namespaces> {
         }
         handles.push(h);
     }
+    Ok(handles)
+}
+
+/// Join handles in order; returns the kinds joined.
+pub fn enter_all(handles: &[NsHandle]) -> Result<Namespaces> {
     let mut joined = Namespaces::empty();
-    for h in &handles {
+    for h in handles {
         h.enter()?;
         joined.insert(h.kind);
     }
