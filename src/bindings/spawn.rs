@@ -141,14 +141,7 @@ fn lua_file_fd(lua: &Lua, v: &Value) -> mlua::Result<Option<Option<RawFd>>> {
     })
 }
 
-fn stdio(
-    lua: &Lua,
-    a: &Args,
-    v: Value,
-    key: &str,
-    default: Stdio,
-    held: &mut Held,
-) -> R<Stdio> {
+fn stdio(lua: &Lua, a: &Args, v: Value, key: &str, default: Stdio, held: &mut Held) -> R<Stdio> {
     Ok(match v {
         Value::Nil => default,
         Value::String(s) => match s.as_bytes().as_ref() {
@@ -576,10 +569,18 @@ fn input_file(data: &[u8]) -> crate::Result<OwnedFd> {
     Errno::result(raw).map_err(sys("memfd_create for input"))?;
     // SAFETY: a new fd, ours alone.
     let mut f = unsafe { std::fs::File::from_raw_fd(raw) };
-    f.write_all(data)
-        .map_err(|e| crate::Error::sys("write input", Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))?;
-    f.seek(SeekFrom::Start(0))
-        .map_err(|e| crate::Error::sys("seek input", Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))?;
+    f.write_all(data).map_err(|e| {
+        crate::Error::sys(
+            "write input",
+            Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        )
+    })?;
+    f.seek(SeekFrom::Start(0)).map_err(|e| {
+        crate::Error::sys(
+            "seek input",
+            Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        )
+    })?;
     let seals = libc::F_SEAL_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL;
     // SAFETY: fcntl on the fd we own.
     Errno::result(unsafe { libc::fcntl(f.as_raw_fd(), libc::F_ADD_SEALS, seals) })

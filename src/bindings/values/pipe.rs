@@ -122,7 +122,9 @@ impl Pipe {
         if write != self.write {
             return Err(match self.write {
                 true => "the write end of a pipe (a process's stdin) cannot be read from",
-                false => "the read end of a pipe (a process's stdout or stderr) cannot be written to",
+                false => {
+                    "the read end of a pipe (a process's stdout or stderr) cannot be written to"
+                }
             }
             .into());
         }
@@ -172,7 +174,11 @@ impl Pipe {
         // SAFETY: fcntl on an fd we own.
         unsafe {
             let fl = libc::fcntl(fd, libc::F_GETFL);
-            let fl = if on { fl | libc::O_NONBLOCK } else { fl & !libc::O_NONBLOCK };
+            let fl = if on {
+                fl | libc::O_NONBLOCK
+            } else {
+                fl & !libc::O_NONBLOCK
+            };
             libc::fcntl(fd, libc::F_SETFL, fl);
         }
     }
