@@ -115,7 +115,7 @@
 ---@alias nsrun.SpawnIdMap "root" | "self" | nsrun.IdMap
 
 ---Where a child's standard stream goes: `"inherit"`, `"null"`, `"pipe"`, a path, or an fd number.
----@alias nsrun.Stdio "inherit" | "null" | "pipe" | string | integer
+---@alias nsrun.Stdio "inherit" | "null" | "pipe" | string | integer | nsrun.Pipe | file*
 
 ---What a child function may return to set its exit code: an integer, a
 ---status (its `code`), `true` (0) / `false` (1), or nothing (0).
@@ -159,7 +159,8 @@
 ---@field clear_env? boolean start from an empty environment
 ---@field cwd? string working directory inside
 ---@field argv0? string `argv[0]` as the program sees it
----@field stdin? nsrun.Stdio default `"inherit"`
+---@field stdin? nsrun.Stdio default `"inherit"`; another process's `stdout` pipe makes a pipeline (that pipe is then the new process's alone)
+---@field input? string bytes for stdin (a sealed memfd, any size, never blocks); not with `stdin`
 ---@field stdout? nsrun.Stdio default `"inherit"` (`"pipe"` for ns.run)
 ---@field stderr? nsrun.Stdio default `"inherit"` (`"pipe"` for ns.run)
 ---@field keep_fds? integer[] fds beyond 0-2 to pass on; every other fd is closed in the child

@@ -3,15 +3,18 @@
 
 use std::time::Duration;
 
-use mlua::{Function, Lua, Table, Value};
-
+use std::io::{Seek, SeekFrom, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
+
+use mlua::{AnyUserData, Function, Lua, Table, Value};
+use nix::errno::Errno;
 
 use super::args::{
     check_keys, names_of, opt_bool, opt_path, opt_str, parse_kinds, typename, Args, Fail, R,
 };
 use super::hardening;
-use super::values::{self, target, Handle, Process, Target};
+use super::values::{self, target, Handle, Pipe, Process, Target};
 use crate::sys::namespace::Namespace;
 use crate::sys::spawn::{IdMap, JoinTarget, Spawn, Stdio};
 
@@ -37,6 +40,7 @@ pub(crate) const KEYS: &[&str] = &[
     "cwd",
     "argv0",
     "stdin",
+    "input",
     "stdout",
     "stderr",
     "keep_fds",
@@ -70,7 +74,74 @@ fn id_map(a: &Args, v: Value, key: &str) -> R<Option<IdMap>> {
     })
 }
 
-fn stdio(a: &Args, v: Value, key: &str, default: Stdio) -> R<Stdio> {
+/// What a spawn's stdio borrows from Lua until the process is started:
+/// pipes of other processes it takes over, and the fd of `input`.
+#[derive(Default)]
+struct Held {
+    pipes: Vec<AnyUserData>,
+    fds: Vec<OwnedFd>,
+}
+
+impl Held {
+    /// The process started with its copies: the pipes given to it are no
+    /// longer ours, so that it alone holds that end (a reader sees end of
+    /// file once the writer ends).
+    fn give_up(mut self) -> mlua::Result<()> {
+        for u in std::mem::take(&mut self.pipes) {
+            u.borrow::<Pipe>()?.give_up();
+        }
+        Ok(())
+    }
+}
+
+/// The fd of a Lua file (`io.open(...)`, `io.stdout`), flushed so that
+/// what Lua buffered comes before what the process writes; `None` if `v`
+/// is not a file, `Some(None)` for a closed one.
+impl Drop for Held {
+    /// Not started: the pipes stay the recipe's, as they were.
+    fn drop(&mut self) {
+        for u in &self.pipes {
+            if let Ok(p) = u.borrow::<Pipe>() {
+                p.unlend();
+            }
+        }
+    }
+}
+
+fn lua_file_fd(lua: &Lua, v: &Value) -> mlua::Result<Option<Option<RawFd>>> {
+    // SAFETY: luaL_testudata checks the metatable is io's "FILE*", so the
+    // block is a luaL_Stream { FILE *f; lua_CFunction closef }, whose
+    // closef is NULL once the file is closed.
+    let r: Value = unsafe {
+        lua.exec_raw(v.clone(), |l| {
+            let p = mlua::ffi::luaL_testudata(l, 1, c"FILE*".as_ptr());
+            let out = if p.is_null() {
+                None
+            } else {
+                let stream = p as *const [*mut libc::c_void; 2];
+                if (*stream)[1].is_null() {
+                    Some(-1)
+                } else {
+                    let f = (*stream)[0] as *mut libc::FILE;
+                    libc::fflush(f);
+                    Some(libc::fileno(f) as i64)
+                }
+            };
+            mlua::ffi::lua_settop(l, 0);
+            match out {
+                None => mlua::ffi::lua_pushnil(l),
+                Some(n) => mlua::ffi::lua_pushinteger(l, n),
+            }
+        })?
+    };
+    Ok(match r {
+        Value::Integer(n) if n >= 0 => Some(Some(n as RawFd)),
+        Value::Integer(_) => Some(None),
+        _ => None,
+    })
+}
+
+fn stdio(lua: &Lua, a: &Args, v: Value, key: &str, default: Stdio, held: &mut Held) -> R<Stdio> {
     Ok(match v {
         Value::Nil => default,
         Value::String(s) => match s.as_bytes().as_ref() {
@@ -98,9 +169,33 @@ fn stdio(a: &Args, v: Value, key: &str, default: Stdio) -> R<Stdio> {
             }
         },
         Value::Integer(n) if (0..=i32::MAX as i64).contains(&n) => Stdio::Fd(n as i32),
+        Value::UserData(u) if u.is::<Pipe>() => {
+            let p = u.borrow::<Pipe>()?;
+            // stdin reads what another process writes (its stdout);
+            // stdout/stderr write to what another process reads (its stdin).
+            let want_write = key != "stdin";
+            let fd = p
+                .lend(want_write)
+                .map_err(|m| a.fail(format!("{key}: {m}")))?;
+            drop(p);
+            held.pipes.push(u);
+            Stdio::Fd(fd)
+        }
+        ref other @ Value::UserData(_) => match lua_file_fd(lua, other)? {
+            Some(Some(fd)) => Stdio::Fd(fd),
+            Some(None) => return Err(a.fail(format!("{key}: the file is closed"))),
+            None => {
+                return Err(a.fail(format!(
+                    "{key} must be \"inherit\", \"null\", \"pipe\", a path, an fd number, \
+                     a pipe or a Lua file, got {}",
+                    typename(other)
+                )))
+            }
+        },
         other => {
             return Err(a.fail(format!(
-                "{key} must be \"inherit\", \"null\", \"pipe\", a path or an fd number, got {}",
+                "{key} must be \"inherit\", \"null\", \"pipe\", a path, an fd number, \
+                 a pipe or a Lua file, got {}",
                 typename(&other)
             )))
         }
@@ -155,7 +250,13 @@ fn too_long(a: &Args, got: String) -> Fail {
 
 /// Turn `opts` into a Spawn. `defaults_pipe` makes stdout/stderr pipes
 /// unless given (`ns.run`).
-fn build<'l>(lua: &'l Lua, a: &Args, opts: &Table, defaults_pipe: bool) -> R<Spawn<'l>> {
+fn build<'l>(
+    lua: &'l Lua,
+    a: &Args,
+    opts: &Table,
+    defaults_pipe: bool,
+    held: &mut Held,
+) -> R<Spawn<'l>> {
     let fname = a.name();
     check_keys(opts, fname, KEYS)?;
     let func: Option<Function> = match opts.get::<Value>("fn")? {
@@ -306,15 +407,42 @@ fn build<'l>(lua: &'l Lua, a: &Args, opts: &Table, defaults_pipe: bool) -> R<Spa
     } else {
         Stdio::Inherit
     };
+    let stdin = match opts.get::<Value>("input")? {
+        Value::Nil => stdio(lua, a, opts.get("stdin")?, "stdin", Stdio::Inherit, held)?,
+        Value::String(data) => {
+            if !opts.get::<Value>("stdin")?.is_nil() {
+                return Err(a.fail("give stdin or input, not both"));
+            }
+            let fd = input_file(&data.as_bytes()).map_err(Fail::Sys)?;
+            let raw = fd.as_raw_fd();
+            held.fds.push(fd);
+            Stdio::Fd(raw)
+        }
+        other => {
+            return Err(a.fail(format!(
+                "input must be a string (the bytes for stdin), got {}",
+                typename(&other)
+            )))
+        }
+    };
     sp = sp
-        .stdin(stdio(a, opts.get("stdin")?, "stdin", Stdio::Inherit)?)
+        .stdin(stdin)
         .stdout(stdio(
+            lua,
             a,
             opts.get("stdout")?,
             "stdout",
             out_default.clone(),
+            held,
         )?)
-        .stderr(stdio(a, opts.get("stderr")?, "stderr", out_default)?);
+        .stderr(stdio(
+            lua,
+            a,
+            opts.get("stderr")?,
+            "stderr",
+            out_default,
+            held,
+        )?);
     let keep = opts.get::<Value>("keep_fds")?;
     expect(a, &keep, "keep_fds", "a list of fd numbers")?;
     if let Value::Table(k) = keep {
@@ -423,6 +551,43 @@ fn build<'l>(lua: &'l Lua, a: &Args, opts: &Table, defaults_pipe: bool) -> R<Spa
     Ok(sp)
 }
 
+/// `input` as stdin: a sealed memfd holding the bytes, read from its
+/// start. A pipe would need nsrun to write while the process runs (and,
+/// for `ns.spawn`, while the recipe does something else) or block once
+/// 64 KiB are in it; the memfd is filled before the start and never
+/// blocks. Sealed, the process cannot change what it was given, nor can
+/// other processes it hands the fd to.
+fn input_file(data: &[u8]) -> crate::Result<OwnedFd> {
+    let sys = |what: &'static str| move |e| crate::Error::sys(what, e);
+    // SAFETY: memfd_create with a C string; the fd is owned just below.
+    let raw = unsafe {
+        libc::memfd_create(
+            c"nsrun-input".as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+        )
+    };
+    Errno::result(raw).map_err(sys("memfd_create for input"))?;
+    // SAFETY: a new fd, ours alone.
+    let mut f = unsafe { std::fs::File::from_raw_fd(raw) };
+    f.write_all(data).map_err(|e| {
+        crate::Error::sys(
+            "write input",
+            Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        )
+    })?;
+    f.seek(SeekFrom::Start(0)).map_err(|e| {
+        crate::Error::sys(
+            "seek input",
+            Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        )
+    })?;
+    let seals = libc::F_SEAL_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL;
+    // SAFETY: fcntl on the fd we own.
+    Errno::result(unsafe { libc::fcntl(f.as_raw_fd(), libc::F_ADD_SEALS, seals) })
+        .map_err(sys("seal input"))?;
+    Ok(OwnedFd::from(f))
+}
+
 fn spawn_err(a: &Args, e: crate::Error) -> Fail {
     match e {
         crate::Error::Child(m) | crate::Error::Invalid(m) => a.fail(m),
@@ -440,16 +605,20 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
     })?;
     super::add(lua, m, "spawn", |lua, a| {
         let opts = a.table(1)?;
-        let child = build(lua, a, &opts, false)?
+        let mut held = Held::default();
+        let child = build(lua, a, &opts, false, &mut held)?
             .spawn()
             .map_err(|e| spawn_err(a, e))?;
+        held.give_up()?;
         Ok(Process::create(lua, child)?)
     })?;
     super::add(lua, m, "run", |lua, a| {
         let opts = a.table(1)?;
-        let child = build(lua, a, &opts, true)?
+        let mut held = Held::default();
+        let child = build(lua, a, &opts, true, &mut held)?
             .spawn()
             .map_err(|e| spawn_err(a, e))?;
+        held.give_up()?;
         let ud = Process::create(lua, child)?;
         let (t, out, err) = values::output(lua, &ud)?;
         t.set("stdout", out)?;

@@ -40,7 +40,7 @@ local cases = {
   { "timeout.huge", ns.spawn, { timeout = 1e30 }, "timeout must be at most 3153600000 seconds (100 years), got 1e30" },
   { "timeout.maxinteger", ns.run, { timeout = math.maxinteger }, "timeout must be at most 3153600000 seconds" },
   { "timeout.inf", ns.run, { timeout = math.huge }, "timeout must be at most 3153600000 seconds (100 years), got inf" },
-  { "stdout.type", ns.spawn, { stdout = true }, 'stdout must be "inherit", "null", "pipe", a path or an fd number, got boolean' },
+  { "stdout.type", ns.spawn, { stdout = true }, 'stdout must be "inherit", "null", "pipe", a path, an fd number, a pipe or a Lua file, got boolean' },
   { "stdin.empty_path", ns.spawn, { stdin = "" }, "stdin: empty path" },
   { "namespaces.unknown", ns.spawn, { namespaces = "pdi" }, "unknown namespace kind 'pdi'" },
   { "join.and_new", ns.spawn, { namespaces = S.kinds("net"), join = { net = 1 } }, "the net namespace is both joined and created new" },

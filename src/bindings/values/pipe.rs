@@ -31,6 +31,8 @@ enum State {
     /// Closed because the process was waited for (or timed out): reads
     /// return what was left, then end of file; writes fail.
     Finished,
+    /// Given to another process as its stdin/stdout/stderr.
+    Given,
 }
 
 struct End {
@@ -112,11 +114,80 @@ impl Pipe {
         e.state = State::Closed;
     }
 
+    /// The fd to give another process as a standard stream (`stdin =
+    /// p.stdout`); the pipe stays ours until [`Pipe::give_up`], so that a
+    /// spawn that fails leaves it as it was. `write` is the end wanted.
+    pub(crate) fn lend(&self, write: bool) -> Result<i32, String> {
+        let e = self.end.borrow();
+        if write != self.write {
+            return Err(match self.write {
+                true => "the write end of a pipe (a process's stdin) cannot be read from",
+                false => {
+                    "the read end of a pipe (a process's stdout or stderr) cannot be written to"
+                }
+            }
+            .into());
+        }
+        let Some(f) = &e.file else {
+            return Err(match e.state {
+                State::Given => "the pipe was already given to another process".into(),
+                State::Open => "the pipe is at end of file".into(),
+                other => Self::closed_message(other).into(),
+            });
+        };
+        if e.pos < e.buf.len() {
+            // Those bytes left the pipe: the next process would miss them.
+            return Err("the pipe holds data already read from it (read it first)".into());
+        }
+        let fd = f.as_raw_fd();
+        drop(e);
+        if self.write && self.deadline.is_some() {
+            self.set_nonblock(false);
+        }
+        Ok(fd)
+    }
+
+    /// Undo [`Pipe::lend`] when the process was not started.
+    pub(crate) fn unlend(&self) {
+        if self.write && self.deadline.is_some() {
+            self.set_nonblock(true);
+        }
+    }
+
+    /// A process started with the pipe's fd: ours is closed, so that the
+    /// other end sees the new process as the only reader or writer.
+    pub(crate) fn give_up(&self) {
+        let mut e = self.end.borrow_mut();
+        e.file = None;
+        e.buf = Vec::new();
+        e.pos = 0;
+        e.state = State::Given;
+    }
+
+    /// Our end is non-blocking only while we write to it with a deadline:
+    /// a process given it expects it blocking (the flag is on the open
+    /// file, shared with its copy).
+    fn set_nonblock(&self, on: bool) {
+        let e = self.end.borrow();
+        let Some(f) = &e.file else { return };
+        let fd = f.as_raw_fd();
+        // SAFETY: fcntl on an fd we own.
+        unsafe {
+            let fl = libc::fcntl(fd, libc::F_GETFL);
+            let fl = if on {
+                fl | libc::O_NONBLOCK
+            } else {
+                fl & !libc::O_NONBLOCK
+            };
+            libc::fcntl(fd, libc::F_SETFL, fl);
+        }
+    }
+
     /// For `output()`: what was read but not returned, and the file;
     /// `None` when it was closed by `close()`.
     pub(super) fn take_rest(&self) -> Option<(Vec<u8>, Option<File>)> {
         let mut e = self.end.borrow_mut();
-        if e.state == State::Closed || self.write {
+        if matches!(e.state, State::Closed | State::Given) || self.write {
             return None;
         }
         let pos = e.pos;
@@ -130,6 +201,7 @@ impl Pipe {
     fn closed_message(state: State) -> &'static str {
         match state {
             State::Finished => "the pipe was closed when its process was waited for",
+            State::Given => "the pipe was given to another process as its stdio",
             _ => "the pipe is closed",
         }
     }
@@ -329,7 +401,7 @@ fn pipe_read(lua: &Lua, a: &Args, ud: &AnyUserData, fmt: Fmt) -> R<Value> {
         return Err(a.fail("this is the write end of a pipe"));
     }
     let state = p.end.borrow().state;
-    if state == State::Closed {
+    if matches!(state, State::Closed | State::Given) {
         return Err(a.fail(Pipe::closed_message(state)));
     }
     if matches!(fmt, Fmt::Count(0)) {
