@@ -17,6 +17,8 @@
 --- the new root is assembled at /newroot with every source taken from
 --- /oldroot, and a last pivot_root into /newroot drops the rest.
 local ns = require "nsrun"
+-- nsrun loads this module with whether the run is a --plan one.
+local planning = select(1, ...) == true
 
 -- What every set-up calls in the child, made now in the parent: nsrun
 -- makes module functions on first use, and one made in a freshly forked
@@ -170,6 +172,9 @@ end
 -- O_DIRECTORY, so a FIFO does not block it, and only ENOENT says "missing":
 -- a file gives ENOTDIR, an unreadable directory EACCES.)
 local function exists(p, what, level)
+  -- Under --plan the steps before were only recorded: a source the recipe
+  -- makes first is not there yet.
+  if planning then return end
   local ok, e = pcall(ns.readdir, p)
   if not ok and type(e) ~= "string" and e.errno == "ENOENT" then
     error(("sandbox: %s %s does not exist (ENOENT)"):format(what, p), level + 1)
