@@ -96,7 +96,12 @@ impl Host {
         )?;
         for (name, code, src) in STDLIB {
             let loader = lua.create_function(move |lua, ()| {
-                bindings::load_shipped(lua, &format!("@[{name}]"), code, src)?.call::<Value>(())
+                // Whether this is a --plan run, which the modules cannot
+                // ask nsrun otherwise: there earlier steps were only
+                // recorded, so the host's file system is not what a real
+                // run would find.
+                bindings::load_shipped(lua, &format!("@[{name}]"), code, src)?
+                    .call::<Value>(crate::sys::ops::planning())
             })?;
             preload.set(*name, loader)?;
         }

@@ -17,6 +17,8 @@
 --- the new root is assembled at /newroot with every source taken from
 --- /oldroot, and a last pivot_root into /newroot drops the rest.
 local ns = require "nsrun"
+-- nsrun loads this module with whether the run is a --plan one.
+local planning = select(1, ...) == true
 
 -- What every set-up calls in the child, made now in the parent: nsrun
 -- makes module functions on first use, and one made in a freshly forked
@@ -31,14 +33,15 @@ local ALL = { "user", "mount", "pid", "uts", "ipc", "net", "cgroup" }
 
 -- Options of the sandbox itself, and those passed on to ns.spawn as they
 -- are: every option ns.spawn takes (its own list, so a new one reaches the
--- sandbox too) but the sandbox's own and mount_proc (the sandbox has proc).
+-- sandbox too) but the sandbox's own. mount_proc is the sandbox's: ns.spawn
+-- would mount it before set-up, on the host's tree the last pivot drops.
 local OWN = {
   "root", "binds", "tmpfs", "proc", "dev", "mqueue", "sys", "dirs", "files", "symlinks",
   "unmask",
   "chmod", "remount_ro", "overlay", "net", "namespaces", "namespaces_try", "chdir",
-  "as_pid_1", "cap_add", "cap_drop", "setup", "unsetenv",
+  "as_pid_1", "cap_add", "cap_drop", "setup", "unsetenv", "mount_proc",
 }
-local NOT_PASSED = { mount_proc = true }
+local NOT_PASSED = {}
 for _, k in ipairs(OWN) do NOT_PASSED[k] = true end
 local PASS = {}
 for _, k in ipairs(ns.spawn_options()) do
@@ -66,19 +69,115 @@ local function distance(a, b)
   return prev[#b]
 end
 
+-- " (did you mean 'x'?)" for the closest of `names` (sorted, so that of
+-- two names as close the first wins, the same on every run), or "".
+local function suggest(k, names)
+  local best, bd = nil, 3
+  for _, name in ipairs(names) do
+    local d = distance(tostring(k), name)
+    if d < bd then best, bd = name, d end
+  end
+  return best and (" (did you mean '" .. best .. "'?)") or ""
+end
+
 local function check_keys(opts, level)
   for k in pairs(opts) do
     if type(k) ~= "string" or not known[k] then
-      local best, bd = nil, 3
-      -- In sorted order, so that of two names as close the first wins,
-      -- the same on every run.
-      for _, name in ipairs(known_sorted) do
-        local d = distance(tostring(k), name)
-        if d < bd then best, bd = name, d end
-      end
-      local hint = best and (" (did you mean '" .. best .. "'?)") or ""
-      error("sandbox: unknown option '" .. tostring(k) .. "'" .. hint, level + 1)
+      error("sandbox: unknown option '" .. tostring(k) .. "'" .. suggest(k, known_sorted), level + 1)
     end
+  end
+end
+
+-- The keys an entry of a list option may have besides its positional
+-- ones: a typo there would otherwise be dropped without a word. `names`
+-- is sorted; `npos` positional fields are allowed.
+local function check_entry(t, what, names, npos, level)
+  -- pairs() order varies from run to run: report the same key each time.
+  local bad = {}
+  for k in pairs(t) do
+    local ok = math.type(k) == "integer" and k >= 1 and k <= npos
+    if not ok then
+      ok = false
+      for _, n in ipairs(names) do if k == n then ok = true end end
+    end
+    if not ok then bad[#bad + 1] = tostring(k) end
+  end
+  if #bad > 0 then
+    table.sort(bad)
+    error(("sandbox: %s: unknown key '%s'%s (valid: %s)"):format(what, bad[1], suggest(bad[1], names),
+      table.concat(names, ", ")), level + 1)
+  end
+end
+
+-- Namespace kinds as lists or comma strings, as everywhere in nsrun, by
+-- their canonical names (the sandbox looks for "mount" and "net").
+local KINDS = { "cgroup", "ipc", "mount", "net", "pid", "time", "user", "uts" }
+local ALIAS = { mnt = "mount", network = "net" }
+local function kinds(v, what, level)
+  if v == nil then return {} end
+  if type(v) ~= "string" and type(v) ~= "table" then
+    error(("sandbox: %s must be a list or a comma string of namespace kinds, got %s"):format(what, type(v)), level + 1)
+  end
+  local items = v
+  if type(v) == "string" then
+    items = {}
+    for k in v:gmatch("[^,]+") do items[#items + 1] = k end
+  end
+  local out = {}
+  for i, k in ipairs(items) do
+    local name = type(k) == "string" and k:match("^%s*(.-)%s*$")
+    name = name and (ALIAS[name] or name)
+    local ok = false
+    for _, n in ipairs(KINDS) do if name == n then ok = true end end
+    if not ok then
+      error(("sandbox: %s[%d]: unknown namespace kind '%s'%s (valid: %s)"):format(what, i, tostring(k),
+        suggest(k, KINDS), table.concat(KINDS, ", ")), level + 1)
+    end
+    out[#out + 1] = name
+  end
+  return out
+end
+
+-- A tmpfs size as the mount takes it (src/sys/size.rs), checked here so a
+-- bad one is reported before anything starts.
+local UNITS = { [""] = 1, B = 1, K = 1 << 10, KB = 1 << 10, KIB = 1 << 10, M = 1 << 20, MB = 1 << 20,
+  MIB = 1 << 20, G = 1 << 30, GB = 1 << 30, GIB = 1 << 30, T = 1 << 40, TB = 1 << 40, TIB = 1 << 40 }
+local function size(s, what, level)
+  if s == nil then return nil end
+  if math.type(s) == "integer" and s > 0 then return s end
+  if type(s) ~= "string" then
+    error(("sandbox: %s: size must be a number of bytes or a string like \"64M\", got %s"):format(what,
+      tostring(s)), level + 1)
+  end
+  local function bad(why)
+    error(("sandbox: %s: bad size '%s': %s (a number of bytes, optionally with K, M, G or T, "
+      .. "e.g. \"256M\" or \"1.5G\")"):format(what, s, why), level + 2)
+  end
+  local t = s:match("^%s*(.-)%s*$")
+  if t == "unlimited" or t == "infinity" then bad("a tmpfs needs a limit (leave size out for the kernel's default)") end
+  local num, unit = t:match("^([%d.]*)(.*)$")
+  local mult = UNITS[unit:match("^%s*(.-)%s*$"):upper()]
+  if not mult then bad("unknown unit") end
+  local int, frac = num:match("^(%d*)%.?(.*)$")
+  if (int == "" and frac == "") or frac:find("[^%d]") or #frac > 18 then bad("not a number") end
+  if frac ~= "" and mult == 1 then bad("a fraction of a byte") end
+  local n = tonumber(num) * mult
+  if n < 1 then bad("a tmpfs needs more than 0 bytes") end
+  if n >= 2.0 ^ 64 - 1 then bad("too large") end
+  return s
+end
+
+-- A source on the host that must be there: said now with the user's path,
+-- not by the child with the paths set-up sees. (readdir: it opens with
+-- O_DIRECTORY, so a FIFO does not block it, and only ENOENT says "missing":
+-- a file gives ENOTDIR, an unreadable directory EACCES.)
+local function exists(p, what, level)
+  -- Under --plan the steps before were only recorded: a source the recipe
+  -- makes first is not there yet.
+  if planning then return end
+  local ok, e = pcall(ns.readdir, p)
+  if not ok and type(e) ~= "string" and e.errno == "ENOENT" then
+    error(("sandbox: %s %s does not exist (ENOENT)"):format(what, p), level + 1)
   end
 end
 
@@ -141,6 +240,21 @@ local function build(opts, level)
     error("sandbox: options table expected, got " .. type(opts), level + 1)
   end
   check_keys(opts, level + 1)
+  if opts.mount_proc ~= nil then
+    -- ns.spawn's mount_proc (true or a path) is the sandbox's proc there.
+    local at = opts.mount_proc
+    if at == true then at = "/proc" elseif at == false then at = nil end
+    if at ~= nil and type(at) ~= "string" then
+      error("sandbox: mount_proc must be true or a path, got " .. type(at), level + 1)
+    end
+    if at and opts.proc ~= nil and opts.proc ~= at then
+      error(("sandbox: mount_proc = %s and proc = %s: give one"):format(at, tostring(opts.proc)), level + 1)
+    end
+    local copy = {}
+    for k, v in pairs(opts) do copy[k] = v end
+    copy.mount_proc, copy.proc = nil, opts.proc or at
+    opts = copy
+  end
   if opts.net == "veth" then
     error("sandbox: net = \"veth\" is not available in this version yet", level + 1)
   end
@@ -152,12 +266,12 @@ local function build(opts, level)
 
   -- Namespaces: all of them unless said otherwise; the net one stays the
   -- host's with net = "host". The try forms are taken where the kernel has them.
-  local kinds = opts.namespaces and list(opts.namespaces, "namespaces", level + 1) or ALL
+  local wanted = opts.namespaces ~= nil and kinds(opts.namespaces, "namespaces", level + 1) or ALL
   local chosen = {}
-  for _, k in ipairs(kinds) do
+  for _, k in ipairs(wanted) do
     if not (k == "net" and opts.net == "host") then chosen[#chosen + 1] = k end
   end
-  for _, k in ipairs(list(opts.namespaces_try, "namespaces_try", level + 1)) do
+  for _, k in ipairs(kinds(opts.namespaces_try, "namespaces_try", level + 1)) do
     if pcall(ns.id, k) then chosen[#chosen + 1] = k end
   end
   local has = {}
@@ -224,11 +338,8 @@ local function build(opts, level)
     if type(b) ~= "table" then error(("sandbox: binds[%d] must be {source, dest, ro=, dev=, try=}"):format(i), level + 1) end
     local src = abs(b[1] or b.source, ("binds[%d] source"):format(i), level + 1)
     local dst = abs(b[2] or b.dest or src, ("binds[%d] dest"):format(i), level + 1)
-    for k in pairs(b) do
-      if not (k == 1 or k == 2 or k == "source" or k == "dest" or k == "ro" or k == "dev" or k == "try") then
-        error(("sandbox: binds[%d]: unknown key '%s' (source, dest, ro, dev, try)"):format(i, tostring(k)), level + 1)
-      end
-    end
+    check_entry(b, ("binds[%d]"):format(i), { "dest", "dev", "ro", "source", "try" }, 2, level + 1)
+    if not b.try then exists(src, ("binds[%d] source"):format(i), level + 1) end
     binds[#binds + 1] = { src = src, dst = dst, ro = b.ro, dev = b.dev, try = b.try }
   end
   -- An entry of a list option: a string (its path) or a table.
@@ -242,20 +353,35 @@ local function build(opts, level)
   local tmpfs = {}
   for i, t in ipairs(list(opts.tmpfs, "tmpfs", level + 1)) do
     t = entry(t, ("tmpfs[%d]"):format(i), "{path, size=, mode=}")
-    tmpfs[#tmpfs + 1] = { path = abs(t[1] or t.path, ("tmpfs[%d]"):format(i), level + 1), size = t.size,
+    check_entry(t, ("tmpfs[%d]"):format(i), { "mode", "path", "size" }, 1, level + 1)
+    local path = abs(t[1] or t.path, ("tmpfs[%d]"):format(i), level + 1)
+    tmpfs[#tmpfs + 1] = { path = path, size = size(t.size, ("tmpfs[%d] (%s)"):format(i, path), level + 1),
       mode = octal(t.mode, ("tmpfs[%d]"):format(i), level + 1) }
   end
   local overlays = {}
   for i, o in ipairs(list(opts.overlay, "overlay", level + 1)) do
     o = entry(o, ("overlay[%d]"):format(i), "{dest, lower=, upper=, work=, tmpfs=}")
+    check_entry(o, ("overlay[%d]"):format(i), { "dest", "lower", "tmpfs", "upper", "work" }, 1, level + 1)
     local dest = abs(o[1] or o.dest, ("overlay[%d] dest"):format(i), level + 1)
     local lower = list(o.lower, "overlay lower", level + 1)
     if #lower == 0 then error(("sandbox: overlay[%d] needs lower"):format(i), level + 1) end
+    if (o.upper == nil) ~= (o.work == nil) then
+      error(("sandbox: overlay[%d] (%s): upper and work go together"):format(i, dest), level + 1)
+    end
+    for j, l in ipairs(lower) do
+      exists(abs(l, ("overlay[%d] lower[%d]"):format(i, j), level + 1), ("overlay[%d] lower"):format(i), level + 1)
+    end
+    for _, k in ipairs { "upper", "work" } do
+      if o[k] ~= nil then
+        exists(abs(o[k], ("overlay[%d] %s"):format(i, k), level + 1), ("overlay[%d] %s"):format(i, k), level + 1)
+      end
+    end
     overlays[#overlays + 1] = { dest = dest, lower = lower, upper = o.upper, work = o.work, tmpfs = o.tmpfs }
   end
   local dirs = {}
   for i, d in ipairs(list(opts.dirs, "dirs", level + 1)) do
     d = entry(d, ("dirs[%d]"):format(i), "{path, mode=}")
+    check_entry(d, ("dirs[%d]"):format(i), { "mode", "path" }, 1, level + 1)
     dirs[#dirs + 1] = { path = abs(d[1] or d.path, ("dirs[%d]"):format(i), level + 1),
       mode = octal(d.mode, ("dirs[%d]"):format(i), level + 1) }
   end
@@ -266,6 +392,7 @@ local function build(opts, level)
     if type(f) ~= "table" or type(f.content) ~= "string" then
       error(("sandbox: files[%q] must be a string or {content=, mode=}"):format(path), level + 1)
     end
+    check_entry(f, ("files[%q]"):format(path), { "content", "mode" }, 0, level + 1)
     files[#files + 1] = { path = path, content = f.content, mode = octal(f.mode, "files mode", level + 1) or "0644" }
   end
   table.sort(files, function(a, b) return a.path < b.path end)
@@ -284,6 +411,7 @@ local function build(opts, level)
   local ro = list(opts.remount_ro, "remount_ro", level + 1)
   for _, p in ipairs(ro) do abs(p, "remount_ro", level + 1) end
   local root = opts.root and abs(opts.root, "root", level + 1)
+  if root then exists(root, "root", level + 1) end
   -- Where proc, dev, mqueue and sysfs go: absolute paths, checked here
   -- rather than failing in the child.
   for _, k in ipairs { "proc", "dev", "mqueue", "sys" } do

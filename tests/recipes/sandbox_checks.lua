@@ -164,4 +164,72 @@ for _, c in ipairs {
 end
 ok, err = pcall(function() sandbox.options { argv = { "true" }, tmpfs = { 5 } } end)
 check("options.where", not ok and tostring(err):find("checks.lua:%d+: sandbox: tmpfs"), err)
+
+-- Namespaces as a comma string (as everywhere in nsrun), aliases too.
+r = sh("echo $$", { namespaces = "user, mount,pid" })
+check("namespaces.comma_string", r.stdout == "1\n" or r.stdout == "2\n", r.stdout .. r.stderr)
+r = sh("echo ok", { namespaces = { "user", "mnt" } })
+check("namespaces.alias", r.stdout == "ok\n", r.stdout .. r.stderr)
+
+-- Typos inside entries, bad sizes, an upper without work and a missing
+-- source: refused in the parent (no child ran, so no "setup:"), naming
+-- the entry and the user's paths, never set-up's /oldroot or /newroot.
+ns.mkdir(work .. "/ov_up")
+for _, c in ipairs {
+  { { tmpfs = { { "/t", sise = "1M" } } }, "tmpfs[1]: unknown key 'sise' (did you mean 'size'?)" },
+  { { dirs = { "/a", { "/d", mod = "0700" } } }, "dirs[2]: unknown key 'mod' (did you mean 'mode'?)" },
+  { { files = { ["/f"] = { content = "x", mod = "0600" } } }, 'files["/f"]: unknown key \'mod\' (did you mean \'mode\'?)' },
+  { { binds = { { "/usr", "/u", ro = true, tyr = true } } }, "binds[3]: unknown key 'tyr' (did you mean 'try'?)" },
+  { { overlay = { { "/o", lower = { "/usr" }, tmpf = true } } }, "overlay[1]: unknown key 'tmpf' (did you mean 'tmpfs'?)" },
+  { { namespaces_try = { "cgruop" } }, "namespaces_try[1]: unknown namespace kind 'cgruop' (did you mean 'cgroup'?)" },
+  { { namespaces = "user,mount,pdi" }, "namespaces[3]: unknown namespace kind 'pdi' (did you mean 'pid'?)" },
+  { { tmpfs = { { "/t", size = "12Q" } } }, "tmpfs[1] (/t): bad size '12Q': unknown unit" },
+  { { tmpfs = { "/a", { "/t", size = "1.5" } } }, "tmpfs[2] (/t): bad size '1.5': a fraction of a byte" },
+  { { tmpfs = { { "/t", size = "unlimited" } } }, "tmpfs[1] (/t): bad size 'unlimited'" },
+  { { overlay = { { "/o", lower = { "/usr" }, upper = work .. "/ov_up" } } }, "overlay[1] (/o): upper and work go together" },
+  { { binds = { { work .. "/nonexistent", "/x" } } }, "binds[3] source " .. work .. "/nonexistent does not exist (ENOENT)" },
+  { { overlay = { { "/o", lower = { "/usr", work .. "/nolower" } } } }, "overlay[1] lower " .. work .. "/nolower does not exist" },
+  { { root = work .. "/noroot" }, "root " .. work .. "/noroot does not exist" },
+} do
+  local opts = c[1]
+  opts.argv = { "true" }
+  -- The same message every time, whatever order pairs() walks the entry in.
+  for _ = 1, 3 do
+    ok, err = pcall(box, opts)
+    local msg = tostring(err)
+    check("options.parent " .. c[2], not ok and msg:find("sandbox: " .. c[2], 1, true)
+      and not msg:find("setup") and not msg:find("/oldroot") and not msg:find("/newroot"), msg)
+  end
+end
+-- A try bind's source may be missing; a valid size still works.
+r = sh("echo ok", { binds = { { work .. "/nonexistent", "/x", try = true } }, tmpfs = { { "/t", size = 4096 } } })
+check("options.try_missing", r.stdout == "ok\n", r.stdout .. r.stderr)
+
+-- mount_proc (true or a path) is the sandbox's proc; landlock passes on
+-- to ns.spawn and sees the sandbox's paths.
+r = sh("ls /proc | grep -c '^[0-9]'; test -r /proc/self/status && echo status", { mount_proc = true })
+check("mount_proc.true", r.stdout:match("^%d\nstatus\n$") and tonumber(r.stdout:match("^%d")) <= 4, r.stdout .. r.stderr)
+r = sh("test -r /p/self/status && echo p; test -e /proc/self || echo noproc", { mount_proc = "/p" })
+check("mount_proc.path", r.stdout == "p\nnoproc\n", r.stdout .. r.stderr)
+ok, err = pcall(box, { argv = { "true" }, mount_proc = true, proc = "/p" })
+check("mount_proc.conflict", not ok and tostring(err):find("mount_proc = /proc and proc = /p: give one", 1, true), err)
+r = sh("touch /t/a; echo $?; touch /u/a; echo $?",
+  { tmpfs = { "/t", "/u" }, landlock = { ro = { "/" }, rw = { "/t" } } })
+if r.code == 0 and r.stdout == "0\n0\n" then
+  print("skip landlock: no Landlock in this kernel")
+else
+  check("landlock.passed_on", r.stdout == "0\n1\n" and r.stderr:find("Permission denied"), r.stdout .. r.stderr)
+end
+
+-- remount_ro is recursive: the mounts below the path turn read-only too,
+-- also for "/" (bwrap's --remount-ro /).
+r = sh("touch /w/f; echo $?; touch /w/sub/f; echo $?; touch /w/sub/deeper/f; echo $?",
+  { tmpfs = { "/w", "/w/sub", "/w/sub/deeper" }, remount_ro = { "/w" } })
+check("remount_ro.recursive", r.stdout == "1\n1\n1\n", r.stdout .. r.stderr)
+r = sh("touch /t/f; echo $?; touch /w/sub/f; echo $?",
+  { tmpfs = { "/t", "/w", "/w/sub" }, binds = { { work .. "/rw", "/w/sub/b" } }, remount_ro = { "/" } })
+check("remount_ro.root_recursive", r.stdout == "1\n1\n", r.stdout .. r.stderr)
+r = sh("touch /w/sub/b/g; echo $?", { tmpfs = { "/w", "/w/sub" }, binds = { { work .. "/rw", "/w/sub/b" } },
+  remount_ro = { "/w/sub" } })
+check("remount_ro.bind_below", r.stdout == "1\n", r.stdout .. r.stderr)
 print("all done")
