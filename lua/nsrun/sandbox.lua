@@ -168,14 +168,14 @@ local function size(s, what, level)
 end
 
 -- A source on the host that must be there: said now with the user's path,
--- not by the child with the paths set-up sees. (readdir: it opens with
--- O_DIRECTORY, so a FIFO does not block it, and only ENOENT says "missing":
--- a file gives ENOTDIR, an unreadable directory EACCES.)
+-- not by the child with the paths set-up sees. (realpath: it opens
+-- nothing, so neither a FIFO nor a large directory costs anything, and only
+-- ENOENT says "missing".)
 local function exists(p, what, level)
   -- Under --plan the steps before were only recorded: a source the recipe
   -- makes first is not there yet.
   if planning then return end
-  local ok, e = pcall(ns.readdir, p)
+  local ok, e = pcall(ns.realpath, p)
   if not ok and type(e) ~= "string" and e.errno == "ENOENT" then
     error(("sandbox: %s %s does not exist (ENOENT)"):format(what, p), level + 1)
   end
