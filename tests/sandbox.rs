@@ -71,7 +71,22 @@ fn run_checks(user: bool) {
     assert!(out.status.success(), "user={user}\n{stdout}\n{stderr}");
     assert!(stdout.ends_with("all done\n"), "{stdout}");
     let oks = stdout.lines().filter(|l| l.starts_with("ok ")).count();
-    assert!(oks >= 85, "only {oks} checks ran:\n{stdout}");
+    assert!(oks >= 94, "only {oks} checks ran:\n{stdout}");
+    for name in [
+        "steps.later_hides_earlier",
+        "steps.in_order",
+        "steps.remount_ro",
+        "steps.unknown_kind",
+        "steps.missing_arg",
+        "steps.bad_key",
+        "steps.missing_source",
+        "steps.not_a_table",
+    ] {
+        assert!(
+            stdout.contains(&format!("ok {name}\n")),
+            "no ok {name}:\n{stdout}"
+        );
+    }
     assert_eq!(mounts(), before, "the host's mount table changed");
 }
 

@@ -39,7 +39,7 @@ local OWN = {
   "root", "binds", "tmpfs", "proc", "dev", "mqueue", "sys", "dirs", "files", "symlinks",
   "unmask",
   "chmod", "remount_ro", "overlay", "net", "namespaces", "namespaces_try", "chdir",
-  "as_pid_1", "cap_add", "cap_drop", "setup", "unsetenv", "mount_proc",
+  "as_pid_1", "cap_add", "cap_drop", "setup", "unsetenv", "mount_proc", "steps",
 }
 local NOT_PASSED = {}
 for _, k in ipairs(OWN) do NOT_PASSED[k] = true end
@@ -410,6 +410,79 @@ local function build(opts, level)
   end
   local ro = list(opts.remount_ro, "remount_ro", level + 1)
   for _, p in ipairs(ro) do abs(p, "remount_ro", level + 1) end
+  -- steps: the set-up as an ordered list, each applied where it stands
+  -- (bubblewrap's command-line order), after the keyed options above.
+  local STEP_FORMS = {
+    bind = { "{\"bind\", source, dest, ro=, dev=, try=}", { "dev", "ro", "try" }, 3 },
+    tmpfs = { "{\"tmpfs\", path, size=, mode=}", { "mode", "size" }, 2 },
+    overlay = { "{\"overlay\", dest, lower=, upper=, work=, tmpfs=}", { "lower", "tmpfs", "upper", "work" }, 2 },
+    proc = { "{\"proc\", path}", {}, 2 },
+    dev = { "{\"dev\", path}", {}, 2 },
+    mqueue = { "{\"mqueue\", path}", {}, 2 },
+    sys = { "{\"sys\", path}", {}, 2 },
+    dir = { "{\"dir\", path, mode=}", { "mode" }, 2 },
+    file = { "{\"file\", path, content, mode=}", { "mode" }, 3 },
+    symlink = { "{\"symlink\", target, link}", {}, 3 },
+    chmod = { "{\"chmod\", path, mode}", {}, 3 },
+    remount_ro = { "{\"remount_ro\", path}", {}, 2 },
+  }
+  local step_kinds = {}
+  for k in pairs(STEP_FORMS) do step_kinds[#step_kinds + 1] = k end
+  table.sort(step_kinds)
+  local steps = {}
+  for i, st in ipairs(list(opts.steps, "steps", level + 1)) do
+    local what = ("steps[%d]"):format(i)
+    if type(st) ~= "table" or type(st[1]) ~= "string" then
+      error(("sandbox: %s must be a table whose first item is a kind (%s)"):format(what, table.concat(step_kinds, ", ")), level + 1)
+    end
+    local kind = st[1]
+    local form = STEP_FORMS[kind]
+    if not form then
+      local hint = suggest(kind, step_kinds)
+      error(("sandbox: %s: unknown step '%s'%s; known: %s"):format(what, kind,
+        hint or "", table.concat(step_kinds, ", ")), level + 1)
+    end
+    what = ("%s (%s)"):format(what, kind)
+    check_entry(st, what, form[2], form[3], level + 1)
+    for j = 2, form[3] do
+      if type(st[j]) ~= "string" then
+        error(("sandbox: %s must be %s"):format(what, form[1]), level + 1)
+      end
+    end
+    local step = { kind = kind }
+    if kind == "bind" then
+      step.src, step.dst = abs(st[2], what .. " source", level + 1), abs(st[3], what .. " dest", level + 1)
+      step.ro, step.dev, step.try = st.ro, st.dev, st.try
+      if not st.try then exists(step.src, what .. " source", level + 1) end
+    elseif kind == "tmpfs" then
+      step.path = abs(st[2], what, level + 1)
+      step.size = size(st.size, ("%s (%s)"):format(what, step.path), level + 1)
+      step.mode = octal(st.mode, what, level + 1)
+    elseif kind == "overlay" then
+      step.dest = abs(st[2], what .. " dest", level + 1)
+      step.lower = list(st.lower, what .. " lower", level + 1)
+      if #step.lower == 0 then error(("sandbox: %s needs lower"):format(what), level + 1) end
+      if (st.upper == nil) ~= (st.work == nil) then
+        error(("sandbox: %s (%s): upper and work go together"):format(what, step.dest), level + 1)
+      end
+      for j, l in ipairs(step.lower) do
+        exists(abs(l, ("%s lower[%d]"):format(what, j), level + 1), what .. " lower", level + 1)
+      end
+      step.upper, step.work, step.tmpfs = st.upper, st.work, st.tmpfs
+    elseif kind == "dir" then
+      step.path, step.mode = abs(st[2], what, level + 1), octal(st.mode, what, level + 1)
+    elseif kind == "file" then
+      step.path, step.content = abs(st[2], what, level + 1), st[3]
+      step.mode = octal(st.mode, what, level + 1) or "0644"
+    elseif kind == "symlink" then
+      step.target, step.link = st[2], abs(st[3], what .. " link", level + 1)
+    elseif kind == "chmod" then
+      step.path, step.mode = abs(st[2], what, level + 1), octal(st[3], what, level + 1)
+    else
+      step.path = abs(st[2], what, level + 1)
+    end
+    steps[#steps + 1] = step
+  end
   local root = opts.root and abs(opts.root, "root", level + 1)
   if root then exists(root, "root", level + 1) end
   -- Where proc, dev, mqueue and sysfs go: absolute paths, checked here
@@ -491,7 +564,8 @@ local function build(opts, level)
       -- The image may hold set-user-id programs and device nodes of its
       -- own: neither works in the sandbox, as with every bind.
       ns.bind(old .. root, new, { rec = true, nosuid = true, nodev = true })
-    elseif not (mounts[1] and mounts[1].kind == "bind" and depth(mounts[1].dst) == 0) then
+    elseif not (mounts[1] and mounts[1].kind == "bind" and depth(mounts[1].dst) == 0)
+      and not (not mounts[1] and steps[1] and steps[1].kind == "bind" and depth(steps[1].dst) == 0) then
       -- (A bind on / would cover this tmpfs at once.)
       ns.mount("tmpfs", new, "tmpfs", "nosuid,nodev", "mode=0755")
     end
@@ -538,6 +612,39 @@ local function build(opts, level)
     end
     for _, c in ipairs(chmods) do R:chmod(c.path, c.mode) end
     for _, p in ipairs(ro) do R:remount_ro(p) end
+    for _, st in ipairs(steps) do
+      local k = st.kind
+      if k == "bind" then
+        R:bind(old .. st.src, st.dst, { ro = st.ro, create = true, nosuid = true, nodev = not st.dev, try = st.try })
+      elseif k == "tmpfs" then
+        R:tmpfs(st.path, { size = st.size, mode = st.mode })
+      elseif k == "overlay" then
+        local lower = {}
+        for i, l in ipairs(st.lower) do lower[i] = old .. l end
+        R:overlay(st.dest, { lower = lower, upper = st.upper and old .. st.upper,
+          work = st.work and old .. st.work, tmpfs_upper = st.tmpfs, userxattr = userxattr })
+      elseif k == "proc" then
+        R:mount_proc(st.path, { readonly = locked(st.path, PROC_READONLY), mask = locked(st.path, PROC_MASKED) })
+      elseif k == "dev" then
+        R:mount_dev(st.path, { from = old .. "/dev" })
+      elseif k == "mqueue" then
+        R:mount_mqueue(st.path)
+      elseif k == "sys" then
+        R:mount_sysfs(st.path, { from = old .. "/sys", mask = locked(st.path, SYS_MASKED) })
+      elseif k == "dir" then
+        R:mkdir(st.path, st.mode or "0755", { parents = true })
+      elseif k == "file" then
+        mkparents(st.path)
+        R:write_file(st.path, st.content, st.mode)
+      elseif k == "symlink" then
+        mkparents(st.link)
+        R:symlink(st.target, st.link)
+      elseif k == "chmod" then
+        R:chmod(st.path, st.mode)
+      else
+        R:remount_ro(st.path)
+      end
+    end
     R:close()
     -- The last pivot makes every mount private (so nothing it drops can
     -- propagate to the host, whatever `propagation` says) and detaches the

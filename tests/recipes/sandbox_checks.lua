@@ -232,4 +232,26 @@ check("remount_ro.root_recursive", r.stdout == "1\n1\n", r.stdout .. r.stderr)
 r = sh("touch /w/sub/b/g; echo $?", { tmpfs = { "/w", "/w/sub" }, binds = { { work .. "/rw", "/w/sub/b" } },
   remount_ro = { "/w/sub" } })
 check("remount_ro.bind_below", r.stdout == "1\n", r.stdout .. r.stderr)
+-- steps: the set-up in the order given (bubblewrap's command-line order),
+-- after the keyed options: a later mount hides an earlier one below it,
+-- and the other way round a mount lands in the one before it.
+ns.write_file(work .. "/stepfile", "from the host\n")
+r = sh("cat /mnt/x/stepfile 2>/dev/null || echo hidden", { steps = {
+  { "bind", work, "/mnt/x" }, { "tmpfs", "/mnt" } } })
+check("steps.later_hides_earlier", r.stdout == "hidden\n", r.stdout .. r.stderr)
+r = sh("cat /mnt/x/stepfile; cat /mnt/made/f; ls -ld /mnt/made | cut -c1-10; readlink /mnt/l", { steps = {
+  { "tmpfs", "/mnt" }, { "bind", work, "/mnt/x", ro = true }, { "dir", "/mnt/made", mode = "0700" },
+  { "file", "/mnt/made/f", "written\n" }, { "symlink", "made/f", "/mnt/l" } } })
+check("steps.in_order", r.stdout == "from the host\nwritten\ndrwx------\nmade/f\n", r.stdout .. r.stderr)
+r = sh("touch /mnt/x/new; echo $?", { steps = { { "tmpfs", "/mnt" }, { "dir", "/mnt/x" }, { "remount_ro", "/mnt" } } })
+check("steps.remount_ro", r.stdout == "1\n", r.stdout .. r.stderr)
+local function refused(name, want, steps)
+  local ok, e = pcall(sandbox.run, { argv = { "true" }, steps = steps })
+  check(name, not ok and tostring(e):find(want, 1, true) and not tostring(e):find("/oldroot", 1, true), tostring(e))
+end
+refused("steps.unknown_kind", "unknown step 'tmpf' (did you mean 'tmpfs'?)", { { "tmpf", "/t" } })
+refused("steps.missing_arg", "steps[1] (bind) must be {\"bind\", source, dest", { { "bind", "/usr" } })
+refused("steps.bad_key", "steps[1] (tmpfs)", { { "tmpfs", "/t", sise = "1M" } })
+refused("steps.missing_source", "does not exist", { { "bind", work .. "/nowhere", "/x" } })
+refused("steps.not_a_table", "steps[1] must be a table whose first item is a kind", { "tmpfs" })
 print("all done")
