@@ -101,7 +101,7 @@ impl Host {
                 // recorded, so the host's file system is not what a real
                 // run would find.
                 bindings::load_shipped(lua, &format!("@[{name}]"), code, src)?
-                    .call::<Value>(crate::sys::ops::planning())
+                    .call::<Value>((crate::sys::ops::planning(), bindings::shipped_helpers(lua)?))
             })?;
             preload.set(*name, loader)?;
         }

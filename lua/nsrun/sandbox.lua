@@ -17,8 +17,10 @@
 --- the new root is assembled at /newroot with every source taken from
 --- /oldroot, and a last pivot_root into /newroot drops the rest.
 local ns = require "nsrun"
--- nsrun loads this module with whether the run is a --plan one.
-local planning = select(1, ...) == true
+-- nsrun loads this module with whether the run is a --plan one, and the
+-- checks it must make as the Rust side does.
+local planning, helpers = ...
+planning = planning == true
 
 -- What every set-up calls in the child, made now in the parent: nsrun
 -- makes module functions on first use, and one made in a freshly forked
@@ -138,10 +140,8 @@ local function kinds(v, what, level)
   return out
 end
 
--- A tmpfs size as the mount takes it (src/sys/size.rs), checked here so a
--- bad one is reported before anything starts.
-local UNITS = { [""] = 1, B = 1, K = 1 << 10, KB = 1 << 10, KIB = 1 << 10, M = 1 << 20, MB = 1 << 20,
-  MIB = 1 << 20, G = 1 << 30, GB = 1 << 30, GIB = 1 << 30, T = 1 << 40, TB = 1 << 40, TIB = 1 << 40 }
+-- A tmpfs size, checked now by the rule the mount itself applies
+-- (src/sys/size.rs), so a bad one is reported before anything starts.
 local function size(s, what, level)
   if s == nil then return nil end
   if math.type(s) == "integer" and s > 0 then return s end
@@ -149,21 +149,8 @@ local function size(s, what, level)
     error(("sandbox: %s: size must be a number of bytes or a string like \"64M\", got %s"):format(what,
       tostring(s)), level + 1)
   end
-  local function bad(why)
-    error(("sandbox: %s: bad size '%s': %s (a number of bytes, optionally with K, M, G or T, "
-      .. "e.g. \"256M\" or \"1.5G\")"):format(what, s, why), level + 2)
-  end
-  local t = s:match("^%s*(.-)%s*$")
-  if t == "unlimited" or t == "infinity" then bad("a tmpfs needs a limit (leave size out for the kernel's default)") end
-  local num, unit = t:match("^([%d.]*)(.*)$")
-  local mult = UNITS[unit:match("^%s*(.-)%s*$"):upper()]
-  if not mult then bad("unknown unit") end
-  local int, frac = num:match("^(%d*)%.?(.*)$")
-  if (int == "" and frac == "") or frac:find("[^%d]") or #frac > 18 then bad("not a number") end
-  if frac ~= "" and mult == 1 then bad("a fraction of a byte") end
-  local n = tonumber(num) * mult
-  if n < 1 then bad("a tmpfs needs more than 0 bytes") end
-  if n >= 2.0 ^ 64 - 1 then bad("too large") end
+  local _, why = helpers.tmpfs_size(s)
+  if why then error(("sandbox: %s: %s"):format(what, why), level + 1) end
   return s
 end
 
@@ -523,25 +510,35 @@ local function build(opts, level)
     end
     return out
   end
-  local proc_lock = { readonly = locked(opts.proc, PROC_READONLY), mask = locked(opts.proc, PROC_MASKED) }
-  local sys_mask = locked(opts.sys, SYS_MASKED)
-
-  -- Every mount in one list, parents before children whatever option
-  -- they came from (a tmpfs on /usr must not hide a bind on /usr/lib);
-  -- among equals the order given.
-  local mounts = {}
-  local function add(kind, dst, v) mounts[#mounts + 1] = { kind = kind, dst = dst, v = v, i = #mounts + 1 } end
-  for _, b in ipairs(binds) do add("bind", b.dst, b) end
-  for _, t in ipairs(tmpfs) do add("tmpfs", t.path, t) end
-  for _, o in ipairs(overlays) do add("overlay", o.dest, o) end
-  for _, k in ipairs { "proc", "dev", "mqueue", "sys" } do
-    if opts[k] then add(k, opts[k]) end
+  -- The keyed options as steps: every mount in one list, parents before
+  -- children whatever option they came from (a tmpfs on /usr must not
+  -- hide a bind on /usr/lib), among equals in the order given; then dirs,
+  -- files, symlinks, chmod, remount_ro.
+  local keyed = {}
+  local function add(kind, entries)
+    for _, st in ipairs(entries) do
+      st.kind = kind
+      keyed[#keyed + 1] = st
+    end
   end
-  table.sort(mounts, function(a, b)
-    local da, db = depth(a.dst), depth(b.dst)
+  add("bind", binds)
+  add("tmpfs", tmpfs)
+  add("overlay", overlays)
+  for _, k in ipairs { "proc", "dev", "mqueue", "sys" } do
+    if opts[k] then keyed[#keyed + 1] = { kind = k, path = opts[k] } end
+  end
+  local function dest(st) return st.dst or st.dest or st.path end
+  for i, st in ipairs(keyed) do st.i = i end
+  table.sort(keyed, function(a, b)
+    local da, db = depth(dest(a)), depth(dest(b))
     if da ~= db then return da < db end
     return a.i < b.i
   end)
+  add("dir", dirs)
+  add("file", files)
+  add("symlink", links)
+  add("chmod", chmods)
+  for _, p in ipairs(ro) do keyed[#keyed + 1] = { kind = "remount_ro", path = p } end
   local userxattr = has.user or nil
 
   local user_setup = opts.setup
@@ -550,6 +547,47 @@ local function build(opts, level)
   end
 
   local function parent_of(p) return p:match("^(.*)/[^/]*$") end
+  local old = "/oldroot"
+
+  -- One step of set-up, in the new root `R`; sources are the recipe's own
+  -- paths, at /oldroot.
+  local function apply(R, st)
+    local k = st.kind
+    local function mkparents(p)
+      local dir = parent_of(p)
+      if dir and dir ~= "" then R:mkdir(dir, "0755", { parents = true }) end
+    end
+    if k == "bind" then
+      R:bind(old .. st.src, st.dst, { ro = st.ro, create = true, nosuid = true, nodev = not st.dev, try = st.try })
+    elseif k == "tmpfs" then
+      R:tmpfs(st.path, { size = st.size, mode = st.mode })
+    elseif k == "overlay" then
+      local lower = {}
+      for i, l in ipairs(st.lower) do lower[i] = old .. l end
+      R:overlay(st.dest, { lower = lower, upper = st.upper and old .. st.upper,
+        work = st.work and old .. st.work, tmpfs_upper = st.tmpfs, userxattr = userxattr })
+    elseif k == "proc" then
+      R:mount_proc(st.path, { readonly = locked(st.path, PROC_READONLY), mask = locked(st.path, PROC_MASKED) })
+    elseif k == "dev" then
+      R:mount_dev(st.path, { from = old .. "/dev" })
+    elseif k == "mqueue" then
+      R:mount_mqueue(st.path)
+    elseif k == "sys" then
+      R:mount_sysfs(st.path, { from = old .. "/sys", mask = locked(st.path, SYS_MASKED) })
+    elseif k == "dir" then
+      R:mkdir(st.path, st.mode or "0755", { parents = true })
+    elseif k == "file" then
+      mkparents(st.path)
+      R:write_file(st.path, st.content, st.mode)
+    elseif k == "symlink" then
+      mkparents(st.link)
+      R:symlink(st.target, st.link)
+    elseif k == "chmod" then
+      R:chmod(st.path, st.mode)
+    else
+      R:remount_ro(st.path)
+    end
+  end
 
   spawn.setup = function()
     -- A tmpfs at /tmp becomes the root for the build; the host's root
@@ -559,14 +597,14 @@ local function build(opts, level)
     ns.mkdir("/tmp/oldroot")
     ns.pivot_root("/tmp", "/tmp/oldroot")
     ns.chdir("/")
-    local new, old = "/newroot", "/oldroot"
+    local new = "/newroot"
+    -- (A bind on / first would cover a tmpfs base at once.)
+    local first = keyed[1] or steps[1]
     if root then
       -- The image may hold set-user-id programs and device nodes of its
       -- own: neither works in the sandbox, as with every bind.
       ns.bind(old .. root, new, { rec = true, nosuid = true, nodev = true })
-    elseif not (mounts[1] and mounts[1].kind == "bind" and depth(mounts[1].dst) == 0)
-      and not (not mounts[1] and steps[1] and steps[1].kind == "bind" and depth(steps[1].dst) == 0) then
-      -- (A bind on / would cover this tmpfs at once.)
+    elseif not (first and first.kind == "bind" and depth(first.dst) == 0) then
       ns.mount("tmpfs", new, "tmpfs", "nosuid,nodev", "mode=0755")
     end
     -- From here on every path inside the new root is resolved inside it:
@@ -574,77 +612,8 @@ local function build(opts, level)
     -- vouches for, and a symlink in them must not lead set-up to the host.
     -- Sources stay plain paths: they are the recipe's own, at /oldroot.
     local R <close> = ns.root(new)
-    for _, m in ipairs(mounts) do
-      local k, v = m.kind, m.v
-      if k == "bind" then
-        R:bind(old .. v.src, v.dst, { ro = v.ro, create = true, nosuid = true, nodev = not v.dev, try = v.try })
-      elseif k == "tmpfs" then
-        R:tmpfs(v.path, { size = v.size, mode = v.mode })
-      elseif k == "overlay" then
-        local lower = {}
-        for i, l in ipairs(v.lower) do lower[i] = old .. l end
-        R:overlay(v.dest, { lower = lower, upper = v.upper and old .. v.upper,
-          work = v.work and old .. v.work, tmpfs_upper = v.tmpfs, userxattr = userxattr })
-      elseif k == "proc" then
-        R:mount_proc(m.dst, proc_lock)
-      elseif k == "dev" then
-        R:mount_dev(m.dst, { from = old .. "/dev" })
-      elseif k == "mqueue" then
-        R:mount_mqueue(m.dst)
-      else
-        R:mount_sysfs(m.dst, { from = old .. "/sys", mask = sys_mask })
-      end
-    end
-    local function mkparents(p)
-      local dir = parent_of(p)
-      if dir and dir ~= "" then R:mkdir(dir, "0755", { parents = true }) end
-    end
-    for _, d in ipairs(dirs) do
-      R:mkdir(d.path, d.mode or "0755", { parents = true })
-    end
-    for _, f in ipairs(files) do
-      mkparents(f.path)
-      R:write_file(f.path, f.content, f.mode)
-    end
-    for _, l in ipairs(links) do
-      mkparents(l.link)
-      R:symlink(l.target, l.link)
-    end
-    for _, c in ipairs(chmods) do R:chmod(c.path, c.mode) end
-    for _, p in ipairs(ro) do R:remount_ro(p) end
-    for _, st in ipairs(steps) do
-      local k = st.kind
-      if k == "bind" then
-        R:bind(old .. st.src, st.dst, { ro = st.ro, create = true, nosuid = true, nodev = not st.dev, try = st.try })
-      elseif k == "tmpfs" then
-        R:tmpfs(st.path, { size = st.size, mode = st.mode })
-      elseif k == "overlay" then
-        local lower = {}
-        for i, l in ipairs(st.lower) do lower[i] = old .. l end
-        R:overlay(st.dest, { lower = lower, upper = st.upper and old .. st.upper,
-          work = st.work and old .. st.work, tmpfs_upper = st.tmpfs, userxattr = userxattr })
-      elseif k == "proc" then
-        R:mount_proc(st.path, { readonly = locked(st.path, PROC_READONLY), mask = locked(st.path, PROC_MASKED) })
-      elseif k == "dev" then
-        R:mount_dev(st.path, { from = old .. "/dev" })
-      elseif k == "mqueue" then
-        R:mount_mqueue(st.path)
-      elseif k == "sys" then
-        R:mount_sysfs(st.path, { from = old .. "/sys", mask = locked(st.path, SYS_MASKED) })
-      elseif k == "dir" then
-        R:mkdir(st.path, st.mode or "0755", { parents = true })
-      elseif k == "file" then
-        mkparents(st.path)
-        R:write_file(st.path, st.content, st.mode)
-      elseif k == "symlink" then
-        mkparents(st.link)
-        R:symlink(st.target, st.link)
-      elseif k == "chmod" then
-        R:chmod(st.path, st.mode)
-      else
-        R:remount_ro(st.path)
-      end
-    end
+    for _, st in ipairs(keyed) do apply(R, st) end
+    for _, st in ipairs(steps) do apply(R, st) end
     R:close()
     -- The last pivot makes every mount private (so nothing it drops can
     -- propagate to the host, whatever `propagation` says) and detaches the

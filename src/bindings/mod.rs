@@ -346,3 +346,20 @@ pub(crate) fn module(lua: &Lua) -> mlua::Result<Table> {
 
     Ok(m)
 }
+
+/// What the shipped modules get from nsrun besides the public API: checks
+/// they must make exactly as the Rust side does (one copy of each rule).
+pub(crate) fn shipped_helpers(lua: &Lua) -> mlua::Result<mlua::Table> {
+    let t = lua.create_table()?;
+    // A tmpfs size as a mount takes it: the bytes, or nil and why not.
+    t.set(
+        "tmpfs_size",
+        lua.create_function(|_, s: String| {
+            Ok(match crate::sys::size::tmpfs_size(&s) {
+                Ok(n) => (Some(n), None),
+                Err(e) => (None, Some(e.to_string())),
+            })
+        })?,
+    )?;
+    Ok(t)
+}

@@ -8,6 +8,18 @@ use crate::error::{Error, Result};
 /// also `RLIM_INFINITY`.
 pub const UNLIMITED: u64 = u64::MAX;
 
+/// A tmpfs size: [`parse_size`]'s, but neither 0 nor [`UNLIMITED`], which
+/// a tmpfs does not take as a limit.
+pub fn tmpfs_size(s: &str) -> Result<u64> {
+    match parse_size(s)? {
+        0 | UNLIMITED => Err(Error::Invalid(format!(
+            "bad size '{s}': a tmpfs needs more than 0 bytes and no \"unlimited\" (leave size \
+             out for the kernel's default, half of the memory)"
+        ))),
+        n => Ok(n),
+    }
+}
+
 /// Parse a size: a number of bytes, or with a unit `K`, `M`, `G` or `T`
 /// (powers of 1024; `KB`, `KiB` and lower case work too), or `"unlimited"`
 /// / `"infinity"` ([`UNLIMITED`]). With a unit the number may have a

@@ -153,16 +153,7 @@ pub(crate) fn tmpfs_opts(a: &Args, i: usize) -> R<(Option<u64>, Option<u32>)> {
                     .to_str()
                     .map_err(|_| a.fail("size is not valid UTF-8"))?
                     .to_string();
-                match crate::sys::size::parse_size(&s).map_err(|e| a.fail(e))? {
-                    0 | crate::sys::size::UNLIMITED => {
-                        return Err(a.fail(format!(
-                            "bad size '{s}': a tmpfs needs more than 0 bytes and no \
-                             \"unlimited\" (leave size out for the kernel's default, half of \
-                             the memory)"
-                        )))
-                    }
-                    n => Some(n),
-                }
+                Some(crate::sys::size::tmpfs_size(&s).map_err(|e| a.fail(e))?)
             }
             other => {
                 return Err(a.fail(format!(

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Install the tools the tests run that this machine lacks: on Debian as
+# root with apt-get (quietly; a second run finds them all and does
+# nothing); elsewhere it names what is missing. scripts/test.sh and
+# .ci/run both run it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# tool:package. setpriv runs every test as uid 65534; newuidmap/newgidmap
+# (setuid) map ids other than one's own; ip is what the networking tests
+# check nsrun against; uptime reads the time namespace's boot time; perl
+# drives the escape tests; strace watches that --plan performs nothing;
+# cc (and the C library's headers) builds the
+# bundled Lua.
+tools="setpriv:util-linux unshare:util-linux nsenter:util-linux mount:mount umount:mount
+  newuidmap:uidmap newgidmap:uidmap ip:iproute2 uptime:procps perl:perl-base strace:strace
+  cc:gcc"
+
+# The PATH the tests give nsrun, after the caller's.
+search="$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+missing="" packages=""
+for t in $tools; do
+  tool=${t%%:*} pkg=${t#*:}
+  if ! PATH=$search command -v "$tool" >/dev/null; then
+    missing="$missing $tool"
+    case " $packages " in *" $pkg "*) ;; *) packages="$packages $pkg" ;; esac
+  fi
+done
+# gcc alone, without its recommendations, cannot link a C program.
+case " $packages " in *" gcc "*) packages="$packages libc6-dev" ;; esac
+
+if [ -n "$packages" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && command -v dpkg >/dev/null; then
+    echo "test.sh: installing$packages (apt-get) for$missing" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    # shellcheck disable=SC2086 # one word per package
+    apt-get install -y -qq --no-install-recommends $packages >/dev/null
+  else
+    echo "test.sh: missing$missing (Debian packages:$packages); tests that run them may fail" >&2
+  fi
+fi
