@@ -3,12 +3,10 @@
 
 use std::time::Duration;
 
-use std::io::{Seek, SeekFrom, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 
 use mlua::{AnyUserData, Function, Lua, Table, Value};
-use nix::errno::Errno;
 
 use super::args::{
     check_keys, names_of, opt_bool, opt_path, opt_str, parse_kinds, typename, Args, Fail, R,
@@ -413,7 +411,8 @@ fn build<'l>(
             if !opts.get::<Value>("stdin")?.is_nil() {
                 return Err(a.fail("give stdin or input, not both"));
             }
-            let fd = input_file(&data.as_bytes()).map_err(Fail::Sys)?;
+            let fd =
+                crate::sys::fs::sealed_memfd("nsrun-input", &data.as_bytes()).map_err(Fail::Sys)?;
             let raw = fd.as_raw_fd();
             held.fds.push(fd);
             Stdio::Fd(raw)
@@ -549,43 +548,6 @@ fn build<'l>(
         });
     }
     Ok(sp)
-}
-
-/// `input` as stdin: a sealed memfd holding the bytes, read from its
-/// start. A pipe would need nsrun to write while the process runs (and,
-/// for `ns.spawn`, while the recipe does something else) or block once
-/// 64 KiB are in it; the memfd is filled before the start and never
-/// blocks. Sealed, the process cannot change what it was given, nor can
-/// other processes it hands the fd to.
-fn input_file(data: &[u8]) -> crate::Result<OwnedFd> {
-    let sys = |what: &'static str| move |e| crate::Error::sys(what, e);
-    // SAFETY: memfd_create with a C string; the fd is owned just below.
-    let raw = unsafe {
-        libc::memfd_create(
-            c"nsrun-input".as_ptr(),
-            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
-        )
-    };
-    Errno::result(raw).map_err(sys("memfd_create for input"))?;
-    // SAFETY: a new fd, ours alone.
-    let mut f = unsafe { std::fs::File::from_raw_fd(raw) };
-    f.write_all(data).map_err(|e| {
-        crate::Error::sys(
-            "write input",
-            Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-        )
-    })?;
-    f.seek(SeekFrom::Start(0)).map_err(|e| {
-        crate::Error::sys(
-            "seek input",
-            Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-        )
-    })?;
-    let seals = libc::F_SEAL_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL;
-    // SAFETY: fcntl on the fd we own.
-    Errno::result(unsafe { libc::fcntl(f.as_raw_fd(), libc::F_ADD_SEALS, seals) })
-        .map_err(sys("seal input"))?;
-    Ok(OwnedFd::from(f))
 }
 
 fn spawn_err(a: &Args, e: crate::Error) -> Fail {

@@ -122,3 +122,38 @@ pub fn readdir(path: impl AsRef<Path>) -> Result<Vec<OsString>> {
     names.sort();
     Ok(names)
 }
+
+/// A sealed memfd holding `data`, read from its start (`input` as stdin).
+/// A pipe would need nsrun to write while the process runs, or block once
+/// 64 KiB are in it; the memfd is filled before the start and never
+/// blocks. Sealed, neither the process nor anyone it hands the fd to can
+/// change what it was given.
+pub fn sealed_memfd(name: &str, data: &[u8]) -> Result<std::os::fd::OwnedFd> {
+    use std::io::{Seek, SeekFrom, Write};
+    let io = |e: std::io::Error| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+    let cname = std::ffi::CString::new(name)
+        .map_err(|_| Error::Invalid(format!("memfd name {name:?} contains a NUL byte")))?;
+    // SAFETY: memfd_create with a C string; the fd is owned just below.
+    let raw =
+        unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    Errno::result(raw).op(|| format!("memfd_create {name}"))?;
+    // SAFETY: a new fd, ours alone.
+    let mut f = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+    f.write_all(data)
+        .map_err(io)
+        .op(|| format!("write {name}"))?;
+    f.seek(SeekFrom::Start(0))
+        .map_err(io)
+        .op(|| format!("seek {name}"))?;
+    let seals = libc::F_SEAL_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL;
+    // SAFETY: fcntl on the fd we own.
+    Errno::result(unsafe {
+        libc::fcntl(
+            std::os::fd::AsRawFd::as_raw_fd(&f),
+            libc::F_ADD_SEALS,
+            seals,
+        )
+    })
+    .op(|| format!("seal {name}"))?;
+    Ok(f.into())
+}
