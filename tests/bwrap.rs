@@ -812,6 +812,9 @@ both!(fn env_and_cwd(as_) {
     // The cwd is not inside: $HOME.
     let e = same_env(as_, &env_cmd(&[]).cwd("/var").env("HOME", "$D"));
     assert!(e.contains("PWD=$D"), "{e}");
+    // ... the $HOME --setenv gives.
+    let e = same_env(as_, &env_cmd(&["--setenv", "HOME", "/usr"]).cwd("/var"));
+    assert!(e.contains("PWD=/usr"), "{e}");
     // Neither cwd nor $HOME inside: /.
     let e = same_env(as_, &env_cmd(&[]).cwd("/var").env("HOME", "/root/nowhere"));
     assert!(e.contains("PWD=/\n") || e.ends_with("PWD=/"), "{e}");
@@ -967,13 +970,16 @@ both!(fn tmpfs_and_mqueue(as_) {
 both!(fn dirs_files_symlinks(as_) {
     let script = format!(
         "{}; cat /f1 /f2 /bd /rbd /d1/f3; echo more >> /bd && echo bd-writable; echo more >> /rbd; echo more >> /f1 && echo f1-writable; {MOUNTS} | grep -E ' /(bd|rbd|d1|f1)'; readlink /sl /sl2; ls /sl/sh",
-        tree("/d1 /d2 /d3 /f1 /f2 /bd /rbd /sl /sl2")
+        tree("/d1 /d2 /d3 /p1 /q1 /dx /f1 /f2 /bd /rbd /sl /sl2")
     );
     let c = sh(
         &[
             "--dir", "/d1",
             "--perms", "0700", "--dir", "/d2",
             "--dir", "/d3/deeper",
+            "--perms", "0700", "--dir", "/p1/p2/p3",
+            "--perms", "0750", "--dir", "/q1/q2",
+            "--dir", "/dx", "--perms", "0700", "--dir", "/dx",
             "--file", "40", "/f1",
             "--perms", "0600", "--file", "41", "/f2",
             "--file", "42", "/d1/f3",
@@ -993,6 +999,9 @@ both!(fn dirs_files_symlinks(as_) {
     .input(44, b"ro bind data\n");
     same(as_, &c)
         .stdout_has("file /d2 d 700")
+        .stdout_has("file /p1 d 700")
+        .stdout_has("file /q1 d 750")
+        .stdout_has("file /dx d 755")
         .stdout_has("file /d1 d 750")
         .stdout_has("file /f2 f 600")
         .stdout_has("file /f1 f 444")
@@ -1214,6 +1223,14 @@ both!(fn seccomp(as_) {
         .stdout_has("mkdir=1")
         .stdout_has("chmod=1")
         .stderr_has("Permission denied");
+    // --seccomp twice: the last one only.
+    same(as_, &sh(&["--seccomp", "40", "--seccomp", "41"], script).input(40, &mkdir).input(41, &chmod))
+        .stdout_has("mkdir=0")
+        .stdout_has("chmod=1");
+    // --seccomp and --add-seccomp-fd do not combine.
+    same(as_, &sh(&["--seccomp", "40", "--add-seccomp-fd", "41"], script).input(40, &mkdir).input(41, &chmod))
+        .assert_status("exit 1")
+        .stderr_has("bwrap: ");
     // Not a whole number of instructions.
     same(as_, &sh(&["--seccomp", "40"], "true").input(40, b"abc")).assert_status("exit 1");
 });
@@ -1404,35 +1421,41 @@ both!(fn level_prefix(as_) {
 });
 
 both!(fn overlays(as_) {
-    let check = "cat /o/a; echo new > /o/b && echo wrote; echo changed > /o/a && echo changed; ls /o | sort | tr '\\n' ' '; echo";
+    let check = "cat /o/shared; cat /o/a; echo new > /o/b && echo wrote; echo changed > /o/a && echo changed; ls /o | sort | tr '\\n' ' '; echo";
     let base = |opts: &[&str]| {
         sh(opts, &format!("{MOUNTS} | grep ' /o '; {check}"))
             .file("lower/", "")
             .file("lower/a", "lower a\n")
+            .file("lower/shared", "from lower\n")
             .file("lower2/", "")
+            .file("lower2/shared", "from lower2\n")
             .file("lower2/c", "lower2 c\n")
             .file("upper/", "")
             .file("work/", "")
     };
     // --tmp-overlay: writes land in a tmpfs; the source is untouched.
     let r = run(Tool::Nsrun, as_, &base(&["--overlay-src", "$D/lower", "--tmp-overlay", "/o"]));
-    r.assert_status("exit 0").stdout_has("mount /o overlay rw").stdout_has("lower a\nwrote\nchanged\na b");
+    r.assert_status("exit 0").stdout_has("mount /o overlay rw").stdout_has("from lower\nlower a\nwrote\nchanged\na b shared");
     assert_eq!(std::fs::read_to_string(r.dir.path().join("lower/a")).unwrap(), "lower a\n");
     assert!(!r.dir.path().join("lower/b").exists());
-    // Several sources, stacked (the last one given is the lowest? the
-    // first is the lowest layer in bubblewrap: both are visible).
+    // Several sources, stacked: the first given is the lowest, so a path
+    // in both is read from the last. --ro-overlay: nothing can be written.
     let r = run(Tool::Nsrun, as_, &base(&["--overlay-src", "$D/lower", "--overlay-src", "$D/lower2", "--ro-overlay", "/o"]));
-    r.assert_status("exit 0").stdout_has("mount /o overlay ro").stdout_has("lower a\na c");
-    assert!(r.stdout.contains("lower a\n") && !r.stdout.contains("wrote"), "{}", r.report());
+    r.assert_status("exit 0").stdout_has("mount /o overlay ro").stdout_has("from lower2\nlower a\na c shared")
+        .stdout_lacks("wrote")
+        .stdout_lacks("changed");
     // --overlay RWSRC WORKDIR DEST: writes land in RWSRC.
     let r = run(Tool::Nsrun, as_, &base(&["--overlay-src", "$D/lower", "--overlay", "$D/upper", "$D/work", "/o"]));
     r.assert_status("exit 0").stdout_has("mount /o overlay rw").stdout_has("wrote\nchanged");
     assert_eq!(std::fs::read_to_string(r.dir.path().join("upper/b")).unwrap(), "new\n");
     assert_eq!(std::fs::read_to_string(r.dir.path().join("upper/a")).unwrap(), "changed\n");
     assert_eq!(std::fs::read_to_string(r.dir.path().join("lower/a")).unwrap(), "lower a\n");
-    // An overlay without --overlay-src is an error.
-    let r = run(Tool::Nsrun, as_, &base(&["--tmp-overlay", "/o"]));
-    r.assert_status("exit 1").stderr_has("bwrap: ");
+    // An overlay without --overlay-src is an error, and so is --ro-overlay
+    // with one only.
+    for opts in [&["--tmp-overlay", "/o"][..], &["--overlay-src", "$D/lower", "--ro-overlay", "/o"]] {
+        let r = run(Tool::Nsrun, as_, &base(opts));
+        r.assert_status("exit 1").stderr_has("bwrap: ");
+    }
 });
 
 both!(fn labels(as_) {
