@@ -235,12 +235,50 @@ fn start() {
 }
 
 fn nsrun_main(args: Vec<std::ffi::OsString>) -> libc::c_int {
+    // bubblewrap's command line: as `nsrun bwrap …`, or under the name
+    // `bwrap` (a link), which is how scripts written for bubblewrap call
+    // it. Before clap: these options are bubblewrap's, not ours.
+    let called_bwrap = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .is_some_and(|n| n == "bwrap");
+    if called_bwrap {
+        return bwrap_main(&args[0], &args[1..]);
+    }
+    if args.get(1).is_some_and(|a| a == "bwrap") {
+        return bwrap_main(std::ffi::OsStr::new("nsrun bwrap"), &args[2..]);
+    }
     let cli = Cli::parse_from(args);
     init_logging(&cli);
     match run(&cli) {
         Ok(code) => code & 0xff,
         Err(e) => {
             report(&e, cli.verbose > 0);
+            1
+        }
+    }
+}
+
+/// Run `nsrun.bwrap`'s main with bubblewrap's arguments (bytes as given).
+fn bwrap_main(argv0: &std::ffi::OsStr, args: &[std::ffi::OsString]) -> libc::c_int {
+    let r = (|| -> mlua::Result<i32> {
+        let host = Host::new()?;
+        let lua = host.lua();
+        exit_on_broken_stdout(lua)?;
+        let list = lua.create_table()?;
+        for (i, a) in args.iter().enumerate() {
+            list.set(i + 1, lua.create_string(a.as_bytes())?)?;
+        }
+        let m: mlua::Table = lua.load("return require 'nsrun.bwrap'").eval()?;
+        let main: mlua::Function = m.get("main")?;
+        main.call((lua.create_string(argv0.as_bytes())?, list))
+    })();
+    match r {
+        Ok(code) => code & 0xff,
+        Err(e) => {
+            let _ = std::io::stderr()
+                .lock()
+                .write_all(format!("bwrap: {e}\n").as_bytes());
             1
         }
     }

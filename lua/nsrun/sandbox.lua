@@ -682,6 +682,24 @@ function M.run(opts)
   return ns.run(build(opts, 2))
 end
 
+--- A sandbox table from bubblewrap's command line (the arguments after
+--- `bwrap`): what `nsrun bwrap` runs. The second result holds what only a
+--- run can use (the fds bubblewrap reports on or waits for).
+---@param argv string[]
+---@return table sandbox, table extra
+function M.from_bwrap(argv)
+  return require("nsrun.bwrap").parse(argv)
+end
+
+--- The bubblewrap command line (a list of arguments) that builds this
+--- sandbox: `nsrun bwrap` takes it, and so does bubblewrap where it has
+--- the options.
+---@param t table sandbox options
+---@return string[]
+function M.to_bwrap(t)
+  return require("nsrun.bwrap").to_argv(t)
+end
+
 --- The ns.spawn options a sandbox table stands for (for inspection).
 ---@param opts table sandbox options
 ---@return table

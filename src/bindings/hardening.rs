@@ -24,11 +24,12 @@ fn names(a: &Args, v: Value, what: &str) -> R<Vec<String>> {
 /// `caps = {keep = {...}}` or `{drop = {...}}`.
 pub(crate) fn caps(a: &Args, v: Value) -> R<Option<Caps>> {
     let t = match v {
-        Value::Nil => return Ok(None),
+        // false: leave the sets as they are (bubblewrap run by root).
+        Value::Nil | Value::Boolean(false) => return Ok(None),
         Value::Table(t) => t,
         other => {
             return Err(a.fail(format!(
-                "caps must be a table like {{keep = {{\"net_bind_service\"}}}} or {{drop = {{...}}}}, got {}",
+                "caps must be false or a table like {{keep = {{\"net_bind_service\"}}}} or {{drop = {{...}}}}, got {}",
                 typename(&other)
             )))
         }

@@ -43,6 +43,7 @@ pub(crate) const KEYS: &[&str] = &[
     "stderr",
     "keep_fds",
     "lock_files",
+    "parent_fds",
     "set_pwd",
     "init",
     "die_with_parent",
@@ -466,6 +467,16 @@ fn build<'l>(
             v.push(std::ffi::OsStr::from_bytes(&x.as_bytes()).to_os_string());
         }
         sp = sp.lock_files(v);
+    }
+    let pfds = opts.get::<Value>("parent_fds")?;
+    expect(a, &pfds, "parent_fds", "a list of fd numbers")?;
+    if let Value::Table(k) = pfds {
+        let mut v = Vec::new();
+        for x in k.sequence_values::<i64>() {
+            let x = x.map_err(|_| a.fail("parent_fds must be a list of fd numbers"))?;
+            v.push(i32::try_from(x).map_err(|_| a.fail(format!("parent_fds: bad fd {x}")))?);
+        }
+        sp = sp.parent_fds(v);
     }
     sp = sp.set_pwd(opt_bool(opts, fname, "set_pwd", false)?);
     match opts.get::<Value>("init")? {

@@ -52,6 +52,17 @@ impl Spawn<'_> {
     /// The first child's steps, to the exec. Returns only with the error
     /// that stopped it, or under `--plan` with the planned run's exit code.
     pub(super) fn child(&mut self, plan: &ClonePlan, mut cx: ChildCtx) -> Result<i32> {
+        for &fd in &self.parent_fds {
+            ops::act(
+                || format!("close({fd})"),
+                || {
+                    // SAFETY: the caller gave this fd to the parent alone.
+                    unsafe { libc::close(fd) };
+                    Ok::<(), Errno>(())
+                },
+            )
+            .op(|| format!("parent_fds: close {fd}"))?;
+        }
         if self.die_with_parent {
             set_pdeathsig(cx.parent)?;
         }

@@ -182,6 +182,7 @@ pub struct Spawn<'a> {
     stdio: [Stdio; 3],
     keep_fds: Vec<RawFd>,
     lock_files: Vec<OsString>,
+    parent_fds: Vec<RawFd>,
     /// The lock files' fds once the child has taken them.
     locks_held: Vec<RawFd>,
     set_pwd: bool,
@@ -232,6 +233,7 @@ impl<'a> Spawn<'a> {
             stdio: [Stdio::Inherit, Stdio::Inherit, Stdio::Inherit],
             keep_fds: Vec::new(),
             lock_files: Vec::new(),
+            parent_fds: Vec::new(),
             locks_held: Vec::new(),
             set_pwd: false,
             init: None,
@@ -371,6 +373,14 @@ impl<'a> Spawn<'a> {
     /// by the program's process, whose fd then stays open across the exec.
     pub fn lock_files(mut self, paths: Vec<OsString>) -> Self {
         self.lock_files = paths;
+        self
+    }
+
+    /// Fds only the parent uses (a report it writes while the child
+    /// waits): the child closes its copies first thing, so that a reader
+    /// at their other end sees end of file when the parent closes its own.
+    pub fn parent_fds(mut self, fds: Vec<RawFd>) -> Self {
+        self.parent_fds = fds;
         self
     }
 
