@@ -327,7 +327,7 @@ fn subcommand(cli: &Cli) -> Option<anyhow::Result<i32>> {
                     "completions for which shell? bash, zsh, fish, elvish or powershell (got '{name}')"
                 )
             })?;
-            clap_complete::generate(shell, &mut Cli::command(), "nsrun", &mut out);
+            clap_complete::generate(shell, &mut with_subcommands(), "nsrun", &mut out);
             write_stdout(&out)?;
             Ok(0)
         })()),
@@ -335,11 +335,49 @@ fn subcommand(cli: &Cli) -> Option<anyhow::Result<i32>> {
     }
 }
 
+/// The command with the words [`subcommand`] and [`bwrap_main`] take, so
+/// that completions offer them (clap parses them as the recipe's name).
+fn with_subcommands() -> clap::Command {
+    use clap::{Arg, Command};
+    Cli::command()
+        .subcommand(Command::new("man").about("print the man page (roff)"))
+        .subcommand(Command::new("types").about("print the LuaLS stubs of the Lua API"))
+        .subcommand(
+            Command::new("completions")
+                .about("print shell completions")
+                .arg(Arg::new("shell").value_parser([
+                    "bash",
+                    "zsh",
+                    "fish",
+                    "elvish",
+                    "powershell",
+                ])),
+        )
+        .subcommand(
+            Command::new("bwrap")
+                .about("bubblewrap's command line (nsrun bwrap --help)")
+                .arg(
+                    Arg::new("args")
+                        .num_args(0..)
+                        .trailing_var_arg(true)
+                        .allow_hyphen_values(true),
+                ),
+        )
+}
+
 /// The LuaLS stubs of the whole API (`nsrun types`).
 const STUBS: &str = include_str!("../lua/types/nsrun.lua");
 
 /// The man page's sections beyond the options, in roff.
-const MAN_EXTRA: &str = r#".SH "EXIT STATUS"
+const MAN_EXTRA: &str = r#".SH COMMANDS
+These words are commands wherever nsrun runs (a recipe of such a name is \fB./man\fR):
+.TP
+\fBnsrun bwrap\fR [\fIOPTIONS\fR...] [\fB\-\-\fR] \fICOMMAND\fR [\fIARGS\fR...]
+bubblewrap 0.11's command line (also when nsrun is run under the name \fBbwrap\fR).
+.TP
+\fBnsrun man\fR, \fBnsrun types\fR, \fBnsrun completions\fR \fISHELL\fR
+this page; the LuaLS stubs of the Lua API; shell completions.
+.SH "EXIT STATUS"
 The recipe's: what it returns (an integer 0\-255, true or false, nothing for 0,
 or a status table with an integer code), or the status of the process it waits
 for.

@@ -264,7 +264,7 @@ function M.parse(argv)
       -- NUL-separated arguments, in place of this option.
       local data = slurp(fd_of(a, v1))
       local more = {}
-      for s in data:gmatch("([^%z]*)%z") do more[#more + 1] = s end
+      for s in data:gmatch("([^\0]*)\0") do more[#more + 1] = s end
       for j = #more, 1, -1 do table.insert(args, i + 2, more[j]) end
     elseif a == "--argv0" then
       t.argv0 = v1
@@ -418,7 +418,10 @@ function M.parse(argv)
     if unshare[k] then kinds[#kinds + 1] = k end
   end
   t.namespaces = kinds
-  if unshare_try.cgroup and not unshare.cgroup then t.namespaces_try = { "cgroup" } end
+  -- (The try form decided now, so the info fd names what was made.)
+  if unshare_try.cgroup and not unshare.cgroup and pcall(ns.id, "cgroup") then
+    kinds[#kinds + 1] = "cgroup"
+  end
   local join = {}
   if x.userns then join.user = "/proc/self/fd/" .. x.userns end
   if x.pidns then join.pid = "/proc/self/fd/" .. x.pidns end
