@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (name, path, chunkname) in [
         ("sandbox", "lua/nsrun/sandbox.lua", "@[nsrun.sandbox]"),
         ("netns", "lua/nsrun/netns.lua", "@[nsrun.netns]"),
+        ("bwrap", "lua/nsrun/bwrap.lua", "@[nsrun.bwrap]"),
         ("glue", "src/bindings/glue.lua", "=nsrun"),
     ] {
         println!("cargo:rerun-if-changed={path}");

@@ -163,11 +163,20 @@ if command -v bwrap >/dev/null; then
   [ -n "$RAW" ] && floor=("${AS_USER[*]} $RAW UmpuinCP")
   bench sandbox "${AS_USER[*]} $WORK/nsrun sandbox-same.lua" "${AS_USER[*]} $WORK/nsrun sandbox.lua" \
     "${AS_USER[*]} $WORK/nsrun-glibc sandbox-same.lua" \
-    "${AS_USER[*]} bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev /bin/true" "${floor[@]}"
+    "${AS_USER[*]} bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev /bin/true" \
+    "${AS_USER[*]} $WORK/nsrun bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev /bin/true" \
+    "bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev /bin/true" \
+    "$WORK/nsrun bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev /bin/true" "${floor[@]}"
   python3 - sandbox.json <<'PY'
 import json, sys
 rs = json.load(open(sys.argv[1]))["results"]
-m = lambda key: next(x["median"] for x in rs if key in x["command"])
+# (bwrap itself: "bwrap --" without "nsrun"; uid 65534 unless said.)
+def m(key, u=True):
+    return next(x["median"] for x in rs if key in x["command"] and ("setpriv" in x["command"]) == u
+                and (key != "bwrap --" or "nsrun" not in x["command"]))
+mu = m
+for who, u in (("uid 65534", True), ("root", False)):
+    print(f"nsrun bwrap / bwrap (median), the same command line, {who}: {mu('nsrun bwrap', u) / mu('bwrap --', u):.2f}×")
 print(f"\nnsrun / bwrap (median), the same lock-down: {m('nsrun sandbox-same') / m('bwrap --'):.2f}×")
 print(f"nsrun / bwrap (median), nsrun's defaults (+ seccomp preset, TIOCSTI guard, keyring, /proc masks): {m('nsrun sandbox.lua') / m('bwrap --'):.2f}×")
 if any("rawclone" in x["command"] for x in rs):
@@ -246,8 +255,13 @@ for r in results("loop"):
     u = user(r["command"])
     row(f"500 spawns, {'uid 65534' if u else 'root'}: per spawn vs one rawclone run",
         ratio(r["median"] / 500, med("spawn", lambda c: "rawclone" in c and user(c) == u)), 1.0)
+for who, u in (("uid 65534", True), ("root", False)):
+    row(f"`nsrun bwrap` vs `bwrap`, the same command line ({who})",
+        ratio(med("sandbox", lambda c: "nsrun bwrap" in c and user(c) == u),
+              med("sandbox", lambda c: "bwrap --" in c and "nsrun" not in c and user(c) == u)), 0.7)
 row("sandbox.run vs bwrap, the same lock-down (uid 65534)",
-    ratio(med("sandbox", lambda c: "nsrun sandbox-same" in c), med("sandbox", lambda c: "bwrap --" in c)), 0.8)
+    ratio(med("sandbox", lambda c: "nsrun sandbox-same" in c),
+          med("sandbox", lambda c: "bwrap --" in c and "nsrun" not in c and user(c))), 0.8)
 for k, what in (("RSS_SPAWN", "peak RSS, spawn (root)"), ("RSS_SPAWN_USER", "peak RSS, spawn (uid 65534)"),
                 ("RSS_LOOP", "peak RSS, 500 spawns (root)")):
     v = os.environ.get(k)

@@ -16,6 +16,11 @@ const STDLIB: &[(&str, &[u8], &str)] = &[
         include_str!("../lua/nsrun/sandbox.lua"),
     ),
     (
+        "nsrun.bwrap",
+        include_bytes!(concat!(env!("OUT_DIR"), "/bwrap.luac")),
+        include_str!("../lua/nsrun/bwrap.lua"),
+    ),
+    (
         "nsrun.netns",
         include_bytes!(concat!(env!("OUT_DIR"), "/netns.luac")),
         include_str!("../lua/nsrun/netns.lua"),

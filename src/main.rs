@@ -235,12 +235,50 @@ fn start() {
 }
 
 fn nsrun_main(args: Vec<std::ffi::OsString>) -> libc::c_int {
+    // bubblewrap's command line: as `nsrun bwrap …`, or under the name
+    // `bwrap` (a link), which is how scripts written for bubblewrap call
+    // it. Before clap: these options are bubblewrap's, not ours.
+    let called_bwrap = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .is_some_and(|n| n == "bwrap");
+    if called_bwrap {
+        return bwrap_main(&args[0], &args[1..]);
+    }
+    if args.get(1).is_some_and(|a| a == "bwrap") {
+        return bwrap_main(std::ffi::OsStr::new("nsrun bwrap"), &args[2..]);
+    }
     let cli = Cli::parse_from(args);
     init_logging(&cli);
     match run(&cli) {
         Ok(code) => code & 0xff,
         Err(e) => {
             report(&e, cli.verbose > 0);
+            1
+        }
+    }
+}
+
+/// Run `nsrun.bwrap`'s main with bubblewrap's arguments (bytes as given).
+fn bwrap_main(argv0: &std::ffi::OsStr, args: &[std::ffi::OsString]) -> libc::c_int {
+    let r = (|| -> mlua::Result<i32> {
+        let host = Host::new()?;
+        let lua = host.lua();
+        exit_on_broken_stdout(lua)?;
+        let list = lua.create_table()?;
+        for (i, a) in args.iter().enumerate() {
+            list.set(i + 1, lua.create_string(a.as_bytes())?)?;
+        }
+        let m: mlua::Table = lua.load("return require 'nsrun.bwrap'").eval()?;
+        let main: mlua::Function = m.get("main")?;
+        main.call((lua.create_string(argv0.as_bytes())?, list))
+    })();
+    match r {
+        Ok(code) => code & 0xff,
+        Err(e) => {
+            let _ = std::io::stderr()
+                .lock()
+                .write_all(format!("bwrap: {e}\n").as_bytes());
             1
         }
     }
@@ -289,7 +327,7 @@ fn subcommand(cli: &Cli) -> Option<anyhow::Result<i32>> {
                     "completions for which shell? bash, zsh, fish, elvish or powershell (got '{name}')"
                 )
             })?;
-            clap_complete::generate(shell, &mut Cli::command(), "nsrun", &mut out);
+            clap_complete::generate(shell, &mut with_subcommands(), "nsrun", &mut out);
             write_stdout(&out)?;
             Ok(0)
         })()),
@@ -297,11 +335,49 @@ fn subcommand(cli: &Cli) -> Option<anyhow::Result<i32>> {
     }
 }
 
+/// The command with the words [`subcommand`] and [`bwrap_main`] take, so
+/// that completions offer them (clap parses them as the recipe's name).
+fn with_subcommands() -> clap::Command {
+    use clap::{Arg, Command};
+    Cli::command()
+        .subcommand(Command::new("man").about("print the man page (roff)"))
+        .subcommand(Command::new("types").about("print the LuaLS stubs of the Lua API"))
+        .subcommand(
+            Command::new("completions")
+                .about("print shell completions")
+                .arg(Arg::new("shell").value_parser([
+                    "bash",
+                    "zsh",
+                    "fish",
+                    "elvish",
+                    "powershell",
+                ])),
+        )
+        .subcommand(
+            Command::new("bwrap")
+                .about("bubblewrap's command line (nsrun bwrap --help)")
+                .arg(
+                    Arg::new("args")
+                        .num_args(0..)
+                        .trailing_var_arg(true)
+                        .allow_hyphen_values(true),
+                ),
+        )
+}
+
 /// The LuaLS stubs of the whole API (`nsrun types`).
 const STUBS: &str = include_str!("../lua/types/nsrun.lua");
 
 /// The man page's sections beyond the options, in roff.
-const MAN_EXTRA: &str = r#".SH "EXIT STATUS"
+const MAN_EXTRA: &str = r#".SH COMMANDS
+These words are commands wherever nsrun runs (a recipe of such a name is \fB./man\fR):
+.TP
+\fBnsrun bwrap\fR [\fIOPTIONS\fR...] [\fB\-\-\fR] \fICOMMAND\fR [\fIARGS\fR...]
+bubblewrap 0.11's command line (also when nsrun is run under the name \fBbwrap\fR).
+.TP
+\fBnsrun man\fR, \fBnsrun types\fR, \fBnsrun completions\fR \fISHELL\fR
+this page; the LuaLS stubs of the Lua API; shell completions.
+.SH "EXIT STATUS"
 The recipe's: what it returns (an integer 0\-255, true or false, nothing for 0,
 or a status table with an integer code), or the status of the process it waits
 for.

@@ -408,7 +408,7 @@ local function build(opts, level)
     mqueue = { "{\"mqueue\", path}", {}, 2 },
     sys = { "{\"sys\", path}", {}, 2 },
     dir = { "{\"dir\", path, mode=}", { "mode" }, 2 },
-    file = { "{\"file\", path, content, mode=}", { "mode" }, 3 },
+    file = { "{\"file\", path, content, mode=, bind=, ro=}", { "bind", "mode", "ro" }, 3 },
     symlink = { "{\"symlink\", target, link}", {}, 3 },
     chmod = { "{\"chmod\", path, mode}", {}, 3 },
     remount_ro = { "{\"remount_ro\", path}", {}, 2 },
@@ -461,6 +461,13 @@ local function build(opts, level)
     elseif kind == "file" then
       step.path, step.content = abs(st[2], what, level + 1), st[3]
       step.mode = octal(st.mode, what, level + 1) or "0644"
+      -- bind: the file is made on the set-up's own tmpfs and bound on
+      -- path (bubblewrap's --bind-data), so it goes where a file could not
+      -- be written (a read-only root); ro makes that bind read-only.
+      step.bind, step.ro = st.bind, st.ro
+      if st.ro and not st.bind then
+        error(("sandbox: %s: ro = true needs bind = true (a written file is as writable as its directory)"):format(what), level + 1)
+      end
     elseif kind == "symlink" then
       step.target, step.link = st[2], abs(st[3], what .. " link", level + 1)
     elseif kind == "chmod" then
@@ -470,8 +477,25 @@ local function build(opts, level)
     end
     steps[#steps + 1] = step
   end
-  local root = opts.root and abs(opts.root, "root", level + 1)
+  -- root = DIR (bound as it is, writable: set-up writes into it), or
+  -- {DIR, ro = true} / {DIR, overlay = "tmpfs"}: an overlay whose upper
+  -- layer is a tmpfs, so mount points, files and the program's writes
+  -- land there and vanish with the sandbox, never in DIR; ro then makes
+  -- that root read-only once set-up is done.
+  local root, root_ro, root_overlay = opts.root, nil, nil
+  if type(root) == "table" then
+    check_entry(root, "root", { "overlay", "ro" }, 1, level + 1)
+    if root.overlay ~= nil and root.overlay ~= "tmpfs" then
+      error(("sandbox: root.overlay must be \"tmpfs\", got %s"):format(tostring(root.overlay)), level + 1)
+    end
+    root_ro, root_overlay = root.ro == true, root.overlay ~= nil or root.ro == true
+    root = root[1]
+  end
+  root = root and abs(root, "root", level + 1)
   if root then exists(root, "root", level + 1) end
+  if root_overlay and root:find("[,:\\]") then
+    error(("sandbox: root %s: an overlay's layer may not contain ',', ':' or '\\'"):format(root), level + 1)
+  end
   -- Where proc, dev, mqueue and sysfs go: absolute paths, checked here
   -- rather than failing in the child.
   for _, k in ipairs { "proc", "dev", "mqueue", "sys" } do
@@ -548,6 +572,8 @@ local function build(opts, level)
 
   local function parent_of(p) return p:match("^(.*)/[^/]*$") end
   local old = "/oldroot"
+  -- Files bound in (step "file" with bind) are made on the set-up's tmpfs.
+  local data_n = 0
 
   -- One step of set-up, in the new root `R`; sources are the recipe's own
   -- paths, at /oldroot.
@@ -576,6 +602,11 @@ local function build(opts, level)
       R:mount_sysfs(st.path, { from = old .. "/sys", mask = locked(st.path, SYS_MASKED) })
     elseif k == "dir" then
       R:mkdir(st.path, st.mode or "0755", { parents = true })
+    elseif k == "file" and st.bind then
+      data_n = data_n + 1
+      local tmp = ("/.data-%d"):format(data_n)
+      ns.write_file(tmp, st.content, st.mode)
+      R:bind(tmp, st.path, { ro = st.ro, create = true, nosuid = true, nodev = true })
     elseif k == "file" then
       mkparents(st.path)
       R:write_file(st.path, st.content, st.mode)
@@ -600,7 +631,14 @@ local function build(opts, level)
     local new = "/newroot"
     -- (A bind on / first would cover a tmpfs base at once.)
     local first = keyed[1] or steps[1]
-    if root then
+    if root and root_overlay then
+      -- The upper layer on the set-up's tmpfs, which the last pivot
+      -- detaches with everything else: the changes go with the sandbox.
+      ns.mkdir("/.upper")
+      ns.mkdir("/.work")
+      ns.mount("overlay", new, "overlay", "nosuid,nodev",
+        "lowerdir=" .. old .. root .. ",upperdir=/.upper,workdir=/.work" .. (userxattr and ",userxattr" or ""))
+    elseif root then
       -- The image may hold set-user-id programs and device nodes of its
       -- own: neither works in the sandbox, as with every bind.
       ns.bind(old .. root, new, { rec = true, nosuid = true, nodev = true })
@@ -615,6 +653,10 @@ local function build(opts, level)
     for _, st in ipairs(keyed) do apply(R, st) end
     for _, st in ipairs(steps) do apply(R, st) end
     R:close()
+    if root_ro then
+      -- Only the root mount: what set-up mounted on it keeps its own mode.
+      ns.mount(nil, new, nil, "remount,bind,ro,nosuid,nodev")
+    end
     -- The last pivot makes every mount private (so nothing it drops can
     -- propagate to the host, whatever `propagation` says) and detaches the
     -- tmpfs base with the host's tree below it at once: one umount, each
@@ -638,6 +680,24 @@ end
 ---@return nsrun.Status
 function M.run(opts)
   return ns.run(build(opts, 2))
+end
+
+--- A sandbox table from bubblewrap's command line (the arguments after
+--- `bwrap`): what `nsrun bwrap` runs. The second result holds what only a
+--- run can use (the fds bubblewrap reports on or waits for).
+---@param argv string[]
+---@return table sandbox, table extra
+function M.from_bwrap(argv)
+  return require("nsrun.bwrap").parse(argv)
+end
+
+--- The bubblewrap command line (a list of arguments) that builds this
+--- sandbox: `nsrun bwrap` takes it, and so does bubblewrap where it has
+--- the options.
+---@param t table sandbox options
+---@return string[]
+function M.to_bwrap(t)
+  return require("nsrun.bwrap").to_argv(t)
 end
 
 --- The ns.spawn options a sandbox table stands for (for inspection).

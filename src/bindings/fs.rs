@@ -47,6 +47,31 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
         let data = fs::read_file(&a.path(1)?)?;
         Ok(lua.create_string(data)?)
     })?;
+    // An fd the caller handed us (`--info-fd 5`), as a pipe value: it
+    // becomes the value's, so its close() is the fd's close, which is how
+    // the reader at the other end sees end of file.
+    super::add(lua, m, "fdopen", |lua, a| {
+        use std::os::fd::FromRawFd;
+        let fd = a.integer(1)?;
+        let mode = a.opt_string(2)?.unwrap_or_else(|| "r".into());
+        let write = match mode.as_str() {
+            "r" => false,
+            "w" => true,
+            other => return Err(a.fail(format!("mode must be \"r\" or \"w\", got '{other}'"))),
+        };
+        let fd = i32::try_from(fd).ok().filter(|fd| *fd > 2).ok_or_else(|| {
+            a.fail(format!(
+                "fd must be 3 or more (0-2 are io.stdin/stdout/stderr), got {fd}"
+            ))
+        })?;
+        // SAFETY: F_GETFD/F_SETFD only query and set the close-on-exec flag.
+        if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
+            return Err(a.fail(format!("fd {fd} is not open (EBADF)")));
+        }
+        // SAFETY: the caller gives the fd up to the value (documented).
+        let f = unsafe { std::fs::File::from_raw_fd(fd) };
+        Ok(lua.create_userdata(super::values::Pipe::new(f, write, None))?)
+    })?;
     // The kernel's answers, not $PWD's (unset, or stale after a chdir).
     super::add(lua, m, "getcwd", |lua, _| {
         use std::os::unix::ffi::OsStrExt;

@@ -13,7 +13,7 @@ use crate::sys::rlimit::{self, Rlimit};
 use crate::sys::seccomp::{self, Action, Policy};
 
 /// Keys of a `seccomp` table.
-pub(crate) const SECCOMP_KEYS: &[&str] = &["default", "allow", "deny", "errno", "action"];
+pub(crate) const SECCOMP_KEYS: &[&str] = &["default", "allow", "deny", "errno", "action", "bpf"];
 /// Keys of a `cgroup` table (and of `ns.cgroup`'s options).
 pub(crate) const CGROUP_KEYS: &[&str] = &["memory", "pids", "cpu"];
 
@@ -24,11 +24,12 @@ fn names(a: &Args, v: Value, what: &str) -> R<Vec<String>> {
 /// `caps = {keep = {...}}` or `{drop = {...}}`.
 pub(crate) fn caps(a: &Args, v: Value) -> R<Option<Caps>> {
     let t = match v {
-        Value::Nil => return Ok(None),
+        // false: leave the sets as they are (bubblewrap run by root).
+        Value::Nil | Value::Boolean(false) => return Ok(None),
         Value::Table(t) => t,
         other => {
             return Err(a.fail(format!(
-                "caps must be a table like {{keep = {{\"net_bind_service\"}}}} or {{drop = {{...}}}}, got {}",
+                "caps must be false or a table like {{keep = {{\"net_bind_service\"}}}} or {{drop = {{...}}}}, got {}",
                 typename(&other)
             )))
         }
@@ -84,6 +85,41 @@ pub(crate) fn seccomp(a: &Args, v: Value) -> R<Option<Policy>> {
         }
     };
     check_keys(&t, "seccomp", SECCOMP_KEYS)?;
+    // Compiled programs (a string of sock_filter bytes, or a list of them).
+    let mut raw = Policy::new();
+    match t.get::<Value>("bpf")? {
+        Value::Nil => {}
+        Value::String(s) => {
+            raw = Policy::raw(&s.as_bytes()).map_err(|e| a.fail(format!("seccomp.bpf: {e}")))?
+        }
+        Value::Table(l) => {
+            for (i, v) in l.sequence_values::<mlua::String>().enumerate() {
+                let v = v.map_err(|_| {
+                    a.fail(format!(
+                        "seccomp.bpf[{}] must be a string of BPF bytes",
+                        i + 1
+                    ))
+                })?;
+                raw = raw.and(
+                    Policy::raw(&v.as_bytes())
+                        .map_err(|e| a.fail(format!("seccomp.bpf[{}]: {e}", i + 1)))?,
+                );
+            }
+        }
+        other => {
+            return Err(a.fail(format!(
+                "seccomp.bpf must be a string of compiled BPF or a list of them, got {}",
+                typename(&other)
+            )))
+        }
+    }
+    if !raw.is_empty()
+        && ["default", "allow", "deny", "errno", "action"]
+            .iter()
+            .all(|k| t.get::<Value>(*k).map(|v| v.is_nil()).unwrap_or(false))
+    {
+        return Ok(Some(raw));
+    }
     let str_of = |key: &str| -> R<Option<String>> {
         match t.get::<Value>(key)? {
             Value::Nil => Ok(None),
@@ -131,7 +167,7 @@ pub(crate) fn seccomp(a: &Args, v: Value) -> R<Option<Policy>> {
         Some(l) => p.allow(&l, default).map_err(wrap("allow"))?,
         None => p.all(default),
     };
-    Ok(Some(p))
+    Ok(Some(p.and(raw)))
 }
 
 fn libc_eperm() -> i32 {

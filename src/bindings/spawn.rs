@@ -42,6 +42,9 @@ pub(crate) const KEYS: &[&str] = &[
     "stdout",
     "stderr",
     "keep_fds",
+    "lock_files",
+    "parent_fds",
+    "set_pwd",
     "init",
     "die_with_parent",
     "new_session",
@@ -65,7 +68,10 @@ fn id_map(a: &Args, v: Value, key: &str) -> R<Option<IdMap>> {
         Value::String(s) => match s.to_string_lossy().as_str() {
             "root" => Some(IdMap::Root),
             "self" => Some(IdMap::Same),
-            other => return Err(a.fail(format!("{key}: \"root\", \"self\" or a list of {{inside, outside, count}} expected, got '{other}'"))),
+            // The caller writes it (bubblewrap's --userns-block-fd): nobody
+            // here does.
+            "none" => Some(IdMap::Ranges(Vec::new())),
+            other => return Err(a.fail(format!("{key}: \"root\", \"self\", \"none\" or a list of {{inside, outside, count}} expected, got '{other}'"))),
         },
         Value::Table(t) => Some(IdMap::Ranges(values::id_ranges_of(a, 1, t)?)),
         other => return Err(a.fail(format!("{key} must be \"root\", \"self\" or a table, got {}", typename(&other)))),
@@ -452,6 +458,27 @@ fn build<'l>(
         }
         sp = sp.keep_fds(v);
     }
+    let locks = opts.get::<Value>("lock_files")?;
+    expect(a, &locks, "lock_files", "a list of paths")?;
+    if let Value::Table(k) = locks {
+        let mut v = Vec::new();
+        for x in k.sequence_values::<mlua::String>() {
+            let x = x.map_err(|_| a.fail("lock_files must be a list of paths"))?;
+            v.push(std::ffi::OsStr::from_bytes(&x.as_bytes()).to_os_string());
+        }
+        sp = sp.lock_files(v);
+    }
+    let pfds = opts.get::<Value>("parent_fds")?;
+    expect(a, &pfds, "parent_fds", "a list of fd numbers")?;
+    if let Value::Table(k) = pfds {
+        let mut v = Vec::new();
+        for x in k.sequence_values::<i64>() {
+            let x = x.map_err(|_| a.fail("parent_fds must be a list of fd numbers"))?;
+            v.push(i32::try_from(x).map_err(|_| a.fail(format!("parent_fds: bad fd {x}")))?);
+        }
+        sp = sp.parent_fds(v);
+    }
+    sp = sp.set_pwd(opt_bool(opts, fname, "set_pwd", false)?);
     match opts.get::<Value>("init")? {
         Value::Nil => {}
         Value::Boolean(b) => sp = sp.init(b),

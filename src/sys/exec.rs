@@ -21,7 +21,13 @@ pub struct ExecOpts {
     pub cwd: Option<OsString>,
     /// What the program sees as `argv[0]`.
     pub argv0: Option<OsString>,
+    /// Set `PWD` to the directory the program starts in, whichever it is
+    /// by then (bubblewrap does, after its own choice of directory).
+    pub pwd: bool,
 }
+
+/// Room for `PWD=` and a path as long as getcwd(2) gives.
+const PWD_CAP: usize = 4 + 4096 + 1;
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -156,6 +162,9 @@ pub struct Prepared {
     argv_ptrs: Vec<*const libc::c_char>,
     env_ptrs: Vec<*const libc::c_char>,
     cwd: Option<OsString>,
+    /// `PWD=…`, filled in the child by getcwd(2) right before the exec
+    /// (no allocation there); `env_ptrs` points at it.
+    pwd: Option<Box<std::cell::UnsafeCell<[u8; PWD_CAP]>>>,
 }
 
 impl Prepared {
@@ -191,6 +200,13 @@ impl Prepared {
                 })
                 .collect::<Result<_>>()?,
         };
+        let mut env = env;
+        let pwd = opts.pwd.then(|| {
+            env.retain(|e| !e.as_bytes().starts_with(b"PWD="));
+            let mut b = [0u8; PWD_CAP];
+            b[..5].copy_from_slice(b"PWD=/");
+            Box::new(std::cell::UnsafeCell::new(b))
+        });
         let candidates = if prog.as_bytes().contains(&b'/') {
             vec![cstr(prog.as_bytes(), "the program")?]
         } else {
@@ -219,11 +235,16 @@ impl Prepared {
                 .chain(std::iter::once(std::ptr::null()))
                 .collect()
         };
+        let mut env_ptrs: Vec<*const libc::c_char> = ptrs(&env);
+        if let Some(b) = &pwd {
+            env_ptrs.insert(env_ptrs.len() - 1, b.get().cast());
+        }
         Ok(Prepared {
             prog: prog.to_os_string(),
             candidates,
             argv_ptrs: ptrs(&cargv),
-            env_ptrs: ptrs(&env),
+            env_ptrs,
+            pwd,
             argv: cargv,
             env,
             cwd: opts.cwd.clone(),
@@ -248,6 +269,28 @@ impl Prepared {
     /// moved away meanwhile can lie outside it, which the kernel shows
     /// by an "(unreachable)" path.
     pub fn enter_cwd(&self) -> Result<()> {
+        self.enter_cwd_only()?;
+        if let Some(b) = &self.pwd {
+            if ops::planning() {
+                return Ok(());
+            }
+            let p = b.get().cast::<u8>();
+            // SAFETY: getcwd(2) into our own buffer past "PWD=", at most its
+            // size less that; nothing else reads the buffer until execve.
+            // A failure (a path too long, a directory gone) leaves "PWD=/".
+            let n = unsafe { libc::syscall(libc::SYS_getcwd, p.add(4), PWD_CAP - 5) };
+            if n <= 0 {
+                // SAFETY: as above; "/" and its NUL fit.
+                unsafe {
+                    *p.add(4) = b'/';
+                    *p.add(5) = 0;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn enter_cwd_only(&self) -> Result<()> {
         let Some(dir) = &self.cwd else {
             return Ok(());
         };

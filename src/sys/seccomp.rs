@@ -220,6 +220,9 @@ struct Program {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Policy {
     programs: Vec<Program>,
+    /// Programs compiled elsewhere (bubblewrap's `--seccomp FD`), installed
+    /// as they are after ours.
+    raw: Vec<Vec<(u16, u8, u8, u32)>>,
     /// A program of it denies TIOCSTI and TIOCLINUX already.
     tty_guarded: bool,
 }
@@ -390,7 +393,44 @@ impl Policy {
     /// Whether the policy has no program at all (installing it would do
     /// nothing).
     pub fn is_empty(&self) -> bool {
-        self.programs.is_empty()
+        self.programs.is_empty() && self.raw.is_empty()
+    }
+
+    /// A classic BPF program compiled by someone else (libseccomp's
+    /// `seccomp_export_bpf`, as bubblewrap's `--seccomp FD` takes it): the
+    /// kernel's `struct sock_filter` array in native byte order. It is
+    /// installed as it is: what it lets through is its author's business,
+    /// but it runs beside nsrun's own programs, and the kernel obeys the
+    /// strictest answer.
+    pub fn raw(bytes: &[u8]) -> Result<Policy> {
+        const INSN: usize = 8;
+        if bytes.is_empty() || bytes.len() % INSN != 0 {
+            return Err(Error::Invalid(format!(
+                "a compiled seccomp program is a whole number of 8-byte instructions, got {} bytes",
+                bytes.len()
+            )));
+        }
+        let n = bytes.len() / INSN;
+        if n > BPF_MAXINSNS {
+            return Err(Error::Invalid(format!(
+                "a compiled seccomp program has at most {BPF_MAXINSNS} instructions, got {n}"
+            )));
+        }
+        let prog = bytes
+            .chunks_exact(INSN)
+            .map(|c| {
+                (
+                    u16::from_ne_bytes([c[0], c[1]]),
+                    c[2],
+                    c[3],
+                    u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+                )
+            })
+            .collect();
+        Ok(Policy {
+            raw: vec![prog],
+            ..Policy::default()
+        })
     }
 
     fn rules(names: &[String]) -> Result<Vec<Rule>> {
@@ -469,6 +509,7 @@ impl Policy {
         }
         Policy {
             programs,
+            raw: Vec::new(),
             tty_guarded: true,
         }
     }
@@ -484,6 +525,7 @@ impl Policy {
                 on_match: Action::Errno(libc::EPERM),
                 otherwise: Action::Allow,
             }],
+            raw: Vec::new(),
             tty_guarded: true,
         }
     }
@@ -515,6 +557,7 @@ impl Policy {
                 on_match: Action::Allow,
                 otherwise: Action::Kill,
             }],
+            raw: Vec::new(),
             tty_guarded: true,
         })
     }
@@ -522,6 +565,7 @@ impl Policy {
     /// Add the programs of `other`.
     pub fn and(mut self, other: Policy) -> Policy {
         self.programs.extend(other.programs);
+        self.raw.extend(other.raw);
         self.tty_guarded |= other.tty_guarded;
         self
     }
@@ -542,7 +586,8 @@ impl Policy {
             ))
         })?;
         let bad = |e: seccompiler::BackendError| Error::Invalid(format!("seccomp: {e}"));
-        self.programs
+        let mut out: Vec<BpfProgram> = self
+            .programs
             .iter()
             .map(|p| {
                 let (on_match, otherwise) = (p.on_match.to_seccomp(), p.otherwise.to_seccomp());
@@ -588,7 +633,13 @@ impl Policy {
                     _ => prog,
                 })
             })
-            .collect()
+            .collect::<Result<_>>()?;
+        out.extend(self.raw.iter().map(|p| {
+            p.iter()
+                .map(|&(code, jt, jf, k)| seccompiler::sock_filter { code, jt, jf, k })
+                .collect()
+        }));
+        Ok(out)
     }
 
     /// A one-line description of each program, for `--plan` and `--trace`.
@@ -598,7 +649,8 @@ impl Policy {
         } else {
             ""
         };
-        self.programs
+        let mut out: Vec<String> = self
+            .programs
             .iter()
             .map(|p| {
                 let names: Vec<String> = p.rules.iter().map(Rule::describe).collect();
@@ -609,7 +661,13 @@ impl Policy {
                     p.otherwise
                 )
             })
-            .collect()
+            .collect();
+        out.extend(
+            self.raw
+                .iter()
+                .map(|p| format!("a compiled program of {} instructions", p.len())),
+        );
+        out
     }
 }
 

@@ -66,7 +66,7 @@ enum Fmt {
 }
 
 impl Pipe {
-    pub(super) fn new(f: File, write: bool, deadline: Option<Arc<Deadline>>) -> Self {
+    pub(crate) fn new(f: File, write: bool, deadline: Option<Arc<Deadline>>) -> Self {
         if write && deadline.is_some() {
             // Writes wait in poll(2), with the time left, never in write(2):
             // only our end of the pipe is non-blocking.

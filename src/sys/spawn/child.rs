@@ -52,6 +52,17 @@ impl Spawn<'_> {
     /// The first child's steps, to the exec. Returns only with the error
     /// that stopped it, or under `--plan` with the planned run's exit code.
     pub(super) fn child(&mut self, plan: &ClonePlan, mut cx: ChildCtx) -> Result<i32> {
+        for &fd in &self.parent_fds {
+            ops::act(
+                || format!("close({fd})"),
+                || {
+                    // SAFETY: the caller gave this fd to the parent alone.
+                    unsafe { libc::close(fd) };
+                    Ok::<(), Errno>(())
+                },
+            )
+            .op(|| format!("parent_fds: close {fd}"))?;
+        }
         if self.die_with_parent {
             set_pdeathsig(cx.parent)?;
         }
@@ -154,6 +165,7 @@ impl Spawn<'_> {
         let inside = self.inside();
         process::set_error_pipe(-1);
         inside?;
+        self.take_locks(plan.init)?;
         if plan.init {
             return self.become_init(cx);
         }
@@ -170,6 +182,7 @@ impl Spawn<'_> {
         if self.func.is_none() {
             let mut keep = self.keep_fds.clone();
             keep.extend([cx.err_fd, cx.status_fd]);
+            keep.extend(&self.locks_held);
             keep.extend(cx.proc_fd.as_ref().map(|f| f.as_raw_fd()));
             close_fds("init", &keep, &[], false)?;
         }
@@ -183,6 +196,8 @@ impl Spawn<'_> {
             // nsrun's memory (see `ClonePlan::start`).
             unsafe { init::fork_supervised(true, Some(cx.status_fd), Some(cx.err_fd), "init")? };
             ops::set_role("main");
+            // The locks are PID 1's (fcntl locks are not inherited).
+            self.locks_held.clear();
             if self.func.is_some() {
                 init::unseal_forked();
             }
@@ -248,6 +263,48 @@ impl Spawn<'_> {
         }
         if let Some(f) = self.setup.as_mut() {
             f()?;
+        }
+        Ok(())
+    }
+
+    /// Take the shared locks of `lock_files`, in the root `setup` left
+    /// (bubblewrap's `--lock-file`). With an init, PID 1 holds them and
+    /// they close at the program's exec; without one they stay open
+    /// across it, as the program's process is the one holding them.
+    fn take_locks(&mut self, init: bool) -> Result<()> {
+        for path in &self.lock_files {
+            let p = std::path::Path::new(path);
+            let flags = match init {
+                true => libc::O_RDONLY | libc::O_CLOEXEC,
+                false => libc::O_RDONLY,
+            };
+            let fd = ops::act(
+                || format!("open({p:?}, O_RDONLY) and fcntl(F_SETLK, F_RDLCK)"),
+                || {
+                    let c = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(
+                        path.as_os_str(),
+                    ))
+                    .map_err(|_| Errno::EINVAL)?;
+                    // SAFETY: open(2) of a NUL-terminated path.
+                    let fd = Errno::result(unsafe { libc::open(c.as_ptr(), flags) })?;
+                    // SAFETY: a zeroed flock is valid; then filled.
+                    let mut l: libc::flock = unsafe { std::mem::zeroed() };
+                    l.l_type = libc::F_RDLCK as libc::c_short;
+                    l.l_whence = libc::SEEK_SET as libc::c_short;
+                    // SAFETY: F_SETLK with a valid flock on our fd.
+                    if let Err(e) = Errno::result(unsafe { libc::fcntl(fd, libc::F_SETLK, &l) }) {
+                        // SAFETY: our fd.
+                        unsafe { libc::close(fd) };
+                        return Err(e);
+                    }
+                    Ok(fd)
+                },
+            )
+            .op(|| format!("lock file {}", p.display()))?;
+            // Under --plan nothing was opened.
+            if fd >= 0 && !ops::planning() {
+                self.locks_held.push(fd);
+            }
         }
         Ok(())
     }

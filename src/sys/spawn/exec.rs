@@ -150,6 +150,8 @@ impl Spawn<'_> {
     /// Lock down and exec (or run `fn`). Returns only with the error that
     /// stopped it, or under `--plan` with the planned exit code.
     pub(super) fn become_main(&mut self, cx: &ChildCtx) -> Result<i32> {
+        // Locks still held here (no init) are the program's to keep.
+        self.keep_fds.extend(std::mem::take(&mut self.locks_held));
         let keep = &self.keep_fds;
         let (err_fd, prepared) = (cx.err_fd, cx.prepared);
         let running_lua = self.func.is_some();
@@ -221,6 +223,7 @@ impl Spawn<'_> {
                 env: Some(self.environment()),
                 cwd: self.cwd.clone(),
                 argv0: self.argv0.clone(),
+                pwd: self.set_pwd,
             },
         )
     }

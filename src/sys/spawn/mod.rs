@@ -181,6 +181,11 @@ pub struct Spawn<'a> {
     argv0: Option<OsString>,
     stdio: [Stdio; 3],
     keep_fds: Vec<RawFd>,
+    lock_files: Vec<OsString>,
+    parent_fds: Vec<RawFd>,
+    /// The lock files' fds once the child has taken them.
+    locks_held: Vec<RawFd>,
+    set_pwd: bool,
     init: Option<bool>,
     die_with_parent: bool,
     new_session: bool,
@@ -227,6 +232,10 @@ impl<'a> Spawn<'a> {
             argv0: None,
             stdio: [Stdio::Inherit, Stdio::Inherit, Stdio::Inherit],
             keep_fds: Vec::new(),
+            lock_files: Vec::new(),
+            parent_fds: Vec::new(),
+            locks_held: Vec::new(),
+            set_pwd: false,
             init: None,
             die_with_parent: true,
             new_session: false,
@@ -355,6 +364,30 @@ impl<'a> Spawn<'a> {
     /// Fds beyond 0–2 to pass on; all others are closed.
     pub fn keep_fds(mut self, fds: Vec<RawFd>) -> Self {
         self.keep_fds = fds;
+        self
+    }
+
+    /// Files (paths inside, after `setup`) to hold a shared `fcntl` lock
+    /// on while the sandbox runs (bubblewrap's `--lock-file`): taken by
+    /// PID 1 when there is an init, which the program cannot close, else
+    /// by the program's process, whose fd then stays open across the exec.
+    pub fn lock_files(mut self, paths: Vec<OsString>) -> Self {
+        self.lock_files = paths;
+        self
+    }
+
+    /// Fds only the parent uses (a report it writes while the child
+    /// waits): the child closes its copies first thing, so that a reader
+    /// at their other end sees end of file when the parent closes its own.
+    pub fn parent_fds(mut self, fds: Vec<RawFd>) -> Self {
+        self.parent_fds = fds;
+        self
+    }
+
+    /// Set `PWD` to the directory the program starts in (what bubblewrap
+    /// does): the one `cwd` names, or the one `setup` left it in.
+    pub fn set_pwd(mut self, yes: bool) -> Self {
+        self.set_pwd = yes;
         self
     }
     /// Run an init as PID 1 (default: whenever the pid namespace is new).

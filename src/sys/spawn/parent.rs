@@ -56,7 +56,11 @@ impl Spawn<'_> {
             namespaces: self.namespaces,
             joins: joins.iter().map(|(k, _)| *k).collect(),
             init: self.use_init(),
-            runs_lua: self.func.is_some() || self.setup.is_some() || self.before_start.is_some(),
+            // (Lock files are opened by a child that allocates: a fork.)
+            runs_lua: self.func.is_some()
+                || self.setup.is_some()
+                || self.before_start.is_some()
+                || !self.lock_files.is_empty(),
             parent_maps: maps.as_ref().is_some_and(|m| !m.by_child),
             cgroup: self.cgroup.is_some(),
             before_start: self.before_start.is_some(),
@@ -382,6 +386,11 @@ impl IdMaps {
     /// uid_map, setgroups, gid_map, in the order the kernel requires, for
     /// process `pid` (`None`: the caller).
     pub(crate) fn write(&self, pid: idmap::Target) -> Result<()> {
+        if self.uid.is_empty() && self.gid.is_empty() {
+            // Both "none": someone else (the caller, in `before_start`)
+            // writes them.
+            return Ok(());
+        }
         idmap::write_map(pid, IdKind::Uid, &self.uid)?;
         if self.deny_setgroups {
             idmap::setgroups(pid, false)?;
