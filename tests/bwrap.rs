@@ -659,6 +659,33 @@ fn same_failure(as_: As, c: &Cmd, key: &str) {
     }
 }
 
+/// Differences over several command lines, reported together at the end
+/// (one failing variant does not hide the others).
+#[derive(Default)]
+struct Checks(Vec<String>);
+
+impl Checks {
+    /// Run `c` both ways, note any difference, return bwrap's run.
+    fn same(&mut self, as_: As, c: &Cmd) -> Ran {
+        let (b, n) = side_by_side(as_, c);
+        if let Some(d) = differs(&b, &n) {
+            let opts: Vec<&str> = c.args.iter().skip(ROOT.len()).map(|s| s.as_str()).collect();
+            self.0.push(format!("=== {opts:?}\n{d}"));
+        }
+        b
+    }
+
+    #[track_caller]
+    fn done(self) {
+        assert!(
+            self.0.is_empty(),
+            "{} command line(s) differ:\n{}",
+            self.0.len(),
+            self.0.join("\n")
+        );
+    }
+}
+
 /// A crude diff: lines only in one side, in order.
 fn line_diff(a: &str, b: &str) -> String {
     let al: Vec<&str> = a.lines().collect();
@@ -741,24 +768,27 @@ both!(fn errors(as_) {
 });
 
 both!(fn exit_status(as_) {
+    let mut ck = Checks::default();
     for opts in [&[][..], &["--unshare-pid"], &["--unshare-all"], &["--unshare-pid", "--as-pid-1"]] {
-        same(as_, &sh(opts, "exit 7")).assert_status("exit 7");
+        ck.same(as_, &sh(opts, "exit 7")).assert_status("exit 7");
         // As pid 1, the shell ignores a signal it has no handler for.
         let want = if opts.contains(&"--as-pid-1") { "exit 0" } else { "exit 143" };
-        same(as_, &sh(opts, "kill -TERM $$")).assert_status(want);
-        same(as_, &sh(opts, "echo out; echo err >&2; exit 0"))
+        ck.same(as_, &sh(opts, "kill -TERM $$")).assert_status(want);
+        ck.same(as_, &sh(opts, "echo out; echo err >&2; exit 0"))
             .assert_status("exit 0")
             .stdout_has("out");
     }
     let mut a = ROOT.to_vec();
     a.push("/nonexistent");
     same_failure(as_, &cmd(&a), "/nonexistent: No such file or directory");
+    ck.done();
 });
 
 // ---------------------------------------------------------------------------
 // Identity and namespaces.
 
 both!(fn identity_and_namespaces(as_) {
+    let mut ck = Checks::default();
     let variants: &[&[&str]] = &[
         &[],
         &["--unshare-user"],
@@ -777,7 +807,7 @@ both!(fn identity_and_namespaces(as_) {
     ];
     let script = format!("{IDENTITY}; {NS}");
     for v in variants {
-        let b = same(as_, &sh(v, &script));
+        let b = ck.same(as_, &sh(v, &script));
         b.assert_status("exit 0").stdout_has("uid_map");
         // The scripts do tell the variants apart.
         if v.contains(&"--unshare-net") {
@@ -790,6 +820,7 @@ both!(fn identity_and_namespaces(as_) {
             b.stdout_has("uid=5(games) gid=6(disk)");
         }
     }
+    ck.done();
 });
 
 both!(fn hostname(as_) {
@@ -961,22 +992,24 @@ both!(fn remount_ro(as_) {
 });
 
 both!(fn proc_dev(as_) {
+    let mut ck = Checks::default();
     // The base root has --proc /proc and --dev /dev: compare all mounts
     // and the whole of /dev.
     let script = format!(
         "{MOUNTS}; find /dev -printf '%p %y %m %l\\n' | sort; ls /proc/self/ > /dev/null && echo proc-ok; echo x > /dev/null && echo null-ok; head -c1 /dev/zero | od -An -tx1"
     );
     for opts in [&[][..], &["--unshare-pid"], &["--unshare-all"]] {
-        same(as_, &sh(opts, &script))
+        ck.same(as_, &sh(opts, &script))
             .stdout_has("mount /proc proc rw")
             .stdout_has("mount /dev tmpfs rw")
             .stdout_has("/dev/ptmx l")
             .stdout_has("proc-ok\nnull-ok");
     }
     // /proc and /dev elsewhere.
-    same(as_, &sh(&["--proc", "/p2", "--dev", "/d2"], &format!("{MOUNTS}; ls /d2 | sort")))
+    ck.same(as_, &sh(&["--proc", "/p2", "--dev", "/d2"], &format!("{MOUNTS}; ls /d2 | sort")))
         .stdout_has("mount /p2 proc")
         .stdout_has("mount /d2 tmpfs");
+    ck.done();
 });
 
 both!(fn tmpfs_and_mqueue(as_) {
@@ -1072,17 +1105,19 @@ both!(fn args_fd(as_) {
 // Status fds.
 
 both!(fn info_and_json_status(as_) {
+    let mut ck = Checks::default();
     for opts in [&[][..], &["--unshare-net"], &["--unshare-all"], &["--unshare-all", "--share-net"], &["--unshare-user", "--unshare-pid"]] {
         let mut o = opts.to_vec();
         o.extend_from_slice(&["--info-fd", "40", "--json-status-fd", "41"]);
-        let b = same(as_, &sh(&o, "exit 3").output(40).output(41));
+        let b = ck.same(as_, &sh(&o, "exit 3").output(40).output(41));
         b.assert_status("exit 3");
         assert!(b.fds[&40].contains("\"child-pid\": N"), "{}", b.report());
         assert!(b.fds[&41].contains("{ \"exit-code\": 3 }"), "{}", b.report());
     }
     // Killed by a signal: the status document has 128+N.
-    let b = same(as_, &sh(&["--unshare-pid", "--json-status-fd", "41"], "kill -KILL $$").output(41));
+    let b = ck.same(as_, &sh(&["--unshare-pid", "--json-status-fd", "41"], "kill -KILL $$").output(41));
     b.assert_status("exit 137");
+    ck.done();
 });
 
 // ---------------------------------------------------------------------------
@@ -1273,6 +1308,7 @@ both!(fn seccomp(as_) {
 // Capabilities, sessions, pid 1.
 
 both!(fn capabilities(as_) {
+    let mut ck = Checks::default();
     let script = "grep -E '^(Cap|NoNewPrivs)' /proc/self/status";
     let variants: &[&[&str]] = &[
         &["--cap-drop", "ALL"],
@@ -1285,23 +1321,28 @@ both!(fn capabilities(as_) {
         &["--unshare-user", "--uid", "0", "--cap-drop", "ALL", "--cap-add", "CAP_SETUID"],
     ];
     for v in variants {
-        same(as_, &sh(v, script)).assert_status("exit 0").stdout_has("CapBnd");
+        ck.same(as_, &sh(v, script)).assert_status("exit 0").stdout_has("CapBnd");
     }
-    same(as_, &sh(&["--unshare-user", "--cap-drop", "ALL", "--cap-add", "CAP_NET_ADMIN"], script))
+    ck.same(as_, &sh(&["--unshare-user", "--cap-drop", "ALL", "--cap-add", "CAP_NET_ADMIN"], script))
         .stdout_has("CapEff:\t0000000000001000");
+    ck.done();
 });
 
 both!(fn session_and_pid1(as_) {
-    let leader = r#"set -- $(cat /proc/$$/stat); [ "$6" = "$$" ] && echo leader || echo not-leader"#;
+    let mut ck = Checks::default();
+    // The program's session: its own, pid 1's (bubblewrap's reaper calls
+    // setsid for --new-session in a pid namespace), one outside the pid
+    // namespace (0), or the caller's.
+    let leader = r#"set -- $(cat /proc/$$/stat); case $6 in $$) echo own;; 1) echo pid1s;; 0) echo outside;; *) echo callers;; esac"#;
     for v in [&[][..], &["--new-session"], &["--unshare-pid"], &["--unshare-pid", "--new-session"]] {
-        let b = same(as_, &sh(v, leader));
-        if v.contains(&"--new-session") {
-            b.stdout_has("leader");
-        }
+        let b = ck.same(as_, &sh(v, leader));
+        let new = b.stdout == "own\n" || b.stdout == "pid1s\n";
+        assert_eq!(new, v.contains(&"--new-session"), "{}", b.report());
     }
-    same(as_, &sh(&["--unshare-pid"], "echo $$")).stdout_has("2\n");
-    same(as_, &sh(&["--unshare-pid", "--as-pid-1"], "echo $$; ps -o pid= -p 1 | tr -d ' '")).stdout_has("1\n");
-    same(as_, &sh(&["--unshare-all", "--as-pid-1"], "echo $$")).stdout_has("1\n");
+    ck.same(as_, &sh(&["--unshare-pid"], "echo $$")).stdout_has("2\n");
+    ck.same(as_, &sh(&["--unshare-pid", "--as-pid-1"], "echo $$; ps -o pid= -p 1 | tr -d ' '")).stdout_has("1\n");
+    ck.same(as_, &sh(&["--unshare-all", "--as-pid-1"], "echo $$")).stdout_has("1\n");
+    ck.done();
 });
 
 both!(fn die_with_parent(as_) {
