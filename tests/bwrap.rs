@@ -446,13 +446,12 @@ fn start(tool: Tool, as_: As, c: &Cmd, raw: &[(i32, RawFd)]) -> Started {
                 }
                 libc::close(tmp[i]);
             }
-            if user {
-                if libc::setgroups(0, std::ptr::null()) != 0
+            if user
+                && (libc::setgroups(0, std::ptr::null()) != 0
                     || libc::setresgid(NOBODY, NOBODY, NOBODY) != 0
-                    || libc::setresuid(NOBODY, NOBODY, NOBODY) != 0
-                {
-                    return Err(err());
-                }
+                    || libc::setresuid(NOBODY, NOBODY, NOBODY) != 0)
+            {
+                return Err(err());
             }
             Ok(())
         });
@@ -1030,7 +1029,7 @@ both!(fn tmpfs_and_mqueue(as_) {
     .stdout_has("writable");
     // --size applies to --tmpfs only.
     same_failure(as_, &sh(&["--size", "100", "--dir", "/x"], "true"), "--size");
-    same(as_, &sh(&["--unshare-ipc", "--mqueue", "/mq"], &format!("{MOUNTS}")))
+    same(as_, &sh(&["--unshare-ipc", "--mqueue", "/mq"], MOUNTS))
         .stdout_has("mount /mq mqueue rw");
 });
 
@@ -1174,7 +1173,7 @@ both!(fn userns_block_fd(as_) {
         let (br, bw) = pipe();
         let c = sh(
             &["--unshare-user", "--unshare-pid", "--userns-block-fd", "40", "--info-fd", "41"],
-            &format!("{IDENTITY}"),
+            IDENTITY,
         );
         let s = start(tool, as_, &c, &[(40, br.as_raw_fd()), (41, iw.as_raw_fd())]);
         drop(br);
@@ -1393,8 +1392,23 @@ both!(fn disable_userns(as_) {
 });
 
 /// A `sleep` in its own user and pid namespaces (`unshare -U -r -p -f`),
-/// started as `as_`: (its unshare parent, the sleep's pid).
-fn ns_holder(as_: As) -> (std::process::Child, i32) {
+/// killed with its process group when dropped.
+struct Holder {
+    unshare: std::process::Child,
+    /// The sleep's pid.
+    pid: i32,
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        // SAFETY: the process group we created.
+        unsafe { libc::kill(-(self.unshare.id() as i32), libc::SIGKILL) };
+        let _ = self.unshare.wait();
+    }
+}
+
+/// Start a [`Holder`] as `as_`.
+fn ns_holder(as_: As) -> Holder {
     let mut c = Command::new("unshare");
     c.args(["-U", "-r", "-p", "-f", "sleep", "60"])
         .stdin(Stdio::null())
@@ -1413,11 +1427,15 @@ fn ns_holder(as_: As) -> (std::process::Child, i32) {
             });
         }
     }
-    let child = c.spawn().expect("start unshare");
+    let mut holder = Holder {
+        unshare: c.spawn().expect("start unshare"),
+        pid: 0,
+    };
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let kids = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", child.id()))
-            .unwrap_or_default();
+        let kids =
+            std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", holder.unshare.id()))
+                .unwrap_or_default();
         if let Some(p) = kids.split_whitespace().next() {
             let pid: i32 = p.parse().unwrap();
             // Past unshare's fork: the child has exec'd sleep.
@@ -1426,7 +1444,8 @@ fn ns_holder(as_: As) -> (std::process::Child, i32) {
                 .trim()
                 == "sleep"
             {
-                return (child, pid);
+                holder.pid = pid;
+                return holder;
             }
         }
         assert!(Instant::now() < deadline, "unshare did not start sleep");
@@ -1435,7 +1454,8 @@ fn ns_holder(as_: As) -> (std::process::Child, i32) {
 }
 
 both!(fn join_namespaces(as_) {
-    let (mut holder, pid) = ns_holder(as_);
+    let holder = ns_holder(as_);
+    let pid = holder.pid;
     let user = std::fs::File::open(format!("/proc/{pid}/ns/user")).unwrap();
     let pidns = std::fs::File::open(format!("/proc/{pid}/ns/pid")).unwrap();
     let fds = [(40, user.as_raw_fd()), (41, pidns.as_raw_fd())];
@@ -1459,8 +1479,7 @@ both!(fn join_namespaces(as_) {
         }
     }
     // SAFETY: the process group we created.
-    unsafe { libc::kill(-(holder.id() as i32), libc::SIGKILL) };
-    let _ = holder.wait();
+    drop(holder);
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 });
 
