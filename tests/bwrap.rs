@@ -1478,7 +1478,6 @@ both!(fn join_namespaces(as_) {
             fails.push(format!("{opts:?}: {d}"));
         }
     }
-    // SAFETY: the process group we created.
     drop(holder);
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 });
