@@ -164,6 +164,9 @@
 ---@field stdout? nsrun.Stdio default `"inherit"` (`"pipe"` for ns.run)
 ---@field stderr? nsrun.Stdio default `"inherit"` (`"pipe"` for ns.run)
 ---@field keep_fds? integer[] fds beyond 0-2 to pass on; every other fd is closed in the child
+---@field lock_files? string[] paths (inside, after setup) to hold a shared fcntl lock on while the sandbox runs (bubblewrap's --lock-file); PID 1 holds them when there is an init
+---@field parent_fds? integer[] fds only the parent uses (a report it writes while the child waits): the child closes its copies first thing
+---@field set_pwd? boolean set PWD to the directory the program starts in (default false)
 ---@field init? boolean a small init as PID 1 (default true when `"pid"` is new)
 ---@field die_with_parent? boolean kill the child if nsrun dies (default true)
 ---@field new_session? boolean setsid() in the child
@@ -193,6 +196,7 @@
 ---@field deny? string[] system calls that get `action`
 ---@field errno? string the errno of the `"errno"` actions (default `"EPERM"`)
 ---@field action? "errno"|"kill"|"log" what denied calls get (default `"errno"`)
+---@field bpf? string|string[] compiled classic BPF programs (the kernel's sock_filter array, as libseccomp's seccomp_export_bpf writes it), installed as they are
 
 ---@alias nsrun.RlimitName "as"|"core"|"cpu"|"data"|"fsize"|"locks"|"memlock"|"msgqueue"|"nice"|"nofile"|"nproc"|"rss"|"rtprio"|"rttime"|"sigpending"|"stack"
 
@@ -671,6 +675,14 @@ function ns.readdir(path) end
 ---The working directory, as the kernel knows it (`$PWD` may be unset or stale).
 ---@return string dir
 function ns.getcwd() end
+
+---An fd the caller handed nsrun (`--info-fd 5`) as a pipe value (`read`, `lines`,
+---`write`, `close`). The fd becomes the value's: its `close()` closes the fd, which is
+---how the reader at the other end sees end of file. Marked close-on-exec.
+---@param fd integer 3 or more
+---@param mode? "r"|"w" default "r"
+---@return nsrun.Pipe
+function ns.fdopen(fd, mode) end
 
 ---`path` made absolute, every symlink, `.` and `..` resolved (realpath(3)); an error if it does not exist.
 ---@param path string
