@@ -345,6 +345,32 @@ struct Started {
     timeout: Duration,
 }
 
+/// Live processes of process group `pgid`, or working in `dir` (a
+/// sandbox's program may have left the group: --new-session).
+fn live(pgid: i32, dir: &Path) -> Vec<(i32, String)> {
+    let mut v = common::live_where(Group::Process, pgid);
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return v;
+    };
+    for e in rd.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cwd) = std::fs::read_link(e.path().join("cwd")) else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        let zombie = stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, r)| r.starts_with('Z'));
+        if cwd.starts_with(dir) && !zombie && !v.iter().any(|(p, _)| *p == pid) {
+            let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+            v.push((pid, comm.trim().to_string()));
+        }
+    }
+    v
+}
+
 fn pipe() -> (OwnedFd, OwnedFd) {
     let mut fds = [0; 2];
     // SAFETY: fds is a valid array of two ints.
@@ -568,14 +594,19 @@ impl Started {
             std::thread::sleep(Duration::from_millis(5));
         }
         let deadline = Instant::now() + Duration::from_secs(3);
-        let mut left = common::live_where(Group::Process, self.pgid);
+        let dir = self.dir().to_path_buf();
+        let mut left = live(self.pgid, &dir);
         while !left.is_empty() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
-            left = common::live_where(Group::Process, self.pgid);
+            left = live(self.pgid, &dir);
         }
-        if !left.is_empty() {
-            // SAFETY: the process group we created.
-            unsafe { libc::kill(-self.pgid, libc::SIGKILL) };
+        // SAFETY: the process group we created, and processes found in
+        // our run directory.
+        unsafe {
+            libc::kill(-self.pgid, libc::SIGKILL);
+            for (pid, _) in &left {
+                libc::kill(*pid, libc::SIGKILL);
+            }
         }
         let r = self.finish();
         assert!(
@@ -1359,14 +1390,26 @@ both!(fn die_with_parent(as_) {
             // SAFETY: the tool's own pid, our child.
             unsafe { libc::kill(pgid, libc::SIGKILL) };
             let _ = s.child.wait();
+            // Dying takes a moment (a chain of death signals): wait for it,
+            // or give it that moment when it should not happen.
+            if !dies {
+                std::thread::sleep(Duration::from_millis(300));
+            }
             let deadline = Instant::now() + Duration::from_secs(3);
-            let mut left = common::live_where(Group::Process, pgid);
+            let dir = s.dir().to_path_buf();
+            let mut left = live(pgid, &dir);
             while !left.is_empty() && Instant::now() < deadline && dies {
                 std::thread::sleep(Duration::from_millis(20));
-                left = common::live_where(Group::Process, pgid);
+                left = live(pgid, &dir);
             }
-            // SAFETY: the process group we created.
-            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+            // SAFETY: the process group we created, and processes found
+            // in our run directory.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+                for (pid, _) in &left {
+                    libc::kill(*pid, libc::SIGKILL);
+                }
+            }
             if dies {
                 assert!(left.is_empty(), "{tool:?} {opts:?}: the sandbox outlived its parent: {left:?}");
             } else {
