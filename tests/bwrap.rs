@@ -7,7 +7,8 @@
 //! Each run gets its own directory `$D` (bound into the sandbox at the same
 //! path); outputs are compared after replacing that path with `$D`,
 //! namespace ids with `KIND:host` or `KIND:new` (against the test process's
-//! own), and numbers in the info/status documents with 0. Known, intended
+//! own), and pids and namespace ids in the info/status documents with
+//! `N` (their keys and order are compared). Known, intended
 //! differences are left out of what the scripts print: the `Seccomp` lines
 //! of /proc/self/status (nsrun adds a TIOCSTI filter), PID 1's exe, comm
 //! and cmdline, the session keyring. `--remount-ro` is recursive in nsrun
@@ -20,6 +21,11 @@
 //! (setgroups, setresgid, setresuid: what `setpriv --reuid --regid
 //! --clear-groups` does) so that argv[0] can be chosen: `bwrap` prints it
 //! in its usage line.
+//!
+//! `BWRAP_SELF_CHECK=1 cargo test --test bwrap` runs Debian's bwrap on both
+//! sides, a check of the tests themselves: all pass but those of nsrun-only
+//! behaviour (0.11 options, the recursive --remount-ro, --symlink over the
+//! same link).
 
 mod common;
 
