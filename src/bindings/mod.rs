@@ -361,5 +361,14 @@ pub(crate) fn shipped_helpers(lua: &Lua) -> mlua::Result<mlua::Table> {
             })
         })?,
     )?;
+    // A note in the plan (`# …`): what a --plan run shows beside its
+    // steps, such as the bubblewrap command line a sandbox stands for.
+    t.set(
+        "plan_note",
+        lua.create_function(|_, s: mlua::String| {
+            crate::sys::ops::record(|| format!("# {}", s.to_string_lossy()));
+            Ok(())
+        })?,
+    )?;
     Ok(t)
 }
