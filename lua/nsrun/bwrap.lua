@@ -18,7 +18,7 @@
 --- --die-with-parent).
 local ns = require "nsrun"
 local sandbox = require "nsrun.sandbox"
-local planning = ...
+local planning, helpers = ...
 planning = planning == true
 
 local M = {}
@@ -739,6 +739,7 @@ function M.main(argv0, argv)
     usage(argv0, io.stderr)
     return 1
   end
+  if t.die_with_parent then helpers.die_with_parent() end
   local spawn_ok, p = pcall(sandbox.spawn, M.options(t, x))
   if not spawn_ok then
     -- The user's paths and words, not where in nsrun it happened.

@@ -668,9 +668,6 @@ local function build(opts, level)
   return spawn
 end
 
---- Start the sandbox; returns a process as ns.spawn does.
----@param opts table sandbox options (see the README's bwrap table)
----@return nsrun.Process
 -- Under --plan, the bubblewrap command line the table stands for, as a
 -- note in the plan (what cannot be said there is left out of it).
 local function note_bwrap(opts)
@@ -694,6 +691,9 @@ local function note_bwrap(opts)
   helpers.plan_note("as bubblewrap: bwrap " .. table.concat(words, " "))
 end
 
+--- Start the sandbox; returns a process as ns.spawn does.
+---@param opts table sandbox options (see the README's bwrap table)
+---@return nsrun.Process
 function M.spawn(opts)
   local spawn = build(opts, 2)
   note_bwrap(opts)
