@@ -808,6 +808,10 @@ fn plan_steps(text: &str) -> Vec<(String, String)> {
             let l = l.trim_start();
             let (_, rest) = l.split_once("  ")?;
             let (role, call) = rest.split_once(' ')?;
+            // A note (`# as bubblewrap: …`) is no step: nothing traces it.
+            if call.trim_start().starts_with("# ") {
+                return None;
+            }
             Some((role.to_string(), normalise(call.trim_start())))
         })
         .collect()

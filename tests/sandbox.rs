@@ -130,3 +130,130 @@ both!(
         d.stderr_lacks("/oldroot");
     }
 );
+
+both!(
+    /// `root = {DIR, ro = true}` and `{DIR, overlay = "tmpfs"}` never
+    /// write into DIR: mount points, files and the program's writes land
+    /// on a tmpfs upper layer. Control: a plain `root = DIR` leaves its
+    /// mount points behind in DIR.
+    fn root_ro_and_overlay_leave_dir_alone(as_) {
+        let recipe = r#"
+            local ns = require "nsrun"
+            local sandbox = require "nsrun.sandbox"
+            local dir = os.getenv("NSRUN_TEST_DIR")
+            ns.mkdir(dir .. "/img/etc", "0755", {parents = true})
+            ns.write_file(dir .. "/img/etc/motd", "image\n")
+            local function box(root)
+              return sandbox.run{
+                root = root,
+                binds = {{"/usr", "/usr", ro = true}},
+                symlinks = {["/bin"] = "usr/bin", ["/lib"] = "usr/lib", ["/lib64"] = "usr/lib64"},
+                tmpfs = {"/tmp"},
+                files = {["/etc/hostname"] = "box\n"},
+                argv = {"sh", "-c", "cat /etc/motd /etc/hostname; touch /x && echo wrote-x; "
+                  .. "echo t > /tmp/t && cat /tmp/t"},
+              }
+            end
+            local function listing()
+              local names = {}
+              local function walk(p, rel)
+                for _, n in ipairs(ns.readdir(p)) do
+                  names[#names + 1] = rel .. n
+                  local ok = pcall(ns.readdir, p .. "/" .. n)
+                  if ok then walk(p .. "/" .. n, rel .. n .. "/") end
+                end
+              end
+              walk(dir .. "/img", "")
+              table.sort(names)
+              return table.concat(names, " ")
+            end
+            local mode = arg[1]
+            local root = dir .. "/img"
+            if mode == "ro" then root = {root, ro = true}
+            elseif mode == "overlay" then root = {root, overlay = "tmpfs"} end
+            local r = box(root)
+            io.write(r.stdout, "code ", r.code, "\n", "img: ", listing(), "\n")"#;
+        for (mode, wrote) in [("ro", false), ("overlay", true)] {
+            let d = common::nsrun(as_)
+                .file("r.lua", recipe.as_bytes())
+                .args(&["r.lua", mode])
+                .run();
+            d.assert_code(0);
+            d.stdout_has("image\nbox\n");
+            d.stdout_has("t\ncode 0\n");
+            assert_eq!(d.stdout.contains("wrote-x"), wrote, "{mode}: {}", d.report());
+            // Nothing of the sandbox's in the image: not its mount points
+            // (usr, tmp), files (etc/hostname), symlinks or writes (x).
+            d.stdout_has("img: etc etc/motd\n");
+        }
+        // Control: bound as it is, the image gets the mount points.
+        let d = common::nsrun(as_)
+            .file("r.lua", recipe.as_bytes())
+            .args(&["r.lua", "plain"])
+            .run();
+        d.assert_code(0);
+        d.stdout_has("wrote-x");
+        assert!(d.stdout.contains("img: bin etc etc/hostname etc/motd lib lib64 tmp usr x\n"), "{}", d.report());
+    }
+);
+
+both!(
+    /// A bad root table is named in the parent.
+    fn root_table_checked(as_) {
+        let d = common::run(
+            as_,
+            r#"local sandbox = require "nsrun.sandbox"
+            sandbox.run{root = {"/usr", overlay = "disk"}, argv = {"true"}}"#,
+            &[],
+        );
+        d.assert_code(1);
+        d.stderr_has("root.overlay must be \"tmpfs\"");
+        let d = common::run(
+            as_,
+            r#"local sandbox = require "nsrun.sandbox"
+            sandbox.run{root = {"/usr", r0 = true}, argv = {"true"}}"#,
+            &[],
+        );
+        d.assert_code(1);
+        d.stderr_has("root: unknown key 'r0' (did you mean 'ro'?)");
+    }
+);
+
+both!(
+    /// bubblewrap's command line and the sandbox table convert both ways,
+    /// and --plan shows the command line a sandbox stands for.
+    fn bwrap_round_trip(as_) {
+        let recipe = r#"
+            local sandbox = require "nsrun.sandbox"
+            local argv = {"--unshare-pid", "--unshare-uts", "--hostname", "h", "--ro-bind", "/usr", "/usr",
+              "--perms", "0700", "--tmpfs", "/tmp", "--size", "1000", "--tmpfs", "/tmp/s", "--dir", "/d",
+              "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+              "--chmod", "0711", "/d", "--remount-ro", "/usr",
+              "--overlay-src", "/usr", "--tmp-overlay", "/o", "--", "sh", "-c", "echo hi"}
+            local t = sandbox.from_bwrap(argv)
+            local back = sandbox.to_bwrap(t)
+            print(table.concat(back, " "))
+            local r = sandbox.run(t)
+            print(r.code, r.stdout)"#;
+        let d = common::run(as_, recipe, &[]);
+        d.assert_code(0);
+        // Back in the same order; the namespaces bubblewrap decides (the
+        // mount one always, a user one for uid 65534) said outright.
+        let user = if matches!(as_, common::As::User) { "--unshare-user " } else { "" };
+        d.stdout_has(&format!(
+            "{user}--unshare-pid --unshare-uts --hostname h --ro-bind /usr /usr --perms 0700 --tmpfs /tmp \
+             --size 1000 --tmpfs /tmp/s --dir /d --symlink usr/bin /bin --symlink usr/lib /lib \
+             --symlink usr/lib64 /lib64 --chmod 0711 /d \
+             --remount-ro /usr --overlay-src /usr --tmp-overlay /o"
+        ));
+        d.stdout_has("0\thi\n");
+        let d = common::nsrun(as_)
+            .file("r.lua", br#"local sandbox = require "nsrun.sandbox"
+                sandbox.run{argv = {"echo", "it's"}, binds = {{"/usr", "/usr", ro = true}}, tmpfs = {"/tmp"}}"#)
+            .args(&["--plan", "r.lua"])
+            .run();
+        d.assert_code(0);
+        d.stderr_has("# as bubblewrap: bwrap --unshare-user --unshare-ipc --unshare-pid --unshare-net \
+                       --unshare-uts --unshare-cgroup --ro-bind /usr /usr --tmpfs /tmp --die-with-parent -- echo 'it'\\''s'");
+    }
+);

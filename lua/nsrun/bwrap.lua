@@ -18,7 +18,7 @@
 --- --die-with-parent).
 local ns = require "nsrun"
 local sandbox = require "nsrun.sandbox"
-local planning = ...
+local planning, helpers = ...
 planning = planning == true
 
 local M = {}
@@ -651,7 +651,7 @@ function M.to_argv(t)
       out[#out] = out[#out] .. (s.try and "-try" or "")
       add(s[2], s[3])
     elseif k == "tmpfs" then
-      if s.mode then add("--perms", s.mode) end
+      if s.mode and s.mode ~= PERMS_DEFAULT["--tmpfs"] then add("--perms", s.mode) end
       if s.size then add("--size", s.size) end
       add("--tmpfs", s[2])
     elseif k == "overlay" then
@@ -665,7 +665,7 @@ function M.to_argv(t)
         add("--ro-overlay", s[2])
       end
     elseif k == "proc" or k == "dev" or k == "mqueue" or k == "dir" or k == "remount_ro" then
-      if k == "dir" and s.mode then add("--perms", s.mode) end
+      if k == "dir" and s.mode and s.mode ~= PERMS_DEFAULT["--dir"] then add("--perms", s.mode) end
       add("--" .. k:gsub("_", "-"), s[2])
     elseif k == "symlink" then
       add("--symlink", s[2], s[3])
@@ -739,6 +739,7 @@ function M.main(argv0, argv)
     usage(argv0, io.stderr)
     return 1
   end
+  if t.die_with_parent then helpers.die_with_parent() end
   local spawn_ok, p = pcall(sandbox.spawn, M.options(t, x))
   if not spawn_ok then
     -- The user's paths and words, not where in nsrun it happened.

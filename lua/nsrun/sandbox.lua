@@ -668,18 +668,45 @@ local function build(opts, level)
   return spawn
 end
 
+-- Under --plan, the bubblewrap command line the table stands for, as a
+-- note in the plan (what cannot be said there is left out of it).
+local function note_bwrap(opts)
+  if not planning or type(opts) ~= "table" then return end
+  local ok, argv = pcall(M.to_bwrap, opts)
+  if not ok then return end
+  local words = {}
+  for i, w in ipairs(argv) do
+    if w:match("^[%w%./_:=,@+-]+$") then
+      words[i] = w
+    elseif w:find("[%c]") then
+      -- One line per step: control characters as the shell's $'…' writes them.
+      words[i] = "$'" .. w:gsub("[\\'%c]", function(c)
+        return ({ ["\n"] = "\\n", ["\t"] = "\\t", ["\\"] = "\\\\", ["'"] = "\\'" })[c]
+          or ("\\x%02x"):format(c:byte())
+      end) .. "'"
+    else
+      words[i] = "'" .. w:gsub("'", "'\\''") .. "'"
+    end
+  end
+  helpers.plan_note("as bubblewrap: bwrap " .. table.concat(words, " "))
+end
+
 --- Start the sandbox; returns a process as ns.spawn does.
 ---@param opts table sandbox options (see the README's bwrap table)
 ---@return nsrun.Process
 function M.spawn(opts)
-  return ns.spawn(build(opts, 2))
+  local spawn = build(opts, 2)
+  note_bwrap(opts)
+  return ns.spawn(spawn)
 end
 
 --- Start the sandbox, wait, and capture: returns what ns.run returns.
 ---@param opts table sandbox options
 ---@return nsrun.Status
 function M.run(opts)
-  return ns.run(build(opts, 2))
+  local spawn = build(opts, 2)
+  note_bwrap(opts)
+  return ns.run(spawn)
 end
 
 --- A sandbox table from bubblewrap's command line (the arguments after

@@ -361,5 +361,40 @@ pub(crate) fn shipped_helpers(lua: &Lua) -> mlua::Result<mlua::Table> {
             })
         })?,
     )?;
+    // nsrun itself killed when its parent dies (bubblewrap's
+    // --die-with-parent covers "bwrap or bwrap's parent"). Not under
+    // --plan, which changes nothing.
+    t.set(
+        "die_with_parent",
+        lua.create_function(|_, ()| {
+            if crate::sys::ops::planning() {
+                return Ok(());
+            }
+            let before = nix::unistd::getppid().as_raw();
+            // SAFETY: prctl with PR_SET_PDEATHSIG and a signal number.
+            if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } != 0 {
+                return Err(mlua::Error::runtime(format!(
+                    "prctl(PR_SET_PDEATHSIG): {}",
+                    std::io::Error::last_os_error()
+                )));
+            }
+            // The parent may have gone before the call: then nobody will
+            // send the signal.
+            if nix::unistd::getppid().as_raw() != before {
+                // SAFETY: raising a signal on ourselves.
+                unsafe { libc::raise(libc::SIGKILL) };
+            }
+            Ok(())
+        })?,
+    )?;
+    // A note in the plan (`# …`): what a --plan run shows beside its
+    // steps, such as the bubblewrap command line a sandbox stands for.
+    t.set(
+        "plan_note",
+        lua.create_function(|_, s: mlua::String| {
+            crate::sys::ops::record(|| format!("# {}", s.to_string_lossy()));
+            Ok(())
+        })?,
+    )?;
     Ok(t)
 }

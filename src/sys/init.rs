@@ -299,13 +299,39 @@ pub fn supervise(main: i32, status_fd: Option<RawFd>) -> ! {
     }
 }
 
+/// Fds PID 1 holds for the sandbox's life (the shared locks of
+/// `lock_files`): set before the main process starts, read when PID 1
+/// closes everything else. Fixed slots: PID 1 allocates nothing there.
+static HELD: [std::sync::atomic::AtomicI32; MAX_HELD] =
+    [const { std::sync::atomic::AtomicI32::new(-1) }; MAX_HELD];
+
+/// How many fds [`hold`] keeps.
+pub(crate) const MAX_HELD: usize = 16;
+
+/// Keep `fds` open in PID 1 (at most [`MAX_HELD`]).
+pub(crate) fn hold(fds: &[RawFd]) {
+    for (slot, fd) in HELD.iter().zip(fds) {
+        slot.store(*fd, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 fn close_fds_except(keep: Option<RawFd>) {
+    let mut held = [-1; MAX_HELD];
+    let mut n = 0;
+    for slot in &HELD {
+        let fd = slot.load(std::sync::atomic::Ordering::Relaxed);
+        if fd >= 0 {
+            held[n] = fd;
+            n += 1;
+        }
+    }
+    let held = &held[..n];
     // A supervisor with fds it cannot close would hold the recipe's files
     // for the sandbox's life: leave rather than run like that.
     let r = super::ops::act(
         || "close fds but the status channel".into(),
         || {
-            close_all_but(keep.as_slice(), &[], false)
+            close_all_but(keep.as_slice(), held, false)
                 .map_err(|e| e.errno().unwrap_or(nix::errno::Errno::EIO))
         },
     );

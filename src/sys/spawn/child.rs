@@ -186,6 +186,10 @@ impl Spawn<'_> {
             keep.extend(cx.proc_fd.as_ref().map(|f| f.as_raw_fd()));
             close_fds("init", &keep, &[], false)?;
         }
+        // The locks are PID 1's for the sandbox's life; the main process
+        // must not hold them (fcntl locks are not inherited anyway).
+        init::hold(&self.locks_held);
+        self.locks_held.clear();
         // The main process's parent: PID 1 of the new pid namespace, or
         // 2 behind a time namespace's relay that is PID 1.
         cx.parent = nix::unistd::getpid().as_raw();
@@ -196,8 +200,6 @@ impl Spawn<'_> {
             // nsrun's memory (see `ClonePlan::start`).
             unsafe { init::fork_supervised(true, Some(cx.status_fd), Some(cx.err_fd), "init")? };
             ops::set_role("main");
-            // The locks are PID 1's (fcntl locks are not inherited).
-            self.locks_held.clear();
             if self.func.is_some() {
                 init::unseal_forked();
             }

@@ -560,6 +560,13 @@ impl<'a> Spawn<'a> {
             // cannot enforce what was asked.
             l.check()?;
         }
+        if self.lock_files.len() > super::init::MAX_HELD {
+            return bad(format!(
+                "lock_files: at most {} files, got {}",
+                super::init::MAX_HELD,
+                self.lock_files.len()
+            ));
+        }
         for fd in &self.keep_fds {
             if *fd < 3 {
                 return bad(format!(
