@@ -14,8 +14,9 @@
 //! and cmdline, the session keyring. `--remount-ro` is recursive in nsrun
 //! and not in bubblewrap: tested as that, not as equality.
 //!
-//! Options bubblewrap 0.8 lacks (`--clearenv`, `--argv0`, `--level-prefix`,
-//! the overlays) are tested against bubblewrap 0.11's documented behaviour.
+//! Options bubblewrap 0.8 lacks (`--argv0`, `--level-prefix`, the overlays)
+//! and its behaviour changed since (`--symlink` over the same link) are
+//! tested against bubblewrap 0.11's documented behaviour.
 //!
 //! Both tools are run with their user's ids set in the forked child
 //! (setgroups, setresgid, setresuid: what `setpriv --reuid --regid
@@ -931,14 +932,15 @@ both!(fn env_and_cwd(as_) {
 });
 
 both!(fn clearenv(as_) {
-    // bwrap 0.8 lacks --clearenv; its 0.11 man page: "Unset all
-    // environment variables, except for PWD and any that are subsequently
-    // set by --setenv".
-    let r = run(Tool::Nsrun, as_, &env_cmd(&["--setenv", "B", "2", "--clearenv", "--setenv", "A", "1"]));
-    r.assert_status("exit 0");
-    assert_eq!(sorted(&r.stdout), "A=1\nPWD=$D", "{}", r.report());
-    let r = run(Tool::Nsrun, as_, &env_cmd(&["--clearenv"]).cwd("/var"));
-    assert_eq!(sorted(&r.stdout), "PWD=/", "{}", r.report());
+    // "Unset all environment variables, except for PWD and any that are
+    // subsequently set by --setenv": it acts where it stands, and before
+    // the cwd is chosen (no $HOME left to fall back to).
+    let e = same_env(as_, &env_cmd(&["--setenv", "B", "2", "--clearenv", "--setenv", "A", "1"]));
+    assert_eq!(e, "A=1\nPWD=$D");
+    let e = same_env(as_, &env_cmd(&["--clearenv"]).cwd("/var"));
+    assert_eq!(e, "PWD=/");
+    let e = same_env(as_, &env_cmd(&["--clearenv", "--setenv", "HOME", "/usr"]).cwd("/var"));
+    assert_eq!(e, "HOME=/usr\nPWD=/usr");
 });
 
 // ---------------------------------------------------------------------------
@@ -1637,4 +1639,38 @@ both!(fn link_is_nsrun_bwrap(as_) {
     let b = run(Tool::Bwrap, as_, &c);
     assert_same(&b, &l);
     assert_same(&n, &l);
+});
+
+// ---------------------------------------------------------------------------
+// Whole command lines as people write them.
+
+both!(fn typical_command_lines(as_) {
+    let mut ck = Checks::default();
+    // The benchmark's: the host's root read-only, fresh /proc and /dev.
+    let script = "id -u; pwd; ls -A /tmp; touch /etc/x; echo $?; touch $D/w && echo rw";
+    ck.same(
+        as_,
+        &cmd(&[
+            "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--proc", "/proc",
+            "--dev", "/dev", "--tmpfs", "/tmp", "--bind", "$D", "$D", "--chdir", "$D", "sh", "-c",
+            script,
+        ]),
+    )
+    .assert_status("exit 0")
+    .stdout_has("rw");
+    // A build sandbox: a read-only project, a writable output, no network.
+    ck.same(
+        as_,
+        &cmd(&[
+            "--unshare-all", "--new-session", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin",
+            "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--proc",
+            "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--ro-bind", "$D/src", "/src", "--bind",
+            "$D/out", "/out", "--chdir", "/src", "--clearenv", "--setenv", "PATH", "/usr/bin",
+            "sh", "-c", "cat main.c > /out/copy && echo built; touch x; ls /out; env | sort",
+        ])
+        .file("src/", "")
+        .file("src/main.c", "int main(){}\n")
+        .file("out/", ""),
+    );
+    ck.done();
 });
