@@ -179,7 +179,8 @@ fn parse_stubs(text: &str) -> Stubs {
             }
         } else if let Some(rest) = line.strip_prefix("ns.") {
             match rest.split_once('=') {
-                Some((name, _)) if is_ident(name.trim()) => {
+                // `ns.NAME = …`, or a subtable's value `ns.SUB.NAME = …`.
+                Some((name, _)) if name.trim().split('.').all(is_ident) => {
                     s.items.insert(value(name.trim()));
                 }
                 _ => s.unrecognised.push(format!("{STUBS}:{n}: {line}")),

@@ -167,6 +167,7 @@
 ---@field lock_files? string[] paths (inside, after setup) to hold a shared fcntl lock on while the sandbox runs (bubblewrap's --lock-file); PID 1 holds them when there is an init
 ---@field parent_fds? integer[] fds only the parent uses (a report it writes while the child waits): the child closes its copies first thing
 ---@field set_pwd? boolean set PWD to the directory the program starts in (default false)
+---@field gate? string a FIFO: the process stops right before its exec (set up, seccomp and exec left) until a byte is written into it; spawn returns once it waits there, and it does not die with nsrun (an OCI runtime's create/start)
 ---@field init? boolean a small init as PID 1 (default true when `"pid"` is new)
 ---@field die_with_parent? boolean kill the child if nsrun dies (default true)
 ---@field new_session? boolean setsid() in the child
@@ -675,6 +676,33 @@ function ns.readdir(path) end
 ---The working directory, as the kernel knows it (`$PWD` may be unset or stale).
 ---@return string dir
 function ns.getcwd() end
+
+---JSON: `decode(text)` (null is `ns.json.null`, arrays stay arrays), `encode(value [, {indent = true}])`
+---(keys sorted), `array(t)` marks a table to encode as an array even when empty.
+---@class nsrun.Json
+ns.json = {}
+
+---JSON null, as `decode` gives it and `encode` takes it.
+---@type lightuserdata
+ns.json.null = nil
+
+---Parse JSON text: objects and arrays become tables (arrays marked, so they encode as
+---arrays again), null becomes `ns.json.null`. Bad JSON raises an error naming the line and column.
+---@param text string
+---@return any
+function ns.json.decode(text) end
+
+---JSON text of a value (keys sorted; `indent = true` for one key per line). Functions,
+---userdata and tables that contain themselves are refused.
+---@param value any
+---@param opts? {indent?: boolean}
+---@return string
+function ns.json.encode(value, opts) end
+
+---Mark a table (a new one without `t`) to encode as a JSON array, even when empty.
+---@param t? table
+---@return table
+function ns.json.array(t) end
 
 ---An fd the caller handed nsrun (`--info-fd 5`) as a pipe value (`read`, `lines`,
 ---`write`, `close`). The fd becomes the value's: its `close()` closes the fd, which is

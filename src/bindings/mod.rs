@@ -11,6 +11,7 @@ mod cred;
 mod fs;
 mod hardening;
 mod idmap;
+mod json;
 mod mount;
 mod namespace;
 mod net;
@@ -340,6 +341,7 @@ pub(crate) fn module(lua: &Lua) -> mlua::Result<Table> {
     process::register(lua, &m)?;
     spawn::register(lua, &m)?;
     net::register(lua, &m)?;
+    json::register(lua, &m)?;
     hardening::register(lua, &m)?;
     rooted::register(lua, &m)?;
     m.set("version", env!("CARGO_PKG_VERSION"))?;

@@ -44,6 +44,7 @@ pub(crate) const KEYS: &[&str] = &[
     "keep_fds",
     "lock_files",
     "parent_fds",
+    "gate",
     "set_pwd",
     "init",
     "die_with_parent",
@@ -484,9 +485,15 @@ fn build<'l>(
         Value::Boolean(b) => sp = sp.init(b),
         other => return Err(a.fail(format!("init must be a boolean, got {}", typename(&other)))),
     }
+    // A process with a gate is meant to outlive us (an OCI container).
+    let gate = opt_path(opts, fname, "gate")?;
     sp = sp
-        .die_with_parent(opt_bool(opts, fname, "die_with_parent", true)?)
+        .die_with_parent(opt_bool(opts, fname, "die_with_parent", gate.is_none())?)
         .new_session(opt_bool(opts, fname, "new_session", false)?);
+    if let Some(g) = gate {
+        let dwp = opt_bool(opts, fname, "die_with_parent", false)?;
+        sp = sp.gate(g).die_with_parent(dwp);
+    }
     match opts.get::<Value>("timeout")? {
         Value::Nil => {}
         Value::Integer(n) if n > 0 && n <= MAX_TIMEOUT_SECS => {

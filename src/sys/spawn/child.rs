@@ -183,6 +183,7 @@ impl Spawn<'_> {
             let mut keep = self.keep_fds.clone();
             keep.extend([cx.err_fd, cx.status_fd]);
             keep.extend(&self.locks_held);
+            keep.extend(self.gate_fd);
             keep.extend(cx.proc_fd.as_ref().map(|f| f.as_raw_fd()));
             close_fds("init", &keep, &[], false)?;
         }

@@ -183,6 +183,9 @@ pub struct Spawn<'a> {
     keep_fds: Vec<RawFd>,
     lock_files: Vec<OsString>,
     parent_fds: Vec<RawFd>,
+    gate: Option<OsString>,
+    /// The gate FIFO, opened by the parent before the clone.
+    gate_fd: Option<RawFd>,
     /// The lock files' fds once the child has taken them.
     locks_held: Vec<RawFd>,
     set_pwd: bool,
@@ -234,6 +237,8 @@ impl<'a> Spawn<'a> {
             keep_fds: Vec::new(),
             lock_files: Vec::new(),
             parent_fds: Vec::new(),
+            gate: None,
+            gate_fd: None,
             locks_held: Vec::new(),
             set_pwd: false,
             init: None,
@@ -381,6 +386,19 @@ impl<'a> Spawn<'a> {
     /// at their other end sees end of file when the parent closes its own.
     pub fn parent_fds(mut self, fds: Vec<RawFd>) -> Self {
         self.parent_fds = fds;
+        self
+    }
+
+    /// Stop right before the exec — set-up, identity and capabilities
+    /// done, only the seccomp filters and the exec left — until a byte
+    /// is written into the FIFO at `path` (what an OCI runtime's `create`
+    /// and `start` do). [`Spawn::spawn`] returns as soon as the process
+    /// waits there, and the process does not die with us: it is meant to
+    /// outlive the caller. The program is looked up before the gate, so a
+    /// missing one is still an error of `spawn`.
+    pub fn gate(mut self, path: impl Into<OsString>) -> Self {
+        self.gate = Some(path.into());
+        self.die_with_parent = false;
         self
     }
 

@@ -10,10 +10,10 @@ use nix::unistd::{getegid, geteuid};
 
 use super::child::{catch, ChildCtx, Join};
 use super::clone_plan::{ClonePlan, Request, Start};
-use super::message::{pipe, read_all, report, status_channel, Message};
+use super::message::{pipe, read_all, read_first, report, status_channel, Message, READY};
 use super::stdio::{open_stdio, StdioFds};
 use super::{IdMap, JoinTarget, Spawn};
-use crate::error::{Error, Result};
+use crate::error::{Context, Error, Result};
 use crate::sys::cgroup::Cgroup;
 use crate::sys::child::Child;
 use crate::sys::idmap::{self, IdKind, IdRange};
@@ -36,6 +36,13 @@ impl Spawn<'_> {
             });
         }
         let planning = ops::planning();
+        // Opened now, not blocking (a reader needs no writer yet), and
+        // inherited: the child waits on it once set up.
+        let gate = match &self.gate {
+            Some(p) if !planning => Some(open_gate(p)?),
+            _ => None,
+        };
+        self.gate_fd = gate.as_ref().map(|f| f.as_raw_fd());
         if !planning {
             process::refuse_if_threaded("spawn")?;
         }
@@ -60,7 +67,11 @@ impl Spawn<'_> {
             runs_lua: self.func.is_some()
                 || self.setup.is_some()
                 || self.before_start.is_some()
-                || !self.lock_files.is_empty(),
+                || !self.lock_files.is_empty()
+                // (A gated child reports "ready" before its exec: the
+                // parent must read that, which a memory-sharing start
+                // does not.)
+                || self.gate.is_some(),
             parent_maps: maps.as_ref().is_some_and(|m| !m.by_child),
             cgroup: self.cgroup.is_some(),
             before_start: self.before_start.is_some(),
@@ -269,6 +280,21 @@ impl Spawn<'_> {
                     }
                     return Ok(Child::planned(code));
                 }
+                if gate.is_some() {
+                    // Set up and waiting at the gate, or failed on the way.
+                    let msg = read_first(&err_r);
+                    drop(sync_w);
+                    if msg == READY {
+                        return Ok(child);
+                    }
+                    child.abort();
+                    if msg.is_empty() {
+                        return Err(Error::Invalid(
+                            "the process ended before it reached its gate".into(),
+                        ));
+                    }
+                    return Err(Message::decode(&msg).into_error());
+                }
                 let msg = read_all(err_r);
                 // Held until now: a child that maps itself takes EOF here for our death.
                 drop(sync_w);
@@ -417,4 +443,23 @@ fn resolve_map(m: &IdMap, kind: IdKind) -> Vec<IdRange> {
         }],
         IdMap::Ranges(r) => r.clone(),
     }
+}
+
+/// The gate FIFO, for reading without waiting for a writer.
+fn open_gate(path: &std::ffi::OsStr) -> Result<OwnedFd> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let p = std::path::Path::new(path);
+    let meta = std::fs::metadata(p).op(|| format!("gate {}", p.display()))?;
+    if !meta.file_type().is_fifo() {
+        return Err(Error::Invalid(format!(
+            "gate {} is not a FIFO (make one with mkfifo)",
+            p.display()
+        )));
+    }
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(p)
+        .op(|| format!("open gate {}", p.display()))?;
+    Ok(OwnedFd::from(f))
 }
