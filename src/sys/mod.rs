@@ -4,6 +4,7 @@
 //! traced in one place.
 
 pub mod caps;
+pub mod channel;
 pub mod cgroup;
 pub mod child;
 pub mod cred;

@@ -198,6 +198,7 @@ pub struct Spawn<'a> {
     landlock: Option<super::landlock::Rules>,
     new_keyring: bool,
     tty_guard: bool,
+    channel: Option<super::channel::SpawnChannel>,
 }
 
 impl<'a> Spawn<'a> {
@@ -244,6 +245,7 @@ impl<'a> Spawn<'a> {
             landlock: None,
             new_keyring: false,
             tty_guard: false,
+            channel: None,
         }
     }
 
@@ -462,6 +464,38 @@ impl<'a> Spawn<'a> {
         self
     }
 
+    /// A channel to the program: its end on fd `fd` (3 or more), ours
+    /// from [`Child::channel`](super::child::Child::channel). The message
+    /// format is in [`super::channel`].
+    pub fn channel(mut self, fd: RawFd) -> Self {
+        self.channel = Some(super::channel::SpawnChannel::at(fd));
+        self
+    }
+
+    /// A process that runs `f` with its end of a channel; ours is
+    /// [`Child::channel`](super::child::Child::channel).
+    pub fn func_channel(mut f: impl FnMut(super::channel::Channel) -> i32 + 'a) -> Self {
+        let mut sc = super::channel::SpawnChannel::at(-1);
+        sc.at = None;
+        let theirs = sc
+            .theirs
+            .as_ref()
+            .map_or(-1, std::os::fd::AsRawFd::as_raw_fd);
+        let mut s = Spawn::func(move || {
+            if theirs < 0 {
+                return f(super::channel::Channel::planned());
+            }
+            // A copy: under --plan the function runs in nsrun, whose
+            // SpawnChannel still owns (and closes) the original.
+            // SAFETY: the fd stays open while the function may run.
+            let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(theirs) };
+            f(fd.try_clone_to_owned()
+                .map_or_else(|_| super::channel::Channel::planned(), super::channel::Channel::from_fd))
+        });
+        s.channel = Some(sc);
+        s
+    }
+
     fn use_init(&self) -> bool {
         self.namespaces.contains(Namespace::Pid) && self.init.unwrap_or(true)
     }
@@ -526,6 +560,19 @@ impl<'a> Spawn<'a> {
             // Fail closed here, before anything starts, when the kernel
             // cannot enforce what was asked.
             l.check()?;
+        }
+        if let Some(at) = self.channel.as_ref().and_then(|c| c.at) {
+            if self.func.is_some() {
+                return bad("channel: a function gets its channel as its argument (Spawn::func_channel), not on an fd".into());
+            }
+            if at < 3 {
+                return bad(format!(
+                    "channel: fd {at} is a standard stream (or not an fd); give 3 or more"
+                ));
+            }
+            if self.keep_fds.contains(&at) {
+                return bad(format!("channel: fd {at} is also in keep_fds"));
+            }
         }
         for fd in &self.keep_fds {
             if *fd < 3 {
