@@ -111,7 +111,7 @@ fn to_wire(lua: &Lua, v: &Value, path: &str, stack: &mut Vec<usize>) -> Result<W
             stack.pop();
             Wire::Table(pairs)
         }
-        Value::UserData(_) => match fd_of(lua, v)? {
+        Value::UserData(_) => match fd_of(lua, v).map_err(|m| format!("{path} is {m}"))? {
             Some((fd, kind)) => {
                 // SAFETY: the fd is open while its Lua value is.
                 let b = unsafe { BorrowedFd::borrow_raw(fd) };
@@ -279,10 +279,14 @@ fn closed(lua: &Lua, why: &str) -> mlua::Result<MultiValue> {
 fn send(lua: &Lua, a: &Args) -> R<MultiValue> {
     let ud = this(a)?;
     let n = a.len();
+    if n < 2 {
+        // A message of no values would read as nil, like a closed channel.
+        return Err(a.fail("nothing to send: give one value or more"));
+    }
     let mut vals = Vec::with_capacity(n.saturating_sub(1));
     let mut stack = Vec::new();
     for i in 2..=n {
-        let v = to_wire(lua, a.get(i), &format!("argument #{i}"), &mut stack)
+        let v = to_wire(lua, a.get(i), &format!("value #{}", i - 1), &mut stack)
             .map_err(|m| a.fail(m))?;
         vals.push(v);
     }
