@@ -34,7 +34,42 @@
 //! sender had: the receiver makes a channel of kind 1, a namespace handle
 //! of an fd the kernel says is a namespace, and a file of anything else.
 //! A program that is not Lua needs nothing more than this to take part:
-//! `perl -e 'read STDIN...'`-style code reads 8 bytes, then L more.
+//! it reads 8 bytes, then L more, as the perl below does.
+//!
+//! ```
+//! use std::time::Duration;
+//! use nsrun::sys::channel::{Recv, Value};
+//! use nsrun::{Namespace, Spawn};
+//! // A program gets its end on the fd asked for: perl echoes one frame.
+//! let echo = r#"open(my $c, "+<&=", 3) or die; binmode $c;
+//!     read($c, my $h, 8) == 8 or die; my ($l) = unpack("V", $h);
+//!     read($c, my $b, $l) == $l or die; syswrite($c, pack("VV", $l, 0) . $b)"#;
+//! let mut child = Spawn::new(["perl", "-e", echo]).channel(3).spawn()?;
+//! let ch = child.channel().expect("a channel");
+//! ch.send(&[Value::Str(b"echo".to_vec()), Value::Int(7)])?;
+//! let Recv::Message(got) = ch.recv(Some(Duration::from_secs(10)))? else {
+//!     panic!("no answer")
+//! };
+//! assert!(matches!(&got[..], [Value::Str(s), Value::Int(7)] if s == b"echo"));
+//! assert!(matches!(ch.recv(None)?, Recv::Closed)); // it exited
+//! assert!(child.wait()?.success());
+//!
+//! // A function gets its end as its argument.
+//! let mut child = Spawn::func_channel(|mut ch| match ch.recv(None) {
+//!     Ok(Recv::Message(v)) => ch.send(&v).map_or(1, |_| 0),
+//!     _ => 2,
+//! })
+//! .namespaces([Namespace::User, Namespace::Pid])
+//! .spawn()?;
+//! let ch = child.channel().expect("a channel");
+//! ch.send(&[Value::Float(0.5)])?;
+//! let Recv::Message(got) = ch.recv(Some(Duration::from_secs(10)))? else {
+//!     panic!("no answer")
+//! };
+//! assert!(matches!(&got[..], [Value::Float(f)] if *f == 0.5));
+//! assert!(child.wait()?.success());
+//! # Ok::<(), nsrun::Error>(())
+//! ```
 
 use std::collections::VecDeque;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
