@@ -14,7 +14,10 @@ use std::ffi::c_int;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
-use mlua::{AnyUserData, Lua, MetaMethod, MultiValue, Table, UserData, UserDataFields, UserDataMethods, Value};
+use mlua::{
+    AnyUserData, Lua, MetaMethod, MultiValue, Table, UserData, UserDataFields, UserDataMethods,
+    Value,
+};
 
 use super::args::{typename, Args, Fail, R};
 use super::values::{new_handle, Handle, Pipe};
@@ -172,7 +175,9 @@ pub(crate) fn lua_file(lua: &Lua, fd: OwnedFd) -> mlua::Result<Value> {
         let e = std::io::Error::last_os_error();
         // SAFETY: fdopen failed: the fd is still ours.
         unsafe { libc::close(raw) };
-        return Err(mlua::Error::runtime(format!("fdopen of a received fd: {e}")));
+        return Err(mlua::Error::runtime(format!(
+            "fdopen of a received fd: {e}"
+        )));
     }
     // SAFETY: a userdata of luaL_Stream's layout with io's metatable, as
     // io.open makes; the metatable is checked to exist (io is loaded).
@@ -187,8 +192,8 @@ pub(crate) fn lua_file(lua: &Lua, fd: OwnedFd) -> mlua::Result<Value> {
                 mlua::ffi::lua_pushnil(l);
                 return;
             }
-            let p = mlua::ffi::lua_newuserdatauv(l, std::mem::size_of::<LStream>(), 0)
-                as *mut LStream;
+            let p =
+                mlua::ffi::lua_newuserdatauv(l, std::mem::size_of::<LStream>(), 0) as *mut LStream;
             p.write(LStream {
                 f,
                 closef: Some(close_file),
@@ -217,8 +222,7 @@ fn fd_value(lua: &Lua, fd: OwnedFd, kind: FdKind) -> mlua::Result<Value> {
 }
 
 fn is_socket(fd: BorrowedFd<'_>) -> bool {
-    nix::sys::stat::fstat(fd)
-        .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFSOCK)
+    nix::sys::stat::fstat(fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFSOCK)
 }
 
 fn from_wire(lua: &Lua, v: Wire) -> mlua::Result<Value> {
@@ -366,7 +370,7 @@ impl UserData for LuaChannel {
 fn sock_arg(lua: &Lua, a: &Args, i: usize) -> R<RawFd> {
     match a.get(i) {
         Value::Integer(n) if (0..=i32::MAX as i64).contains(n) => Ok(*n as RawFd),
-        v @ Value::UserData(_) => match fd_of(lua, v).map_err(|m| a.bad(i, format!("{m}")))? {
+        v @ Value::UserData(_) => match fd_of(lua, v).map_err(|m| a.bad(i, m))? {
             Some((fd, _)) => Ok(fd),
             None => Err(a.bad(i, "a channel, a Lua file or an fd number expected")),
         },
@@ -435,9 +439,10 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
                     })?;
                     // SAFETY: a copy of an fd the caller named; a closed one fails.
                     let b = unsafe { BorrowedFd::borrow_raw(fd) };
-                    copies.push(b.try_clone_to_owned().map_err(|e| {
-                        a.bad(3, format!("fds[{}]: fd {fd}: {e}", i + 1))
-                    })?);
+                    copies.push(
+                        b.try_clone_to_owned()
+                            .map_err(|e| a.bad(3, format!("fds[{}]: fd {fd}: {e}", i + 1)))?,
+                    );
                 }
             }
             other => {
@@ -465,7 +470,12 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
                 usize::try_from(n)
                     .ok()
                     .filter(|n| (1..=channel::MAX_FRAME).contains(n))
-                    .ok_or_else(|| a.bad(2, format!("maxlen must be 1 to {}, got {n}", channel::MAX_FRAME)))?
+                    .ok_or_else(|| {
+                        a.bad(
+                            2,
+                            format!("maxlen must be 1 to {}, got {n}", channel::MAX_FRAME),
+                        )
+                    })?
             }
         };
         let mut buf = Vec::new();
@@ -499,9 +509,9 @@ pub(crate) fn option(a: &Args, v: Value, is_fn: bool) -> R<Option<Option<RawFd>>
         Value::Boolean(true) if is_fn => Some(None),
         Value::Boolean(true) => Some(Some(3)),
         Value::Integer(_) if is_fn => {
-            return Err(a.fail(
-                "channel: a function gets its channel as its argument: give channel = true",
-            ))
+            return Err(
+                a.fail("channel: a function gets its channel as its argument: give channel = true")
+            )
         }
         Value::Integer(n) if (3..=i32::MAX as i64).contains(&n) => Some(Some(n as RawFd)),
         Value::Integer(n) => {

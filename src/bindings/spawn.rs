@@ -284,15 +284,15 @@ fn build<'l>(
         (Some(_), Some(_)) => return Err(a.fail("give argv or fn, not both")),
         (None, None) => return Err(a.fail("needs argv (a program to run) or fn (a function)")),
         (Some(argv), None) => Spawn::new(argv),
-        (None, Some(f)) if channel.is_some() => Spawn::func_channel(move |ch| {
-            match super::channel::wrap(lua, ch) {
+        (None, Some(f)) if channel.is_some() => {
+            Spawn::func_channel(move |ch| match super::channel::wrap(lua, ch) {
                 Ok(ch) => values::child_code_with(lua, &f, ch),
                 Err(e) => {
                     eprintln!("nsrun: channel: {e}");
                     1
                 }
-            }
-        }),
+            })
+        }
         (None, Some(f)) => Spawn::func(move || values::child_code(lua, &f)),
     };
     if let Some(Some(fd)) = channel {

@@ -161,7 +161,10 @@ pub fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
         )
     };
     if rc < 0 {
-        return Err(Error::sys("socketpair(AF_UNIX, SOCK_STREAM)", Errno::last()));
+        return Err(Error::sys(
+            "socketpair(AF_UNIX, SOCK_STREAM)",
+            Errno::last(),
+        ));
     }
     // SAFETY: both fds were just made and are ours.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
@@ -230,7 +233,11 @@ pub fn send_fds(sock: BorrowedFd<'_>, data: &[u8], fds: &[RawFd]) -> Result<usiz
 /// made room for): the count of bytes read (0: the peer is gone) and the
 /// fds that came, close-on-exec. More fds than [`MAX_FDS`] in one
 /// message is an error (the kernel closed the rest).
-pub fn recv_fds(sock: BorrowedFd<'_>, buf: &mut Vec<u8>, max: usize) -> Result<(usize, Vec<OwnedFd>)> {
+pub fn recv_fds(
+    sock: BorrowedFd<'_>,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> Result<(usize, Vec<OwnedFd>)> {
     buf.reserve(max);
     let spare = buf.spare_capacity_mut();
     let mut iov = libc::iovec {
@@ -396,10 +403,14 @@ impl Reader<'_> {
         Ok(s)
     }
     fn u32(&mut self) -> Result<u32> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
     fn u64(&mut self) -> Result<u64> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
     }
     fn value(&mut self, fds: &mut [Option<OwnedFd>], depth: usize) -> Result<Value> {
         let tag = self.take(1)?[0];
@@ -590,7 +601,19 @@ impl Channel {
                     self.close();
                     return Ok(Recv::Closed);
                 }
-                Ok((_, fds)) => self.fds.extend(fds),
+                Ok((_, fds)) => {
+                    self.fds.extend(fds);
+                    // Fds come with their frame's first byte, so a peer
+                    // that is ahead by more than a frame's worth is
+                    // trying to fill our fd table.
+                    if self.fds.len() > 2 * MAX_FDS {
+                        self.close();
+                        return Err(bad(format!(
+                            "more than {} fds sent ahead of their frames; the channel was closed",
+                            2 * MAX_FDS
+                        )));
+                    }
+                }
                 Err(e) if e.errno() == Some(Errno::ECONNRESET) => {
                     self.close();
                     return Ok(Recv::Closed);

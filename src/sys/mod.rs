@@ -4,8 +4,8 @@
 //! traced in one place.
 
 pub mod caps;
-pub mod channel;
 pub mod cgroup;
+pub mod channel;
 pub mod child;
 pub mod cred;
 pub mod deadline;

@@ -262,6 +262,11 @@ elseif part == "program" then
   local q = ns.run { argv = { "sh", "-c", "ls /proc/self/fd; readlink /proc/self/fd/5" }, channel = 5 }
   T.has("fd5.socket", q.stdout, "socket:[")
   T.eq("fd5.list", (q.stdout:gsub("socket:.*", "")), "0\n1\n2\n3\n5\n")
+  -- sandbox.run passes channel on: the program's fd 3 is the socket.
+  local sb = sandbox.run { argv = { "readlink", "/proc/self/fd/3" }, channel = 3,
+    binds = { { "/", "/", ro = true } }, proc = "/proc", dev = "/dev" }
+  T.has("sandbox.fd3", sb.stdout, "socket:[")
+  T.eq("sandbox.code", sb.code, 0)
   -- A Lua program started with channel = 3 takes it with ns.channel(3).
   local r = ns.spawn {
     argv = { nsrun_bin, "-e", 'local ns = require "nsrun"; local c = ns.channel(3); c:send("from nsrun", c:recv(10))' },

@@ -489,8 +489,10 @@ impl<'a> Spawn<'a> {
             // SpawnChannel still owns (and closes) the original.
             // SAFETY: the fd stays open while the function may run.
             let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(theirs) };
-            f(fd.try_clone_to_owned()
-                .map_or_else(|_| super::channel::Channel::planned(), super::channel::Channel::from_fd))
+            f(fd.try_clone_to_owned().map_or_else(
+                |_| super::channel::Channel::planned(),
+                super::channel::Channel::from_fd,
+            ))
         });
         s.channel = Some(sc);
         s
