@@ -66,12 +66,14 @@ both!(
 both!(
     /// A child killed while the recipe waits in `recv` without a timeout
     /// reads as closed (no hang); so does a program that exits before
-    /// reading, and a child sees the recipe's end closed. A timeout
-    /// returns `nil, "timeout"`.
+    /// reading, and a child sees the recipe's end closed. The process's
+    /// `timeout` holds for a `recv` waiting on it; a recv timeout returns
+    /// `nil, "timeout"`.
     fn dead_peer_is_closed(as_) {
         part(as_, "dead").finished(&[
             "dead.why", "dead.signal", "dead.prog.recv", "dead.prog.code",
-            "dead.child_sees", "timeout.why", "timeout.after",
+            "dead.child_sees", "deadline.recv", "deadline.timed_out", "timeout.why",
+            "timeout.after",
         ]);
     }
 );

@@ -473,6 +473,9 @@ pub struct Channel {
     /// Under `--plan`: the stand-in for a process not started. Nothing
     /// arrives (it reads as closed); what is sent goes nowhere.
     planned: bool,
+    /// The `timeout` of the process at the other end: a wait past it
+    /// kills the process, and the channel then reads as closed.
+    deadline: Option<std::sync::Arc<super::deadline::Deadline>>,
 }
 
 impl Channel {
@@ -490,6 +493,7 @@ impl Channel {
             buf: Vec::new(),
             fds: VecDeque::new(),
             planned: false,
+            deadline: None,
         }
     }
 
@@ -501,7 +505,14 @@ impl Channel {
             buf: Vec::new(),
             fds: VecDeque::new(),
             planned: true,
+            deadline: None,
         }
+    }
+
+    /// Keep the deadline of the process at the other end: a `recv` that
+    /// would wait past it kills the process (and then reads closed).
+    pub fn set_deadline(&mut self, d: Option<std::sync::Arc<super::deadline::Deadline>>) {
+        self.deadline = d;
     }
 
     /// Whether this is the stand-in of [`Channel::planned`].
@@ -568,7 +579,7 @@ impl Channel {
                 return Ok(Recv::Closed);
             };
             let raw = sock.as_raw_fd();
-            let ms = match deadline {
+            let mut ms = match deadline {
                 None => -1,
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
@@ -576,6 +587,15 @@ impl Channel {
                     left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
                 }
             };
+            if let Some(d) = self.deadline.as_ref().filter(|d| !d.expired()) {
+                if d.passed() {
+                    // Killed: its end closes, which the next read sees.
+                    d.expire();
+                } else {
+                    let left = d.poll_ms();
+                    ms = if ms < 0 { left } else { ms.min(left) };
+                }
+            }
             let mut p = libc::pollfd {
                 fd: raw,
                 events: libc::POLLIN,

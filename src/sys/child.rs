@@ -196,7 +196,10 @@ impl Child {
         self.channel.take()
     }
 
-    pub(crate) fn set_channel(&mut self, c: Option<super::channel::Channel>) {
+    pub(crate) fn set_channel(&mut self, mut c: Option<super::channel::Channel>) {
+        if let Some(c) = c.as_mut() {
+            c.set_deadline(self.deadline.clone());
+        }
         self.channel = c;
     }
 

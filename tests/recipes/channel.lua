@@ -222,6 +222,15 @@ elseif part == "dead" then
   }
   r.channel:close()
   T.eq("dead.child_sees", r:wait().code, 7)
+  -- The process's timeout holds for a recv that waits on it: past it the
+  -- process is killed and the channel reads closed.
+  local st = ns.spawn {
+    channel = true, timeout = 0.3,
+    fn = function(ch) while true do end end,
+  }
+  T.eq("deadline.recv", select(2, st.channel:recv()), "closed")
+  local s = st:wait()
+  T.eq("deadline.timed_out", s.timed_out, true)
   -- A timeout is a timeout, then messages still come.
   local a, b = ns.socketpair()
   local x, y = b:recv(0.2)
