@@ -222,6 +222,15 @@ elseif part == "dead" then
   }
   r.channel:close()
   T.eq("dead.child_sees", r:wait().code, 7)
+  -- A child that closes its end is seen at once, while it still runs.
+  local c = ns.spawn {
+    channel = true,
+    fn = function(ch) ch:close() while true do end end,
+  }
+  T.eq("dead.closed_by_child", select(2, c.channel:recv(10)), "closed")
+  T.eq("dead.closed_by_child.running", c:try_wait(), nil)
+  c:kill("KILL")
+  c:wait()
   -- The process's timeout holds for a recv that waits on it: past it the
   -- process is killed and the channel reads closed.
   local st = ns.spawn {

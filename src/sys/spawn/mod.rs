@@ -485,8 +485,16 @@ impl<'a> Spawn<'a> {
             if theirs < 0 {
                 return f(super::channel::Channel::planned());
             }
-            // A copy: under --plan the function runs in nsrun, whose
-            // SpawnChannel still owns (and closes) the original.
+            if !super::ops::planning() {
+                // SAFETY: in the child, which leaves by _exit: the
+                // SpawnChannel's copy of the fd is never dropped here, so
+                // the function's channel is its only owner (and closing
+                // it is seen by the peer).
+                let fd = unsafe { std::os::fd::FromRawFd::from_raw_fd(theirs) };
+                return f(super::channel::Channel::from_fd(fd));
+            }
+            // Under --plan the function runs in nsrun, whose SpawnChannel
+            // still owns (and closes) the original: a copy.
             // SAFETY: the fd stays open while the function may run.
             let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(theirs) };
             f(fd.try_clone_to_owned().map_or_else(
