@@ -72,7 +72,8 @@ both!(
     fn dead_peer_is_closed(as_) {
         part(as_, "dead").finished(&[
             "dead.why", "dead.signal", "dead.prog.recv", "dead.prog.code",
-            "dead.child_sees", "dead.closed_by_child", "dead.closed_by_child.running", "deadline.recv", "deadline.timed_out", "timeout.why",
+            "dead.child_sees", "dead.closed_by_child", "dead.closed_by_program.pid",
+            "dead.closed_by_program.pid,time", "dead.closed_by_child.running", "deadline.recv", "deadline.timed_out", "timeout.why",
             "timeout.after",
         ]);
     }

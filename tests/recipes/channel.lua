@@ -231,6 +231,15 @@ elseif part == "dead" then
   T.eq("dead.closed_by_child.running", c:try_wait(), nil)
   c:kill("KILL")
   c:wait()
+  -- Behind an init (and a relay) the supervisors hold no copy of the
+  -- program's end: its close is seen while it runs.
+  for _, kinds in ipairs { "pid", "pid,time" } do
+    local k = T.user and "user," .. kinds or kinds
+    local sp = ns.spawn { argv = { "sh", "-c", "exec 3>&-; sleep 30" }, channel = 3, namespaces = k }
+    T.eq("dead.closed_by_program." .. kinds, select(2, sp.channel:recv(10)), "closed")
+    sp:kill("KILL")
+    sp:wait()
+  end
   -- The process's timeout holds for a recv that waits on it: past it the
   -- process is killed and the channel reads closed.
   local st = ns.spawn {
