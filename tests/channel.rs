@@ -43,7 +43,7 @@ both!(
         part(as_, "errors").finished(&[
             "fn", "nested", "key", "thread", "cycle", "userdata", "closed_file",
             "nothing_sent", "shared", "timeout", "opt.fd2", "opt.type", "opt.fn_fd",
-            "opt.keep", "channel.notsock", "send_fds.bad",
+            "opt.keep", "channel.notsock", "send_fds.bad", "send_fds.empty",
         ]);
     }
 );

@@ -801,7 +801,7 @@ function ns.channel(fd) end
 ---Send bytes with fds (SCM_RIGHTS) in one sendmsg(2), no framing; returns
 ---the count of bytes sent.
 ---@param sock nsrun.Channel|file*|integer the socket
----@param data string at least one byte goes with fds
+---@param data string one byte at least when there are fds
 ---@param fds? (file*|nsrun.Pipe|nsrun.Channel|nsrun.NsHandle|integer)[]
 ---@return integer sent
 function ns.send_fds(sock, data, fds) end

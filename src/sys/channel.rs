@@ -180,19 +180,19 @@ pub fn send_fds(sock: BorrowedFd<'_>, data: &[u8], fds: &[RawFd]) -> Result<usiz
             fds.len()
         )));
     }
-    if fds.is_empty() && data.is_empty() {
-        return Ok(0);
+    if data.is_empty() {
+        if fds.is_empty() {
+            return Ok(0);
+        }
+        // A stream socket sends no control data without a byte to carry it.
+        return Err(Error::Invalid(
+            "fds go with data: give one byte at least".into(),
+        ));
     }
     let mut iov = libc::iovec {
         iov_base: data.as_ptr() as *mut libc::c_void,
         iov_len: data.len(),
     };
-    // Ancillary data alone is not sent on a stream socket: one byte at least.
-    let zero = [0u8; 1];
-    if data.is_empty() {
-        iov.iov_base = zero.as_ptr() as *mut libc::c_void;
-        iov.iov_len = 1;
-    }
     // SAFETY: CMSG_SPACE is arithmetic.
     let space = unsafe { libc::CMSG_SPACE(std::mem::size_of_val(fds) as u32) } as usize;
     let mut control = vec![0u64; space.div_ceil(8)];
@@ -226,7 +226,7 @@ pub fn send_fds(sock: BorrowedFd<'_>, data: &[u8], fds: &[RawFd]) -> Result<usiz
     if n < 0 {
         return Err(Error::sys("sendmsg on the channel", Errno::last()));
     }
-    Ok(if data.is_empty() { 0 } else { n as usize })
+    Ok(n as usize)
 }
 
 /// One `recvmsg(2)` into the spare room of `buf` (at least `max` bytes

@@ -131,6 +131,7 @@ elseif part == "errors" then
   T.errmsg("opt.keep", "also in keep_fds", ns.spawn, { argv = { "true" }, channel = 5, keep_fds = { 5 } })
   T.errmsg("channel.notsock", "is not a socket", ns.channel, 0)
   T.errmsg("send_fds.bad", "fds[1]", ns.send_fds, a, "x", { "no" })
+  T.errmsg("send_fds.empty", "give one byte at least", ns.send_fds, a, "", { a })
 elseif part == "fds" then
   -- The host file is in the run directory, which the sandbox cannot see:
   -- its root is an empty tmpfs.
