@@ -66,7 +66,7 @@ fn fd_of(lua: &Lua, v: &Value) -> Result<Option<(RawFd, FdKind)>, String> {
     }
     if let Ok(p) = u.borrow::<Pipe>() {
         return match p.raw_fd() {
-            Some((fd, _)) => Ok(Some((fd, FdKind::File))),
+            Some(fd) => Ok(Some((fd, FdKind::File))),
             None => Err("a closed pipe".into()),
         };
     }

@@ -704,12 +704,13 @@ pub(crate) struct SpawnChannel {
 }
 
 impl SpawnChannel {
-    /// For a program: a new pair, the program's end on fd `at`.
-    pub(crate) fn at(at: RawFd) -> SpawnChannel {
+    /// A new pair; the program's end on fd `at`, or (`None`) left where
+    /// it is for a function that is handed it.
+    pub(crate) fn new(at: Option<RawFd>) -> SpawnChannel {
         let mut s = SpawnChannel {
             ours: None,
             theirs: None,
-            at: Some(at),
+            at,
             placeholder: None,
             error: None,
         };

@@ -147,11 +147,9 @@ impl Pipe {
         Ok(fd)
     }
 
-    /// The fd while the pipe is open, and whether it is the write end
-    /// (a channel sends a copy of it).
-    pub(crate) fn raw_fd(&self) -> Option<(i32, bool)> {
-        let e = self.end.borrow();
-        e.file.as_ref().map(|f| (f.as_raw_fd(), self.write))
+    /// The fd while the pipe is open (a channel sends a copy of it).
+    pub(crate) fn raw_fd(&self) -> Option<i32> {
+        self.end.borrow().file.as_ref().map(|f| f.as_raw_fd())
     }
 
     /// Undo [`Pipe::lend`] when the process was not started.

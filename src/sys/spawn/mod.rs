@@ -468,15 +468,14 @@ impl<'a> Spawn<'a> {
     /// from [`Child::channel`](super::child::Child::channel). The message
     /// format is in [`super::channel`].
     pub fn channel(mut self, fd: RawFd) -> Self {
-        self.channel = Some(super::channel::SpawnChannel::at(fd));
+        self.channel = Some(super::channel::SpawnChannel::new(Some(fd)));
         self
     }
 
     /// A process that runs `f` with its end of a channel; ours is
     /// [`Child::channel`](super::child::Child::channel).
     pub fn func_channel(mut f: impl FnMut(super::channel::Channel) -> i32 + 'a) -> Self {
-        let mut sc = super::channel::SpawnChannel::at(-1);
-        sc.at = None;
+        let sc = super::channel::SpawnChannel::new(None);
         let theirs = sc
             .theirs
             .as_ref()
