@@ -29,7 +29,7 @@ both!(
     /// a closed channel reads and sends as `nil, "closed"`.
     fn values_round_trip(as_) {
         part(as_, "values").finished(&[
-            "pair", "child", "order", "pair.empty", "closed.recv", "closed.send",
+            "pair", "child", "order", "big_fds", "pair.empty", "closed.recv", "closed.send",
             "closed.fd", "no_channel.arg", "no_channel.field", "close.attr",
         ]);
     }

@@ -68,7 +68,19 @@ if part == "values" then
       while true do
         local t = table.pack(ch:recv())
         if t.n == 2 and t[1] == nil and t[2] == "closed" then return 0 end
-        ch:send(table.unpack(t, 1, t.n))
+        if t[1] == "burst" then
+          -- Frames back to back, each large (sent in many pieces) and
+          -- with fds: a read may take one's tail and the next one's head.
+          for i = 1, 3 do
+            local f1, f2 = assert(io.open(t[2])), assert(io.open(t[2]))
+            f2:seek("set", i)
+            assert(ch:send(("z"):rep(300000 * i), f1, i, f2))
+            f1:close()
+            f2:close()
+          end
+        else
+          ch:send(table.unpack(t, 1, t.n))
+        end
       end
     end,
   }
@@ -83,6 +95,20 @@ if part == "values" then
     if n ~= i or #s ~= i then error("FAIL order: " .. tostring(n) .. " at " .. i, 0) end
   end
   T.ok("order")
+  -- Each frame of a burst gets its own fds, in order.
+  assert(p.channel:send("burst", T.dir .. "/recipe.lua"))
+  for i = 1, 3 do
+    local s, g1, n, g2 = p.channel:recv(10)
+    if #s ~= 300000 * i or n ~= i or io.type(g1) ~= "file" or io.type(g2) ~= "file" then
+      error("FAIL big_fds: message " .. i, 0)
+    end
+    -- The same open files: the offset set before sending is there.
+    T.eq("big_fds.offset." .. i, g2:seek(), i)
+    T.eq("big_fds.first." .. i, g1:read(2), "--")
+    g1:close()
+    g2:close()
+  end
+  T.ok("big_fds")
   p.channel:close()
   T.eq("child.code", p:wait().code, 0)
   -- Ours closed: it reads as closed, and sends say so.
