@@ -615,7 +615,16 @@ impl Channel {
                 }
                 continue;
             }
-            match recv_fds(sock.as_fd(), &mut self.buf, 1 << 16) {
+            // The rest of a frame whose length is known, in one read if
+            // the socket holds it (a large message in few system calls).
+            let want = match self.buf.get(..4) {
+                Some(h) => {
+                    let len = u32::from_le_bytes(h.try_into().expect("4 bytes")) as usize;
+                    (HEADER + len.min(MAX_FRAME)).saturating_sub(self.buf.len())
+                }
+                None => 0,
+            };
+            match recv_fds(sock.as_fd(), &mut self.buf, want.clamp(1 << 16, 4 << 20)) {
                 Ok((0, _)) => {
                     // What is left is a frame the peer never finished.
                     self.close();
