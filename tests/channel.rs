@@ -86,7 +86,7 @@ both!(
     fn program_on_an_fd(as_) {
         part(as_, "program").finished(&[
             "perl.string", "perl.int", "perl.int.type", "perl.stdout", "perl.code",
-            "fd5.socket", "fd5.list", "sandbox.fd3", "sandbox.code", "nsrun.who", "nsrun.echo", "nsrun.code",
+            "fd5.socket", "fd5.list", "input.code", "input.fd3", "input.stdout", "sandbox.fd3", "sandbox.code", "nsrun.who", "nsrun.echo", "nsrun.code",
         ]);
     }
 );

@@ -316,6 +316,17 @@ elseif part == "program" then
   local q = ns.run { argv = { "sh", "-c", "ls /proc/self/fd; readlink /proc/self/fd/5" }, channel = 5 }
   T.has("fd5.socket", q.stdout, "socket:[")
   T.eq("fd5.list", (q.stdout:gsub("socket:.*", "")), "0\n1\n2\n3\n5\n")
+  -- With input (a memfd made before the start, maybe on fd 3 itself)
+  -- and a Lua file as stdout: each lands where it should.
+  local out = assert(io.open(T.dir .. "/out.txt", "w"))
+  local w = ns.run { argv = { "sh", "-c", "cat; readlink /proc/self/fd/3 >&2" }, input = "in\n",
+    stdout = out, stderr = "pipe", channel = 3 }
+  out:close()
+  T.eq("input.code", w.code, 0)
+  T.has("input.fd3", w.stderr, "socket:[")
+  local rf = assert(io.open(T.dir .. "/out.txt"))
+  T.eq("input.stdout", rf:read("a"), "in\n")
+  rf:close()
   -- sandbox.run passes channel on: the program's fd 3 is the socket.
   local sb = sandbox.run { argv = { "readlink", "/proc/self/fd/3" }, channel = 3,
     binds = { { "/", "/", ro = true } }, proc = "/proc", dev = "/dev" }
