@@ -490,6 +490,7 @@ impl Drop for NsenterTarget {
 fn examples(target: &NsenterTarget) -> Vec<(&'static str, Vec<String>)> {
     vec![
         ("hello.lua", vec![]),
+        ("broker.lua", vec![]),
         ("nsenter.lua", vec![target.pid(), "true".into()]),
         ("pod.lua", vec![]),
         ("readonly-host.lua", vec!["true".into()]),
@@ -545,6 +546,15 @@ const EXTRA: &[(&str, &str)] = &[
            holder:kill()
            holder:wait()
            assert(r.code == 0, r.code)"#,
+    ),
+    (
+        "channel.lua",
+        r#"local ns = require "nsrun"
+           -- The program's end goes on fd 3 in the child, planned as done.
+           local p = ns.spawn{argv = {"true"}, channel = 3, namespaces = "user,pid"}
+           local v, why = p.channel:recv(5)
+           assert(v == nil and why == "closed", why)
+           assert(p:wait().code == 0)"#,
     ),
     (
         "fork.lua",

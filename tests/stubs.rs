@@ -48,6 +48,7 @@ const USERDATA: &[(&str, &str)] = &[
     ("NsHandle", "nsrun.NsHandle"),
     ("Cgroup", "nsrun.Cgroup"),
     ("Root", "nsrun.Root"),
+    ("Channel", "nsrun.Channel"),
 ];
 
 /// Classes whose `---@field`s are checked against what nsrun reports.
@@ -57,6 +58,7 @@ const CHECKED_CLASSES: &[&str] = &[
     "nsrun.NsHandle",
     "nsrun.Cgroup",
     "nsrun.Root",
+    "nsrun.Channel",
     "nsrun.SpawnOpts",
     "nsrun.TimeOffsets",
     "nsrun.CapsOpts",
@@ -263,13 +265,15 @@ else
 end
 
 local forked = ns.fork(function() end)
-local piped = ns.spawn{argv = {"true"}, stdin = "pipe", stdout = "pipe", stderr = "pipe"}
+local piped = ns.spawn{argv = {"true"}, stdin = "pipe", stdout = "pipe", stderr = "pipe",
+  channel = 3}
 local handle = ns.open("net")
 -- The tests run as root, so a cgroup can be made.
 local cg = ns.cgroup{}
 local root = ns.root("/")
-local methods_on = {Process = forked, Pipe = piped.stdout, NsHandle = handle, Cgroup = cg, Root = root}
-local fields_on = {Process = piped, Pipe = piped.stdout, NsHandle = handle, Cgroup = cg, Root = root}
+local chan = ns.socketpair()
+local methods_on = {Process = forked, Pipe = piped.stdout, NsHandle = handle, Cgroup = cg, Root = root, Channel = chan}
+local fields_on = {Process = piped, Pipe = piped.stdout, NsHandle = handle, Cgroup = cg, Root = root, Channel = chan}
 for _, probe in ipairs({...}) do
   local class, sep, name = probe:match("^(%w+)([:.])([%w_]+)$")
   local ud = (sep == ":" and methods_on or fields_on)[class]
@@ -331,6 +335,7 @@ cg:close()
 local r = ns.root("/")
 members("nsrun.Root", r)
 r:close()
+members("nsrun.Channel", (ns.socketpair()))
 p:wait()
 h:close()
 return table.concat(out, "\n")

@@ -13,9 +13,9 @@
 --   * A module value that is not a function is `ns.NAME = VALUE` (so a
 --     subtable is `ns.SUB = {}`).
 --   * A method is one line `function CLASS:NAME(ARGS) end`, CLASS being
---     one of the locals `Process`, `Pipe`, `NsHandle`, `Cgroup` or `Root`
---     (the userdata types nsrun.Process, nsrun.Pipe, nsrun.NsHandle,
---     nsrun.Cgroup, nsrun.Root).
+--     one of the locals `Process`, `Pipe`, `NsHandle`, `Cgroup`, `Root` or
+--     `Channel` (the userdata types nsrun.Process, nsrun.Pipe,
+--     nsrun.NsHandle, nsrun.Cgroup, nsrun.Root, nsrun.Channel).
 --   * A field is a `---@field NAME TYPE ...` line in the block of `---`
 --     lines that starts at its `---@class nsrun.CLASS` line. The test
 --     compares the fields of these classes with what the binary reports:
@@ -183,6 +183,7 @@
 ---@field new_keyring? boolean a new, empty session keyring for the program instead of the caller's
 ---@field tty_guard? boolean refuse the ioctls TIOCSTI and TIOCLINUX (typing into a terminal), with or without another filter
 ---@field landlock? nsrun.LandlockOpts Landlock: files only below these paths, TCP only to these ports, sockets and signals kept in; an error if the kernel's ABI cannot enforce it
+---@field channel? boolean|integer a channel to the child: with `fn`, `true` hands the function its end as its argument; with `argv`, the program gets its end on this fd (3 or more; `true` is 3); ours is `p.channel`
 
 ---Capabilities: names such as `"CAP_NET_ADMIN"` or `"net_admin"`.
 ---@class nsrun.CapsOpts
@@ -326,6 +327,7 @@ function Cgroup:close() end
 ---@field stdin? nsrun.Pipe write end, when stdin was `"pipe"`
 ---@field stdout? nsrun.Pipe read end, when stdout was `"pipe"`
 ---@field stderr? nsrun.Pipe read end, when stderr was `"pipe"`
+---@field channel? nsrun.Channel our end, with the `channel` option
 local Process = {}
 
 ---Wait for the process to end: closes our end of its stdin first, and its
@@ -381,6 +383,37 @@ function Pipe:write(...) end
 
 ---Close this end (a child reading stdin sees end of file).
 function Pipe:close() end
+
+---One end of a channel (`p.channel`, the argument of a spawned `fn` with
+---`channel = true`, ns.socketpair, ns.channel): messages of Lua values
+---(nil, booleans, numbers, strings, tables without cycles) and fds (Lua
+---files, pipes, channels, namespace handles). A received fd is a channel
+---(one sent as a channel), a namespace handle (a namespace file) or else a
+---Lua file opened as its access mode allows. A peer that closed or died
+---reads as `nil, "closed"`. `local c <close> = ...` closes it. The wire
+---format (for programs that are not Lua) is in the README.
+---@class nsrun.Channel
+local Channel = {}
+
+---Send one message of one value or more; `nil, "closed"` when the peer is
+---gone. A value that cannot go raises an error naming it (`value #2.x[3] is a function`).
+---@param ... any
+---@return true|nil sent
+---@return "closed"? why
+function Channel:send(...) end
+
+---Receive one message: its values; `nil, "closed"` once the peer is gone
+---(or this end closed), `nil, "timeout"` when nothing came in time.
+---@param timeout? number seconds (default: wait as long as it takes)
+---@return any ...
+function Channel:recv(timeout) end
+
+---Close this end: the peer reads the channel as closed.
+function Channel:close() end
+
+---The socket's fd number; nil once closed.
+---@return integer?
+function Channel:fd() end
 
 ---An open namespace file. Its fields are nil once it is closed. Handles
 ---compare equal (`==`) when they are the same namespace; `tostring` gives
@@ -793,6 +826,33 @@ function ns.fork(fn) end
 ---@param opts? nsrun.NewMountOpts
 ---@return nsrun.Process
 function ns.clone(kinds, fn, opts) end
+
+---Two connected channel ends (an AF_UNIX stream socket pair).
+---@return nsrun.Channel a
+---@return nsrun.Channel b
+function ns.socketpair() end
+
+---A channel over an open socket fd, which it takes over (fd 3 of a program
+---started with `channel = 3`).
+---@param fd integer
+---@return nsrun.Channel
+function ns.channel(fd) end
+
+---Send bytes with fds (SCM_RIGHTS) in one sendmsg(2), no framing; returns
+---the count of bytes sent.
+---@param sock nsrun.Channel|file*|integer the socket
+---@param data string one byte at least when there are fds
+---@param fds? (file*|nsrun.Pipe|nsrun.Channel|nsrun.NsHandle|integer)[]
+---@return integer sent
+function ns.send_fds(sock, data, fds) end
+
+---Receive bytes and the fds that came with them in one recvmsg(2); the fds
+---as namespace handles or Lua files; `nil, "closed"` at end of stream.
+---@param sock nsrun.Channel|file*|integer the socket
+---@param maxlen? integer at most this many bytes (default 65536)
+---@return string? data
+---@return (file*|nsrun.NsHandle)[]|"closed" fds
+function ns.recv_fds(sock, maxlen) end
 
 ---Start a child in the namespaces asked for, with maps, setup and stdio; errors before the exec are raised here.
 ---@param opts nsrun.SpawnOpts

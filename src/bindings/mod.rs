@@ -7,6 +7,7 @@
 //! wrapped in a two-line Lua closure that raises it with `error`.
 
 mod args;
+pub(crate) mod channel;
 mod cred;
 mod fs;
 mod hardening;
@@ -344,6 +345,7 @@ pub(crate) fn module(lua: &Lua) -> mlua::Result<Table> {
     json::register(lua, &m)?;
     hardening::register(lua, &m)?;
     rooted::register(lua, &m)?;
+    channel::register(lua, &m)?;
     m.set("version", env!("CARGO_PKG_VERSION"))?;
 
     Ok(m)

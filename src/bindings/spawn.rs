@@ -61,6 +61,7 @@ pub(crate) const KEYS: &[&str] = &[
     "landlock",
     "new_keyring",
     "tty_guard",
+    "channel",
 ];
 
 fn id_map(a: &Args, v: Value, key: &str) -> R<Option<IdMap>> {
@@ -113,7 +114,7 @@ impl Drop for Held {
     }
 }
 
-fn lua_file_fd(lua: &Lua, v: &Value) -> mlua::Result<Option<Option<RawFd>>> {
+pub(crate) fn lua_file_fd(lua: &Lua, v: &Value) -> mlua::Result<Option<Option<RawFd>>> {
     // SAFETY: luaL_testudata checks the metatable is io's "FILE*", so the
     // block is a luaL_Stream { FILE *f; lua_CFunction closef }, whose
     // closef is NULL once the file is closed.
@@ -285,12 +286,25 @@ fn build<'l>(
             )))
         }
     };
+    let channel = super::channel::option(a, opts.get("channel")?, func.is_some())?;
     let mut sp = match (argv, func) {
         (Some(_), Some(_)) => return Err(a.fail("give argv or fn, not both")),
         (None, None) => return Err(a.fail("needs argv (a program to run) or fn (a function)")),
         (Some(argv), None) => Spawn::new(argv),
+        (None, Some(f)) if channel.is_some() => {
+            Spawn::func_channel(move |ch| match super::channel::wrap(lua, ch) {
+                Ok(ch) => values::child_code_with(lua, &f, ch),
+                Err(e) => {
+                    eprintln!("nsrun: channel: {e}");
+                    1
+                }
+            })
+        }
         (None, Some(f)) => Spawn::func(move || values::child_code(lua, &f)),
     };
+    if let Some(Some(fd)) = channel {
+        sp = sp.channel(fd);
+    }
     let kinds = match opts.get::<Value>("namespaces")? {
         Value::Nil => Vec::new(),
         v => {

@@ -41,6 +41,8 @@ pub struct Child {
     /// The process that started it: only there may it be killed, reaped
     /// or its cgroup removed (a forked child inherits a copy of this).
     owner: u32,
+    /// Our end of its channel (`Spawn::channel`, `Spawn::func_channel`).
+    channel: Option<super::channel::Channel>,
 }
 
 /// At most this much is read from a pipe once its process is gone or
@@ -132,6 +134,7 @@ impl Child {
             cgroup: None,
             cgroup_stats: None,
             owner: std::process::id(),
+            channel: None,
         }
     }
 
@@ -159,6 +162,7 @@ impl Child {
             cgroup,
             cgroup_stats: None,
             owner: std::process::id(),
+            channel: None,
         }
     }
 
@@ -178,7 +182,25 @@ impl Child {
             cgroup: None,
             cgroup_stats: None,
             owner: std::process::id(),
+            channel: None,
         }
+    }
+
+    /// Our end of its channel, if it was started with one.
+    pub fn channel(&mut self) -> Option<&mut super::channel::Channel> {
+        self.channel.as_mut()
+    }
+
+    /// Take our end of its channel (to keep it beyond the process).
+    pub fn take_channel(&mut self) -> Option<super::channel::Channel> {
+        self.channel.take()
+    }
+
+    pub(crate) fn set_channel(&mut self, mut c: Option<super::channel::Channel>) {
+        if let Some(c) = c.as_mut() {
+            c.set_deadline(self.deadline.clone());
+        }
+        self.channel = c;
     }
 
     /// Its deadline (with `timeout`), to share with readers and writers of

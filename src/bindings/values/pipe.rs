@@ -147,6 +147,11 @@ impl Pipe {
         Ok(fd)
     }
 
+    /// The fd while the pipe is open (a channel sends a copy of it).
+    pub(crate) fn raw_fd(&self) -> Option<i32> {
+        self.end.borrow().file.as_ref().map(|f| f.as_raw_fd())
+    }
+
     /// Undo [`Pipe::lend`] when the process was not started.
     pub(crate) fn unlend(&self) {
         if self.write && self.deadline.is_some() {

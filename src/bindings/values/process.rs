@@ -21,6 +21,8 @@ pub(crate) struct Process {
     pub stdin: Option<AnyUserData>,
     pub stdout: Option<AnyUserData>,
     pub stderr: Option<AnyUserData>,
+    /// Our end of its channel (`channel = true` or an fd number).
+    pub channel: Option<AnyUserData>,
 }
 
 impl Process {
@@ -33,11 +35,16 @@ impl Process {
         let stdin = pipe(child.stdin.take(), true)?;
         let stdout = pipe(child.stdout.take(), false)?;
         let stderr = pipe(child.stderr.take(), false)?;
+        let channel = child
+            .take_channel()
+            .map(|c| crate::bindings::channel::wrap(lua, c))
+            .transpose()?;
         lua.create_userdata(Process {
             child: RefCell::new(child),
             stdin,
             stdout,
             stderr,
+            channel,
         })
     }
 
@@ -168,6 +175,7 @@ impl UserData for Process {
         fields.add_field_method_get("stdin", |_, this| Ok(this.stdin.clone()));
         fields.add_field_method_get("stdout", |_, this| Ok(this.stdout.clone()));
         fields.add_field_method_get("stderr", |_, this| Ok(this.stderr.clone()));
+        fields.add_field_method_get("channel", |_, this| Ok(this.channel.clone()));
         fields.add_meta_field_with("__index", |lua| {
             let m = lua.create_table()?;
             crate::bindings::add(lua, &m, "wait", |lua, a| {
@@ -262,7 +270,12 @@ pub(crate) fn run_child(lua: &Lua, f: &Function) -> ! {
 
 /// Call a child's function: its exit code, or 1 after printing an error.
 pub(crate) fn child_code(lua: &Lua, f: &Function) -> i32 {
-    let code = match crate::bindings::call_traced(lua, f, ()) {
+    child_code_with(lua, f, ())
+}
+
+/// [`child_code`] of `f` called with `args`.
+pub(crate) fn child_code_with(lua: &Lua, f: &Function, args: impl mlua::IntoLuaMulti) -> i32 {
+    let code = match crate::bindings::call_traced(lua, f, args) {
         Ok(Ok(vals)) => crate::bindings::exit_code_of(vals.front()).unwrap_or_else(|m| {
             eprintln!("nsrun: the child's function {m}");
             1

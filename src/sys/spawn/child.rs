@@ -66,6 +66,9 @@ impl Spawn<'_> {
         if self.die_with_parent {
             set_pdeathsig(cx.parent)?;
         }
+        if let Some(c) = &self.channel {
+            c.in_child()?;
+        }
         if self.timeout.is_some() && !self.namespaces.contains(Namespace::Pid) {
             // Without a pid namespace to tear down, a timeout kills our
             // process group: lead one, so relay, program and descendants

@@ -206,6 +206,7 @@ pub struct Spawn<'a> {
     landlock: Option<super::landlock::Rules>,
     new_keyring: bool,
     tty_guard: bool,
+    channel: Option<super::channel::SpawnChannel>,
 }
 
 impl<'a> Spawn<'a> {
@@ -258,6 +259,7 @@ impl<'a> Spawn<'a> {
             landlock: None,
             new_keyring: false,
             tty_guard: false,
+            channel: None,
         }
     }
 
@@ -513,6 +515,47 @@ impl<'a> Spawn<'a> {
         self
     }
 
+    /// A channel to the program: its end on fd `fd` (3 or more), ours
+    /// from [`Child::channel`](super::child::Child::channel). The message
+    /// format is in [`super::channel`].
+    pub fn channel(mut self, fd: RawFd) -> Self {
+        self.channel = Some(super::channel::SpawnChannel::new(Some(fd)));
+        self
+    }
+
+    /// A process that runs `f` with its end of a channel; ours is
+    /// [`Child::channel`](super::child::Child::channel).
+    pub fn func_channel(mut f: impl FnMut(super::channel::Channel) -> i32 + 'a) -> Self {
+        let sc = super::channel::SpawnChannel::new(None);
+        let theirs = sc
+            .theirs
+            .as_ref()
+            .map_or(-1, std::os::fd::AsRawFd::as_raw_fd);
+        let mut s = Spawn::func(move || {
+            if theirs < 0 {
+                return f(super::channel::Channel::planned());
+            }
+            if !super::ops::planning() {
+                // SAFETY: in the child, which leaves by _exit: the
+                // SpawnChannel's copy of the fd is never dropped here, so
+                // the function's channel is its only owner (and closing
+                // it is seen by the peer).
+                let fd = unsafe { std::os::fd::FromRawFd::from_raw_fd(theirs) };
+                return f(super::channel::Channel::from_fd(fd));
+            }
+            // Under --plan the function runs in nsrun, whose SpawnChannel
+            // still owns (and closes) the original: a copy.
+            // SAFETY: the fd stays open while the function may run.
+            let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(theirs) };
+            f(fd.try_clone_to_owned().map_or_else(
+                |_| super::channel::Channel::planned(),
+                super::channel::Channel::from_fd,
+            ))
+        });
+        s.channel = Some(sc);
+        s
+    }
+
     fn use_init(&self) -> bool {
         self.namespaces.contains(Namespace::Pid) && self.init.unwrap_or(true)
     }
@@ -584,6 +627,19 @@ impl<'a> Spawn<'a> {
                 super::init::MAX_HELD,
                 self.lock_files.len()
             ));
+        }
+        if let Some(at) = self.channel.as_ref().and_then(|c| c.at) {
+            if self.func.is_some() {
+                return bad("channel: a function gets its channel as its argument (Spawn::func_channel), not on an fd".into());
+            }
+            if at < 3 {
+                return bad(format!(
+                    "channel: fd {at} is a standard stream (or not an fd); give 3 or more"
+                ));
+            }
+            if self.keep_fds.contains(&at) {
+                return bad(format!("channel: fd {at} is also in keep_fds"));
+            }
         }
         for fd in &self.keep_fds {
             if *fd < 3 {

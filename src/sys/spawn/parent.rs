@@ -46,6 +46,12 @@ impl Spawn<'_> {
         if !planning {
             process::refuse_if_threaded("spawn")?;
         }
+        if let Some(c) = self.channel.as_mut() {
+            c.prepare()?;
+            if let Some(at) = c.at {
+                self.keep_fds.push(at);
+            }
+        }
         // Everything that can fail in the parent is done before the clone.
         let joins = self.open_joins(planning)?;
         let mut stdio = open_stdio(&self.stdio)?;
@@ -278,7 +284,9 @@ impl Spawn<'_> {
                     if let Some(mut cg) = planned_cgroup {
                         cg.close()?;
                     }
-                    return Ok(Child::planned(code));
+                    let mut planned = Child::planned(code);
+                    planned.set_channel(self.channel.as_mut().map(|c| c.started()));
+                    return Ok(planned);
                 }
                 if gate.is_some() {
                     // Set up and waiting at the gate, or failed on the way.
@@ -305,6 +313,7 @@ impl Spawn<'_> {
             child.abort();
             return Err(Message::decode(&msg).into_error());
         }
+        child.set_channel(self.channel.as_mut().map(|c| c.started()));
         Ok(child)
     }
 
