@@ -19,6 +19,7 @@ pub(crate) mod plan;
 mod process;
 mod rooted;
 pub(crate) mod spawn;
+mod usernet;
 mod values;
 
 use std::collections::HashMap;

@@ -41,6 +41,9 @@ pub struct Child {
     /// The process that started it: only there may it be killed, reaped
     /// or its cgroup removed (a forked child inherits a copy of this).
     owner: u32,
+    /// The network tool serving its network namespace (`net`), stopped
+    /// once it is reaped.
+    usernet: Option<super::usernet::Tool>,
 }
 
 /// At most this much is read from a pipe once its process is gone or
@@ -132,6 +135,7 @@ impl Child {
             cgroup: None,
             cgroup_stats: None,
             owner: std::process::id(),
+            usernet: None,
         }
     }
 
@@ -159,6 +163,7 @@ impl Child {
             cgroup,
             cgroup_stats: None,
             owner: std::process::id(),
+            usernet: None,
         }
     }
 
@@ -178,6 +183,7 @@ impl Child {
             cgroup: None,
             cgroup_stats: None,
             owner: std::process::id(),
+            usernet: None,
         }
     }
 
@@ -203,6 +209,16 @@ impl Child {
     /// The cgroup it was started in, while it runs.
     pub(crate) fn cgroup(&self) -> Option<&Cgroup> {
         self.cgroup.as_ref()
+    }
+
+    /// Tie a network tool's life to this process's.
+    pub(crate) fn attach_usernet(&mut self, t: super::usernet::Tool) {
+        self.usernet = Some(t);
+    }
+
+    /// The pid of the network tool serving it (`net`), while it runs.
+    pub fn usernet_pid(&self) -> Option<i32> {
+        self.usernet.as_ref().map(|t| t.pid())
     }
 
     /// Its pid (in our pid namespace).
@@ -416,6 +432,8 @@ impl Child {
             d.mark_reaped();
         }
         self.pidfd.take();
+        // The network outlives the program by nothing.
+        self.usernet.take();
         if let Some(mut cg) = self.cgroup.take() {
             self.cgroup_stats = Some(cg.stats());
             // Anything still in it (a daemon the program left) goes too.
