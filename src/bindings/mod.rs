@@ -340,6 +340,7 @@ pub(crate) fn module(lua: &Lua) -> mlua::Result<Table> {
     cred::register(lua, &m)?;
     process::register(lua, &m)?;
     spawn::register(lua, &m)?;
+    usernet::register(lua, &m)?;
     net::register(lua, &m)?;
     hardening::register(lua, &m)?;
     rooted::register(lua, &m)?;

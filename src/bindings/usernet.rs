@@ -1,11 +1,11 @@
 //! The `net` and `ports` options of `ns.spawn`/`ns.run`: a user-mode
 //! network (pasta, slirp4netns) for the new network namespace.
 
-use mlua::{Table, Value};
+use mlua::{Lua, Table, Value};
 
 use super::args::{check_keys, typename, Args, R};
 use crate::sys::spawn::Spawn;
-use crate::sys::usernet::{Port, Proto, UserNet};
+use crate::sys::usernet::{self, Port, Proto, UserNet};
 
 /// One entry of `ports`: `"[ADDR:]HOST:GUEST[/PROTO]"` or
 /// `{host =, guest =, proto =, addr =}`.
@@ -87,4 +87,19 @@ pub(crate) fn apply<'l>(a: &Args, opts: &Table, mut sp: Spawn<'l>) -> R<Spawn<'l
         }
     }
     Ok(sp)
+}
+
+pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
+    // Which tool `net = NAME` runs (pasta falls back to slirp4netns), its
+    // path and its DNS forwarder's address inside: what a recipe writes
+    // into the sandbox's /etc/resolv.conf.
+    super::add(lua, m, "usernet", |lua, a| {
+        let n: UserNet = a.string(1)?.parse().map_err(|e| a.bad(1, e))?;
+        let (tool, path) = usernet::resolve(n).map_err(|e| a.fail(e))?;
+        let t = lua.create_table()?;
+        t.set("tool", tool.name())?;
+        t.set("path", path.to_string_lossy().into_owned())?;
+        t.set("dns", tool.dns())?;
+        Ok(t)
+    })
 }
