@@ -254,12 +254,11 @@ pub(crate) fn validate(
     Ok(())
 }
 
-/// Where a tool is, searched on PATH (then the usual system directories).
+/// Where a tool is, searched on PATH as exec would (the default search
+/// path without one).
 fn find(tool: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
-    dirs.extend(["/usr/bin", "/usr/sbin", "/bin", "/sbin"].map(PathBuf::from));
-    dirs.into_iter()
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    std::env::split_paths(&path)
         .filter(|d| d.is_absolute())
         .map(|d| d.join(tool))
         .find(|p| {
