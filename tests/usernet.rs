@@ -21,7 +21,11 @@ use common::{As, Done, Running};
 fn new_netns() -> OwnedFd {
     std::thread::spawn(|| {
         // SAFETY: unshare of this thread only (a fresh one that ends here).
-        assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0, "unshare net");
+        assert_eq!(
+            unsafe { libc::unshare(libc::CLONE_NEWNET) },
+            0,
+            "unshare net"
+        );
         let f = std::fs::File::open("/proc/thread-self/ns/net").unwrap();
         ip(&["link", "set", "lo", "up"]);
         OwnedFd::from(f)
@@ -36,7 +40,11 @@ fn in_netns<T: Send>(ns: &OwnedFd, f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|s| {
         s.spawn(move || {
             // SAFETY: setns of this (scoped, fresh) thread only.
-            assert_eq!(unsafe { libc::setns(fd, libc::CLONE_NEWNET) }, 0, "setns net");
+            assert_eq!(
+                unsafe { libc::setns(fd, libc::CLONE_NEWNET) },
+                0,
+                "setns net"
+            );
             f()
         })
         .join()
@@ -64,7 +72,10 @@ impl Lab {
         let (up, peer) = (new_netns(), new_netns());
         let peer_path = format!("/proc/{}/fd/{}", std::process::id(), peer.as_raw_fd());
         in_netns(&up, || {
-            ip(&["link", "add", "nsr-a", "type", "veth", "peer", "name", "nsr-b", "netns", &peer_path]);
+            ip(&[
+                "link", "add", "nsr-a", "type", "veth", "peer", "name", "nsr-b", "netns",
+                &peer_path,
+            ]);
             ip(&["addr", "add", "10.77.0.1/24", "dev", "nsr-a"]);
             ip(&["link", "set", "nsr-a", "up"]);
             ip(&["route", "add", "default", "via", "10.77.0.2"]);
@@ -322,7 +333,10 @@ fn dies_with_nsrun(as_: As, net: &str) {
         // SAFETY: cleaning up what the test found.
         unsafe { libc::kill(*p, libc::SIGKILL) };
     }
-    assert!(left.is_empty(), "{net} outlived a SIGKILLed nsrun: {left:?}");
+    assert!(
+        left.is_empty(),
+        "{net} outlived a SIGKILLed nsrun: {left:?}"
+    );
     let tool = tools[0].0;
     assert!(
         processes_with("sleep 1000").iter().all(|(p, _)| *p != tool),
@@ -477,29 +491,3 @@ fn tempfile_dir() -> std::path::PathBuf {
     std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
     d
 }
-
-both!(
-    /// `--plan` starts no tool: the start is a step of the plan.
-    fn plan_starts_no_tool(as_) {
-        if !have(as_, "pasta") {
-            return;
-        }
-        let lab = Lab::new();
-        let recipe = r#"
-            local ns = require "nsrun"
-            ns.run{argv = {"true"}, namespaces = {"user", "net"}, net = "pasta", ports = {"18200:80"}}
-            print("planned")"#;
-        let before = processes_with("pasta").len();
-        let d = lab.run(|| {
-            common::nsrun(as_)
-                .file("r.lua", recipe.as_bytes())
-                .args(&["--plan", "r.lua"])
-                .run()
-        });
-        d.success();
-        d.stderr_has("start pasta (pasta --config-net");
-        d.stderr_has("--netns /proc/$CHILD/ns/net --userns /proc/$CHILD/ns/user");
-        d.stderr_has("-t 18200:80");
-        assert_eq!(processes_with("pasta").len(), before, "{}", d.report());
-    }
-);

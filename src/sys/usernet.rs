@@ -503,7 +503,12 @@ fn spawn_tool(net: UserNet, exe: &Path, argv: &[OsString]) -> Result<Tool> {
         .read(true)
         .write(true)
         .open("/dev/null")
-        .map_err(|e| Error::sys("open /dev/null", Errno::from_raw(e.raw_os_error().unwrap_or(5))))?;
+        .map_err(|e| {
+            Error::sys(
+                "open /dev/null",
+                Errno::from_raw(e.raw_os_error().unwrap_or(5)),
+            )
+        })?;
     let (ready_r, ready_w) = pipe()?;
     let (exit_r, exit_w) = pipe()?;
     let parent = nix::unistd::getpid().as_raw();
@@ -623,7 +628,10 @@ impl Tool {
         } else {
             format!(": {said}")
         };
-        Error::Child(format!("net = '{}': {} {what} ({how}){said}", self.net, self.net))
+        Error::Child(format!(
+            "net = '{}': {} {what} ({how}){said}",
+            self.net, self.net
+        ))
     }
 
     /// Wait until the tool writes on its ready pipe; its end of file
@@ -744,7 +752,16 @@ mod tests {
         assert_eq!(p.addr, Some("::1".parse().unwrap()));
         assert_eq!(p.to_string(), "[::1]:8080:80/tcp");
         assert_eq!("53/udp".parse::<Port>().unwrap().to_string(), "53:53/udp");
-        for bad in ["", "x:80", "0:80", "8080:70000", "1.2.3:80:80", "80/sctp", "a:b:c:d", "[::1:80"] {
+        for bad in [
+            "",
+            "x:80",
+            "0:80",
+            "8080:70000",
+            "1.2.3:80:80",
+            "80/sctp",
+            "a:b:c:d",
+            "[::1:80",
+        ] {
             let e = bad.parse::<Port>().unwrap_err().to_string();
             assert!(e.contains(&format!("'{bad}'")), "{bad}: {e}");
         }
