@@ -470,6 +470,17 @@ impl<'a> Spawn<'a> {
     /// Connect the new network namespace (needs "net") to ours through
     /// `pasta`, or `slirp4netns` where pasta is missing; see
     /// [`net`](Self::net).
+    ///
+    /// ```no_run
+    /// use nsrun::{Namespace, Spawn};
+    /// let mut child = Spawn::new(["python3", "-m", "http.server", "8000"])
+    ///     .namespaces([Namespace::User, Namespace::Net])
+    ///     .net_pasta()
+    ///     .ports(["127.0.0.1:8080:8000"])?
+    ///     .spawn()?;
+    /// child.wait()?; // pasta is stopped once the server is reaped
+    /// # Ok::<(), nsrun::Error>(())
+    /// ```
     pub fn net_pasta(self) -> Self {
         self.net(UserNet::Pasta)
     }
