@@ -728,10 +728,11 @@ both!(
             .run();
         d.success();
         d.stderr_has("parent  start pasta (pasta --config-net");
-        d.stderr_has("--netns /proc/$CHILD/ns/net --userns /proc/$CHILD/ns/user");
+        d.stderr_has("--netns /proc/self/fd/5 --userns /proc/self/fd/6");
+        d.stderr_has("with fd 5 = /proc/$CHILD/ns/net, fd 6 = /proc/$CHILD/ns/user");
         d.stderr_has("-t 127.0.0.1/18300:80 -u none");
         d.stderr_has("parent  start slirp4netns (slirp4netns --configure");
-        d.stderr_has("--api-socket $API /proc/$CHILD/ns/net tap0");
+        d.stderr_has("--api-socket $API /proc/self/fd/5 tap0");
         if have_strace() {
             let bad = strace_plan(as_, &[("r.lua", recipe.as_bytes())], "r.lua", &[]);
             assert!(bad.is_empty(), "--plan performed:\n{}", bad.join("\n"));

@@ -333,6 +333,7 @@ function Cgroup:close() end
 ---scope if it still runs, and closes its pipes.
 ---@class nsrun.Process
 ---@field pid integer
+---@field net_pid? integer the network tool serving it (`net`), until it is reaped
 ---@field stdin? nsrun.Pipe write end, when stdin was `"pipe"`
 ---@field stdout? nsrun.Pipe read end, when stdout was `"pipe"`
 ---@field stderr? nsrun.Pipe read end, when stderr was `"pipe"`

@@ -35,6 +35,10 @@ pub const PASTA_DNS: &str = "169.254.1.1";
 /// The address slirp4netns's DNS forwarder answers on inside.
 pub const SLIRP_DNS: &str = "10.0.2.3";
 
+/// Where the tool finds the child's namespaces.
+const NETNS_FD: RawFd = 5;
+const USERNS_FD: RawFd = 6;
+
 /// How long a tool may take to say it is ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -325,14 +329,17 @@ pub(crate) struct Prepared {
 }
 
 impl Prepared {
-    /// The tool's arguments for child `pid` (`userns`: it has a new user
-    /// namespace, which the tool joins), the ready fd being 3 and the
-    /// exit fd 4, `api` slirp4netns's API socket.
-    fn argv(&self, pid: i32, userns: bool, api: Option<&Path>) -> Vec<OsString> {
+    /// The tool's arguments (`userns`: the child has a new user namespace,
+    /// which the tool joins): the ready fd is 3, the exit fd 4, the
+    /// child's network namespace fd 5 and its user namespace fd 6, all
+    /// opened by us (a tool that drops its privileges before it opens a
+    /// path could no longer open a root-owned child's namespaces);
+    /// `api` is slirp4netns's API socket.
+    fn argv(&self, userns: bool, api: Option<&Path>) -> Vec<OsString> {
         let mut v: Vec<OsString> = vec![self.net.name().into()];
         let mut add = |s: &str| v.push(s.into());
-        let netns = format!("/proc/{pid}/ns/net");
-        let user = format!("/proc/{pid}/ns/user");
+        let netns = format!("/proc/self/fd/{NETNS_FD}");
+        let user = format!("/proc/self/fd/{USERNS_FD}");
         match self.net {
             UserNet::Pasta => {
                 for a in ["--config-net", "--foreground", "--quiet"] {
@@ -402,10 +409,14 @@ impl Prepared {
     /// What `--plan` shows for the start.
     pub fn describe(&self, pid: i32, userns: bool) -> String {
         let api = matches!(self.net, UserNet::Slirp4netns) && !self.ports.is_empty();
-        let argv = self.argv(pid, userns, api.then(|| Path::new("$API")));
+        let argv = self.argv(userns, api.then(|| Path::new("$API")));
         let words: Vec<_> = argv.iter().map(|a| a.to_string_lossy()).collect();
+        let user = match userns {
+            true => format!(", fd {USERNS_FD} = /proc/{pid}/ns/user"),
+            false => String::new(),
+        };
         format!(
-            "start {} ({}) and wait until it is ready",
+            "start {} ({}) with fd {NETNS_FD} = /proc/{pid}/ns/net{user}, and wait until it is ready",
             self.net,
             words.join(" ")
         )
@@ -418,8 +429,17 @@ impl Prepared {
             _ => None,
         };
         let api = api_dir.as_ref().map(|d| d.0.join("api.sock"));
-        let argv = self.argv(pid, userns, api.as_deref());
-        let mut tool = spawn_tool(self.net, &self.exe, &argv)?;
+        let argv = self.argv(userns, api.as_deref());
+        let netns = super::namespace::open_kind(Namespace::Net, Some(pid))?;
+        let user = match userns {
+            true => Some(super::namespace::open_kind(Namespace::User, Some(pid))?),
+            false => None,
+        };
+        use std::os::fd::AsFd;
+        let raw = |h: &super::namespace::NsHandle| h.as_fd().as_raw_fd();
+        let ns_fds = [raw(&netns), user.as_ref().map_or(raw(&netns), raw)];
+        let mut tool = spawn_tool(self.net, &self.exe, &argv, ns_fds)?;
+        drop((netns, user));
         tool.wait_ready()?;
         if let Some(api) = &api {
             for p in &self.ports {
@@ -487,9 +507,10 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
 }
 
 /// Fork, tie the child's life to ours, and exec the tool with stdin and
-/// stdout on /dev/null, stderr in a memfd, the ready pipe on fd 3 and the
-/// exit pipe on fd 4; every other fd closed.
-fn spawn_tool(net: UserNet, exe: &Path, argv: &[OsString]) -> Result<Tool> {
+/// stdout on /dev/null, stderr in a memfd, the ready pipe on fd 3, the
+/// exit pipe on fd 4 and the namespaces `ns_fds` on 5 and 6; every other
+/// fd closed.
+fn spawn_tool(net: UserNet, exe: &Path, argv: &[OsString], ns_fds: [RawFd; 2]) -> Result<Tool> {
     let exe_c = cstr(exe.as_os_str())?;
     let args: Vec<CString> = argv.iter().map(|a| cstr(a)).collect::<Result<_>>()?;
     let mut ptrs: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
@@ -518,6 +539,8 @@ fn spawn_tool(net: UserNet, exe: &Path, argv: &[OsString]) -> Result<Tool> {
         stderr.as_raw_fd(),
         ready_w.as_raw_fd(),
         exit_r.as_raw_fd(),
+        ns_fds[0],
+        ns_fds[1],
     ];
     match process::fork(Namespaces::empty())? {
         process::Forked::Child => {
@@ -544,7 +567,7 @@ fn spawn_tool(net: UserNet, exe: &Path, argv: &[OsString]) -> Result<Tool> {
 /// Only in a freshly forked child of a single-threaded process.
 unsafe fn tool_child(
     parent: i32,
-    from: &[RawFd; 5],
+    from: &[RawFd; 7],
     exe: &CString,
     argv: &[*const libc::c_char],
 ) -> Result<Tool> {
@@ -566,7 +589,7 @@ unsafe fn tool_child(
     // whose network must stay up meanwhile.
     libc::setpgid(0, 0);
     // Moved out of the way first, so no target clobbers a later source.
-    let mut high = [0; 5];
+    let mut high = [0; 7];
     for (h, f) in high.iter_mut().zip(from) {
         *h = libc::fcntl(*f, libc::F_DUPFD_CLOEXEC, 10);
         if *h < 0 {
@@ -578,7 +601,7 @@ unsafe fn tool_child(
             fail(b"nsrun: dup2");
         }
     }
-    libc::syscall(libc::SYS_close_range, 5u32, u32::MAX, 0u32);
+    libc::syscall(libc::SYS_close_range, 7u32, u32::MAX, 0u32);
     let mut all: libc::sigset_t = std::mem::zeroed();
     libc::sigemptyset(&mut all);
     libc::sigprocmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());

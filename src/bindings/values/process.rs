@@ -165,6 +165,7 @@ pub(crate) fn output(lua: &Lua, ud: &AnyUserData) -> R<(Table, Value, Value)> {
 impl UserData for Process {
     fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
         fields.add_field_method_get("pid", |_, this| Ok(this.child.borrow().pid()));
+        fields.add_field_method_get("net_pid", |_, this| Ok(this.child.borrow().usernet_pid()));
         fields.add_field_method_get("stdin", |_, this| Ok(this.stdin.clone()));
         fields.add_field_method_get("stdout", |_, this| Ok(this.stdout.clone()));
         fields.add_field_method_get("stderr", |_, this| Ok(this.stderr.clone()));
