@@ -623,7 +623,10 @@ impl Tool {
 
     /// What it wrote on stderr, less the noise of a missing syslog.
     fn stderr_text(&self) -> String {
-        let mut f = std::fs::File::from(self.stderr.try_clone().expect("dup memfd"));
+        let Ok(fd) = self.stderr.try_clone() else {
+            return String::new();
+        };
+        let mut f = std::fs::File::from(fd);
         let mut s = String::new();
         use std::io::Seek;
         let _ = f.seek(std::io::SeekFrom::Start(0));
@@ -642,7 +645,9 @@ impl Tool {
         let st = self.stop();
         let said = self.stderr_text();
         let how = match st {
-            Some(st) if st.signal.is_some() => format!("killed by signal {}", st.signal.unwrap()),
+            Some(process::ExitStatus {
+                signal: Some(sig), ..
+            }) => format!("killed by signal {sig}"),
             Some(st) => format!("exit status {}", st.code.unwrap_or(-1)),
             None => "gone".into(),
         };
