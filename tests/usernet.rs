@@ -180,7 +180,7 @@ local p = sandbox.spawn{
   proc = "/proc", dev = "/dev", tmpfs = {"/tmp"},
   net = net, ports = {"127.0.0.1:" .. port .. ":8000"}, stdout = "pipe", stderr = "pipe",
 }
-local tool = p.net_pid
+local tool = p:net_pid()
 T.check("tool runs", tool and io.open("/proc/" .. tool .. "/stat"), "no tool")
 -- In through the published port, once the sandbox's server listens.
 local got = ""
@@ -196,7 +196,7 @@ T.eq("outbound", err, "hello-from-peer\n")
 T.eq("resolv.conf", out, "nameserver " .. u.dns .. "\n")
 -- Reaped with the sandbox: killed and reaped itself.
 T.eq("tool gone", io.open("/proc/" .. tool .. "/stat"), nil)
-T.eq("net_pid", p.net_pid, nil)
+T.eq("net_pid", p:net_pid(), nil)
 print("done")
 "#;
 
@@ -300,7 +300,7 @@ const LONG: &str = r#"
 local ns = require "nsrun"
 local net = arg[1]
 local p = ns.spawn{argv = {"sleep", "1000"}, namespaces = {"user", "net", "pid"}, net = net}
-local f = io.open("pid.tmp", "w") f:write(p.net_pid) f:close()
+local f = io.open("pid.tmp", "w") f:write(p:net_pid()) f:close()
 os.rename("pid.tmp", "pid")
 p:wait()
 "#;

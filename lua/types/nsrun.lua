@@ -333,7 +333,6 @@ function Cgroup:close() end
 ---scope if it still runs, and closes its pipes.
 ---@class nsrun.Process
 ---@field pid integer
----@field net_pid? integer the network tool serving it (`net`), until it is reaped
 ---@field stdin? nsrun.Pipe write end, when stdin was `"pipe"`
 ---@field stdout? nsrun.Pipe read end, when stdout was `"pipe"`
 ---@field stderr? nsrun.Pipe read end, when stderr was `"pipe"`
@@ -343,6 +342,10 @@ local Process = {}
 ---pipes once it is reaped (reads then return what it wrote, then EOF).
 ---@return nsrun.Status
 function Process:wait() end
+
+---The pid of the network tool serving it (`net`), until it is reaped; else nil.
+---@return integer?
+function Process:net_pid() end
 
 ---The status if the process has ended, else nil; does not block.
 ---@return nsrun.Status?

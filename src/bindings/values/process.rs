@@ -165,7 +165,6 @@ pub(crate) fn output(lua: &Lua, ud: &AnyUserData) -> R<(Table, Value, Value)> {
 impl UserData for Process {
     fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
         fields.add_field_method_get("pid", |_, this| Ok(this.child.borrow().pid()));
-        fields.add_field_method_get("net_pid", |_, this| Ok(this.child.borrow().usernet_pid()));
         fields.add_field_method_get("stdin", |_, this| Ok(this.stdin.clone()));
         fields.add_field_method_get("stdout", |_, this| Ok(this.stdout.clone()));
         fields.add_field_method_get("stderr", |_, this| Ok(this.stderr.clone()));
@@ -177,6 +176,12 @@ impl UserData for Process {
                 let st = p.wait()?;
                 let timed_out = p.child.borrow().timed_out();
                 Ok(status_table(lua, &st, timed_out)?)
+            })?;
+            crate::bindings::add(lua, &m, "net_pid", |_, a| {
+                let ud = this(a)?;
+                let p = ud.borrow::<Process>()?;
+                let pid = p.child.borrow().usernet_pid();
+                Ok(pid)
             })?;
             crate::bindings::add(lua, &m, "try_wait", |lua, a| {
                 let ud = this(a)?;
