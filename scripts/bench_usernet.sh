@@ -30,10 +30,10 @@ fi
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
-  {
-    for p in "${PIDS[@]}"; do kill -9 "$p" || true; done
-    wait || true
-  } 2>/dev/null
+  # (bash reports a job killed by a signal on its own stderr.)
+  exec 2>/dev/null
+  for p in "${PIDS[@]}"; do kill -9 "$p" || true; done
+  wait || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
