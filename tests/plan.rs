@@ -716,6 +716,40 @@ both!(
     }
 );
 
+both!(
+    /// `--plan` with `net` and `ports` starts no network tool (under
+    /// strace: no clone, no exec) and binds no port; the start is a step
+    /// of the plan, with the tool's command line.
+    fn usernet_is_planned_not_started(as_) {
+        let recipe = r#"local ns = require "nsrun"
+            ns.run{argv = {"true"}, namespaces = "user,net", net = "pasta",
+              ports = {"127.0.0.1:18300:80"}}
+            local sandbox = require "nsrun.sandbox"
+            sandbox.run{argv = {"true"}, binds = {{"/", "/", ro = true}}, net = "slirp4netns",
+              ports = {"18301:80/udp"}}"#;
+        let have = |t: &str| Path::new("/usr/bin").join(t).exists();
+        if !have("pasta") || !have("slirp4netns") {
+            eprintln!("skip: pasta or slirp4netns is not installed (scripts/deps.sh installs them)");
+            return;
+        }
+        let d = common::nsrun(as_)
+            .file("r.lua", recipe.as_bytes())
+            .args(&["--plan", "r.lua"])
+            .run();
+        d.success();
+        d.stderr_has("parent  start pasta (pasta --config-net");
+        d.stderr_has("--netns /proc/self/fd/5 --userns /proc/self/fd/6");
+        d.stderr_has("with fd 5 = /proc/$CHILD/ns/net, fd 6 = /proc/$CHILD/ns/user");
+        d.stderr_has("-t 127.0.0.1/18300:80 -u none");
+        d.stderr_has("parent  start slirp4netns (slirp4netns --configure");
+        d.stderr_has("--api-socket $API /proc/self/fd/5 tap0");
+        if have_strace() {
+            let bad = strace_plan(as_, &[("r.lua", recipe.as_bytes())], "r.lua", &[]);
+            assert!(bad.is_empty(), "--plan performed:\n{}", bad.join("\n"));
+        }
+    }
+);
+
 // ---------------------------------------------------------------------------
 // (e) --plan walks what --trace shows.
 

@@ -184,6 +184,21 @@
 ---@field tty_guard? boolean refuse the ioctls TIOCSTI and TIOCLINUX (typing into a terminal), with or without another filter
 ---@field landlock? nsrun.LandlockOpts Landlock: files only below these paths, TCP only to these ports, sockets and signals kept in; an error if the kernel's ABI cannot enforce it
 ---@field channel? boolean|integer a channel to the child: with `fn`, `true` hands the function its end as its argument; with `argv`, the program gets its end on this fd (3 or more; `true` is 3); ours is `p.channel`
+---@field net? "pasta"|"slirp4netns" connect the new network namespace (needs "net", no `join`) to the caller's network through that user-mode network tool (pasta falls back to slirp4netns where it is missing); it runs until the process is reaped
+---@field ports? (string|nsrun.PortOpts)[] ports published from the caller's network, as `podman run -p`: `"8080:80"`, `"127.0.0.1:8443:443"`, `"5353:53/udp"` (needs `net`)
+
+---A published port.
+---@class nsrun.PortOpts
+---@field host integer the port on the caller's side
+---@field guest? integer the port inside (default: `host`)
+---@field proto? "tcp"|"udp" default `"tcp"`
+---@field addr? string the caller's address to listen on (default: all)
+
+---What `net = NAME` runs: the tool, its path, and its DNS forwarder's address inside.
+---@class nsrun.UserNet
+---@field tool "pasta"|"slirp4netns"
+---@field path string
+---@field dns string `"169.254.1.1"` (pasta) or `"10.0.2.3"` (slirp4netns)
 
 ---Capabilities: names such as `"CAP_NET_ADMIN"` or `"net_admin"`.
 ---@class nsrun.CapsOpts
@@ -334,6 +349,10 @@ local Process = {}
 ---pipes once it is reaped (reads then return what it wrote, then EOF).
 ---@return nsrun.Status
 function Process:wait() end
+
+---The pid of the network tool serving it (`net`), until it is reaped; else nil.
+---@return integer?
+function Process:net_pid() end
 
 ---The status if the process has ended, else nil; does not block.
 ---@return nsrun.Status?
@@ -863,6 +882,14 @@ function ns.spawn(opts) end
 ---@param opts nsrun.SpawnOpts
 ---@return nsrun.Status status with `stdout` and `stderr`
 function ns.run(opts) end
+
+---Which tool `net = name` would run (pasta falls back to slirp4netns),
+---its path, and where its DNS forwarder answers inside: what to write
+---into a sandbox's `/etc/resolv.conf`. An error names a missing tool and
+---its Debian package.
+---@param name "pasta"|"slirp4netns"
+---@return nsrun.UserNet
+function ns.usernet(name) end
 
 -- Networking (over netlink, in the calling process's network namespace)
 

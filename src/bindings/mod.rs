@@ -21,6 +21,7 @@ pub(crate) mod plan;
 mod process;
 mod rooted;
 pub(crate) mod spawn;
+mod usernet;
 mod values;
 
 use std::collections::HashMap;
@@ -341,6 +342,7 @@ pub(crate) fn module(lua: &Lua) -> mlua::Result<Table> {
     cred::register(lua, &m)?;
     process::register(lua, &m)?;
     spawn::register(lua, &m)?;
+    usernet::register(lua, &m)?;
     net::register(lua, &m)?;
     json::register(lua, &m)?;
     hardening::register(lua, &m)?;

@@ -62,6 +62,8 @@ pub(crate) const KEYS: &[&str] = &[
     "new_keyring",
     "tty_guard",
     "channel",
+    "net",
+    "ports",
 ];
 
 fn id_map(a: &Args, v: Value, key: &str) -> R<Option<IdMap>> {
@@ -562,6 +564,7 @@ fn build<'l>(
     if let Some(l) = hardening::landlock(a, opts.get("landlock")?)? {
         sp = sp.landlock(l);
     }
+    sp = super::usernet::apply(a, opts, sp)?;
     let setup = opts.get::<Value>("setup")?;
     expect(a, &setup, "setup", "a function")?;
     if let Value::Function(f) = setup {

@@ -43,6 +43,9 @@ pub struct Child {
     owner: u32,
     /// Our end of its channel (`Spawn::channel`, `Spawn::func_channel`).
     channel: Option<super::channel::Channel>,
+    /// The network tool serving its network namespace (`net`), stopped
+    /// once it is reaped.
+    usernet: Option<super::usernet::Tool>,
 }
 
 /// At most this much is read from a pipe once its process is gone or
@@ -135,6 +138,7 @@ impl Child {
             cgroup_stats: None,
             owner: std::process::id(),
             channel: None,
+            usernet: None,
         }
     }
 
@@ -163,6 +167,7 @@ impl Child {
             cgroup_stats: None,
             owner: std::process::id(),
             channel: None,
+            usernet: None,
         }
     }
 
@@ -183,6 +188,7 @@ impl Child {
             cgroup_stats: None,
             owner: std::process::id(),
             channel: None,
+            usernet: None,
         }
     }
 
@@ -225,6 +231,16 @@ impl Child {
     /// The cgroup it was started in, while it runs.
     pub(crate) fn cgroup(&self) -> Option<&Cgroup> {
         self.cgroup.as_ref()
+    }
+
+    /// Tie a network tool's life to this process's.
+    pub(crate) fn attach_usernet(&mut self, t: super::usernet::Tool) {
+        self.usernet = Some(t);
+    }
+
+    /// The pid of the network tool serving it (`net`), while it runs.
+    pub fn usernet_pid(&self) -> Option<i32> {
+        self.usernet.as_ref().map(|t| t.pid())
     }
 
     /// Its pid (in our pid namespace).
@@ -438,6 +454,8 @@ impl Child {
             d.mark_reaped();
         }
         self.pidfd.take();
+        // The network outlives the program by nothing.
+        self.usernet.take();
         if let Some(mut cg) = self.cgroup.take() {
             self.cgroup_stats = Some(cg.stats());
             // Anything still in it (a daemon the program left) goes too.

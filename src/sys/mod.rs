@@ -26,3 +26,4 @@ pub mod rooted;
 pub mod seccomp;
 pub mod size;
 pub mod spawn;
+pub mod usernet;

@@ -185,6 +185,12 @@ impl UserData for Process {
                 let timed_out = p.child.borrow().timed_out();
                 Ok(status_table(lua, &st, timed_out)?)
             })?;
+            crate::bindings::add(lua, &m, "net_pid", |_, a| {
+                let ud = this(a)?;
+                let p = ud.borrow::<Process>()?;
+                let pid = p.child.borrow().usernet_pid();
+                Ok(pid)
+            })?;
             crate::bindings::add(lua, &m, "try_wait", |lua, a| {
                 let ud = this(a)?;
                 let p = ud.borrow::<Process>()?;

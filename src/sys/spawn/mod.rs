@@ -72,6 +72,7 @@ use super::idmap::IdRange;
 use super::namespace::{Namespace, Namespaces, NsHandle};
 use super::rlimit::Rlimit;
 use super::seccomp::Policy;
+use super::usernet::{Port, UserNet};
 use crate::error::{Error, Result};
 
 /// Where a standard stream of the child goes.
@@ -207,6 +208,8 @@ pub struct Spawn<'a> {
     new_keyring: bool,
     tty_guard: bool,
     channel: Option<super::channel::SpawnChannel>,
+    net: Option<UserNet>,
+    ports: Vec<Port>,
 }
 
 impl<'a> Spawn<'a> {
@@ -260,6 +263,8 @@ impl<'a> Spawn<'a> {
             new_keyring: false,
             tty_guard: false,
             channel: None,
+            net: None,
+            ports: Vec::new(),
         }
     }
 
@@ -556,6 +561,47 @@ impl<'a> Spawn<'a> {
         s
     }
 
+    /// Connect the new network namespace (needs "net") to ours through
+    /// `pasta`, or `slirp4netns` where pasta is missing; see
+    /// [`net`](Self::net).
+    ///
+    /// ```no_run
+    /// use nsrun::{Namespace, Spawn};
+    /// let mut child = Spawn::new(["python3", "-m", "http.server", "8000"])
+    ///     .namespaces([Namespace::User, Namespace::Net])
+    ///     .net_pasta()
+    ///     .ports(["127.0.0.1:8080:8000"])?
+    ///     .spawn()?;
+    /// child.wait()?; // pasta is stopped once the server is reaped
+    /// # Ok::<(), nsrun::Error>(())
+    /// ```
+    pub fn net_pasta(self) -> Self {
+        self.net(UserNet::Pasta)
+    }
+    /// Connect the new network namespace (needs "net") to ours through a
+    /// user-mode network stack: the tool is started once the namespace
+    /// exists, before the program runs, and killed when it is reaped.
+    pub fn net(mut self, n: UserNet) -> Self {
+        self.net = Some(n);
+        self
+    }
+    /// Publish a port of the sandbox on ours (needs [`net`](Self::net)).
+    pub fn port(mut self, p: Port) -> Self {
+        self.ports.push(p);
+        self
+    }
+    /// Publish ports (`"8080:80"`, `"127.0.0.1:5353:53/udp"`, as `podman run -p`).
+    pub fn ports<I, S>(mut self, specs: I) -> Result<Self>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        for s in specs {
+            self.ports.push(s.as_ref().parse()?);
+        }
+        Ok(self)
+    }
+
     fn use_init(&self) -> bool {
         self.namespaces.contains(Namespace::Pid) && self.init.unwrap_or(true)
     }
@@ -616,6 +662,7 @@ impl<'a> Spawn<'a> {
                 "disable_userns requires a new user namespace: add \"user\" to namespaces".into(),
             );
         }
+        super::usernet::validate(self.net, &self.ports, ns, !self.join.is_empty())?;
         if let Some(l) = &self.landlock {
             // Fail closed here, before anything starts, when the kernel
             // cannot enforce what was asked.

@@ -60,6 +60,7 @@ impl Spawn<'_> {
             None => Some(self.prepared()?),
         };
         let maps = self.id_maps();
+        let usernet = self.prepare_usernet(planning)?;
         // Compiled here: the child only installs (and allocates nothing).
         let filters = match &self.seccomp {
             Some(p) => p.compile()?,
@@ -81,6 +82,7 @@ impl Spawn<'_> {
             parent_maps: maps.as_ref().is_some_and(|m| !m.by_child),
             cgroup: self.cgroup.is_some(),
             before_start: self.before_start.is_some(),
+            usernet: usernet.is_some(),
             prewrite: !ops::tracing() && !planning && idmap::Prewritten::possible(),
         });
         let prewritten = match (&maps, plan.start) {
@@ -259,6 +261,14 @@ impl Spawn<'_> {
                     if let Some(f) = self.before_start.as_mut() {
                         f(pid)?;
                     }
+                    if let Some(u) = &usernet {
+                        // The network namespace is the child's since the
+                        // clone; the tool joins it while the child waits.
+                        let userns = plan.at_clone.contains(Namespace::User);
+                        if !ops::record(|| u.describe(pid, userns)) {
+                            child.attach_usernet(u.start(pid, userns)?);
+                        }
+                    }
                     Ok(())
                 })();
                 if let Err(e) = parent_side {
@@ -348,6 +358,24 @@ impl Spawn<'_> {
             parent: me,
         };
         ops::in_role("child", || self.child(plan, cx))
+    }
+
+    /// The network tool to start (`net`), found now, and the ports it
+    /// publishes checked free (not under `--plan`, which binds nothing).
+    fn prepare_usernet(&self, planning: bool) -> Result<Option<crate::sys::usernet::Prepared>> {
+        use crate::sys::usernet;
+        let Some(n) = self.net else {
+            return Ok(None);
+        };
+        let (net, exe) = usernet::resolve(n)?;
+        if !planning {
+            usernet::check_ports(&self.ports)?;
+        }
+        Ok(Some(usernet::Prepared {
+            net,
+            exe,
+            ports: self.ports.clone(),
+        }))
     }
 
     /// The namespaces to join, opened now (named only, under `--plan`),
