@@ -19,6 +19,7 @@ pub(crate) mod plan;
 mod process;
 mod rooted;
 pub(crate) mod spawn;
+mod tty;
 mod values;
 
 use std::collections::HashMap;
@@ -342,6 +343,7 @@ pub(crate) fn module(lua: &Lua) -> mlua::Result<Table> {
     net::register(lua, &m)?;
     hardening::register(lua, &m)?;
     rooted::register(lua, &m)?;
+    tty::register(lua, &m)?;
     m.set("version", env!("CARGO_PKG_VERSION"))?;
 
     Ok(m)

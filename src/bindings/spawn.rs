@@ -57,6 +57,7 @@ pub(crate) const KEYS: &[&str] = &[
     "landlock",
     "new_keyring",
     "tty_guard",
+    "tty",
 ];
 
 fn id_map(a: &Args, v: Value, key: &str) -> R<Option<IdMap>> {
@@ -510,7 +511,8 @@ fn build<'l>(
     sp = sp
         .disable_userns(opt_bool(opts, fname, "disable_userns", false)?)
         .new_keyring(opt_bool(opts, fname, "new_keyring", false)?)
-        .tty_guard(opt_bool(opts, fname, "tty_guard", false)?);
+        .tty_guard(opt_bool(opts, fname, "tty_guard", false)?)
+        .tty(opt_bool(opts, fname, "tty", false)?);
     if let Some(l) = hardening::landlock(a, opts.get("landlock")?)? {
         sp = sp.landlock(l);
     }

@@ -16,6 +16,8 @@ use super::ops;
 use super::process::{self, ExitStatus};
 use crate::error::{Context, Error, Result};
 
+mod relay;
+
 /// A started process.
 #[derive(Debug)]
 pub struct Child {
@@ -41,6 +43,13 @@ pub struct Child {
     /// The process that started it: only there may it be killed, reaped
     /// or its cgroup removed (a forked child inherits a copy of this).
     owner: u32,
+    /// With `tty`: the master end of its terminal, and whether waiting
+    /// relays it to our own terminal (see `relay.rs`).
+    tty_master: Option<OwnedFd>,
+    relay: bool,
+    /// With `tty` and no terminal of ours to relay to: the master end of
+    /// its terminal, to read what it shows and type to it.
+    pub tty: Option<File>,
 }
 
 /// At most this much is read from a pipe once its process is gone or
@@ -132,6 +141,9 @@ impl Child {
             cgroup: None,
             cgroup_stats: None,
             owner: std::process::id(),
+            tty_master: None,
+            relay: false,
+            tty: None,
         }
     }
 
@@ -159,6 +171,9 @@ impl Child {
             cgroup,
             cgroup_stats: None,
             owner: std::process::id(),
+            tty_master: None,
+            relay: false,
+            tty: None,
         }
     }
 
@@ -178,6 +193,9 @@ impl Child {
             cgroup: None,
             cgroup_stats: None,
             owner: std::process::id(),
+            tty_master: None,
+            relay: false,
+            tty: None,
         }
     }
 
@@ -250,6 +268,9 @@ impl Child {
     /// SIGUSR1 and SIGUSR2 that reach us, and enforcing the timeout.
     pub fn wait(&mut self) -> Result<ExitStatus> {
         let mut bufs = [Vec::new(), Vec::new()];
+        if self.relay {
+            return self.relay_loop([None, None], &mut bufs);
+        }
         self.event_loop([None, None], &mut bufs)
     }
 
@@ -457,7 +478,10 @@ impl Child {
     pub fn output(&mut self) -> Result<(ExitStatus, Vec<u8>, Vec<u8>)> {
         let mut bufs = [Vec::new(), Vec::new()];
         let files = [self.stdout.take(), self.stderr.take()];
-        let st = self.event_loop(files, &mut bufs)?;
+        let st = match self.relay {
+            true => self.relay_loop(files, &mut bufs)?,
+            false => self.event_loop(files, &mut bufs)?,
+        };
         let [out, err] = bufs;
         Ok((st, out, err))
     }

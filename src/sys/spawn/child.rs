@@ -55,7 +55,12 @@ impl Spawn<'_> {
         if self.die_with_parent {
             set_pdeathsig(cx.parent)?;
         }
-        if self.timeout.is_some() && !self.namespaces.contains(Namespace::Pid) {
+        // (A terminal's new session, made later, leads a group of its own:
+        // a group leader could not make it.)
+        if self.timeout.is_some()
+            && !self.namespaces.contains(Namespace::Pid)
+            && (self.tty_stream().is_none() || plan.relay)
+        {
             // Without a pid namespace to tear down, a timeout kills our
             // process group: lead one, so relay, program and descendants
             // are all in it.

@@ -58,6 +58,7 @@ mod exec;
 mod message;
 mod parent;
 mod stdio;
+mod tty;
 
 use std::ffi::OsString;
 use std::os::fd::RawFd;
@@ -198,6 +199,7 @@ pub struct Spawn<'a> {
     landlock: Option<super::landlock::Rules>,
     new_keyring: bool,
     tty_guard: bool,
+    tty: bool,
 }
 
 impl<'a> Spawn<'a> {
@@ -244,6 +246,7 @@ impl<'a> Spawn<'a> {
             landlock: None,
             new_keyring: false,
             tty_guard: false,
+            tty: false,
         }
     }
 
@@ -462,6 +465,16 @@ impl<'a> Spawn<'a> {
         self
     }
 
+    /// A new pseudo-terminal for the program: its slave on every standard
+    /// stream left to inherit, the controlling terminal of a new session.
+    /// When our stdin is a terminal, [`Child::wait`](crate::Child::wait)
+    /// relays it (raw, window size passed on, restored after); otherwise
+    /// the master is [`Child::tty`](crate::Child::tty).
+    pub fn tty(mut self, yes: bool) -> Self {
+        self.tty = yes;
+        self
+    }
+
     fn use_init(&self) -> bool {
         self.namespaces.contains(Namespace::Pid) && self.init.unwrap_or(true)
     }
@@ -527,6 +540,7 @@ impl<'a> Spawn<'a> {
             // cannot enforce what was asked.
             l.check()?;
         }
+        self.validate_tty()?;
         for fd in &self.keep_fds {
             if *fd < 3 {
                 return bad(format!(

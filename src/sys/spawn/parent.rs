@@ -42,6 +42,7 @@ impl Spawn<'_> {
         // Everything that can fail in the parent is done before the clone.
         let joins = self.open_joins(planning)?;
         let mut stdio = open_stdio(&self.stdio)?;
+        let tty_master = self.open_tty(&mut stdio)?;
         let prepared = match self.func {
             Some(_) => None,
             None => Some(self.prepared()?),
@@ -216,6 +217,12 @@ impl Spawn<'_> {
             ),
         };
         drop(stdio.child);
+        if let Some(m) = tty_master {
+            if let Err(e) = child.set_tty(m.fd, m.relay) {
+                child.abort();
+                return Err(e);
+            }
+        }
 
         // The child's error message, if it sent one before its exec.
         let msg = match alongside_len {
@@ -263,7 +270,11 @@ impl Spawn<'_> {
                     if let Some(mut cg) = planned_cgroup {
                         cg.close()?;
                     }
-                    return Ok(Child::planned(code));
+                    let mut c = Child::planned(code);
+                    if let Some(t) = child.tty.take() {
+                        c.tty = Some(t);
+                    }
+                    return Ok(c);
                 }
                 let msg = read_all(err_r);
                 // Held until now: a child that maps itself takes EOF here for our death.
