@@ -12,7 +12,7 @@ local sandbox = require "nsrun.sandbox"
 local argv = { ... }
 if #argv == 0 then argv = { "/bin/bash", "--norc", "--noprofile", "-i" } end
 
-local st = sandbox.spawn {
+return sandbox.spawn {
   argv = argv,
   tty = true,
   binds = { { "/usr", "/usr", ro = true } },
@@ -31,4 +31,3 @@ local st = sandbox.spawn {
   env = { HOME = "/home/user", USER = "user", TERM = os.getenv("TERM") or "xterm",
           PATH = "/usr/local/bin:/usr/bin:/bin", PS1 = "sandbox$ " },
 }:wait()
-os.exit(st.code or 128 + (st.signal or 0))

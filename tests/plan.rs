@@ -495,6 +495,7 @@ fn examples(target: &NsenterTarget) -> Vec<(&'static str, Vec<String>)> {
         ("readonly-host.lua", vec!["true".into()]),
         ("readonly-root.lua", vec!["true".into()]),
         ("rootfs.lua", vec![]),
+        ("shell.lua", vec!["true".into()]),
         ("veth-pair.lua", vec![]),
     ]
 }
@@ -718,7 +719,7 @@ const KNOWN_DRIFT: &[&str] = &[];
 /// (a /proc entry to mask, a directory to create) a plan cannot know, so
 /// it assumes. For these the walk's calls are left out of the comparison;
 /// every other step must match as for the rest.
-const WALKS_NEW_MOUNTS: &[&str] = &["readonly-host.lua", "rootfs.lua", "sandbox.lua"];
+const WALKS_NEW_MOUNTS: &[&str] = &["readonly-host.lua", "rootfs.lua", "sandbox.lua", "shell.lua"];
 
 /// A call of such a walk: fd-relative, or into the root the walk built.
 fn in_walk(call: &str) -> bool {

@@ -248,7 +248,8 @@ both!(
     /// are what they were before.
     fn shell_session(as_) {
         let shell = shell_example();
-        let mut t = Term::start(as_, "dofile('shell.lua')", &[("shell.lua", &shell)], (40, 120), false);
+        let shell = String::from_utf8(shell).unwrap();
+        let mut t = Term::start(as_, &shell, &[], (40, 120), false);
         let before = termios(&t.slave);
         t.expect("sandbox$ ", 20 * SEC);
         t.type_("tty; stty size; id -u\r");
@@ -405,7 +406,8 @@ both!(
     /// leaves the terminal's modes alone; the plan names the pty.
     fn plan_opens_no_terminal(as_) {
         let shell = shell_example();
-        let mut t = Term::new(as_, "dofile('shell.lua')", &[("shell.lua", &shell)], (24, 80));
+        let shell = String::from_utf8(shell).unwrap();
+        let mut t = Term::new(as_, &shell, &[], (24, 80));
         let before = termios(&t.slave);
         t.run(as_, &["--plan", "recipe.lua"], false);
         assert_eq!(t.wait(20 * SEC), 0, "{}", t.shown());
