@@ -178,6 +178,7 @@
 ---@field disable_userns? boolean forbid further user namespaces in the sandbox (needs `"user"`)
 ---@field new_keyring? boolean a new, empty session keyring for the program instead of the caller's
 ---@field tty_guard? boolean refuse the ioctls TIOCSTI and TIOCLINUX (typing into a terminal), with or without another filter
+---@field tty? boolean a new pseudo-terminal: its slave on each of stdin/stdout/stderr left unset, the controlling terminal of a new session. With nsrun's stdin a terminal, `wait` relays it (raw, window size passed on, modes restored); otherwise the master is `p.tty`
 ---@field landlock? nsrun.LandlockOpts Landlock: files only below these paths, TCP only to these ports, sockets and signals kept in; an error if the kernel's ABI cannot enforce it
 
 ---Capabilities: names such as `"CAP_NET_ADMIN"` or `"net_admin"`.
@@ -321,6 +322,7 @@ function Cgroup:close() end
 ---@field stdin? nsrun.Pipe write end, when stdin was `"pipe"`
 ---@field stdout? nsrun.Pipe read end, when stdout was `"pipe"`
 ---@field stderr? nsrun.Pipe read end, when stderr was `"pipe"`
+---@field tty? nsrun.Pipe the master end of its terminal, read and written (`tty = true` when nsrun's stdin is not a terminal); end of file once every slave end is closed
 local Process = {}
 
 ---Wait for the process to end: closes our end of its stdin first, and its
@@ -347,6 +349,11 @@ function Process:ns(kind) end
 ---@return string? stdout nil unless stdout was a pipe
 ---@return string? stderr nil unless stderr was a pipe
 function Process:output() end
+
+---Set the size of its terminal (`tty = true`); the program gets SIGWINCH.
+---@param rows integer 1 to 65535
+---@param cols integer 1 to 65535
+function Process:resize(rows, cols) end
 
 ---What its cgroup (the `cgroup` option) used: while it runs, or at its end.
 ---@return nsrun.CgroupStats? stats nil without the `cgroup` option
@@ -736,6 +743,13 @@ function ns.getegid() end
 ---@param pid integer
 ---@param sig? nsrun.Signal
 function ns.kill(pid, sig) end
+
+---The name of the terminal on `fd` as this process sees it (ttyname(3)),
+---or nil when it is none or has no name here. The sandbox uses it to bind
+---its program's terminal (`tty = true`) on its /dev/console.
+---@param fd integer
+---@return string?
+function ns.ttyname(fd) end
 
 ---Replace this process (execve with PATH search); returns only by raising.
 ---@param argv string[]
