@@ -415,3 +415,37 @@ both!(
         assert!(same_modes(&before, &termios(&t.slave)), "--plan changed the terminal's modes");
     }
 );
+
+both!(
+    /// `tty = "master"` from a terminal: no relay (our terminal stays as it
+    /// was, nothing typed reaches the program), `p.tty` is the recipe's.
+    /// Bad values and a terminal with no stream left to it are refused by
+    /// name, before anything starts.
+    fn master_mode_and_errors(as_) {
+        let recipe = r#"
+            local ns = require "nsrun"
+            local p = ns.spawn{argv = {"sh", "-c", "read x; echo got:$x"}, tty = "master", namespaces = {"user"}}
+            p.tty:write("typed-by-recipe\n")
+            for line in p.tty:lines() do
+              if line:find("^got:") then io.stderr:write("program " .. line .. "\n") break end
+            end
+            print("code " .. p:wait().code)
+            for _, bad in ipairs { "yes", 1 } do
+              local ok, e = pcall(ns.spawn, {argv = {"true"}, tty = bad})
+              print("bad: " .. tostring(e))
+            end
+            local ok, e = pcall(ns.spawn, {argv = {"true"}, tty = true, stdin = "null", stdout = "null", stderr = "null"})
+            print("all given: " .. tostring(e))
+        "#;
+        let mut t = Term::start(as_, recipe, &[], (24, 80), false);
+        let before = termios(&t.slave);
+        assert_eq!(t.wait(20 * SEC), 0, "{}", t.shown());
+        let screen = t.shown();
+        assert!(screen.contains("program got:typed-by-recipe"), "{screen}");
+        assert!(screen.contains("code 0"), "{screen}");
+        assert!(screen.contains("tty must be true, false or \"master\""), "{screen}");
+        assert!(screen.contains("got 'yes'") && screen.contains("got number"), "{screen}");
+        assert!(screen.contains("all given: ") && screen.contains("leave at least one unset"), "{screen}");
+        assert!(same_modes(&before, &termios(&t.slave)), "the terminal's modes changed");
+    }
+);

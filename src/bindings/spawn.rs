@@ -511,8 +511,21 @@ fn build<'l>(
     sp = sp
         .disable_userns(opt_bool(opts, fname, "disable_userns", false)?)
         .new_keyring(opt_bool(opts, fname, "new_keyring", false)?)
-        .tty_guard(opt_bool(opts, fname, "tty_guard", false)?)
-        .tty(opt_bool(opts, fname, "tty", false)?);
+        .tty_guard(opt_bool(opts, fname, "tty_guard", false)?);
+    match opts.get::<Value>("tty")? {
+        Value::Nil | Value::Boolean(false) => {}
+        Value::Boolean(true) => sp = sp.tty(true),
+        Value::String(s) if s.as_bytes() == b"master" => sp = sp.tty(true).tty_master(true),
+        other => {
+            return Err(a.fail(format!(
+                "tty must be true, false or \"master\" (never relay: the master is p.tty), got {}",
+                match &other {
+                    Value::String(s) => format!("'{}'", s.to_string_lossy()),
+                    v => typename(v).to_string(),
+                }
+            )))
+        }
+    }
     if let Some(l) = hardening::landlock(a, opts.get("landlock")?)? {
         sp = sp.landlock(l);
     }

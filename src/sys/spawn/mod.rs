@@ -200,6 +200,7 @@ pub struct Spawn<'a> {
     new_keyring: bool,
     tty_guard: bool,
     tty: bool,
+    tty_master: bool,
 }
 
 impl<'a> Spawn<'a> {
@@ -247,6 +248,7 @@ impl<'a> Spawn<'a> {
             new_keyring: false,
             tty_guard: false,
             tty: false,
+            tty_master: false,
         }
     }
 
@@ -470,8 +472,39 @@ impl<'a> Spawn<'a> {
     /// When our stdin is a terminal, [`Child::wait`](crate::Child::wait)
     /// relays it (raw, window size passed on, restored after); otherwise
     /// the master is [`Child::tty`](crate::Child::tty).
+    ///
+    /// ```
+    /// use std::io::{BufRead, BufReader, Write};
+    /// use nsrun::{Namespace, Spawn};
+    /// let mut child = Spawn::new(["/bin/sh", "-c", "read x; echo \"$x\"; stty size; tty -s && echo ctty"])
+    ///     .namespaces([Namespace::User])
+    ///     .tty(true)
+    ///     .tty_master(true)
+    ///     .spawn()?;
+    /// child.resize(30, 100)?;
+    /// let mut master = child.tty.take().expect("the master");
+    /// master.write_all(b"hello\n")?;
+    /// // Up to the end of file (EIO once the program closed its terminal).
+    /// let screen: Vec<String> = BufReader::new(master)
+    ///     .lines()
+    ///     .map_while(Result::ok)
+    ///     .map(|l| l.trim_end_matches('\r').to_string())
+    ///     .collect();
+    /// // The terminal's echo of what we typed, then the program's lines.
+    /// assert_eq!(screen, ["hello", "hello", "30 100", "ctty"]);
+    /// assert_eq!(child.wait()?.code, Some(0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn tty(mut self, yes: bool) -> Self {
         self.tty = yes;
+        self
+    }
+
+    /// With [`Spawn::tty`]: never relay, even when our stdin is a
+    /// terminal; the master is always [`Child::tty`](crate::Child::tty),
+    /// for a caller that drives the program itself.
+    pub fn tty_master(mut self, yes: bool) -> Self {
+        self.tty_master = yes;
         self
     }
 

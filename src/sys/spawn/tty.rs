@@ -55,7 +55,7 @@ impl Spawn<'_> {
         if !self.tty {
             return Ok(None);
         }
-        let relay = pty::is_tty(0);
+        let relay = !self.tty_master && pty::is_tty(0);
         let opened = ops::act(
             || "open(\"/dev/ptmx\") (tty = true)".into(),
             || {
