@@ -719,7 +719,12 @@ const KNOWN_DRIFT: &[&str] = &[];
 /// (a /proc entry to mask, a directory to create) a plan cannot know, so
 /// it assumes. For these the walk's calls are left out of the comparison;
 /// every other step must match as for the rest.
-const WALKS_NEW_MOUNTS: &[&str] = &["readonly-host.lua", "rootfs.lua", "sandbox.lua", "shell.lua"];
+const WALKS_NEW_MOUNTS: &[&str] = &[
+    "readonly-host.lua",
+    "rootfs.lua",
+    "sandbox.lua",
+    "shell.lua",
+];
 
 /// A call of such a walk: fd-relative, or into the root the walk built.
 fn in_walk(call: &str) -> bool {

@@ -102,7 +102,11 @@ impl Term {
             )
             .env("TERM", "dumb")
             .env_remove("RUST_LOG")
-            .stdin(if stdin_null { Stdio::null() } else { io(&self.slave) })
+            .stdin(if stdin_null {
+                Stdio::null()
+            } else {
+                io(&self.slave)
+            })
             .stdout(io(&self.slave))
             .stderr(io(&self.slave));
         let ctty = if stdin_null { 1 } else { 0 };
@@ -185,7 +189,13 @@ impl Term {
     fn resize(&self, rows: u16, cols: u16) {
         // SAFETY: TIOCSWINSZ reads one winsize.
         assert_eq!(
-            unsafe { libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &winsize(rows, cols)) },
+            unsafe {
+                libc::ioctl(
+                    self.master.as_raw_fd(),
+                    libc::TIOCSWINSZ,
+                    &winsize(rows, cols),
+                )
+            },
             0
         );
     }
@@ -256,6 +266,11 @@ both!(
         t.expect("/dev/console", 5 * SEC);
         t.expect("40 120", 5 * SEC);
         t.expect("1000", 5 * SEC);
+        t.expect("sandbox$ ", 5 * SEC);
+        // A devpts instance of the sandbox's own for the terminals opened
+        // inside (not the one /dev/console, our pty, comes from).
+        t.type_("test $(stat -c %d /dev/pts/ptmx) != $(stat -c %d /dev/console) && script -qc 'echo own-$((6*7))' /dev/null\r");
+        t.expect("own-42", 5 * SEC);
         t.expect("sandbox$ ", 5 * SEC);
         // Raw while the shell runs: our terminal passes every key on.
         assert_eq!(termios(&t.slave).c_lflag & libc::ICANON, 0, "our terminal is raw");

@@ -41,7 +41,10 @@ impl Pty {
         }
         let s = unsafe { libc::ioctl(m, libc::TIOCGPTPEER, flags) };
         if s < 0 {
-            return Err(Error::sys("open the pty's slave (TIOCGPTPEER)", Errno::last()));
+            return Err(Error::sys(
+                "open the pty's slave (TIOCGPTPEER)",
+                Errno::last(),
+            ));
         }
         // SAFETY: as above.
         let slave = unsafe { OwnedFd::from_raw_fd(s) };
@@ -100,7 +103,10 @@ pub(crate) fn window_size(fd: RawFd) -> Option<libc::winsize> {
 pub(crate) fn set_size(fd: RawFd, w: &libc::winsize) -> Result<()> {
     // SAFETY: TIOCSWINSZ reads one winsize.
     if unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, w) } < 0 {
-        return Err(Error::sys("set the terminal's size (TIOCSWINSZ)", Errno::last()));
+        return Err(Error::sys(
+            "set the terminal's size (TIOCSWINSZ)",
+            Errno::last(),
+        ));
     }
     Ok(())
 }

@@ -131,7 +131,9 @@ impl Pipe {
     pub(crate) fn lend(&self, write: bool) -> Result<i32, String> {
         let e = self.end.borrow();
         if self.duplex {
-            return Err("a terminal's master end (p.tty) cannot be given to another process".into());
+            return Err(
+                "a terminal's master end (p.tty) cannot be given to another process".into(),
+            );
         }
         if write != self.write {
             return Err(match self.write {

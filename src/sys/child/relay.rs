@@ -46,8 +46,7 @@ impl Child {
         }
         let Some(m) = &self.tty_master else {
             return Err(Error::Invalid(
-                "resize: the process has no terminal of its own (spawn it with tty = true)"
-                    .into(),
+                "resize: the process has no terminal of its own (spawn it with tty = true)".into(),
             ));
         };
         let w = libc::winsize {
@@ -143,7 +142,13 @@ impl Child {
                 let mut fds = vec![poll(sfd.as_raw_fd(), libc::POLLIN)];
                 match &self.pidfd {
                     Some(p) => fds.push(poll(p.as_raw_fd(), libc::POLLIN)),
-                    None => timeout_ms = if timeout_ms < 0 { 50 } else { timeout_ms.min(50) },
+                    None => {
+                        timeout_ms = if timeout_ms < 0 {
+                            50
+                        } else {
+                            timeout_ms.min(50)
+                        }
+                    }
                 }
                 let stdin_at = fds.len();
                 if stdin_open && keys.len() < AHEAD {
@@ -170,7 +175,11 @@ impl Child {
                 if rc < 0 && Errno::last() != Errno::EINTR {
                     return Err(Error::sys("poll", Errno::last()));
                 }
-                if let Some(d) = self.deadline.as_ref().filter(|d| !d.expired() && d.passed()) {
+                if let Some(d) = self
+                    .deadline
+                    .as_ref()
+                    .filter(|d| !d.expired() && d.passed())
+                {
                     d.expire();
                 }
                 while let Ok(Some(info)) = sfd.read_signal() {
@@ -282,7 +291,10 @@ fn set_nonblock(fd: RawFd) -> Result<()> {
     // SAFETY: fcntl on an fd we own.
     let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
     if fl < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK) } < 0 {
-        return Err(Error::sys("fcntl O_NONBLOCK on the pty master", Errno::last()));
+        return Err(Error::sys(
+            "fcntl O_NONBLOCK on the pty master",
+            Errno::last(),
+        ));
     }
     Ok(())
 }
