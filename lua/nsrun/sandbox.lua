@@ -548,13 +548,14 @@ local function build(opts, level)
 
   local function parent_of(p) return p:match("^(.*)/[^/]*$") end
   local old = "/oldroot"
-  -- tty = true: the program's terminal is on the first standard stream
-  -- left unset; a /dev of the sandbox's own shows it as console (as
-  -- bubblewrap binds the caller's), so that `tty` can name it.
-  local console, console_src
+  -- tty = true: the program's terminal is on the standard streams left
+  -- unset (sandbox.run makes stdout and stderr pipes); a /dev of the
+  -- sandbox's own shows it as console (as bubblewrap binds the caller's),
+  -- so that `tty` can name it.
+  local console, console_src = {}, nil
   if opts.tty then
     for i, k in ipairs { "stdin", "stdout", "stderr" } do
-      if console == nil and opts[k] == nil and not (i == 1 and opts.input ~= nil) then console = i - 1 end
+      if opts[k] == nil and not (i == 1 and opts.input ~= nil) then console[#console + 1] = i - 1 end
     end
   end
 
@@ -603,7 +604,7 @@ local function build(opts, level)
 
   spawn.setup = function()
     -- Its name on the host's tree (/dev/pts/N), before that is /oldroot.
-    if console then console_src = ns.ttyname(console) end
+    for _, fd in ipairs(console) do console_src = console_src or ns.ttyname(fd) end
     -- A tmpfs at /tmp becomes the root for the build; the host's root
     -- stays reachable at /oldroot until the last pivot.
     ns.mount("tmpfs", "/tmp", "tmpfs", "nosuid,nodev", "mode=0755")

@@ -41,7 +41,8 @@ impl Spawn<'_> {
         if self.tty && self.tty_stream().is_none() {
             return Err(Error::Invalid(
                 "tty = true gives the program a terminal as the stdin, stdout or stderr left \
-                 unset, but all three are given: leave at least one unset"
+                 unset, but all three are set (ns.run makes stdout and stderr pipes, input is \
+                 stdin): leave at least one unset"
                     .into(),
             ));
         }
