@@ -178,7 +178,7 @@
 ---@field disable_userns? boolean forbid further user namespaces in the sandbox (needs `"user"`)
 ---@field new_keyring? boolean a new, empty session keyring for the program instead of the caller's
 ---@field tty_guard? boolean refuse the ioctls TIOCSTI and TIOCLINUX (typing into a terminal), with or without another filter
----@field tty? boolean|"master" a new pseudo-terminal: its slave on each of stdin/stdout/stderr left unset, the controlling terminal of a new session. With nsrun's stdin a terminal, `wait` relays it (raw, window size passed on, modes restored); otherwise, or with `"master"`, the master is `p.tty`
+---@field tty? boolean|"master" a new pseudo-terminal: its slave on each of stdin/stdout/stderr left unset (or `"inherit"`), the controlling terminal of a new session. With nsrun's stdin a terminal, `wait` relays it (raw, window size passed on, modes restored); otherwise, or with `"master"`, the master is `p.tty`
 ---@field landlock? nsrun.LandlockOpts Landlock: files only below these paths, TCP only to these ports, sockets and signals kept in; an error if the kernel's ABI cannot enforce it
 
 ---Capabilities: names such as `"CAP_NET_ADMIN"` or `"net_admin"`.
