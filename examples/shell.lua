@@ -7,6 +7,7 @@
 -- terminal's modes come back when the shell ends); Ctrl-C and Ctrl-Z reach
 -- the shell's jobs through the sandbox's own terminal, which `tty` names
 -- as /dev/console. The shell's exit status is nsrun's.
+local ns = require "nsrun"
 local sandbox = require "nsrun.sandbox"
 
 local argv = { ... }
@@ -14,7 +15,8 @@ if #argv == 0 then argv = { "/bin/bash", "--norc", "--noprofile", "-i" } end
 
 return sandbox.spawn {
   argv = argv,
-  tty = true,
+  -- Not from a pipe: the streams are then passed on as they are.
+  tty = ns.ttyname(0) ~= nil,
   binds = { { "/usr", "/usr", ro = true } },
   -- Debian's merged /usr: the rest of the root is links into it.
   symlinks = { ["/bin"] = "usr/bin", ["/sbin"] = "usr/sbin", ["/lib"] = "usr/lib", ["/lib64"] = "usr/lib64" },

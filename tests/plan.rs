@@ -527,6 +527,15 @@ const EXTRA: &[(&str, &str)] = &[
              setup = function() end}.code == 0)"#,
     ),
     (
+        "tty.lua",
+        r#"local ns = require "nsrun"
+           -- A terminal of its own, in a pid namespace and in none.
+           local p = ns.spawn{argv = {"true"}, tty = "master", namespaces = "user,pid"}
+           p.tty:read("a")
+           assert(p:wait().code == 0)
+           assert(ns.run{argv = {"true"}, tty = true, namespaces = "user"}.code == 0)"#,
+    ),
+    (
         "lockdown.lua",
         r#"local ns = require "nsrun"
            local r = ns.run{argv = {"true"}, namespaces = "user,mount,pid", caps = {keep = {}},
