@@ -235,9 +235,11 @@ impl Child {
 }
 
 /// Copy what the master `from` holds to `to` (once, or with `all` until
-/// it holds nothing more). False once every slave end is closed.
+/// it holds nothing more, at most [`super::DRAIN_LIMIT`] bytes: a process
+/// left behind may write on). False once every slave end is closed.
 fn copy_out(from: RawFd, to: RawFd, all: bool) -> bool {
     let mut buf = [0u8; 4096];
+    let mut copied = 0;
     loop {
         // SAFETY: read(2) into a stack buffer.
         let n = unsafe { libc::read(from, buf.as_mut_ptr().cast(), buf.len()) };
@@ -245,7 +247,8 @@ fn copy_out(from: RawFd, to: RawFd, all: bool) -> bool {
             // Our terminal gone (EIO, EPIPE): the output goes nowhere, but
             // the program is still read so that it never blocks.
             let _ = write_all(to, &buf[..n as usize]);
-            if all {
+            copied += n as usize;
+            if all && copied < super::DRAIN_LIMIT {
                 continue;
             }
             return true;
