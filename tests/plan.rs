@@ -496,6 +496,7 @@ fn examples(target: &NsenterTarget) -> Vec<(&'static str, Vec<String>)> {
         ("readonly-host.lua", vec!["true".into()]),
         ("readonly-root.lua", vec!["true".into()]),
         ("rootfs.lua", vec![]),
+        ("shell.lua", vec!["true".into()]),
         ("veth-pair.lua", vec![]),
     ]
 }
@@ -525,6 +526,15 @@ const EXTRA: &[(&str, &str)] = &[
            -- fn and setup: Lua in the child, the init forked, not shared.
            assert(ns.run{fn = function() return 0 end, namespaces = "user,pid,mount",
              setup = function() end}.code == 0)"#,
+    ),
+    (
+        "tty.lua",
+        r#"local ns = require "nsrun"
+           -- A terminal of its own, in a pid namespace and in none.
+           local p = ns.spawn{argv = {"true"}, tty = "master", namespaces = "user,pid"}
+           p.tty:read("a")
+           assert(p:wait().code == 0)
+           assert(ns.run{argv = {"true"}, tty = true, namespaces = "user"}.code == 0)"#,
     ),
     (
         "lockdown.lua",
@@ -762,7 +772,12 @@ const KNOWN_DRIFT: &[&str] = &[];
 /// (a /proc entry to mask, a directory to create) a plan cannot know, so
 /// it assumes. For these the walk's calls are left out of the comparison;
 /// every other step must match as for the rest.
-const WALKS_NEW_MOUNTS: &[&str] = &["readonly-host.lua", "rootfs.lua", "sandbox.lua"];
+const WALKS_NEW_MOUNTS: &[&str] = &[
+    "readonly-host.lua",
+    "rootfs.lua",
+    "sandbox.lua",
+    "shell.lua",
+];
 
 /// A call of such a walk: fd-relative, or into the root the walk built.
 fn in_walk(call: &str) -> bool {

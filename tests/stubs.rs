@@ -267,6 +267,8 @@ end
 local forked = ns.fork(function() end)
 local piped = ns.spawn{argv = {"true"}, stdin = "pipe", stdout = "pipe", stderr = "pipe",
   channel = 3}
+-- p.tty needs a stream left to the terminal (and our stdin not one).
+local with_tty = ns.spawn{argv = {"true"}, tty = true, stdout = "null", stderr = "null"}
 local handle = ns.open("net")
 -- The tests run as root, so a cgroup can be made.
 local cg = ns.cgroup{}
@@ -277,11 +279,13 @@ local fields_on = {Process = piped, Pipe = piped.stdout, NsHandle = handle, Cgro
 for _, probe in ipairs({...}) do
   local class, sep, name = probe:match("^(%w+)([:.])([%w_]+)$")
   local ud = (sep == ":" and methods_on or fields_on)[class]
+  if probe == "Process.tty" then ud = with_tty end
   local got, v = pcall(function() return ud[name] end)
   emit("probe", probe, got and type(v) or "error")
 end
 forked:wait()
 piped:wait()
+with_tty:wait()
 handle:close()
 cg:close()
 root:close()

@@ -25,7 +25,7 @@ planning = planning == true
 -- What every set-up calls in the child, made now in the parent: nsrun
 -- makes module functions on first use, and one made in a freshly forked
 -- child dirties pages the kernel must copy there.
-for _, f in ipairs { "mount", "mkdir", "pivot_root", "chdir", "bind", "mount_proc", "mount_dev", "root" } do
+for _, f in ipairs { "mount", "mkdir", "pivot_root", "chdir", "bind", "mount_proc", "mount_dev", "root", "ttyname" } do
   local _ = ns[f]
 end
 
@@ -594,6 +594,16 @@ local function build(opts, level)
   local old = "/oldroot"
   -- Files bound in (step "file" with bind) are made on the set-up's tmpfs.
   local data_n = 0
+  -- tty = true: the program's terminal is on the standard streams left
+  -- unset (sandbox.run makes stdout and stderr pipes); a /dev of the
+  -- sandbox's own shows it as console (as bubblewrap binds the caller's),
+  -- so that `tty` can name it.
+  local console, console_src = {}, nil
+  if opts.tty then
+    for i, k in ipairs { "stdin", "stdout", "stderr" } do
+      if opts[k] == nil and not (i == 1 and opts.input ~= nil) then console[#console + 1] = i - 1 end
+    end
+  end
 
   -- One step of set-up, in the new root `R`; sources are the recipe's own
   -- paths, at /oldroot.
@@ -616,6 +626,9 @@ local function build(opts, level)
       R:mount_proc(st.path, { readonly = locked(st.path, PROC_READONLY), mask = locked(st.path, PROC_MASKED) })
     elseif k == "dev" then
       R:mount_dev(st.path, { from = old .. "/dev" })
+      if console_src then
+        R:bind(old .. console_src, st.path .. "/console", { create = true, nosuid = true, rec = false })
+      end
     elseif k == "mqueue" then
       R:mount_mqueue(st.path)
     elseif k == "sys" then
@@ -641,6 +654,8 @@ local function build(opts, level)
   end
 
   spawn.setup = function()
+    -- Its name on the host's tree (/dev/pts/N), before that is /oldroot.
+    for _, fd in ipairs(console) do console_src = console_src or ns.ttyname(fd) end
     -- A tmpfs at /tmp becomes the root for the build; the host's root
     -- stays reachable at /oldroot until the last pivot.
     ns.mount("tmpfs", "/tmp", "tmpfs", "nosuid,nodev", "mode=0755")

@@ -182,6 +182,7 @@
 ---@field disable_userns? boolean forbid further user namespaces in the sandbox (needs `"user"`)
 ---@field new_keyring? boolean a new, empty session keyring for the program instead of the caller's
 ---@field tty_guard? boolean refuse the ioctls TIOCSTI and TIOCLINUX (typing into a terminal), with or without another filter
+---@field tty? boolean|"master" a new pseudo-terminal: its slave on each of stdin/stdout/stderr left unset (or `"inherit"`), the controlling terminal of a new session. With nsrun's stdin a terminal, `wait` relays it (raw, window size passed on, modes restored); otherwise, or with `"master"`, the master is `p.tty`
 ---@field landlock? nsrun.LandlockOpts Landlock: files only below these paths, TCP only to these ports, sockets and signals kept in; an error if the kernel's ABI cannot enforce it
 ---@field channel? boolean|integer a channel to the child: with `fn`, `true` hands the function its end as its argument; with `argv`, the program gets its end on this fd (3 or more; `true` is 3); ours is `p.channel`
 ---@field net? "pasta"|"slirp4netns" connect the new network namespace (needs "net", no `join`) to the caller's network through that user-mode network tool (pasta falls back to slirp4netns where it is missing); it runs until the process is reaped
@@ -343,6 +344,7 @@ function Cgroup:close() end
 ---@field stdout? nsrun.Pipe read end, when stdout was `"pipe"`
 ---@field stderr? nsrun.Pipe read end, when stderr was `"pipe"`
 ---@field channel? nsrun.Channel our end, with the `channel` option
+---@field tty? nsrun.Pipe the master end of its terminal, read and written (`tty = "master"`, or `tty = true` when nsrun's stdin is not a terminal); end of file once every slave end is closed
 local Process = {}
 
 ---Wait for the process to end: closes our end of its stdin first, and its
@@ -373,6 +375,11 @@ function Process:ns(kind) end
 ---@return string? stdout nil unless stdout was a pipe
 ---@return string? stderr nil unless stderr was a pipe
 function Process:output() end
+
+---Set the size of its terminal (`tty = true`); the program gets SIGWINCH.
+---@param rows integer 1 to 65535
+---@param cols integer 1 to 65535
+function Process:resize(rows, cols) end
 
 ---What its cgroup (the `cgroup` option) used: while it runs, or at its end.
 ---@return nsrun.CgroupStats? stats nil without the `cgroup` option
@@ -828,6 +835,13 @@ function ns.getegid() end
 ---@param pid integer
 ---@param sig? nsrun.Signal
 function ns.kill(pid, sig) end
+
+---The name of the terminal on `fd` as this process sees it (ttyname(3)),
+---or nil when it is none or has no name here. The sandbox uses it to bind
+---its program's terminal (`tty = true`) on its /dev/console.
+---@param fd integer
+---@return string?
+function ns.ttyname(fd) end
 
 ---Replace this process (execve with PATH search); returns only by raising.
 ---@param argv string[]

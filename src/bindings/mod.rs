@@ -22,6 +22,7 @@ mod process;
 mod rooted;
 pub(crate) mod spawn;
 mod usernet;
+mod tty;
 mod values;
 
 use std::collections::HashMap;
@@ -348,6 +349,7 @@ pub(crate) fn module(lua: &Lua) -> mlua::Result<Table> {
     hardening::register(lua, &m)?;
     rooted::register(lua, &m)?;
     channel::register(lua, &m)?;
+    tty::register(lua, &m)?;
     m.set("version", env!("CARGO_PKG_VERSION"))?;
 
     Ok(m)

@@ -64,6 +64,7 @@ pub(crate) const KEYS: &[&str] = &[
     "channel",
     "net",
     "ports",
+    "tty",
 ];
 
 fn id_map(a: &Args, v: Value, key: &str) -> R<Option<IdMap>> {
@@ -561,6 +562,20 @@ fn build<'l>(
         .disable_userns(opt_bool(opts, fname, "disable_userns", false)?)
         .new_keyring(opt_bool(opts, fname, "new_keyring", false)?)
         .tty_guard(opt_bool(opts, fname, "tty_guard", false)?);
+    match opts.get::<Value>("tty")? {
+        Value::Nil | Value::Boolean(false) => {}
+        Value::Boolean(true) => sp = sp.tty(true),
+        Value::String(s) if s.as_bytes() == b"master" => sp = sp.tty(true).tty_master(true),
+        other => {
+            return Err(a.fail(format!(
+                "tty must be true, false or \"master\" (never relay: the master is p.tty), got {}",
+                match &other {
+                    Value::String(s) => format!("'{}'", s.to_string_lossy()),
+                    v => typename(v).to_string(),
+                }
+            )))
+        }
+    }
     if let Some(l) = hardening::landlock(a, opts.get("landlock")?)? {
         sp = sp.landlock(l);
     }

@@ -16,6 +16,8 @@ use super::ops;
 use super::process::{self, ExitStatus};
 use crate::error::{Context, Error, Result};
 
+mod relay;
+
 /// A started process.
 #[derive(Debug)]
 pub struct Child {
@@ -46,6 +48,13 @@ pub struct Child {
     /// The network tool serving its network namespace (`net`), stopped
     /// once it is reaped.
     usernet: Option<super::usernet::Tool>,
+    /// With `tty`: the master end of its terminal, and whether waiting
+    /// relays it to our own terminal (see `relay.rs`).
+    tty_master: Option<OwnedFd>,
+    relay: bool,
+    /// With `tty` and no terminal of ours to relay to: the master end of
+    /// its terminal, to read what it shows and type to it.
+    pub tty: Option<File>,
 }
 
 /// At most this much is read from a pipe once its process is gone or
@@ -139,6 +148,9 @@ impl Child {
             owner: std::process::id(),
             channel: None,
             usernet: None,
+            tty_master: None,
+            relay: false,
+            tty: None,
         }
     }
 
@@ -168,6 +180,9 @@ impl Child {
             owner: std::process::id(),
             channel: None,
             usernet: None,
+            tty_master: None,
+            relay: false,
+            tty: None,
         }
     }
 
@@ -189,6 +204,9 @@ impl Child {
             owner: std::process::id(),
             channel: None,
             usernet: None,
+            tty_master: None,
+            relay: false,
+            tty: None,
         }
     }
 
@@ -288,6 +306,9 @@ impl Child {
     /// SIGUSR1 and SIGUSR2 that reach us, and enforcing the timeout.
     pub fn wait(&mut self) -> Result<ExitStatus> {
         let mut bufs = [Vec::new(), Vec::new()];
+        if self.relay {
+            return self.relay_loop([None, None], &mut bufs);
+        }
         self.event_loop([None, None], &mut bufs)
     }
 
@@ -497,7 +518,10 @@ impl Child {
     pub fn output(&mut self) -> Result<(ExitStatus, Vec<u8>, Vec<u8>)> {
         let mut bufs = [Vec::new(), Vec::new()];
         let files = [self.stdout.take(), self.stderr.take()];
-        let st = self.event_loop(files, &mut bufs)?;
+        let st = match self.relay {
+            true => self.relay_loop(files, &mut bufs)?,
+            false => self.event_loop(files, &mut bufs)?,
+        };
         let [out, err] = bufs;
         Ok((st, out, err))
     }

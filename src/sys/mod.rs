@@ -20,6 +20,7 @@ pub mod namespace;
 pub mod net;
 pub mod ops;
 pub mod process;
+pub(crate) mod pty;
 pub mod raw;
 pub mod rlimit;
 pub mod rooted;

@@ -69,7 +69,12 @@ impl Spawn<'_> {
         if let Some(c) = &self.channel {
             c.in_child()?;
         }
-        if self.timeout.is_some() && !self.namespaces.contains(Namespace::Pid) {
+        // (A terminal's new session, made later, leads a group of its own:
+        // a group leader could not make it.)
+        if self.timeout.is_some()
+            && !self.namespaces.contains(Namespace::Pid)
+            && (self.tty_stream().is_none() || plan.relay)
+        {
             // Without a pid namespace to tear down, a timeout kills our
             // process group: lead one, so relay, program and descendants
             // are all in it.

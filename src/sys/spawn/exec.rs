@@ -85,6 +85,7 @@ impl Spawn<'_> {
             ops::act(|| "setsid()".into(), || nix::unistd::setsid().map(drop))
                 .op(|| "setsid".into())?;
         }
+        self.enter_tty()?;
         if self.new_keyring {
             // Before the capabilities go: nothing needs them, but the
             // filter about to come may refuse keyctl.

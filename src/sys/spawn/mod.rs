@@ -58,6 +58,7 @@ mod exec;
 mod message;
 mod parent;
 mod stdio;
+mod tty;
 
 use std::ffi::OsString;
 use std::os::fd::RawFd;
@@ -210,6 +211,8 @@ pub struct Spawn<'a> {
     channel: Option<super::channel::SpawnChannel>,
     net: Option<UserNet>,
     ports: Vec<Port>,
+    tty: bool,
+    tty_master: bool,
 }
 
 impl<'a> Spawn<'a> {
@@ -265,6 +268,8 @@ impl<'a> Spawn<'a> {
             channel: None,
             net: None,
             ports: Vec::new(),
+            tty: false,
+            tty_master: false,
         }
     }
 
@@ -601,6 +606,46 @@ impl<'a> Spawn<'a> {
         }
         Ok(self)
     }
+    /// A new pseudo-terminal for the program: its slave on every standard
+    /// stream left to inherit, the controlling terminal of a new session.
+    /// When our stdin is a terminal, [`Child::wait`](crate::Child::wait)
+    /// relays it (raw, window size passed on, restored after); otherwise
+    /// the master is [`Child::tty`](crate::Child::tty).
+    ///
+    /// ```
+    /// use std::io::{BufRead, BufReader, Write};
+    /// use nsrun::{Namespace, Spawn};
+    /// let mut child = Spawn::new(["/bin/sh", "-c", "read x; echo \"$x\"; stty size; tty -s && echo ctty"])
+    ///     .namespaces([Namespace::User])
+    ///     .tty(true)
+    ///     .tty_master(true)
+    ///     .spawn()?;
+    /// child.resize(30, 100)?;
+    /// let mut master = child.tty.take().expect("the master");
+    /// master.write_all(b"hello\n")?;
+    /// // Up to the end of file (EIO once the program closed its terminal).
+    /// let screen: Vec<String> = BufReader::new(master)
+    ///     .lines()
+    ///     .map_while(Result::ok)
+    ///     .map(|l| l.trim_end_matches('\r').to_string())
+    ///     .collect();
+    /// // The terminal's echo of what we typed, then the program's lines.
+    /// assert_eq!(screen, ["hello", "hello", "30 100", "ctty"]);
+    /// assert_eq!(child.wait()?.code, Some(0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn tty(mut self, yes: bool) -> Self {
+        self.tty = yes;
+        self
+    }
+
+    /// With [`Spawn::tty`]: never relay, even when our stdin is a
+    /// terminal; the master is always [`Child::tty`](crate::Child::tty),
+    /// for a caller that drives the program itself.
+    pub fn tty_master(mut self, yes: bool) -> Self {
+        self.tty_master = yes;
+        self
+    }
 
     fn use_init(&self) -> bool {
         self.namespaces.contains(Namespace::Pid) && self.init.unwrap_or(true)
@@ -688,6 +733,7 @@ impl<'a> Spawn<'a> {
                 return bad(format!("channel: fd {at} is also in keep_fds"));
             }
         }
+        self.validate_tty()?;
         for fd in &self.keep_fds {
             if *fd < 3 {
                 return bad(format!(

@@ -55,6 +55,7 @@ impl Spawn<'_> {
         // Everything that can fail in the parent is done before the clone.
         let joins = self.open_joins(planning)?;
         let mut stdio = open_stdio(&self.stdio)?;
+        let tty_master = self.open_tty(&mut stdio)?;
         let prepared = match self.func {
             Some(_) => None,
             None => Some(self.prepared()?),
@@ -239,6 +240,12 @@ impl Spawn<'_> {
             ),
         };
         drop(stdio.child);
+        if let Some(m) = tty_master {
+            if let Err(e) = child.set_tty(m.fd, m.relay) {
+                child.abort();
+                return Err(e);
+            }
+        }
 
         // The child's error message, if it sent one before its exec.
         let msg = match alongside_len {
@@ -296,6 +303,9 @@ impl Spawn<'_> {
                     }
                     let mut planned = Child::planned(code);
                     planned.set_channel(self.channel.as_mut().map(|c| c.started()));
+                    if let Some(t) = child.tty.take() {
+                        planned.tty = Some(t);
+                    }
                     return Ok(planned);
                 }
                 if gate.is_some() {
