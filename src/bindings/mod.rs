@@ -21,8 +21,8 @@ pub(crate) mod plan;
 mod process;
 mod rooted;
 pub(crate) mod spawn;
-mod usernet;
 mod tty;
+mod usernet;
 mod values;
 
 use std::collections::HashMap;
