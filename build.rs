@@ -12,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("sandbox", "lua/nsrun/sandbox.lua", "@[nsrun.sandbox]"),
         ("netns", "lua/nsrun/netns.lua", "@[nsrun.netns]"),
         ("bwrap", "lua/nsrun/bwrap.lua", "@[nsrun.bwrap]"),
+        ("oci", "lua/nsrun/oci.lua", "@[nsrun.oci]"),
         ("glue", "src/bindings/glue.lua", "=nsrun"),
     ] {
         println!("cargo:rerun-if-changed={path}");

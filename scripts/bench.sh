@@ -224,6 +224,14 @@ else
   echo "note: GNU time (/usr/bin/time) missing: RSS rows skipped"
 fi
 
+section "user-mode network (net = \"pasta\" / \"slirp4netns\"): iperf3 and start-up, through nsrun and by hand"
+if [ "$(id -u)" = 0 ] && command -v iperf3 >/dev/null; then
+  # Its own network namespaces and veth pair; no real network is touched.
+  NSRUN="$WORK/nsrun" "$SCRIPTS/bench_usernet.sh" || echo "note: bench_usernet.sh failed"
+else
+  echo "note: needs root and iperf3 (apt install iperf3 passt slirp4netns): rows skipped"
+fi
+
 section "targets (issues 2, 3, 4), from the tables above"
 # Every target in one table: value, limit, met or not.
 python3 - <<'PY'

@@ -11,10 +11,11 @@ cd "$(dirname "$0")/.."
 # check nsrun against; uptime reads the time namespace's boot time; perl
 # drives the escape tests; strace watches that --plan performs nothing;
 # cc (and the C library's headers) builds the
-# bundled Lua.
+# bundled Lua; pasta and slirp4netns are what net = "pasta" runs, iperf3
+# what scripts/bench_usernet.sh measures them with.
 tools="setpriv:util-linux unshare:util-linux nsenter:util-linux mount:mount umount:mount
   newuidmap:uidmap newgidmap:uidmap ip:iproute2 uptime:procps perl:perl-base strace:strace
-  cc:gcc"
+  cc:gcc pasta:passt slirp4netns:slirp4netns iperf3:iperf3"
 
 # The PATH the tests give nsrun, after the caller's.
 search="$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -39,4 +40,10 @@ if [ -n "$packages" ]; then
   else
     echo "test.sh: missing$missing (Debian packages:$packages); tests that run them may fail" >&2
   fi
+fi
+
+# Machine set-up udev does on a desktop (Debian's rule makes it 0666):
+# pasta and slirp4netns open /dev/net/tun as the unprivileged test user too.
+if [ "$(id -u)" = 0 ] && [ -c /dev/net/tun ]; then
+  chmod 0666 /dev/net/tun
 fi

@@ -21,6 +21,11 @@ const STDLIB: &[(&str, &[u8], &str)] = &[
         include_str!("../lua/nsrun/bwrap.lua"),
     ),
     (
+        "nsrun.oci",
+        include_bytes!(concat!(env!("OUT_DIR"), "/oci.luac")),
+        include_str!("../lua/nsrun/oci.lua"),
+    ),
+    (
         "nsrun.netns",
         include_bytes!(concat!(env!("OUT_DIR"), "/netns.luac")),
         include_str!("../lua/nsrun/netns.lua"),

@@ -29,3 +29,4 @@ pub use sys::process::ExitStatus;
 pub use sys::rlimit::Rlimit;
 pub use sys::seccomp::{Action as SeccompAction, Policy as SeccompPolicy};
 pub use sys::spawn::{IdMap, JoinTarget, Propagation, Spawn, Stdio};
+pub use sys::usernet::{Port, Proto as PortProto, UserNet};

@@ -243,10 +243,22 @@ fn nsrun_main(args: Vec<std::ffi::OsString>) -> libc::c_int {
         .and_then(|a| std::path::Path::new(a).file_name())
         .is_some_and(|n| n == "bwrap");
     if called_bwrap {
-        return bwrap_main(&args[0], &args[1..]);
+        return shipped_main("nsrun.bwrap", "bwrap", &args[0], &args[1..]);
     }
     if args.get(1).is_some_and(|a| a == "bwrap") {
-        return bwrap_main(std::ffi::OsStr::new("nsrun bwrap"), &args[2..]);
+        return shipped_main("nsrun.bwrap", "bwrap", "nsrun bwrap".as_ref(), &args[2..]);
+    }
+    // runc's command line, as `nsrun oci …` or under the name `nsrun-oci`
+    // (engines take a runtime as the path to one binary).
+    let called_oci = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .is_some_and(|n| n == "nsrun-oci");
+    if called_oci {
+        return shipped_main("nsrun.oci", "nsrun-oci", &args[0], &args[1..]);
+    }
+    if args.get(1).is_some_and(|a| a == "oci") {
+        return shipped_main("nsrun.oci", "nsrun-oci", "nsrun oci".as_ref(), &args[2..]);
     }
     let cli = Cli::parse_from(args);
     init_logging(&cli);
@@ -259,8 +271,15 @@ fn nsrun_main(args: Vec<std::ffi::OsString>) -> libc::c_int {
     }
 }
 
-/// Run `nsrun.bwrap`'s main with bubblewrap's arguments (bytes as given).
-fn bwrap_main(argv0: &std::ffi::OsStr, args: &[std::ffi::OsString]) -> libc::c_int {
+/// Run a shipped module's main (`nsrun.bwrap`, `nsrun.oci`) with the
+/// command line's arguments (bytes as given); `who` prefixes an error
+/// that escapes it.
+fn shipped_main(
+    module: &str,
+    who: &str,
+    argv0: &std::ffi::OsStr,
+    args: &[std::ffi::OsString],
+) -> libc::c_int {
     let r = (|| -> mlua::Result<i32> {
         let host = Host::new()?;
         let lua = host.lua();
@@ -269,7 +288,8 @@ fn bwrap_main(argv0: &std::ffi::OsStr, args: &[std::ffi::OsString]) -> libc::c_i
         for (i, a) in args.iter().enumerate() {
             list.set(i + 1, lua.create_string(a.as_bytes())?)?;
         }
-        let m: mlua::Table = lua.load("return require 'nsrun.bwrap'").eval()?;
+        let require: mlua::Function = lua.globals().get("require")?;
+        let m: mlua::Table = require.call(module)?;
         let main: mlua::Function = m.get("main")?;
         main.call((lua.create_string(argv0.as_bytes())?, list))
     })();
@@ -278,7 +298,7 @@ fn bwrap_main(argv0: &std::ffi::OsStr, args: &[std::ffi::OsString]) -> libc::c_i
         Err(e) => {
             let _ = std::io::stderr()
                 .lock()
-                .write_all(format!("bwrap: {e}\n").as_bytes());
+                .write_all(format!("{who}: {e}\n").as_bytes());
             1
         }
     }

@@ -24,6 +24,7 @@ fn stage() -> (tempfile::TempDir, PathBuf) {
         "pod.lua",
         "readonly-host.lua",
         "rootfs.lua",
+        "shell.lua",
     ] {
         let src = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("examples")
@@ -264,6 +265,28 @@ fn readonly_host_and_rootfs() {
         assert_eq!(
             out, "0\nbin\ndev\netc\nlib\nlib64\nproc\nroot\nsbin\ntmp\nusr\nrootfs\n",
             "{err}"
+        );
+    }
+}
+
+/// examples/shell.lua from a pipe (its terminal side is tests/tty.rs): a
+/// command runs as uid 1000 in /home/user, a private home it may write,
+/// with /usr read-only, and the command's status is nsrun's.
+#[test]
+fn shell_runs_a_command_in_its_sandbox() {
+    let (dir, bin) = stage();
+    for user in [false, true] {
+        let script = "id -u; pwd; echo x > note && cat note; touch /usr/x; exit 5";
+        let o = run(user, dir.path(), &bin, &["shell.lua", "sh", "-c", script]);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(5), "user={user}: {out}{err}");
+        assert!(
+            out.starts_with("1000\n/home/user\nx\n"),
+            "user={user}: {out}{err}"
+        );
+        assert!(
+            err.contains("/usr/x': Read-only file system"),
+            "user={user}: {err}"
         );
     }
 }

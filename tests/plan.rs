@@ -490,11 +490,13 @@ impl Drop for NsenterTarget {
 fn examples(target: &NsenterTarget) -> Vec<(&'static str, Vec<String>)> {
     vec![
         ("hello.lua", vec![]),
+        ("broker.lua", vec![]),
         ("nsenter.lua", vec![target.pid(), "true".into()]),
         ("pod.lua", vec![]),
         ("readonly-host.lua", vec!["true".into()]),
         ("readonly-root.lua", vec!["true".into()]),
         ("rootfs.lua", vec![]),
+        ("shell.lua", vec!["true".into()]),
         ("veth-pair.lua", vec![]),
     ]
 }
@@ -526,6 +528,15 @@ const EXTRA: &[(&str, &str)] = &[
              setup = function() end}.code == 0)"#,
     ),
     (
+        "tty.lua",
+        r#"local ns = require "nsrun"
+           -- A terminal of its own, in a pid namespace and in none.
+           local p = ns.spawn{argv = {"true"}, tty = "master", namespaces = "user,pid"}
+           p.tty:read("a")
+           assert(p:wait().code == 0)
+           assert(ns.run{argv = {"true"}, tty = true, namespaces = "user"}.code == 0)"#,
+    ),
+    (
         "lockdown.lua",
         r#"local ns = require "nsrun"
            local r = ns.run{argv = {"true"}, namespaces = "user,mount,pid", caps = {keep = {}},
@@ -545,6 +556,15 @@ const EXTRA: &[(&str, &str)] = &[
            holder:kill()
            holder:wait()
            assert(r.code == 0, r.code)"#,
+    ),
+    (
+        "channel.lua",
+        r#"local ns = require "nsrun"
+           -- The program's end goes on fd 3 in the child, planned as done.
+           local p = ns.spawn{argv = {"true"}, channel = 3, namespaces = "user,pid"}
+           local v, why = p.channel:recv(5)
+           assert(v == nil and why == "closed", why)
+           assert(p:wait().code == 0)"#,
     ),
     (
         "fork.lua",
@@ -706,6 +726,40 @@ both!(
     }
 );
 
+both!(
+    /// `--plan` with `net` and `ports` starts no network tool (under
+    /// strace: no clone, no exec) and binds no port; the start is a step
+    /// of the plan, with the tool's command line.
+    fn usernet_is_planned_not_started(as_) {
+        let recipe = r#"local ns = require "nsrun"
+            ns.run{argv = {"true"}, namespaces = "user,net", net = "pasta",
+              ports = {"127.0.0.1:18300:80"}}
+            local sandbox = require "nsrun.sandbox"
+            sandbox.run{argv = {"true"}, binds = {{"/", "/", ro = true}}, net = "slirp4netns",
+              ports = {"18301:80/udp"}}"#;
+        let have = |t: &str| Path::new("/usr/bin").join(t).exists();
+        if !have("pasta") || !have("slirp4netns") {
+            eprintln!("skip: pasta or slirp4netns is not installed (scripts/deps.sh installs them)");
+            return;
+        }
+        let d = common::nsrun(as_)
+            .file("r.lua", recipe.as_bytes())
+            .args(&["--plan", "r.lua"])
+            .run();
+        d.success();
+        d.stderr_has("parent  start pasta (pasta --config-net");
+        d.stderr_has("--netns /proc/self/fd/5 --userns /proc/self/fd/6");
+        d.stderr_has("with fd 5 = /proc/$CHILD/ns/net, fd 6 = /proc/$CHILD/ns/user");
+        d.stderr_has("-t 127.0.0.1/18300:80 -u none");
+        d.stderr_has("parent  start slirp4netns (slirp4netns --configure");
+        d.stderr_has("--api-socket $API /proc/self/fd/5 tap0");
+        if have_strace() {
+            let bad = strace_plan(as_, &[("r.lua", recipe.as_bytes())], "r.lua", &[]);
+            assert!(bad.is_empty(), "--plan performed:\n{}", bad.join("\n"));
+        }
+    }
+);
+
 // ---------------------------------------------------------------------------
 // (e) --plan walks what --trace shows.
 
@@ -718,7 +772,12 @@ const KNOWN_DRIFT: &[&str] = &[];
 /// (a /proc entry to mask, a directory to create) a plan cannot know, so
 /// it assumes. For these the walk's calls are left out of the comparison;
 /// every other step must match as for the rest.
-const WALKS_NEW_MOUNTS: &[&str] = &["readonly-host.lua", "rootfs.lua", "sandbox.lua"];
+const WALKS_NEW_MOUNTS: &[&str] = &[
+    "readonly-host.lua",
+    "rootfs.lua",
+    "sandbox.lua",
+    "shell.lua",
+];
 
 /// A call of such a walk: fd-relative, or into the root the walk built.
 fn in_walk(call: &str) -> bool {

@@ -48,6 +48,7 @@ const USERDATA: &[(&str, &str)] = &[
     ("NsHandle", "nsrun.NsHandle"),
     ("Cgroup", "nsrun.Cgroup"),
     ("Root", "nsrun.Root"),
+    ("Channel", "nsrun.Channel"),
 ];
 
 /// Classes whose `---@field`s are checked against what nsrun reports.
@@ -57,6 +58,7 @@ const CHECKED_CLASSES: &[&str] = &[
     "nsrun.NsHandle",
     "nsrun.Cgroup",
     "nsrun.Root",
+    "nsrun.Channel",
     "nsrun.SpawnOpts",
     "nsrun.TimeOffsets",
     "nsrun.CapsOpts",
@@ -179,7 +181,8 @@ fn parse_stubs(text: &str) -> Stubs {
             }
         } else if let Some(rest) = line.strip_prefix("ns.") {
             match rest.split_once('=') {
-                Some((name, _)) if is_ident(name.trim()) => {
+                // `ns.NAME = …`, or a subtable's value `ns.SUB.NAME = …`.
+                Some((name, _)) if name.trim().split('.').all(is_ident) => {
                     s.items.insert(value(name.trim()));
                 }
                 _ => s.unrecognised.push(format!("{STUBS}:{n}: {line}")),
@@ -262,21 +265,27 @@ else
 end
 
 local forked = ns.fork(function() end)
-local piped = ns.spawn{argv = {"true"}, stdin = "pipe", stdout = "pipe", stderr = "pipe"}
+local piped = ns.spawn{argv = {"true"}, stdin = "pipe", stdout = "pipe", stderr = "pipe",
+  channel = 3}
+-- p.tty needs a stream left to the terminal (and our stdin not one).
+local with_tty = ns.spawn{argv = {"true"}, tty = true, stdout = "null", stderr = "null"}
 local handle = ns.open("net")
 -- The tests run as root, so a cgroup can be made.
 local cg = ns.cgroup{}
 local root = ns.root("/")
-local methods_on = {Process = forked, Pipe = piped.stdout, NsHandle = handle, Cgroup = cg, Root = root}
-local fields_on = {Process = piped, Pipe = piped.stdout, NsHandle = handle, Cgroup = cg, Root = root}
+local chan = ns.socketpair()
+local methods_on = {Process = forked, Pipe = piped.stdout, NsHandle = handle, Cgroup = cg, Root = root, Channel = chan}
+local fields_on = {Process = piped, Pipe = piped.stdout, NsHandle = handle, Cgroup = cg, Root = root, Channel = chan}
 for _, probe in ipairs({...}) do
   local class, sep, name = probe:match("^(%w+)([:.])([%w_]+)$")
   local ud = (sep == ":" and methods_on or fields_on)[class]
+  if probe == "Process.tty" then ud = with_tty end
   local got, v = pcall(function() return ud[name] end)
   emit("probe", probe, got and type(v) or "error")
 end
 forked:wait()
 piped:wait()
+with_tty:wait()
 handle:close()
 cg:close()
 root:close()
@@ -330,6 +339,7 @@ cg:close()
 local r = ns.root("/")
 members("nsrun.Root", r)
 r:close()
+members("nsrun.Channel", (ns.socketpair()))
 p:wait()
 h:close()
 return table.concat(out, "\n")

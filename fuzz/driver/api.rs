@@ -426,11 +426,18 @@ local callbacks = {
 -- Lua's pairs, not a raw walk: the module may make its functions on first
 -- use and list them through __pairs.
 -- ns.spawn_options only lists names: nothing to fuzz, and leaving it out
--- keeps the picks the seed corpus was made with.
+-- keeps the picks the seed corpus was made with. ns.fdopen and ns.channel
+-- take over an fd the caller hands them (and close it), as
+-- sandbox.from_bwrap does with bubblewrap's fd options: given random
+-- numbers they would close this process's own fds, which is their
+-- contract, not a bug to find. ns.recv_fds and ns.send_fds block until
+-- the peer sends or reads, as documented: one input would wait forever.
+local skip = { spawn_options = true, fdopen = true, channel = true, from_bwrap = true,
+  recv_fds = true, send_fds = true }
 local api = {}
 local function add(prefix, t)
   for k, v in pairs(t) do
-    if type(v) == "function" and k ~= "spawn_options" then api[#api + 1] = { prefix .. k, v } end
+    if type(v) == "function" and not skip[k] then api[#api + 1] = { prefix .. k, v } end
   end
 end
 add("ns.", ns)

@@ -25,7 +25,7 @@ planning = planning == true
 -- What every set-up calls in the child, made now in the parent: nsrun
 -- makes module functions on first use, and one made in a freshly forked
 -- child dirties pages the kernel must copy there.
-for _, f in ipairs { "mount", "mkdir", "pivot_root", "chdir", "bind", "mount_proc", "mount_dev", "root" } do
+for _, f in ipairs { "mount", "mkdir", "pivot_root", "chdir", "bind", "mount_proc", "mount_dev", "root", "ttyname" } do
   local _ = ns[f]
 end
 
@@ -245,8 +245,10 @@ local function build(opts, level)
   if opts.net == "veth" then
     error("sandbox: net = \"veth\" is not available in this version yet", level + 1)
   end
-  if opts.net ~= nil and opts.net ~= "none" and opts.net ~= "host" then
-    error("sandbox: net must be \"none\", \"host\" or \"veth\", got " .. tostring(opts.net), level + 1)
+  local usernet = opts.net == "pasta" or opts.net == "slirp4netns"
+  if opts.net ~= nil and opts.net ~= "none" and opts.net ~= "host" and not usernet then
+    error("sandbox: net must be \"none\", \"host\", \"pasta\", \"slirp4netns\" or \"veth\", got "
+      .. tostring(opts.net), level + 1)
   end
   local spawn = {}
   for _, k in ipairs(PASS) do spawn[k] = opts[k] end
@@ -267,6 +269,16 @@ local function build(opts, level)
     error("sandbox: needs a mount namespace (\"mount\" in namespaces)", level + 1)
   end
   spawn.namespaces = chosen
+  -- A user-mode network (ns.spawn's net): /etc/resolv.conf in the sandbox
+  -- names the tool's DNS forwarder (the tool that will run: pasta falls
+  -- back to slirp4netns), unless the recipe puts its own there.
+  local resolv
+  if usernet then
+    spawn.net = opts.net
+    local ok, u = pcall(ns.usernet, opts.net)
+    if not ok then error("sandbox: " .. tostring(u):gsub("^.-usernet: ", ""), level + 1) end
+    resolv = "nameserver " .. u.dns .. "\n"
+  end
 
   -- The safe defaults (README, "Security model"): the program is the
   -- caller, with nothing more. Its uid and gid are the caller's, each
@@ -570,10 +582,28 @@ local function build(opts, level)
     error("sandbox: option 'setup' must be a function, got " .. type(user_setup), level + 1)
   end
 
+  -- Whether the recipe puts a resolv.conf of its own in place.
+  local own_resolv = false
+  for _, list_ in ipairs { keyed, steps } do
+    for _, st in ipairs(list_) do
+      if (st.dst or st.dest or st.path or st.link) == "/etc/resolv.conf" then own_resolv = true end
+    end
+  end
+
   local function parent_of(p) return p:match("^(.*)/[^/]*$") end
   local old = "/oldroot"
   -- Files bound in (step "file" with bind) are made on the set-up's tmpfs.
   local data_n = 0
+  -- tty = true: the program's terminal is on the standard streams left
+  -- unset (sandbox.run makes stdout and stderr pipes); a /dev of the
+  -- sandbox's own shows it as console (as bubblewrap binds the caller's),
+  -- so that `tty` can name it.
+  local console, console_src = {}, nil
+  if opts.tty then
+    for i, k in ipairs { "stdin", "stdout", "stderr" } do
+      if opts[k] == nil and not (i == 1 and opts.input ~= nil) then console[#console + 1] = i - 1 end
+    end
+  end
 
   -- One step of set-up, in the new root `R`; sources are the recipe's own
   -- paths, at /oldroot.
@@ -596,6 +626,9 @@ local function build(opts, level)
       R:mount_proc(st.path, { readonly = locked(st.path, PROC_READONLY), mask = locked(st.path, PROC_MASKED) })
     elseif k == "dev" then
       R:mount_dev(st.path, { from = old .. "/dev" })
+      if console_src then
+        R:bind(old .. console_src, st.path .. "/console", { create = true, nosuid = true, rec = false })
+      end
     elseif k == "mqueue" then
       R:mount_mqueue(st.path)
     elseif k == "sys" then
@@ -621,6 +654,8 @@ local function build(opts, level)
   end
 
   spawn.setup = function()
+    -- Its name on the host's tree (/dev/pts/N), before that is /oldroot.
+    for _, fd in ipairs(console) do console_src = console_src or ns.ttyname(fd) end
     -- A tmpfs at /tmp becomes the root for the build; the host's root
     -- stays reachable at /oldroot until the last pivot.
     ns.mount("tmpfs", "/tmp", "tmpfs", "nosuid,nodev", "mode=0755")
@@ -652,6 +687,12 @@ local function build(opts, level)
     local R <close> = ns.root(new)
     for _, st in ipairs(keyed) do apply(R, st) end
     for _, st in ipairs(steps) do apply(R, st) end
+    if resolv and not own_resolv then
+      -- Bound over whatever the root has there (a read-only /etc from
+      -- the host included), from the build's tmpfs.
+      ns.write_file("/resolv.conf", resolv, "0644")
+      R:bind("/resolv.conf", "/etc/resolv.conf", { ro = true, create = true, nosuid = true, nodev = true })
+    end
     R:close()
     if root_ro then
       -- Only the root mount: what set-up mounted on it keeps its own mode.

@@ -13,9 +13,9 @@
 --   * A module value that is not a function is `ns.NAME = VALUE` (so a
 --     subtable is `ns.SUB = {}`).
 --   * A method is one line `function CLASS:NAME(ARGS) end`, CLASS being
---     one of the locals `Process`, `Pipe`, `NsHandle`, `Cgroup` or `Root`
---     (the userdata types nsrun.Process, nsrun.Pipe, nsrun.NsHandle,
---     nsrun.Cgroup, nsrun.Root).
+--     one of the locals `Process`, `Pipe`, `NsHandle`, `Cgroup`, `Root` or
+--     `Channel` (the userdata types nsrun.Process, nsrun.Pipe,
+--     nsrun.NsHandle, nsrun.Cgroup, nsrun.Root, nsrun.Channel).
 --   * A field is a `---@field NAME TYPE ...` line in the block of `---`
 --     lines that starts at its `---@class nsrun.CLASS` line. The test
 --     compares the fields of these classes with what the binary reports:
@@ -167,6 +167,7 @@
 ---@field lock_files? string[] paths (inside, after setup) to hold a shared fcntl lock on while the sandbox runs (bubblewrap's --lock-file); PID 1 holds them when there is an init
 ---@field parent_fds? integer[] fds only the parent uses (a report it writes while the child waits): the child closes its copies first thing
 ---@field set_pwd? boolean set PWD to the directory the program starts in (default false)
+---@field gate? string a FIFO: the process stops right before its exec (set up, seccomp and exec left) until a byte is written into it; spawn returns once it waits there, and it does not die with nsrun (an OCI runtime's create/start)
 ---@field init? boolean a small init as PID 1 (default true when `"pid"` is new)
 ---@field die_with_parent? boolean kill the child if nsrun dies (default true)
 ---@field new_session? boolean setsid() in the child
@@ -181,7 +182,24 @@
 ---@field disable_userns? boolean forbid further user namespaces in the sandbox (needs `"user"`)
 ---@field new_keyring? boolean a new, empty session keyring for the program instead of the caller's
 ---@field tty_guard? boolean refuse the ioctls TIOCSTI and TIOCLINUX (typing into a terminal), with or without another filter
+---@field tty? boolean|"master" a new pseudo-terminal: its slave on each of stdin/stdout/stderr left unset (or `"inherit"`), the controlling terminal of a new session. With nsrun's stdin a terminal, `wait` relays it (raw, window size passed on, modes restored); otherwise, or with `"master"`, the master is `p.tty`
 ---@field landlock? nsrun.LandlockOpts Landlock: files only below these paths, TCP only to these ports, sockets and signals kept in; an error if the kernel's ABI cannot enforce it
+---@field channel? boolean|integer a channel to the child: with `fn`, `true` hands the function its end as its argument; with `argv`, the program gets its end on this fd (3 or more; `true` is 3); ours is `p.channel`
+---@field net? "pasta"|"slirp4netns" connect the new network namespace (needs "net", no `join`) to the caller's network through that user-mode network tool (pasta falls back to slirp4netns where it is missing); it runs until the process is reaped
+---@field ports? (string|nsrun.PortOpts)[] ports published from the caller's network, as `podman run -p`: `"8080:80"`, `"127.0.0.1:8443:443"`, `"5353:53/udp"` (needs `net`)
+
+---A published port.
+---@class nsrun.PortOpts
+---@field host integer the port on the caller's side
+---@field guest? integer the port inside (default: `host`)
+---@field proto? "tcp"|"udp" default `"tcp"`
+---@field addr? string the caller's address to listen on (default: all)
+
+---What `net = NAME` runs: the tool, its path, and its DNS forwarder's address inside.
+---@class nsrun.UserNet
+---@field tool "pasta"|"slirp4netns"
+---@field path string
+---@field dns string `"169.254.1.1"` (pasta) or `"10.0.2.3"` (slirp4netns)
 
 ---Capabilities: names such as `"CAP_NET_ADMIN"` or `"net_admin"`.
 ---@class nsrun.CapsOpts
@@ -325,12 +343,18 @@ function Cgroup:close() end
 ---@field stdin? nsrun.Pipe write end, when stdin was `"pipe"`
 ---@field stdout? nsrun.Pipe read end, when stdout was `"pipe"`
 ---@field stderr? nsrun.Pipe read end, when stderr was `"pipe"`
+---@field channel? nsrun.Channel our end, with the `channel` option
+---@field tty? nsrun.Pipe the master end of its terminal, read and written (`tty = "master"`, or `tty = true` when nsrun's stdin is not a terminal); end of file once every slave end is closed
 local Process = {}
 
 ---Wait for the process to end: closes our end of its stdin first, and its
 ---pipes once it is reaped (reads then return what it wrote, then EOF).
 ---@return nsrun.Status
 function Process:wait() end
+
+---The pid of the network tool serving it (`net`), until it is reaped; else nil.
+---@return integer?
+function Process:net_pid() end
 
 ---The status if the process has ended, else nil; does not block.
 ---@return nsrun.Status?
@@ -351,6 +375,11 @@ function Process:ns(kind) end
 ---@return string? stdout nil unless stdout was a pipe
 ---@return string? stderr nil unless stderr was a pipe
 function Process:output() end
+
+---Set the size of its terminal (`tty = true`); the program gets SIGWINCH.
+---@param rows integer 1 to 65535
+---@param cols integer 1 to 65535
+function Process:resize(rows, cols) end
 
 ---What its cgroup (the `cgroup` option) used: while it runs, or at its end.
 ---@return nsrun.CgroupStats? stats nil without the `cgroup` option
@@ -380,6 +409,37 @@ function Pipe:write(...) end
 
 ---Close this end (a child reading stdin sees end of file).
 function Pipe:close() end
+
+---One end of a channel (`p.channel`, the argument of a spawned `fn` with
+---`channel = true`, ns.socketpair, ns.channel): messages of Lua values
+---(nil, booleans, numbers, strings, tables without cycles) and fds (Lua
+---files, pipes, channels, namespace handles). A received fd is a channel
+---(one sent as a channel), a namespace handle (a namespace file) or else a
+---Lua file opened as its access mode allows. A peer that closed or died
+---reads as `nil, "closed"`. `local c <close> = ...` closes it. The wire
+---format (for programs that are not Lua) is in the README.
+---@class nsrun.Channel
+local Channel = {}
+
+---Send one message of one value or more; `nil, "closed"` when the peer is
+---gone. A value that cannot go raises an error naming it (`value #2.x[3] is a function`).
+---@param ... any
+---@return true|nil sent
+---@return "closed"? why
+function Channel:send(...) end
+
+---Receive one message: its values; `nil, "closed"` once the peer is gone
+---(or this end closed), `nil, "timeout"` when nothing came in time.
+---@param timeout? number seconds (default: wait as long as it takes)
+---@return any ...
+function Channel:recv(timeout) end
+
+---Close this end: the peer reads the channel as closed.
+function Channel:close() end
+
+---The socket's fd number; nil once closed.
+---@return integer?
+function Channel:fd() end
 
 ---An open namespace file. Its fields are nil once it is closed. Handles
 ---compare equal (`==`) when they are the same namespace; `tostring` gives
@@ -676,6 +736,33 @@ function ns.readdir(path) end
 ---@return string dir
 function ns.getcwd() end
 
+---JSON: `decode(text)` (null is `ns.json.null`, arrays stay arrays), `encode(value [, {indent = true}])`
+---(keys sorted), `array(t)` marks a table to encode as an array even when empty.
+---@class nsrun.Json
+ns.json = {}
+
+---JSON null, as `decode` gives it and `encode` takes it.
+---@type lightuserdata
+ns.json.null = nil
+
+---Parse JSON text: objects and arrays become tables (arrays marked, so they encode as
+---arrays again), null becomes `ns.json.null`. Bad JSON raises an error naming the line and column.
+---@param text string
+---@return any
+function ns.json.decode(text) end
+
+---JSON text of a value (keys sorted; `indent = true` for one key per line). Functions,
+---userdata and tables that contain themselves are refused.
+---@param value any
+---@param opts? {indent?: boolean}
+---@return string
+function ns.json.encode(value, opts) end
+
+---Mark a table (a new one without `t`) to encode as a JSON array, even when empty.
+---@param t? table
+---@return table
+function ns.json.array(t) end
+
 ---An fd the caller handed nsrun (`--info-fd 5`) as a pipe value (`read`, `lines`,
 ---`write`, `close`). The fd becomes the value's: its `close()` closes the fd, which is
 ---how the reader at the other end sees end of file. Marked close-on-exec.
@@ -749,6 +836,13 @@ function ns.getegid() end
 ---@param sig? nsrun.Signal
 function ns.kill(pid, sig) end
 
+---The name of the terminal on `fd` as this process sees it (ttyname(3)),
+---or nil when it is none or has no name here. The sandbox uses it to bind
+---its program's terminal (`tty = true`) on its /dev/console.
+---@param fd integer
+---@return string?
+function ns.ttyname(fd) end
+
 ---Replace this process (execve with PATH search); returns only by raising.
 ---@param argv string[]
 ---@param opts? nsrun.ExecOpts
@@ -766,6 +860,33 @@ function ns.fork(fn) end
 ---@return nsrun.Process
 function ns.clone(kinds, fn, opts) end
 
+---Two connected channel ends (an AF_UNIX stream socket pair).
+---@return nsrun.Channel a
+---@return nsrun.Channel b
+function ns.socketpair() end
+
+---A channel over an open socket fd, which it takes over (fd 3 of a program
+---started with `channel = 3`).
+---@param fd integer
+---@return nsrun.Channel
+function ns.channel(fd) end
+
+---Send bytes with fds (SCM_RIGHTS) in one sendmsg(2), no framing; returns
+---the count of bytes sent.
+---@param sock nsrun.Channel|file*|integer the socket
+---@param data string one byte at least when there are fds
+---@param fds? (file*|nsrun.Pipe|nsrun.Channel|nsrun.NsHandle|integer)[]
+---@return integer sent
+function ns.send_fds(sock, data, fds) end
+
+---Receive bytes and the fds that came with them in one recvmsg(2); the fds
+---as namespace handles or Lua files; `nil, "closed"` at end of stream.
+---@param sock nsrun.Channel|file*|integer the socket
+---@param maxlen? integer at most this many bytes (default 65536)
+---@return string? data
+---@return (file*|nsrun.NsHandle)[]|"closed" fds
+function ns.recv_fds(sock, maxlen) end
+
 ---Start a child in the namespaces asked for, with maps, setup and stdio; errors before the exec are raised here.
 ---@param opts nsrun.SpawnOpts
 ---@return nsrun.Process
@@ -775,6 +896,14 @@ function ns.spawn(opts) end
 ---@param opts nsrun.SpawnOpts
 ---@return nsrun.Status status with `stdout` and `stderr`
 function ns.run(opts) end
+
+---Which tool `net = name` would run (pasta falls back to slirp4netns),
+---its path, and where its DNS forwarder answers inside: what to write
+---into a sandbox's `/etc/resolv.conf`. An error names a missing tool and
+---its Debian package.
+---@param name "pasta"|"slirp4netns"
+---@return nsrun.UserNet
+function ns.usernet(name) end
 
 -- Networking (over netlink, in the calling process's network namespace)
 

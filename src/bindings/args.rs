@@ -73,6 +73,11 @@ impl Args {
         self.vals.get(i - 1).unwrap_or(NIL)
     }
 
+    /// How many arguments were passed (trailing nils count).
+    pub fn len(&self) -> usize {
+        self.vals.len()
+    }
+
     /// Whether argument `i` is absent or nil.
     pub fn is_nil(&self, i: usize) -> bool {
         matches!(self.get(i), Value::Nil)

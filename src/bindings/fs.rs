@@ -47,6 +47,16 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
         let data = fs::read_file(&a.path(1)?)?;
         Ok(lua.create_string(data)?)
     })?;
+    super::add(lua, m, "mkfifo", |_, a| {
+        let path = a.path(1)?;
+        let mode = mode(a, 2)?.unwrap_or(0o600);
+        crate::sys::ops::act(
+            || format!("mkfifo({}, {mode:o})", path.display()),
+            || nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(mode)),
+        )
+        .op(|| format!("mkfifo {}", path.display()))?;
+        Ok(())
+    })?;
     // An fd the caller handed us (`--info-fd 5`), as a pipe value: it
     // becomes the value's, so its close() is the fd's close, which is how
     // the reader at the other end sees end of file.

@@ -7,10 +7,12 @@
 //! wrapped in a two-line Lua closure that raises it with `error`.
 
 mod args;
+pub(crate) mod channel;
 mod cred;
 mod fs;
 mod hardening;
 mod idmap;
+mod json;
 mod mount;
 mod namespace;
 mod net;
@@ -19,6 +21,8 @@ pub(crate) mod plan;
 mod process;
 mod rooted;
 pub(crate) mod spawn;
+mod tty;
+mod usernet;
 mod values;
 
 use std::collections::HashMap;
@@ -339,9 +343,13 @@ pub(crate) fn module(lua: &Lua) -> mlua::Result<Table> {
     cred::register(lua, &m)?;
     process::register(lua, &m)?;
     spawn::register(lua, &m)?;
+    usernet::register(lua, &m)?;
     net::register(lua, &m)?;
+    json::register(lua, &m)?;
     hardening::register(lua, &m)?;
     rooted::register(lua, &m)?;
+    channel::register(lua, &m)?;
+    tty::register(lua, &m)?;
     m.set("version", env!("CARGO_PKG_VERSION"))?;
 
     Ok(m)
@@ -385,6 +393,43 @@ pub(crate) fn shipped_helpers(lua: &Lua) -> mlua::Result<mlua::Table> {
                 unsafe { libc::raise(libc::SIGKILL) };
             }
             Ok(())
+        })?,
+    )?;
+    // Open a gate (Spawn::gate) at `path`: a byte into the FIFO without
+    // waiting for a reader. nil and why when nobody waits there (ENXIO:
+    // the process is gone) or it is no FIFO.
+    t.set(
+        "open_gate",
+        lua.create_function(|_, path: String| {
+            if crate::sys::ops::record(|| format!("open({path:?}, O_WRONLY|O_NONBLOCK) and write 1 byte")) {
+                return Ok((true, None));
+            }
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let r = std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+                .open(&path)
+                .and_then(|mut f| f.write_all(b"0"));
+            Ok(match r {
+                Ok(()) => (true, None),
+                Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+                    (false, Some("nothing waits at the gate (the process is gone)".to_string()))
+                }
+                Err(e) => (false, Some(format!("{path}: {e}"))),
+            })
+        })?,
+    )?;
+    // umask(2) of the calling process (OCI's process.user.umask, set in
+    // the container's set-up); returns the old one.
+    t.set(
+        "umask",
+        lua.create_function(|_, m: u32| {
+            if crate::sys::ops::record(|| format!("umask({m:o})")) {
+                return Ok(0o022);
+            }
+            // SAFETY: umask(2) cannot fail.
+            Ok(unsafe { libc::umask(m as libc::mode_t) } as u32)
         })?,
     )?;
     // A note in the plan (`# …`): what a --plan run shows beside its

@@ -44,6 +44,7 @@ pub(crate) const KEYS: &[&str] = &[
     "keep_fds",
     "lock_files",
     "parent_fds",
+    "gate",
     "set_pwd",
     "init",
     "die_with_parent",
@@ -60,6 +61,10 @@ pub(crate) const KEYS: &[&str] = &[
     "landlock",
     "new_keyring",
     "tty_guard",
+    "channel",
+    "net",
+    "ports",
+    "tty",
 ];
 
 fn id_map(a: &Args, v: Value, key: &str) -> R<Option<IdMap>> {
@@ -112,7 +117,7 @@ impl Drop for Held {
     }
 }
 
-fn lua_file_fd(lua: &Lua, v: &Value) -> mlua::Result<Option<Option<RawFd>>> {
+pub(crate) fn lua_file_fd(lua: &Lua, v: &Value) -> mlua::Result<Option<Option<RawFd>>> {
     // SAFETY: luaL_testudata checks the metatable is io's "FILE*", so the
     // block is a luaL_Stream { FILE *f; lua_CFunction closef }, whose
     // closef is NULL once the file is closed.
@@ -284,12 +289,25 @@ fn build<'l>(
             )))
         }
     };
+    let channel = super::channel::option(a, opts.get("channel")?, func.is_some())?;
     let mut sp = match (argv, func) {
         (Some(_), Some(_)) => return Err(a.fail("give argv or fn, not both")),
         (None, None) => return Err(a.fail("needs argv (a program to run) or fn (a function)")),
         (Some(argv), None) => Spawn::new(argv),
+        (None, Some(f)) if channel.is_some() => {
+            Spawn::func_channel(move |ch| match super::channel::wrap(lua, ch) {
+                Ok(ch) => values::child_code_with(lua, &f, ch),
+                Err(e) => {
+                    eprintln!("nsrun: channel: {e}");
+                    1
+                }
+            })
+        }
         (None, Some(f)) => Spawn::func(move || values::child_code(lua, &f)),
     };
+    if let Some(Some(fd)) = channel {
+        sp = sp.channel(fd);
+    }
     let kinds = match opts.get::<Value>("namespaces")? {
         Value::Nil => Vec::new(),
         v => {
@@ -484,9 +502,15 @@ fn build<'l>(
         Value::Boolean(b) => sp = sp.init(b),
         other => return Err(a.fail(format!("init must be a boolean, got {}", typename(&other)))),
     }
+    // A process with a gate is meant to outlive us (an OCI container).
+    let gate = opt_path(opts, fname, "gate")?;
     sp = sp
-        .die_with_parent(opt_bool(opts, fname, "die_with_parent", true)?)
+        .die_with_parent(opt_bool(opts, fname, "die_with_parent", gate.is_none())?)
         .new_session(opt_bool(opts, fname, "new_session", false)?);
+    if let Some(g) = gate {
+        let dwp = opt_bool(opts, fname, "die_with_parent", false)?;
+        sp = sp.gate(g).die_with_parent(dwp);
+    }
     match opts.get::<Value>("timeout")? {
         Value::Nil => {}
         Value::Integer(n) if n > 0 && n <= MAX_TIMEOUT_SECS => {
@@ -538,9 +562,24 @@ fn build<'l>(
         .disable_userns(opt_bool(opts, fname, "disable_userns", false)?)
         .new_keyring(opt_bool(opts, fname, "new_keyring", false)?)
         .tty_guard(opt_bool(opts, fname, "tty_guard", false)?);
+    match opts.get::<Value>("tty")? {
+        Value::Nil | Value::Boolean(false) => {}
+        Value::Boolean(true) => sp = sp.tty(true),
+        Value::String(s) if s.as_bytes() == b"master" => sp = sp.tty(true).tty_master(true),
+        other => {
+            return Err(a.fail(format!(
+                "tty must be true, false or \"master\" (never relay: the master is p.tty), got {}",
+                match &other {
+                    Value::String(s) => format!("'{}'", s.to_string_lossy()),
+                    v => typename(v).to_string(),
+                }
+            )))
+        }
+    }
     if let Some(l) = hardening::landlock(a, opts.get("landlock")?)? {
         sp = sp.landlock(l);
     }
+    sp = super::usernet::apply(a, opts, sp)?;
     let setup = opts.get::<Value>("setup")?;
     expect(a, &setup, "setup", "a function")?;
     if let Value::Function(f) = setup {

@@ -16,6 +16,8 @@ use super::ops;
 use super::process::{self, ExitStatus};
 use crate::error::{Context, Error, Result};
 
+mod relay;
+
 /// A started process.
 #[derive(Debug)]
 pub struct Child {
@@ -41,6 +43,18 @@ pub struct Child {
     /// The process that started it: only there may it be killed, reaped
     /// or its cgroup removed (a forked child inherits a copy of this).
     owner: u32,
+    /// Our end of its channel (`Spawn::channel`, `Spawn::func_channel`).
+    channel: Option<super::channel::Channel>,
+    /// The network tool serving its network namespace (`net`), stopped
+    /// once it is reaped.
+    usernet: Option<super::usernet::Tool>,
+    /// With `tty`: the master end of its terminal, and whether waiting
+    /// relays it to our own terminal (see `relay.rs`).
+    tty_master: Option<OwnedFd>,
+    relay: bool,
+    /// With `tty` and no terminal of ours to relay to: the master end of
+    /// its terminal, to read what it shows and type to it.
+    pub tty: Option<File>,
 }
 
 /// At most this much is read from a pipe once its process is gone or
@@ -132,6 +146,11 @@ impl Child {
             cgroup: None,
             cgroup_stats: None,
             owner: std::process::id(),
+            channel: None,
+            usernet: None,
+            tty_master: None,
+            relay: false,
+            tty: None,
         }
     }
 
@@ -159,6 +178,11 @@ impl Child {
             cgroup,
             cgroup_stats: None,
             owner: std::process::id(),
+            channel: None,
+            usernet: None,
+            tty_master: None,
+            relay: false,
+            tty: None,
         }
     }
 
@@ -178,7 +202,29 @@ impl Child {
             cgroup: None,
             cgroup_stats: None,
             owner: std::process::id(),
+            channel: None,
+            usernet: None,
+            tty_master: None,
+            relay: false,
+            tty: None,
         }
+    }
+
+    /// Our end of its channel, if it was started with one.
+    pub fn channel(&mut self) -> Option<&mut super::channel::Channel> {
+        self.channel.as_mut()
+    }
+
+    /// Take our end of its channel (to keep it beyond the process).
+    pub fn take_channel(&mut self) -> Option<super::channel::Channel> {
+        self.channel.take()
+    }
+
+    pub(crate) fn set_channel(&mut self, mut c: Option<super::channel::Channel>) {
+        if let Some(c) = c.as_mut() {
+            c.set_deadline(self.deadline.clone());
+        }
+        self.channel = c;
     }
 
     /// Its deadline (with `timeout`), to share with readers and writers of
@@ -203,6 +249,16 @@ impl Child {
     /// The cgroup it was started in, while it runs.
     pub(crate) fn cgroup(&self) -> Option<&Cgroup> {
         self.cgroup.as_ref()
+    }
+
+    /// Tie a network tool's life to this process's.
+    pub(crate) fn attach_usernet(&mut self, t: super::usernet::Tool) {
+        self.usernet = Some(t);
+    }
+
+    /// The pid of the network tool serving it (`net`), while it runs.
+    pub fn usernet_pid(&self) -> Option<i32> {
+        self.usernet.as_ref().map(|t| t.pid())
     }
 
     /// Its pid (in our pid namespace).
@@ -250,6 +306,9 @@ impl Child {
     /// SIGUSR1 and SIGUSR2 that reach us, and enforcing the timeout.
     pub fn wait(&mut self) -> Result<ExitStatus> {
         let mut bufs = [Vec::new(), Vec::new()];
+        if self.relay {
+            return self.relay_loop([None, None], &mut bufs);
+        }
         self.event_loop([None, None], &mut bufs)
     }
 
@@ -416,6 +475,8 @@ impl Child {
             d.mark_reaped();
         }
         self.pidfd.take();
+        // The network outlives the program by nothing.
+        self.usernet.take();
         if let Some(mut cg) = self.cgroup.take() {
             self.cgroup_stats = Some(cg.stats());
             // Anything still in it (a daemon the program left) goes too.
@@ -457,7 +518,10 @@ impl Child {
     pub fn output(&mut self) -> Result<(ExitStatus, Vec<u8>, Vec<u8>)> {
         let mut bufs = [Vec::new(), Vec::new()];
         let files = [self.stdout.take(), self.stderr.take()];
-        let st = self.event_loop(files, &mut bufs)?;
+        let st = match self.relay {
+            true => self.relay_loop(files, &mut bufs)?,
+            false => self.event_loop(files, &mut bufs)?,
+        };
         let [out, err] = bufs;
         Ok((st, out, err))
     }

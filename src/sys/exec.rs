@@ -290,6 +290,39 @@ impl Prepared {
         Ok(())
     }
 
+    /// Whether the program can be found and run (what `exec` would try
+    /// first), without running it: an OCI `create` says so before its
+    /// process waits for `start`.
+    pub fn check_found(&self) -> Result<()> {
+        if ops::planning() {
+            return Ok(());
+        }
+        let mut denied = false;
+        for c in &self.candidates {
+            // SAFETY: access(2) of a NUL-terminated path.
+            if unsafe { libc::access(c.as_ptr(), libc::X_OK) } == 0 {
+                // SAFETY: as above, a stat to tell a directory.
+                let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                if unsafe { libc::stat(c.as_ptr(), &mut st) } == 0
+                    && st.st_mode & libc::S_IFMT == libc::S_IFREG
+                {
+                    return Ok(());
+                }
+            }
+            denied |= Errno::last() == Errno::EACCES;
+        }
+        let prog = std::path::Path::new(&self.prog).display();
+        match (self.candidates.len(), denied) {
+            (_, true) => Err(Error::sys(format!("exec {prog}"), Errno::EACCES)),
+            (1, _) if self.prog.as_bytes().contains(&b'/') => Err(Error::Invalid(format!(
+                "exec {prog}: no such file or directory"
+            ))),
+            _ => Err(Error::Invalid(format!(
+                "exec: \"{prog}\": executable file not found in $PATH"
+            ))),
+        }
+    }
+
     fn enter_cwd_only(&self) -> Result<()> {
         let Some(dir) = &self.cwd else {
             return Ok(());

@@ -5,6 +5,7 @@
 
 pub mod caps;
 pub mod cgroup;
+pub mod channel;
 pub mod child;
 pub mod cred;
 pub mod deadline;
@@ -19,9 +20,11 @@ pub mod namespace;
 pub mod net;
 pub mod ops;
 pub mod process;
+pub(crate) mod pty;
 pub mod raw;
 pub mod rlimit;
 pub mod rooted;
 pub mod seccomp;
 pub mod size;
 pub mod spawn;
+pub mod usernet;

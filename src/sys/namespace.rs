@@ -291,6 +291,26 @@ pub fn open_path(path: &str, expect: Option<Namespace>) -> Result<NsHandle> {
     })
 }
 
+/// A handle of an open fd that the kernel says is a namespace (one a
+/// channel brought); the fd back when it is not one.
+pub fn handle_of_fd(fd: OwnedFd) -> std::result::Result<NsHandle, OwnedFd> {
+    // SAFETY: NS_GET_NSTYPE takes no argument; on any other file it fails.
+    let rc = unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&fd), NS_GET_NSTYPE as _) };
+    let Some(kind) = (rc >= 0).then(|| Namespace::from_flag(rc)).flatten() else {
+        return Err(fd);
+    };
+    let Ok(meta) = nix::sys::stat::fstat(&fd) else {
+        return Err(fd);
+    };
+    Ok(NsHandle {
+        path: format!("{kind}:[{}]", meta.st_ino),
+        fd,
+        kind,
+        ino: meta.st_ino,
+        dev: meta.st_dev,
+    })
+}
+
 /// Open `/proc/<pid or self>/ns/<kind>`.
 pub fn open_kind(kind: Namespace, pid: Option<i32>) -> Result<NsHandle> {
     open_path(&kind.proc_path(pid), Some(kind))

@@ -42,6 +42,10 @@ const MOUNT_ATTR_RDONLY: u64 = 0x1;
 const MOUNT_ATTR_NOSUID: u64 = 0x2;
 const MOUNT_ATTR_NODEV: u64 = 0x4;
 const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+const MOUNT_ATTR_NOATIME: u64 = 0x10;
+const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
+const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
+const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x0020_0000;
 
 /// `struct open_how` (libc's is `non_exhaustive`).
 #[repr(C)]
@@ -830,6 +834,81 @@ impl Root {
             self.attach(&m, &target, path)
         })()
         .map_err(|e| self.fail(format_args!("mount overlay on {path}"), e))
+    }
+
+    /// A file system of any type on `path` (a directory, made if
+    /// missing): `options` as mount(8) takes them — `ro`, `nosuid`,
+    /// `nodev`, `noexec`, `noatime`, `strictatime`, `nodiratime`,
+    /// `nosymfollow`, `relatime`, `rw` are the mount's attributes, anything
+    /// else (`mode=620`, `newinstance`, `gid=5`) goes to the file system
+    /// as a parameter. What an OCI bundle's `mounts` list (devpts, cgroup2,
+    /// …) needs beyond the dedicated calls.
+    pub fn mount_fs(
+        &mut self,
+        path: &str,
+        fstype: &str,
+        source: Option<&str>,
+        options: &[String],
+    ) -> Result<()> {
+        let mut attrs = 0;
+        let mut params: Vec<(String, Option<String>)> = Vec::new();
+        for o in options {
+            match o.as_str() {
+                "ro" | "rdonly" => attrs |= MOUNT_ATTR_RDONLY,
+                "nosuid" => attrs |= MOUNT_ATTR_NOSUID,
+                "nodev" => attrs |= MOUNT_ATTR_NODEV,
+                "noexec" => attrs |= MOUNT_ATTR_NOEXEC,
+                "noatime" => attrs |= MOUNT_ATTR_NOATIME,
+                "strictatime" => attrs |= MOUNT_ATTR_STRICTATIME,
+                "nodiratime" => attrs |= MOUNT_ATTR_NODIRATIME,
+                "nosymfollow" => attrs |= MOUNT_ATTR_NOSYMFOLLOW,
+                // The defaults.
+                "rw" | "relatime" | "suid" | "dev" | "exec" | "atime" | "defaults" => {}
+                kv => match kv.split_once('=') {
+                    Some((k, v)) => params.push((k.to_string(), Some(v.to_string()))),
+                    None => params.push((kv.to_string(), None)),
+                },
+            }
+        }
+        if let Some(src) = source.filter(|s| !s.is_empty()) {
+            params.push(("source".into(), Some(src.to_string())));
+        }
+        let op = format!("mount {fstype} on {path}");
+        (|| {
+            let p: Vec<(&str, Param<'_>)> = params
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str(),
+                        match v {
+                            Some(v) => Param::Str(v),
+                            None => Param::Flag,
+                        },
+                    )
+                })
+                .collect();
+            let target = self.dir(path, Some(0o755))?;
+            let m = new_mount(fstype, &p, attrs)?;
+            self.attach(&m, &target, path)
+        })()
+        .map_err(|e| self.fail(&op, e))
+    }
+
+    /// Cover `path` with an empty read-only file or directory, whichever
+    /// it is (OCI's `maskedPaths`); false when nothing is there.
+    pub fn mask(&mut self, path: &str) -> Result<bool> {
+        (|| {
+            let target = match self.at(path, libc::O_PATH, 0) {
+                Err(Errno::ENOENT) => return Ok(false),
+                r => r?,
+            };
+            let dir = is_dir(&target)?;
+            let empty = self.empty()?;
+            let tree = open_tree(raw(empty), if dir { "d" } else { "f" }, 0)?;
+            self.attach(&tree, &target, path)?;
+            Ok(true)
+        })()
+        .map_err(|e| self.fail(format_args!("mask {path}"), e))
     }
 
     /// Make `path` read-only, with every mount below it unless `rec` is

@@ -25,7 +25,7 @@ local cases = {
   { "time_offsets_need_time", ns.spawn, { time_offsets = { monotonic = 5 } }, 'time_offsets requires a new time namespace: add "time" to namespaces' },
   { "time_offsets.keys", ns.spawn, { namespaces = S.kinds("time"), time_offsets = { realtime = 5 } }, "unknown option 'realtime'" },
   { "uid_map_needs_user", ns.spawn, { namespaces = "pid", uid_map = "root" }, 'uid_map/gid_map require a new user namespace: add "user" to namespaces' },
-  { "uid_map.bad", ns.spawn, { namespaces = "user", uid_map = "me" }, 'uid_map: "root", "self" or a list of {inside, outside, count} expected' },
+  { "uid_map.bad", ns.spawn, { namespaces = "user", uid_map = "me" }, 'uid_map: "root", "self", "none" or a list of {inside, outside, count} expected' },
   { "init_needs_pid", ns.spawn, { init = true }, 'init = true requires a new pid namespace: add "pid" to namespaces' },
   { "init.type", ns.spawn, { init = "yes" }, "init must be a boolean, got string" },
   { "keep_fds.standard", ns.spawn, { keep_fds = { 1 } }, "keep_fds: 1 is a standard stream; use stdin/stdout/stderr" },

@@ -17,4 +17,5 @@ pub(crate) use options::{
     argv, argv_of, env_table, from_opt, id_ranges, id_ranges_of, overlay_opts_with, tmpfs_opts,
 };
 pub(crate) use pipe::Pipe;
+pub(crate) use process::child_code_with;
 pub(crate) use process::{child_code, output, run_child, signal, stats_table, Process};

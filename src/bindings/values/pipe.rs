@@ -16,6 +16,8 @@ use crate::sys::child::{self, Deadline};
 /// `close()`. Every call that may block keeps the process's deadline.
 pub(crate) struct Pipe {
     write: bool,
+    /// A terminal's master end (`p.tty`): read and written both.
+    duplex: bool,
     end: RefCell<End>,
     deadline: Option<Arc<Deadline>>,
     /// The process that made it: only there does `<close>` act.
@@ -79,6 +81,7 @@ impl Pipe {
         }
         Pipe {
             write,
+            duplex: false,
             end: RefCell::new(End {
                 file: Some(f),
                 buf: Vec::new(),
@@ -90,6 +93,14 @@ impl Pipe {
         }
     }
 
+    /// A terminal's master end: reads are a reader's (the last slave end
+    /// closed is end of file), writes a writer's, and it cannot be given.
+    pub(super) fn duplex(f: File, deadline: Option<Arc<Deadline>>) -> Self {
+        let mut p = Pipe::new(f, true, deadline);
+        p.duplex = true;
+        p
+    }
+
     /// The process was waited for: keep what a reader holds now, close.
     pub(super) fn finish(&self) {
         let mut e = self.end.borrow_mut();
@@ -97,7 +108,7 @@ impl Pipe {
             return;
         }
         if let Some(f) = e.file.take() {
-            if !self.write {
+            if !self.write || self.duplex {
                 child::drain(f.as_raw_fd(), &mut e.buf);
             }
         }
@@ -119,6 +130,11 @@ impl Pipe {
     /// spawn that fails leaves it as it was. `write` is the end wanted.
     pub(crate) fn lend(&self, write: bool) -> Result<i32, String> {
         let e = self.end.borrow();
+        if self.duplex {
+            return Err(
+                "a terminal's master end (p.tty) cannot be given to another process".into(),
+            );
+        }
         if write != self.write {
             return Err(match self.write {
                 true => "the write end of a pipe (a process's stdin) cannot be read from",
@@ -145,6 +161,11 @@ impl Pipe {
             self.set_nonblock(false);
         }
         Ok(fd)
+    }
+
+    /// The fd while the pipe is open (a channel sends a copy of it).
+    pub(crate) fn raw_fd(&self) -> Option<i32> {
+        self.end.borrow().file.as_ref().map(|f| f.as_raw_fd())
     }
 
     /// Undo [`Pipe::lend`] when the process was not started.
@@ -187,7 +208,7 @@ impl Pipe {
     /// `None` when it was closed by `close()`.
     pub(super) fn take_rest(&self) -> Option<(Vec<u8>, Option<File>)> {
         let mut e = self.end.borrow_mut();
-        if matches!(e.state, State::Closed | State::Given) || self.write {
+        if matches!(e.state, State::Closed | State::Given) || (self.write && !self.duplex) {
             return None;
         }
         let pos = e.pos;
@@ -268,6 +289,8 @@ impl Pipe {
                 }
                 Ok(n) => return Ok(n),
                 Err(Errno::EINTR | Errno::EAGAIN) => {}
+                // A terminal whose every slave end closed: its end of file.
+                Err(Errno::EIO) if self.duplex => return Ok(0),
                 Err(err) => return Err(err),
             }
         }
@@ -397,7 +420,7 @@ fn fmt_of(a: &Args, i: usize) -> R<Fmt> {
 /// A read of `fmt` from the pipe `ud`, as Lua values.
 fn pipe_read(lua: &Lua, a: &Args, ud: &AnyUserData, fmt: Fmt) -> R<Value> {
     let p = ud.borrow::<Pipe>()?;
-    if p.write {
+    if p.write && !p.duplex {
         return Err(a.fail("this is the write end of a pipe"));
     }
     let state = p.end.borrow().state;
@@ -456,9 +479,10 @@ impl UserData for Pipe {
     }
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_meta_method(MetaMethod::ToString, |_, this, ()| {
-            Ok(match this.write {
-                false => "pipe (read end)",
-                true => "pipe (write end)",
+            Ok(match (this.duplex, this.write) {
+                (true, _) => "tty (master end)",
+                (_, false) => "pipe (read end)",
+                (_, true) => "pipe (write end)",
             })
         });
         methods.add_meta_method(MetaMethod::Close, |_, this, ()| {

@@ -21,6 +21,10 @@ pub(crate) struct Process {
     pub stdin: Option<AnyUserData>,
     pub stdout: Option<AnyUserData>,
     pub stderr: Option<AnyUserData>,
+    /// Our end of its channel (`channel = true` or an fd number).
+    pub channel: Option<AnyUserData>,
+    /// With `tty = true` and no terminal of ours to relay: its master end.
+    pub tty: Option<AnyUserData>,
 }
 
 impl Process {
@@ -33,16 +37,27 @@ impl Process {
         let stdin = pipe(child.stdin.take(), true)?;
         let stdout = pipe(child.stdout.take(), false)?;
         let stderr = pipe(child.stderr.take(), false)?;
+        let channel = child
+            .take_channel()
+            .map(|c| crate::bindings::channel::wrap(lua, c))
+            .transpose()?;
+        let tty = child
+            .tty
+            .take()
+            .map(|f| lua.create_userdata(Pipe::duplex(f, deadline.clone())))
+            .transpose()?;
         lua.create_userdata(Process {
             child: RefCell::new(child),
             stdin,
             stdout,
             stderr,
+            channel,
+            tty,
         })
     }
 
     fn pipes(&self) -> impl Iterator<Item = &AnyUserData> {
-        [&self.stdin, &self.stdout, &self.stderr]
+        [&self.stdin, &self.stdout, &self.stderr, &self.tty]
             .into_iter()
             .flatten()
     }
@@ -168,6 +183,8 @@ impl UserData for Process {
         fields.add_field_method_get("stdin", |_, this| Ok(this.stdin.clone()));
         fields.add_field_method_get("stdout", |_, this| Ok(this.stdout.clone()));
         fields.add_field_method_get("stderr", |_, this| Ok(this.stderr.clone()));
+        fields.add_field_method_get("channel", |_, this| Ok(this.channel.clone()));
+        fields.add_field_method_get("tty", |_, this| Ok(this.tty.clone()));
         fields.add_meta_field_with("__index", |lua| {
             let m = lua.create_table()?;
             crate::bindings::add(lua, &m, "wait", |lua, a| {
@@ -176,6 +193,12 @@ impl UserData for Process {
                 let st = p.wait()?;
                 let timed_out = p.child.borrow().timed_out();
                 Ok(status_table(lua, &st, timed_out)?)
+            })?;
+            crate::bindings::add(lua, &m, "net_pid", |_, a| {
+                let ud = this(a)?;
+                let p = ud.borrow::<Process>()?;
+                let pid = p.child.borrow().usernet_pid();
+                Ok(pid)
             })?;
             crate::bindings::add(lua, &m, "try_wait", |lua, a| {
                 let ud = this(a)?;
@@ -218,6 +241,20 @@ impl UserData for Process {
                 Ok(super::namespace::new_handle(lua, h)?)
             })?;
             crate::bindings::add(lua, &m, "output", |lua, a| output(lua, &this(a)?))?;
+            crate::bindings::add(lua, &m, "resize", |_, a| {
+                let ud = this(a)?;
+                let p = ud.borrow::<Process>()?;
+                let mut size = [0u16; 2];
+                for (k, (i, what)) in [(2, "rows"), (3, "cols")].into_iter().enumerate() {
+                    let n = a.integer(i)?;
+                    size[k] = u16::try_from(n)
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| a.bad(i, format!("{what} must be 1 to 65535, got {n}")))?;
+                }
+                p.child.borrow().resize(size[0], size[1])?;
+                Ok(())
+            })?;
             crate::bindings::add(lua, &m, "cgroup_stats", |lua, a| {
                 let ud = this(a)?;
                 let p = ud.borrow::<Process>()?;
@@ -262,7 +299,12 @@ pub(crate) fn run_child(lua: &Lua, f: &Function) -> ! {
 
 /// Call a child's function: its exit code, or 1 after printing an error.
 pub(crate) fn child_code(lua: &Lua, f: &Function) -> i32 {
-    let code = match crate::bindings::call_traced(lua, f, ()) {
+    child_code_with(lua, f, ())
+}
+
+/// [`child_code`] of `f` called with `args`.
+pub(crate) fn child_code_with(lua: &Lua, f: &Function, args: impl mlua::IntoLuaMulti) -> i32 {
+    let code = match crate::bindings::call_traced(lua, f, args) {
         Ok(Ok(vals)) => crate::bindings::exit_code_of(vals.front()).unwrap_or_else(|m| {
             eprintln!("nsrun: the child's function {m}");
             1

@@ -66,7 +66,15 @@ impl Spawn<'_> {
         if self.die_with_parent {
             set_pdeathsig(cx.parent)?;
         }
-        if self.timeout.is_some() && !self.namespaces.contains(Namespace::Pid) {
+        if let Some(c) = &self.channel {
+            c.in_child()?;
+        }
+        // (A terminal's new session, made later, leads a group of its own:
+        // a group leader could not make it.)
+        if self.timeout.is_some()
+            && !self.namespaces.contains(Namespace::Pid)
+            && (self.tty_stream().is_none() || plan.relay)
+        {
             // Without a pid namespace to tear down, a timeout kills our
             // process group: lead one, so relay, program and descendants
             // are all in it.
@@ -183,6 +191,7 @@ impl Spawn<'_> {
             let mut keep = self.keep_fds.clone();
             keep.extend([cx.err_fd, cx.status_fd]);
             keep.extend(&self.locks_held);
+            keep.extend(self.gate_fd);
             keep.extend(cx.proc_fd.as_ref().map(|f| f.as_raw_fd()));
             close_fds("init", &keep, &[], false)?;
         }

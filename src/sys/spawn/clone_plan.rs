@@ -34,6 +34,9 @@ pub(crate) struct Request {
     pub cgroup: bool,
     /// `before_start` is given.
     pub before_start: bool,
+    /// The parent starts a network tool for the new network namespace
+    /// before the child goes on.
+    pub usernet: bool,
     /// The maps can be rendered ahead and written beside a child that
     /// shares our memory (not under `--trace` or `--plan`, whose lines are
     /// formatted on the heap).
@@ -94,7 +97,7 @@ impl ClonePlan {
         late.remove(Namespace::User); // only ever at clone
         let relay_into_pid = late.contains(Namespace::Pid) || r.joins.contains(Namespace::Pid);
         let relay = relay_into_pid || late.contains(Namespace::Time);
-        let parent_acts = r.parent_maps || r.cgroup || r.before_start;
+        let parent_acts = r.parent_maps || r.cgroup || r.before_start || r.usernet;
         // A child that runs no Lua and execs itself (no init, no relay)
         // can share our memory until it execs instead of copying it, as
         // posix_spawn does: no page tables to copy, no page copied on write
@@ -102,7 +105,7 @@ impl ClonePlan {
         let vm_child = !r.runs_lua && !r.init && !joins && late.is_empty();
         let start = if vm_child && !parent_acts {
             Start::Vfork
-        } else if vm_child && r.parent_maps && !r.cgroup && r.prewrite {
+        } else if vm_child && r.parent_maps && !r.cgroup && !r.usernet && r.prewrite {
             Start::Alongside
         } else {
             Start::Fork

@@ -2,7 +2,7 @@
 //! rules force, and the exec (or the recipe's `fn`).
 
 use std::ffi::OsString;
-use std::os::fd::OwnedFd;
+use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::unistd::{getegid, geteuid};
@@ -85,6 +85,7 @@ impl Spawn<'_> {
             ops::act(|| "setsid()".into(), || nix::unistd::setsid().map(drop))
                 .op(|| "setsid".into())?;
         }
+        self.enter_tty()?;
         if self.new_keyring {
             // Before the capabilities go: nothing needs them, but the
             // filter about to come may refuse keyctl.
@@ -163,9 +164,14 @@ impl Spawn<'_> {
             // error pipe stays (close-on-exec) to report failures. A
             // function's Lua values own some fds: there they are only
             // marked close-on-exec.
+            let gate = self.gate_fd;
+            let also: &[RawFd] = match gate {
+                Some(ref g) => std::slice::from_ref(g),
+                None => &[],
+            };
             match running_lua {
-                true => close_fds("main", keep, &[], true)?,
-                false => close_fds("main", keep, &[err_fd], false)?,
+                true => close_fds("main", keep, also, true)?,
+                false => close_fds("main", keep, &[err_fd, gate.unwrap_or(err_fd)], false)?,
             }
             for &fd in keep {
                 ops::act(
@@ -189,7 +195,15 @@ impl Spawn<'_> {
                     Ok(())
                 },
             )
-            .op(|| "signal SIGPIPE".into())
+            .op(|| "signal SIGPIPE".into())?;
+            if let Some(g) = gate {
+                if let Some(p) = prepared {
+                    // Said now: after the gate nobody hears it.
+                    p.check_found()?;
+                }
+                wait_at_gate(err_fd, g)?;
+            }
+            Ok(())
         })?;
         if let Some(f) = self.func.as_mut() {
             if ops::planning() {
@@ -242,4 +256,51 @@ impl Spawn<'_> {
         }
         env
     }
+}
+
+/// Tell the parent we are set up (it returns from `spawn`), then wait
+/// until a byte comes through the gate FIFO (`start`). A FIFO that never
+/// had a writer polls as empty, not as hung up, so this waits for the
+/// first writer.
+fn wait_at_gate(err_fd: RawFd, gate: RawFd) -> Result<()> {
+    ops::act(
+        || "write(error pipe, ready)".into(),
+        || {
+            // SAFETY: the error pipe is open until our exec.
+            let fd = unsafe { BorrowedFd::borrow_raw(err_fd) };
+            nix::unistd::write(fd, super::message::READY).map(drop)
+        },
+    )
+    .op(|| "report ready".into())?;
+    ops::act(
+        || format!("poll({gate}, POLLIN) and read 1 byte (the gate)"),
+        || loop {
+            let mut p = libc::pollfd {
+                fd: gate,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            let n = unsafe { libc::poll(&mut p, 1, -1) };
+            if n < 0 {
+                match Errno::last() {
+                    Errno::EINTR => continue,
+                    e => return Err(e),
+                }
+            }
+            let mut b = [0u8; 1];
+            // SAFETY: reading into our buffer from the gate fd.
+            match unsafe { libc::read(gate, b.as_mut_ptr().cast(), 1) } {
+                1 => {
+                    // SAFETY: ours, not needed after this.
+                    unsafe { libc::close(gate) };
+                    return Ok(());
+                }
+                // A writer came and went without a byte: the FIFO polls
+                // as hung up until the next one, so do not spin.
+                _ => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        },
+    )
+    .op(|| "wait at the gate".into())
 }

@@ -91,6 +91,23 @@ pub(crate) fn report(fd: RawFd, e: &Error) {
 
 /// Read a pipe to EOF (read_to_end would first fstat and lseek it for a
 /// size hint: two system calls on every start).
+/// What a child writes on the error pipe when it waits at its gate
+/// ([`super::Spawn::gate`]): set up, not yet exec'd.
+pub(crate) const READY: &[u8] = b"R";
+
+/// The first report on the error pipe (one atomic write), or nothing at
+/// end of file.
+pub(crate) fn read_first(fd: &OwnedFd) -> Vec<u8> {
+    let mut buf = [0u8; 4096];
+    loop {
+        match nix::unistd::read(fd, &mut buf) {
+            Ok(n) => return buf[..n].to_vec(),
+            Err(Errno::EINTR) => {}
+            Err(_) => return Vec::new(),
+        }
+    }
+}
+
 pub(crate) fn read_all(fd: OwnedFd) -> Vec<u8> {
     let mut out = Vec::new();
     let mut buf = [0u8; 512];

@@ -58,6 +58,7 @@ mod exec;
 mod message;
 mod parent;
 mod stdio;
+mod tty;
 
 use std::ffi::OsString;
 use std::os::fd::RawFd;
@@ -72,6 +73,7 @@ use super::idmap::IdRange;
 use super::namespace::{Namespace, Namespaces, NsHandle};
 use super::rlimit::Rlimit;
 use super::seccomp::Policy;
+use super::usernet::{Port, UserNet};
 use crate::error::{Error, Result};
 
 /// Where a standard stream of the child goes.
@@ -183,6 +185,9 @@ pub struct Spawn<'a> {
     keep_fds: Vec<RawFd>,
     lock_files: Vec<OsString>,
     parent_fds: Vec<RawFd>,
+    gate: Option<OsString>,
+    /// The gate FIFO, opened by the parent before the clone.
+    gate_fd: Option<RawFd>,
     /// The lock files' fds once the child has taken them.
     locks_held: Vec<RawFd>,
     set_pwd: bool,
@@ -203,6 +208,11 @@ pub struct Spawn<'a> {
     landlock: Option<super::landlock::Rules>,
     new_keyring: bool,
     tty_guard: bool,
+    channel: Option<super::channel::SpawnChannel>,
+    net: Option<UserNet>,
+    ports: Vec<Port>,
+    tty: bool,
+    tty_master: bool,
 }
 
 impl<'a> Spawn<'a> {
@@ -234,6 +244,8 @@ impl<'a> Spawn<'a> {
             keep_fds: Vec::new(),
             lock_files: Vec::new(),
             parent_fds: Vec::new(),
+            gate: None,
+            gate_fd: None,
             locks_held: Vec::new(),
             set_pwd: false,
             init: None,
@@ -253,6 +265,11 @@ impl<'a> Spawn<'a> {
             landlock: None,
             new_keyring: false,
             tty_guard: false,
+            channel: None,
+            net: None,
+            ports: Vec::new(),
+            tty: false,
+            tty_master: false,
         }
     }
 
@@ -384,6 +401,19 @@ impl<'a> Spawn<'a> {
         self
     }
 
+    /// Stop right before the exec — set-up, identity and capabilities
+    /// done, only the seccomp filters and the exec left — until a byte
+    /// is written into the FIFO at `path` (what an OCI runtime's `create`
+    /// and `start` do). [`Spawn::spawn`] returns as soon as the process
+    /// waits there, and the process does not die with us: it is meant to
+    /// outlive the caller. The program is looked up before the gate, so a
+    /// missing one is still an error of `spawn`.
+    pub fn gate(mut self, path: impl Into<OsString>) -> Self {
+        self.gate = Some(path.into());
+        self.die_with_parent = false;
+        self
+    }
+
     /// Set `PWD` to the directory the program starts in (what bubblewrap
     /// does): the one `cwd` names, or the one `setup` left it in.
     pub fn set_pwd(mut self, yes: bool) -> Self {
@@ -495,6 +525,128 @@ impl<'a> Spawn<'a> {
         self
     }
 
+    /// A channel to the program: its end on fd `fd` (3 or more), ours
+    /// from [`Child::channel`](super::child::Child::channel). The message
+    /// format is in [`super::channel`].
+    pub fn channel(mut self, fd: RawFd) -> Self {
+        self.channel = Some(super::channel::SpawnChannel::new(Some(fd)));
+        self
+    }
+
+    /// A process that runs `f` with its end of a channel; ours is
+    /// [`Child::channel`](super::child::Child::channel).
+    pub fn func_channel(mut f: impl FnMut(super::channel::Channel) -> i32 + 'a) -> Self {
+        let sc = super::channel::SpawnChannel::new(None);
+        let theirs = sc
+            .theirs
+            .as_ref()
+            .map_or(-1, std::os::fd::AsRawFd::as_raw_fd);
+        let mut s = Spawn::func(move || {
+            if theirs < 0 {
+                return f(super::channel::Channel::planned());
+            }
+            if !super::ops::planning() {
+                // SAFETY: in the child, which leaves by _exit: the
+                // SpawnChannel's copy of the fd is never dropped here, so
+                // the function's channel is its only owner (and closing
+                // it is seen by the peer).
+                let fd = unsafe { std::os::fd::FromRawFd::from_raw_fd(theirs) };
+                return f(super::channel::Channel::from_fd(fd));
+            }
+            // Under --plan the function runs in nsrun, whose SpawnChannel
+            // still owns (and closes) the original: a copy.
+            // SAFETY: the fd stays open while the function may run.
+            let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(theirs) };
+            f(fd.try_clone_to_owned().map_or_else(
+                |_| super::channel::Channel::planned(),
+                super::channel::Channel::from_fd,
+            ))
+        });
+        s.channel = Some(sc);
+        s
+    }
+
+    /// Connect the new network namespace (needs "net") to ours through
+    /// `pasta`, or `slirp4netns` where pasta is missing; see
+    /// [`net`](Self::net).
+    ///
+    /// ```no_run
+    /// use nsrun::{Namespace, Spawn};
+    /// let mut child = Spawn::new(["python3", "-m", "http.server", "8000"])
+    ///     .namespaces([Namespace::User, Namespace::Net])
+    ///     .net_pasta()
+    ///     .ports(["127.0.0.1:8080:8000"])?
+    ///     .spawn()?;
+    /// child.wait()?; // pasta is stopped once the server is reaped
+    /// # Ok::<(), nsrun::Error>(())
+    /// ```
+    pub fn net_pasta(self) -> Self {
+        self.net(UserNet::Pasta)
+    }
+    /// Connect the new network namespace (needs "net") to ours through a
+    /// user-mode network stack: the tool is started once the namespace
+    /// exists, before the program runs, and killed when it is reaped.
+    pub fn net(mut self, n: UserNet) -> Self {
+        self.net = Some(n);
+        self
+    }
+    /// Publish a port of the sandbox on ours (needs [`net`](Self::net)).
+    pub fn port(mut self, p: Port) -> Self {
+        self.ports.push(p);
+        self
+    }
+    /// Publish ports (`"8080:80"`, `"127.0.0.1:5353:53/udp"`, as `podman run -p`).
+    pub fn ports<I, S>(mut self, specs: I) -> Result<Self>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        for s in specs {
+            self.ports.push(s.as_ref().parse()?);
+        }
+        Ok(self)
+    }
+    /// A new pseudo-terminal for the program: its slave on every standard
+    /// stream left to inherit, the controlling terminal of a new session.
+    /// When our stdin is a terminal, [`Child::wait`](crate::Child::wait)
+    /// relays it (raw, window size passed on, restored after); otherwise
+    /// the master is [`Child::tty`](crate::Child::tty).
+    ///
+    /// ```
+    /// use std::io::{BufRead, BufReader, Write};
+    /// use nsrun::{Namespace, Spawn};
+    /// let mut child = Spawn::new(["/bin/sh", "-c", "read x; echo \"$x\"; stty size; tty -s && echo ctty"])
+    ///     .namespaces([Namespace::User])
+    ///     .tty(true)
+    ///     .tty_master(true)
+    ///     .spawn()?;
+    /// child.resize(30, 100)?;
+    /// let mut master = child.tty.take().expect("the master");
+    /// master.write_all(b"hello\n")?;
+    /// // Up to the end of file (EIO once the program closed its terminal).
+    /// let screen: Vec<String> = BufReader::new(master)
+    ///     .lines()
+    ///     .map_while(Result::ok)
+    ///     .map(|l| l.trim_end_matches('\r').to_string())
+    ///     .collect();
+    /// // The terminal's echo of what we typed, then the program's lines.
+    /// assert_eq!(screen, ["hello", "hello", "30 100", "ctty"]);
+    /// assert_eq!(child.wait()?.code, Some(0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn tty(mut self, yes: bool) -> Self {
+        self.tty = yes;
+        self
+    }
+
+    /// With [`Spawn::tty`]: never relay, even when our stdin is a
+    /// terminal; the master is always [`Child::tty`](crate::Child::tty),
+    /// for a caller that drives the program itself.
+    pub fn tty_master(mut self, yes: bool) -> Self {
+        self.tty_master = yes;
+        self
+    }
+
     fn use_init(&self) -> bool {
         self.namespaces.contains(Namespace::Pid) && self.init.unwrap_or(true)
     }
@@ -555,6 +707,7 @@ impl<'a> Spawn<'a> {
                 "disable_userns requires a new user namespace: add \"user\" to namespaces".into(),
             );
         }
+        super::usernet::validate(self.net, &self.ports, ns, !self.join.is_empty())?;
         if let Some(l) = &self.landlock {
             // Fail closed here, before anything starts, when the kernel
             // cannot enforce what was asked.
@@ -567,6 +720,20 @@ impl<'a> Spawn<'a> {
                 self.lock_files.len()
             ));
         }
+        if let Some(at) = self.channel.as_ref().and_then(|c| c.at) {
+            if self.func.is_some() {
+                return bad("channel: a function gets its channel as its argument (Spawn::func_channel), not on an fd".into());
+            }
+            if at < 3 {
+                return bad(format!(
+                    "channel: fd {at} is a standard stream (or not an fd); give 3 or more"
+                ));
+            }
+            if self.keep_fds.contains(&at) {
+                return bad(format!("channel: fd {at} is also in keep_fds"));
+            }
+        }
+        self.validate_tty()?;
         for fd in &self.keep_fds {
             if *fd < 3 {
                 return bad(format!(

@@ -10,10 +10,10 @@ use nix::unistd::{getegid, geteuid};
 
 use super::child::{catch, ChildCtx, Join};
 use super::clone_plan::{ClonePlan, Request, Start};
-use super::message::{pipe, read_all, report, status_channel, Message};
+use super::message::{pipe, read_all, read_first, report, status_channel, Message, READY};
 use super::stdio::{open_stdio, StdioFds};
 use super::{IdMap, JoinTarget, Spawn};
-use crate::error::{Error, Result};
+use crate::error::{Context, Error, Result};
 use crate::sys::cgroup::Cgroup;
 use crate::sys::child::Child;
 use crate::sys::idmap::{self, IdKind, IdRange};
@@ -36,17 +36,32 @@ impl Spawn<'_> {
             });
         }
         let planning = ops::planning();
+        // Opened now, not blocking (a reader needs no writer yet), and
+        // inherited: the child waits on it once set up.
+        let gate = match &self.gate {
+            Some(p) if !planning => Some(open_gate(p)?),
+            _ => None,
+        };
+        self.gate_fd = gate.as_ref().map(|f| f.as_raw_fd());
         if !planning {
             process::refuse_if_threaded("spawn")?;
+        }
+        if let Some(c) = self.channel.as_mut() {
+            c.prepare()?;
+            if let Some(at) = c.at {
+                self.keep_fds.push(at);
+            }
         }
         // Everything that can fail in the parent is done before the clone.
         let joins = self.open_joins(planning)?;
         let mut stdio = open_stdio(&self.stdio)?;
+        let tty_master = self.open_tty(&mut stdio)?;
         let prepared = match self.func {
             Some(_) => None,
             None => Some(self.prepared()?),
         };
         let maps = self.id_maps();
+        let usernet = self.prepare_usernet(planning)?;
         // Compiled here: the child only installs (and allocates nothing).
         let filters = match &self.seccomp {
             Some(p) => p.compile()?,
@@ -60,10 +75,15 @@ impl Spawn<'_> {
             runs_lua: self.func.is_some()
                 || self.setup.is_some()
                 || self.before_start.is_some()
-                || !self.lock_files.is_empty(),
+                || !self.lock_files.is_empty()
+                // (A gated child reports "ready" before its exec: the
+                // parent must read that, which a memory-sharing start
+                // does not.)
+                || self.gate.is_some(),
             parent_maps: maps.as_ref().is_some_and(|m| !m.by_child),
             cgroup: self.cgroup.is_some(),
             before_start: self.before_start.is_some(),
+            usernet: usernet.is_some(),
             prewrite: !ops::tracing() && !planning && idmap::Prewritten::possible(),
         });
         let prewritten = match (&maps, plan.start) {
@@ -220,6 +240,12 @@ impl Spawn<'_> {
             ),
         };
         drop(stdio.child);
+        if let Some(m) = tty_master {
+            if let Err(e) = child.set_tty(m.fd, m.relay) {
+                child.abort();
+                return Err(e);
+            }
+        }
 
         // The child's error message, if it sent one before its exec.
         let msg = match alongside_len {
@@ -241,6 +267,14 @@ impl Spawn<'_> {
                     }
                     if let Some(f) = self.before_start.as_mut() {
                         f(pid)?;
+                    }
+                    if let Some(u) = &usernet {
+                        // The network namespace is the child's since the
+                        // clone; the tool joins it while the child waits.
+                        let userns = plan.at_clone.contains(Namespace::User);
+                        if !ops::record(|| u.describe(pid, userns)) {
+                            child.attach_usernet(u.start(pid, userns)?);
+                        }
                     }
                     Ok(())
                 })();
@@ -267,7 +301,27 @@ impl Spawn<'_> {
                     if let Some(mut cg) = planned_cgroup {
                         cg.close()?;
                     }
-                    return Ok(Child::planned(code));
+                    let mut planned = Child::planned(code);
+                    planned.set_channel(self.channel.as_mut().map(|c| c.started()));
+                    if let Some(t) = child.tty.take() {
+                        planned.tty = Some(t);
+                    }
+                    return Ok(planned);
+                }
+                if gate.is_some() {
+                    // Set up and waiting at the gate, or failed on the way.
+                    let msg = read_first(&err_r);
+                    drop(sync_w);
+                    if msg == READY {
+                        return Ok(child);
+                    }
+                    child.abort();
+                    if msg.is_empty() {
+                        return Err(Error::Invalid(
+                            "the process ended before it reached its gate".into(),
+                        ));
+                    }
+                    return Err(Message::decode(&msg).into_error());
                 }
                 let msg = read_all(err_r);
                 // Held until now: a child that maps itself takes EOF here for our death.
@@ -279,6 +333,7 @@ impl Spawn<'_> {
             child.abort();
             return Err(Message::decode(&msg).into_error());
         }
+        child.set_channel(self.channel.as_mut().map(|c| c.started()));
         Ok(child)
     }
 
@@ -313,6 +368,24 @@ impl Spawn<'_> {
             parent: me,
         };
         ops::in_role("child", || self.child(plan, cx))
+    }
+
+    /// The network tool to start (`net`), found now, and the ports it
+    /// publishes checked free (not under `--plan`, which binds nothing).
+    fn prepare_usernet(&self, planning: bool) -> Result<Option<crate::sys::usernet::Prepared>> {
+        use crate::sys::usernet;
+        let Some(n) = self.net else {
+            return Ok(None);
+        };
+        let (net, exe) = usernet::resolve(n)?;
+        if !planning {
+            usernet::check_ports(&self.ports)?;
+        }
+        Ok(Some(usernet::Prepared {
+            net,
+            exe,
+            ports: self.ports.clone(),
+        }))
     }
 
     /// The namespaces to join, opened now (named only, under `--plan`),
@@ -417,4 +490,23 @@ fn resolve_map(m: &IdMap, kind: IdKind) -> Vec<IdRange> {
         }],
         IdMap::Ranges(r) => r.clone(),
     }
+}
+
+/// The gate FIFO, for reading without waiting for a writer.
+fn open_gate(path: &std::ffi::OsStr) -> Result<OwnedFd> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let p = std::path::Path::new(path);
+    let meta = std::fs::metadata(p).op(|| format!("gate {}", p.display()))?;
+    if !meta.file_type().is_fifo() {
+        return Err(Error::Invalid(format!(
+            "gate {} is not a FIFO (make one with mkfifo)",
+            p.display()
+        )));
+    }
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(p)
+        .op(|| format!("open gate {}", p.display()))?;
+    Ok(OwnedFd::from(f))
 }

@@ -1,0 +1,807 @@
+--- nsrun.oci: an OCI runtime (runc's command line) written on nsrun's API.
+---
+--- `nsrun oci [GLOBAL FLAGS] COMMAND [FLAGS] ID`, or nsrun under the name
+--- `nsrun-oci`: what podman (through conmon), containerd's shim and so
+--- Kubernetes call. A bundle's `config.json` becomes `ns.spawn` options: the
+--- namespaces, maps and identity, a `setup` that builds the root from the
+--- bundle's `mounts` inside the root (`ns.root`, symlinks never leave it),
+--- masks and read-only paths, and a `gate`: `create` leaves the container
+--- process set up and waiting right before its exec, `start` opens the gate.
+---
+--- ```lua
+--- local oci = require "nsrun.oci"
+--- return oci.run("/path/to/bundle", "c1")   -- create + start + wait
+--- ```
+local ns = require "nsrun"
+local planning, helpers = ...
+planning = planning == true
+
+local M = {}
+
+M.OCI_VERSION = "1.2.0"
+
+-- ---------------------------------------------------------------------------
+-- Errors and logs.
+
+-- A runtime error: the message the engine shows (podman maps "executable
+-- file not found" to 127).
+local Fail = {}
+Fail.__index = Fail
+Fail.__tostring = function(e) return e.msg end
+local function fail(fmt, ...)
+  error(setmetatable({ msg = select("#", ...) > 0 and fmt:format(...) or fmt }, Fail), 0)
+end
+
+local function now_rfc3339()
+  return os.date("!%Y-%m-%dT%H:%M:%SZ")
+end
+
+-- ---------------------------------------------------------------------------
+-- Files.
+
+local function read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function write(path, data)
+  local f, e = io.open(path, "wb")
+  if not f then fail("write %s: %s", path, e) end
+  f:write(data)
+  f:close()
+end
+
+local function exists(path)
+  return (pcall(ns.realpath, path))
+end
+
+local function join(dir, p)
+  if p:sub(1, 1) == "/" then return p end
+  return (dir:gsub("/+$", "")) .. "/" .. p
+end
+
+-- ---------------------------------------------------------------------------
+-- State: ROOT/ID/state.json, and ROOT/ID/exec.fifo while created.
+
+local function default_root()
+  if ns.geteuid() == 0 then return "/run/nsrun-oci" end
+  local xdg = os.getenv("XDG_RUNTIME_DIR")
+  if xdg and xdg ~= "" then return xdg .. "/nsrun-oci" end
+  return "/tmp/nsrun-oci-" .. ns.geteuid()
+end
+
+local function valid_id(id)
+  if type(id) ~= "string" or id == "" or not id:match("^[%w][%w%._%-]*$") or #id > 1024 then
+    fail("invalid container id %q: letters, digits, '.', '_' and '-', starting with a letter or digit", tostring(id))
+  end
+  return id
+end
+
+-- /proc/PID/stat: the state letter and the start time (to tell a reused pid).
+local function proc_stat(pid)
+  local s = read("/proc/" .. pid .. "/stat")
+  if not s then return nil end
+  local rest = s:match("%) (.*)$")
+  if not rest then return nil end
+  local fields = {}
+  for w in rest:gmatch("%S+") do fields[#fields + 1] = w end
+  -- rest starts at field 3 (state); starttime is field 22.
+  return fields[1], fields[20]
+end
+
+local function load_state(root, id)
+  local text = read(root .. "/" .. id .. "/state.json")
+  if not text then fail("container %s does not exist", id) end
+  local ok, st = pcall(ns.json.decode, text)
+  if not ok then fail("container %s: its state is damaged: %s", id, tostring(st)) end
+  return st
+end
+
+local function freezer_state(st)
+  if not st.freezer then return nil end
+  local s = read(st.freezer .. "/freezer.state") or read(st.freezer .. "/cgroup.freeze")
+  if not s then return nil end
+  s = s:gsub("%s+$", "")
+  return (s == "FROZEN" or s == "1") and "paused" or nil
+end
+
+-- The live status: stopped once the process is gone (or a zombie, or its
+-- pid is another process's now), paused when frozen, created while it
+-- waits at the gate, else running.
+local function status(root, st)
+  local state, start = proc_stat(st.pid)
+  if not state or state == "Z" or state == "X" or (st.starttime and start ~= st.starttime) then
+    return "stopped"
+  end
+  if freezer_state(st) then return "paused" end
+  if exists(root .. "/" .. st.id .. "/exec.fifo") then return "created" end
+  return "running"
+end
+
+local function state_doc(root, st)
+  return {
+    ociVersion = M.OCI_VERSION,
+    id = st.id,
+    status = status(root, st),
+    pid = st.pid,
+    bundle = st.bundle,
+    annotations = st.annotations or setmetatable({}, {}),
+    created = st.created,
+    owner = st.owner,
+  }
+end
+
+-- ---------------------------------------------------------------------------
+-- config.json -> ns.spawn options.
+
+local NS_KIND = { pid = "pid", network = "net", mount = "mount", ipc = "ipc", uts = "uts", user = "user",
+  cgroup = "cgroup", time = "time" }
+
+local function maps(list)
+  if not list then return nil end
+  local out = {}
+  for i, m in ipairs(list) do
+    out[i] = { m.containerID, m.hostID, m.size }
+  end
+  return out
+end
+
+local function cap_names(list)
+  local out = {}
+  for _, c in ipairs(list or {}) do out[#out + 1] = c end
+  return out
+end
+
+local RLIMIT = {
+  RLIMIT_AS = "as", RLIMIT_CORE = "core", RLIMIT_CPU = "cpu", RLIMIT_DATA = "data", RLIMIT_FSIZE = "fsize",
+  RLIMIT_LOCKS = "locks", RLIMIT_MEMLOCK = "memlock", RLIMIT_MSGQUEUE = "msgqueue", RLIMIT_NICE = "nice",
+  RLIMIT_NOFILE = "nofile", RLIMIT_NPROC = "nproc", RLIMIT_RSS = "rss", RLIMIT_RTPRIO = "rtprio",
+  RLIMIT_RTTIME = "rttime", RLIMIT_SIGPENDING = "sigpending", RLIMIT_STACK = "stack",
+}
+
+-- The OCI seccomp profile as nsrun's: the default action and the calls
+-- named for another one. Rules with argument conditions (podman's
+-- profile allows clone, personality… only with some arguments) cannot be
+-- said in nsrun's policy: a call allowed under a condition is allowed,
+-- one denied under a condition keeps the default. Said in the README.
+local ACTION = { SCMP_ACT_ALLOW = "allow", SCMP_ACT_ERRNO = "errno", SCMP_ACT_KILL = "kill",
+  SCMP_ACT_KILL_PROCESS = "kill", SCMP_ACT_KILL_THREAD = "kill", SCMP_ACT_LOG = "log",
+  SCMP_ACT_TRAP = "kill" }
+local function seccomp_of(s)
+  if not s then return nil end
+  local default = ACTION[s.defaultAction or "SCMP_ACT_ALLOW"]
+  if not default then fail("linux.seccomp.defaultAction %s is not supported", tostring(s.defaultAction)) end
+  local errno = s.defaultErrnoRet and tostring(math.tointeger(s.defaultErrnoRet)) or "EPERM"
+  local allow, deny, deny_action = {}, {}, nil
+  for _, r in ipairs(s.syscalls or {}) do
+    local a = ACTION[r.action]
+    if not a then fail("linux.seccomp: action %s is not supported", tostring(r.action)) end
+    local conditional = r.args and #r.args > 0
+    for _, name in ipairs(r.names or {}) do
+      if a == "allow" then
+        allow[#allow + 1] = name
+      elseif not conditional then
+        deny[#deny + 1] = name
+        deny_action = deny_action or a
+      end
+    end
+  end
+  local p = { errno = errno }
+  if default == "allow" then
+    p.default = "allow"
+    if #deny > 0 then p.deny, p.action = deny, deny_action end
+  else
+    p.default = default
+    p.allow = allow
+  end
+  return p
+end
+
+-- A bundle's mount options, split as nsrun takes them.
+local PROPAGATION = { private = 1, rprivate = 1, slave = 1, rslave = 1, shared = 1, rshared = 1,
+  unbindable = 1, runbindable = 1 }
+
+local function mount_step(R, m, bundle)
+  local dest = m.destination
+  if type(dest) ~= "string" or dest:sub(1, 1) ~= "/" then
+    fail("mounts: destination must be an absolute path, got %s", tostring(dest))
+  end
+  local opts, bind, rec = {}, m.type == "bind", false
+  local ro, nosuid, nodev = false, false, false
+  for _, o in ipairs(m.options or {}) do
+    if o == "bind" then bind = true
+    elseif o == "rbind" then bind, rec = true, true
+    elseif o == "ro" then ro = true; opts[#opts + 1] = o
+    elseif o == "nosuid" then nosuid = true; opts[#opts + 1] = o
+    elseif o == "nodev" then nodev = true; opts[#opts + 1] = o
+    elseif PROPAGATION[o] or o == "tmpcopyup" or o == "idmap" or o == "ridmap" then
+      -- Every mount is private once the root is pivoted to (nothing goes
+      -- back to the host); idmapped binds are not made here.
+    else
+      opts[#opts + 1] = o
+    end
+  end
+  if bind then
+    local src = join(bundle, m.source or "")
+    R:bind(src, dest, { ro = ro, rec = rec, create = true, nosuid = nosuid, nodev = nodev })
+  elseif m.type == "proc" then
+    R:mount_proc(dest)
+  elseif m.type == "sysfs" then
+    R:mount_sysfs(dest, { from = "/sys" })
+  elseif m.type == "mqueue" then
+    R:mount_mqueue(dest)
+  elseif m.type == "cgroup" or m.type == "cgroup2" then
+    -- The host's hierarchy, read-only (a cgroup namespace shows it from the
+    -- container's own cgroup).
+    R:bind("/sys/fs/cgroup", dest, { ro = true, rec = true, create = true, nosuid = true, nodev = true })
+  elseif m.type == "tmpfs" and dest == "/dev" then
+    -- The devices a container gets (null, zero, full, random, urandom,
+    -- tty, console's place, pts, shm, ptmx), bound from the host's as a
+    -- rootless runtime must.
+    R:mount_dev("/dev", { from = "/dev" })
+  elseif m.type == "devpts" and dest == "/dev/pts" then
+    -- mount_dev has made a devpts instance of the container's own.
+  else
+    R:mount(dest, { type = m.type or "none", source = m.source, options = opts })
+  end
+end
+
+--- The ns.spawn options a bundle's config.json stands for.
+---@param config table the decoded config.json
+---@param bundle string the bundle directory
+---@param extra? table {gate=, stdio=…} added as they are
+---@return table
+function M.spawn_options(config, bundle, extra)
+  if type(config) ~= "table" then fail("config.json: an object expected") end
+  local p = config.process
+  if type(p) ~= "table" or type(p.args) ~= "table" or #p.args == 0 then
+    fail("config.json: process.args must name the program to run")
+  end
+  if p.terminal then
+    fail("process.terminal = true needs a console socket, which this nsrun does not give yet")
+  end
+  local linux = config.linux or {}
+  for _, k in ipairs { "intelRdt", "mountLabel" } do
+    if linux[k] ~= nil then fail("linux.%s is not supported on this host", k) end
+  end
+  if p.apparmorProfile or p.selinuxLabel then
+    fail("process.%s: neither AppArmor nor SELinux is enabled on this host",
+      p.apparmorProfile and "apparmorProfile" or "selinuxLabel")
+  end
+  local root = config.root and config.root.path or "rootfs"
+  local rootfs = join(bundle, root)
+  if not exists(rootfs) then fail("root.path %s does not exist", rootfs) end
+  rootfs = ns.realpath(rootfs)
+
+  local o = { argv = {}, clear_env = true, env = {} }
+  for i, a in ipairs(p.args) do o.argv[i] = a end
+  for _, kv in ipairs(p.env or {}) do
+    local k, v = kv:match("^([^=]*)=(.*)$")
+    if k then o.env[k] = v end
+  end
+  o.cwd = p.cwd or "/"
+  local user = p.user or {}
+  o.uid, o.gid = user.uid, user.gid
+  if user.additionalGids then o.groups = user.additionalGids end
+  if p.noNewPrivileges ~= nil then o.no_new_privs = p.noNewPrivileges end
+  if p.capabilities then
+    local set = p.capabilities.bounding or p.capabilities.permitted or p.capabilities.effective
+    o.caps = { keep = cap_names(set) }
+  else
+    o.caps = { keep = {} }
+  end
+  if p.rlimits then
+    o.rlimits = {}
+    for _, r in ipairs(p.rlimits) do
+      local name = RLIMIT[r.type]
+      if not name then fail("process.rlimits: unknown type %s", tostring(r.type)) end
+      o.rlimits[name] = { r.soft, r.hard }
+    end
+  end
+  o.seccomp = seccomp_of(linux.seccomp)
+  if o.seccomp and o.no_new_privs == nil then o.no_new_privs = true end
+  o.tty_guard = false
+
+  -- Namespaces: new, or joined by path (a pod's containers join its pause
+  -- container's).
+  o.namespaces, o.join = {}, {}
+  for _, n in ipairs(linux.namespaces or {}) do
+    local kind = NS_KIND[n.type]
+    if not kind then fail("linux.namespaces: unknown type %s", tostring(n.type)) end
+    if n.path and n.path ~= "" then o.join[kind] = n.path else o.namespaces[#o.namespaces + 1] = kind end
+  end
+  if not next(o.join) then o.join = nil end
+  local new = {}
+  for _, k in ipairs(o.namespaces) do new[k] = true end
+  if not new.mount then fail("linux.namespaces: nsrun needs a new mount namespace for the container") end
+  if new.user then
+    o.uid_map = maps(linux.uidMappings) or "self"
+    o.gid_map = maps(linux.gidMappings) or "self"
+  end
+  if new.pid then o.init = false end
+  if config.hostname and config.hostname ~= "" then
+    if not new.uts then fail("hostname needs a new uts namespace") end
+    o.hostname = config.hostname
+  end
+  if config.domainname and config.domainname ~= "" then o.domainname = config.domainname end
+  if linux.timeOffsets then
+    o.time_offsets = {
+      monotonic = linux.timeOffsets.monotonic and linux.timeOffsets.monotonic.secs or 0,
+      boottime = linux.timeOffsets.boottime and linux.timeOffsets.boottime.secs or 0,
+    }
+  end
+  o.propagation = "private"
+
+  local mounts = config.mounts or {}
+  local masked, readonly = linux.maskedPaths or {}, linux.readonlyPaths or {}
+  local sysctl = linux.sysctl or {}
+  local umask = user.umask
+  local oom = p.oomScoreAdj
+  local root_ro = config.root and config.root.readonly
+  o.setup = function()
+    if oom then
+      local f = io.open("/proc/self/oom_score_adj", "w")
+      if f then f:write(tostring(oom)); f:close() end
+    end
+    local R <close> = ns.root(rootfs)
+    for _, m in ipairs(mounts) do mount_step(R, m, bundle) end
+    for _, path in ipairs(masked) do R:mask(path) end
+    for _, path in ipairs(readonly) do
+      if pcall(R.remount_ro, R, path) == false then
+        -- Missing paths are skipped, as runc does.
+      end
+    end
+    R:close()
+    ns.pivot_root(rootfs)
+    if root_ro then ns.mount(nil, "/", nil, "remount,bind,ro") end
+    for k, v in pairs(sysctl) do
+      local path = "/proc/sys/" .. k:gsub("%.", "/")
+      local f, e = io.open(path, "w")
+      if not f then error(("linux.sysctl %s: %s"):format(k, e), 0) end
+      f:write(v)
+      f:close()
+    end
+    if umask then helpers.umask(umask) end
+  end
+  for k, v in pairs(extra or {}) do o[k] = v end
+  return o
+end
+
+-- ---------------------------------------------------------------------------
+-- Hooks: the state on stdin, at the points the spec names.
+
+local function run_hooks(list, state, what)
+  for i, h in ipairs(list or {}) do
+    local argv = { h.path }
+    for j = 2, #(h.args or {}) do argv[j] = h.args[j] end
+    local env = {}
+    for _, kv in ipairs(h.env or {}) do
+      local k, v = kv:match("^([^=]*)=(.*)$")
+      if k then env[k] = v end
+    end
+    local r = ns.run { argv = argv, argv0 = h.args and h.args[1] or h.path, env = env, clear_env = true,
+      input = ns.json.encode(state), timeout = h.timeout, stdout = "inherit" }
+    if not r.success then
+      fail("%s hook #%d (%s) failed: %s%s", what, i, h.path,
+        r.timed_out and "timed out" or ("exit status " .. tostring(r.code)), r.stderr ~= "" and (": " .. r.stderr) or "")
+    end
+  end
+end
+
+-- ---------------------------------------------------------------------------
+-- Commands.
+
+local function config_of(bundle)
+  local text = read(bundle .. "/config.json")
+  if not text then fail("cannot read %s/config.json", bundle) end
+  local ok, c = pcall(ns.json.decode, text)
+  if not ok then fail("%s/config.json: %s", bundle, tostring(c)) end
+  return c
+end
+
+local function remove_tree(dir)
+  for _, n in ipairs((pcall(ns.readdir, dir)) and ns.readdir(dir) or {}) do
+    os.remove(dir .. "/" .. n)
+  end
+  os.remove(dir)
+end
+
+local function write_pid(file, pid)
+  if file then write(file, tostring(pid)) end
+end
+
+-- create and run share this: the container up to its gate (or, without
+-- one, started).
+local function make(g, id, o, gate)
+  local bundle = o.bundle or ns.getcwd()
+  bundle = ns.realpath(bundle)
+  local config = config_of(bundle)
+  local dir = g.root .. "/" .. valid_id(id)
+  ns.mkdir(g.root, "0711", { parents = true })
+  local ok, e = pcall(ns.mkdir, dir, "0711")
+  if not ok then
+    if type(e) == "table" and e.errno == "EEXIST" then fail("container with id %s already exists", id) end
+    error(e, 0)
+  end
+  local fifo = dir .. "/exec.fifo"
+  local started, p
+  local ok2, err = pcall(function()
+    local extra = {}
+    if gate then
+      ns.mkfifo(fifo, "0600")
+      extra.gate = fifo
+    end
+    local opts = M.spawn_options(config, bundle, extra)
+    local state = { ociVersion = M.OCI_VERSION, id = id, status = "creating", bundle = bundle,
+      annotations = config.annotations }
+    run_hooks(config.hooks and config.hooks.prestart, state, "prestart")
+    p = ns.spawn(opts)
+    local _, starttime = proc_stat(p.pid)
+    local st = { id = id, pid = p.pid, starttime = starttime, bundle = bundle, created = now_rfc3339(),
+      annotations = config.annotations, owner = tostring(ns.getuid()), hooks = config.hooks }
+    write(dir .. "/state.json", ns.json.encode(st))
+    write_pid(o["pid-file"], p.pid)
+    state.pid, state.status = p.pid, "created"
+    run_hooks(config.hooks and config.hooks.createRuntime, state, "createRuntime")
+    started = st
+  end)
+  if not ok2 then
+    if p then pcall(p.kill, p, "KILL") end
+    remove_tree(dir)
+    error(err, 0)
+  end
+  return started, p, dir
+end
+
+local CMD = {}
+
+function CMD.create(g, o, args)
+  local id = args[1] or fail("create needs a container id")
+  make(g, id, o, true)
+  return 0
+end
+
+local function start(g, id)
+  local st = load_state(g.root, id)
+  local s = status(g.root, st)
+  if s ~= "created" then fail("cannot start a container that is %s", s) end
+  local fifo = g.root .. "/" .. id .. "/exec.fifo"
+  local ok, why = helpers.open_gate(fifo)
+  if not ok then fail("cannot start container %s: %s", id, why) end
+  os.remove(fifo)
+  local hooks = st.hooks or {}
+  local state = state_doc(g.root, st)
+  run_hooks(hooks.poststart, state, "poststart")
+  return st
+end
+
+function CMD.start(g, _, args)
+  start(g, args[1] or fail("start needs a container id"))
+  return 0
+end
+
+function CMD.state(g, _, args)
+  local id = args[1] or fail("state needs a container id")
+  io.stdout:write(ns.json.encode(state_doc(g.root, load_state(g.root, id)), { indent = true }), "\n")
+  return 0
+end
+
+local SIGNALS = { HUP = 1, INT = 2, QUIT = 3, ILL = 4, TRAP = 5, ABRT = 6, BUS = 7, FPE = 8, KILL = 9,
+  USR1 = 10, SEGV = 11, USR2 = 12, PIPE = 13, ALRM = 14, TERM = 15, STKFLT = 16, CHLD = 17, CONT = 18,
+  STOP = 19, TSTP = 20, TTIN = 21, TTOU = 22, URG = 23, XCPU = 24, XFSZ = 25, VTALRM = 26, PROF = 27,
+  WINCH = 28, IO = 29, PWR = 30, SYS = 31 }
+local function signal_of(s)
+  if s == nil then return 15 end
+  local n = math.tointeger(tonumber(s))
+  if n and n > 0 and n < 65 then return n end
+  local name = tostring(s):upper():gsub("^SIG", "")
+  return SIGNALS[name] or fail("unknown signal %q", tostring(s))
+end
+
+-- The container's processes: those in its pid namespace when it has one
+-- of its own, else its init alone.
+local function pids_of(st)
+  local ok, want = pcall(ns.id, "pid", st.pid)
+  if not ok then return {} end
+  local mine = ns.id("pid")
+  if want == mine then return { st.pid } end
+  local out = {}
+  for _, n in ipairs(ns.readdir("/proc")) do
+    local pid = math.tointeger(tonumber(n))
+    if pid then
+      local ok2, id = pcall(ns.id, "pid", pid)
+      if ok2 and id == want then out[#out + 1] = pid end
+    end
+  end
+  table.sort(out)
+  return out
+end
+
+function CMD.kill(g, o, args)
+  local id = args[1] or fail("kill needs a container id")
+  local sig = signal_of(args[2])
+  local st = load_state(g.root, id)
+  local s = status(g.root, st)
+  if s == "stopped" then fail("container %s is not running", id) end
+  local targets = o.all and pids_of(st) or { st.pid }
+  for _, pid in ipairs(targets) do pcall(ns.kill, pid, sig) end
+  return 0
+end
+
+local function wait_gone(st, seconds)
+  local t = os.time() + seconds
+  while os.time() <= t do
+    local state, start = proc_stat(st.pid)
+    if not state or state == "Z" or start ~= st.starttime then return true end
+    os.execute("sleep 0.01")
+  end
+  return false
+end
+
+function CMD.delete(g, o, args)
+  local id = args[1] or fail("delete needs a container id")
+  local ok, st = pcall(load_state, g.root, id)
+  if not ok then
+    if o.force then return 0 end
+    error(st, 0)
+  end
+  local s = status(g.root, st)
+  if s ~= "stopped" then
+    if not o.force then fail("cannot delete container %s that is not stopped: %s", id, s) end
+    pcall(ns.kill, st.pid, 9)
+    wait_gone(st, 5)
+  end
+  local state = state_doc(g.root, st)
+  state.status = "stopped"
+  remove_tree(g.root .. "/" .. id)
+  run_hooks(st.hooks and st.hooks.poststop, state, "poststop")
+  return 0
+end
+
+function CMD.run(g, o, args)
+  local id = args[1] or fail("run needs a container id")
+  local st, p, dir = make(g, id, o, true)
+  local ok, e = pcall(start, g, id)
+  if not ok then
+    pcall(p.kill, p, "KILL")
+    remove_tree(dir)
+    error(e, 0)
+  end
+  if o.detach then return 0 end
+  local r = p:wait()
+  local state = state_doc(g.root, st)
+  state.status = "stopped"
+  remove_tree(dir)
+  run_hooks(st.hooks and st.hooks.poststop, state, "poststop")
+  return r.code
+end
+
+function CMD.list(g, o)
+  local rows = {}
+  for _, id in ipairs((pcall(ns.readdir, g.root)) and ns.readdir(g.root) or {}) do
+    local ok, st = pcall(load_state, g.root, id)
+    if ok then rows[#rows + 1] = state_doc(g.root, st) end
+  end
+  table.sort(rows, function(a, b) return a.id < b.id end)
+  if o.quiet then
+    for _, r in ipairs(rows) do io.stdout:write(r.id, "\n") end
+  elseif o.format == "json" then
+    io.stdout:write(ns.json.encode(ns.json.array(rows)), "\n")
+  else
+    io.stdout:write(("%-20s %-8s %-10s %-40s %s\n"):format("ID", "PID", "STATUS", "BUNDLE", "CREATED"))
+    for _, r in ipairs(rows) do
+      io.stdout:write(("%-20s %-8d %-10s %-40s %s\n"):format(r.id, r.pid, r.status, r.bundle, r.created or ""))
+    end
+  end
+  return 0
+end
+
+function CMD.ps(g, o, args)
+  local id = args[1] or fail("ps needs a container id")
+  local st = load_state(g.root, id)
+  local pids = status(g.root, st) == "stopped" and {} or pids_of(st)
+  if o.format == "json" then
+    io.stdout:write(ns.json.encode(ns.json.array(pids)), "\n")
+  else
+    io.stdout:write("PID\n")
+    for _, pid in ipairs(pids) do io.stdout:write(pid, "\n") end
+  end
+  return 0
+end
+
+function CMD.spec(_, o)
+  local bundle = o.bundle or ns.getcwd()
+  local path = bundle .. "/config.json"
+  if exists(path) then fail("File %s exists. Remove it first", path) end
+  local rootless = o.rootless
+  local caps = { "CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE" }
+  local namespaces = { { type = "pid" }, { type = "network" }, { type = "ipc" }, { type = "uts" }, { type = "mount" } }
+  if rootless then namespaces[#namespaces + 1] = { type = "user" } end
+  local spec = {
+    ociVersion = M.OCI_VERSION,
+    process = {
+      terminal = true,
+      user = { uid = 0, gid = 0 },
+      args = { "sh" },
+      env = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm" },
+      cwd = "/",
+      capabilities = { bounding = caps, effective = caps, permitted = caps },
+      rlimits = { { type = "RLIMIT_NOFILE", hard = 1024, soft = 1024 } },
+      noNewPrivileges = true,
+    },
+    root = { path = "rootfs", readonly = true },
+    hostname = "nsrun",
+    mounts = {
+      { destination = "/proc", type = "proc", source = "proc" },
+      { destination = "/dev", type = "tmpfs", source = "tmpfs", options = { "nosuid", "strictatime", "mode=755", "size=65536k" } },
+      { destination = "/dev/pts", type = "devpts", source = "devpts",
+        options = { "nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620" } },
+      { destination = "/dev/shm", type = "tmpfs", source = "shm", options = { "nosuid", "noexec", "nodev", "mode=1777", "size=65536k" } },
+      { destination = "/dev/mqueue", type = "mqueue", source = "mqueue", options = { "nosuid", "noexec", "nodev" } },
+      { destination = "/sys", type = rootless and "none" or "sysfs", source = rootless and "/sys" or "sysfs",
+        options = rootless and { "rbind", "nosuid", "noexec", "nodev", "ro" } or { "nosuid", "noexec", "nodev", "ro" } },
+    },
+    linux = {
+      namespaces = namespaces,
+      maskedPaths = { "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+        "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi" },
+      readonlyPaths = { "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger" },
+    },
+  }
+  if rootless then
+    spec.linux.uidMappings = { { containerID = 0, hostID = ns.geteuid(), size = 1 } }
+    spec.linux.gidMappings = { { containerID = 0, hostID = ns.getegid(), size = 1 } }
+  end
+  write(path, ns.json.encode(spec, { indent = true }) .. "\n")
+  return 0
+end
+
+function CMD.features()
+  local ns_list = ns.json.array { "cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts" }
+  local doc = {
+    ociVersionMin = "1.0.0",
+    ociVersionMax = M.OCI_VERSION,
+    hooks = ns.json.array { "prestart", "createRuntime", "poststart", "poststop" },
+    mountOptions = ns.json.array { "bind", "rbind", "ro", "rw", "nosuid", "nodev", "noexec", "noatime",
+      "strictatime", "nodiratime", "nosymfollow", "relatime", "private", "rprivate", "slave", "rslave",
+      "shared", "rshared", "unbindable", "runbindable" },
+    linux = {
+      namespaces = ns_list,
+      capabilities = ns.json.array {},
+      cgroup = { v1 = true, v2 = true, systemd = false, systemdUser = false },
+      seccomp = { enabled = true, actions = ns.json.array { "SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL",
+        "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRAP" },
+        operators = ns.json.array {}, archs = ns.json.array { "SCMP_ARCH_X86_64" } },
+      apparmor = { enabled = false },
+      selinux = { enabled = false },
+    },
+    annotations = { ["org.opencontainers.runc.version"] = "nsrun-oci " .. ns.version },
+  }
+  io.stdout:write(ns.json.encode(doc, { indent = true }), "\n")
+  return 0
+end
+
+-- ---------------------------------------------------------------------------
+-- The command line: runc's, flags in any order, `--flag value` and
+-- `--flag=value`.
+
+local GLOBAL = { root = 1, log = 1, ["log-format"] = 1, ["systemd-cgroup"] = 0, debug = 0, rootless = 1,
+  criu = 1, help = 0, h = 0, version = 0, v = 0 }
+local FLAGS = {
+  create = { bundle = 1, b = 1, ["pid-file"] = 1, ["console-socket"] = 1, ["no-pivot"] = 0,
+    ["no-new-keyring"] = 0, ["preserve-fds"] = 1 },
+  run = { bundle = 1, b = 1, ["pid-file"] = 1, ["console-socket"] = 1, ["no-pivot"] = 0,
+    ["no-new-keyring"] = 0, ["preserve-fds"] = 1, detach = 0, d = 0, keep = 0 },
+  start = {}, state = {},
+  kill = { all = 0, a = 0 },
+  delete = { force = 0, f = 0 },
+  list = { format = 1, f = 1, quiet = 0, q = 0 },
+  ps = { format = 1, f = 1 },
+  spec = { bundle = 1, b = 1, rootless = 0 },
+  features = {},
+}
+local ALIAS = { b = "bundle", d = "detach", a = "all", f = nil, q = "quiet", h = "help", v = "version" }
+
+local function parse_flags(argv, i, known, cmd)
+  local o, args = {}, {}
+  while i <= #argv do
+    local a = argv[i]
+    if a == "--" then
+      for j = i + 1, #argv do args[#args + 1] = argv[j] end
+      break
+    end
+    local name, value = a:match("^%-%-?([%w%-]+)=(.*)$")
+    if not name then name = a:match("^%-%-?([%w%-]+)$") end
+    if name and a:sub(1, 1) == "-" then
+      local n = known[name]
+      if n == nil then fail("%s: unknown flag %s", cmd or "nsrun-oci", a) end
+      if n == 1 and value == nil then
+        i = i + 1
+        value = argv[i]
+        if value == nil then fail("%s: flag %s needs a value", cmd or "nsrun-oci", a) end
+      end
+      local key = ALIAS[name] or name
+      if name == "f" then key = (cmd == "delete") and "force" or "format" end
+      o[key] = n == 1 and value or true
+    elseif cmd then
+      args[#args + 1] = a
+    else
+      return o, i
+    end
+    i = i + 1
+  end
+  return o, args
+end
+
+local function logger(g)
+  return function(msg)
+    io.stderr:write(msg, "\n")
+    if g.log then
+      local f = io.open(g.log, "a")
+      if f then
+        if g["log-format"] == "json" then
+          f:write(ns.json.encode { level = "error", msg = msg, time = now_rfc3339() }, "\n")
+        else
+          f:write(("time=%q level=error msg=%q\n"):format(now_rfc3339(), msg))
+        end
+        f:close()
+      end
+    end
+  end
+end
+
+local USAGE = [[usage: %s [global options] command [command options] [arguments...]
+
+A runc-compatible OCI runtime written as a recipe (nsrun's nsrun.oci).
+
+commands: create, start, state, kill, delete, run, list, ps, spec, features
+global options: --root DIR, --log FILE, --log-format text|json, --systemd-cgroup, --debug
+]]
+
+--- `nsrun oci …` / `nsrun-oci …`: returns the exit status.
+---@param argv0 string
+---@param argv string[]
+---@return integer
+function M.main(argv0, argv)
+  local g = { root = default_root() }
+  local ok, code = pcall(function()
+    local o, i = parse_flags(argv, 1, GLOBAL, nil)
+    for k, v in pairs(o) do g[k] = v end
+    if g["log-format"] and g["log-format"] ~= "json" and g["log-format"] ~= "text" then
+      fail("--log-format must be text or json, got %s", g["log-format"])
+    end
+    if g.version then
+      io.stdout:write(("nsrun-oci version %s\nspec: %s\n"):format(ns.version, M.OCI_VERSION))
+      return 0
+    end
+    local cmd = argv[i]
+    if g.help or not cmd then
+      io.stdout:write(USAGE:format(argv0))
+      return g.help and 0 or 1
+    end
+    local known = FLAGS[cmd]
+    if not known then fail("unknown command %s (%s)", cmd, "create, start, state, kill, delete, run, list, ps, spec, features") end
+    local co, args = parse_flags(argv, i + 1, known, cmd)
+    return CMD[cmd](g, co, args)
+  end)
+  if ok then return code end
+  local msg = getmetatable(code) == Fail and code.msg or tostring(code)
+  logger(g)(msg)
+  return 1
+end
+
+--- Run a bundle as `nsrun oci run` does: create, start, wait; returns the
+--- container's exit status.
+---@param bundle string
+---@param id string
+---@param opts? {root?: string}
+---@return integer
+function M.run(bundle, id, opts)
+  opts = opts or {}
+  return CMD.run({ root = opts.root or default_root() }, { bundle = bundle }, { id })
+end
+
+return M
