@@ -9,6 +9,7 @@ mod host;
 // The prompt needs rustyline, a dependency only the command line has.
 #[cfg(feature = "cli")]
 mod repl;
+pub mod supervisor;
 pub mod sys;
 
 /// The keys `ns.spawn`/`ns.run` take, for tools that generate option
@@ -28,4 +29,5 @@ pub use sys::namespace::{Namespace, Namespaces};
 pub use sys::process::ExitStatus;
 pub use sys::rlimit::Rlimit;
 pub use sys::seccomp::{Action as SeccompAction, Policy as SeccompPolicy};
+pub use supervisor::Supervisor;
 pub use sys::spawn::{IdMap, JoinTarget, Propagation, Spawn, Stdio};

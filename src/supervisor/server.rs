@@ -1,0 +1,224 @@
+//! The helper's side: one thread, one poll loop over the control socket
+//! and the pidfds of the jobs it started.
+
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStringExt;
+
+use super::wire::{self, Received, Reply, Request, Status, WireError};
+use crate::error::{Error, Result};
+use crate::sys::child::Child;
+use crate::sys::namespace::Namespaces;
+use crate::sys::process::{self, Forked};
+use crate::sys::spawn::remote::FdReq;
+use crate::sys::spawn::Spawn;
+
+/// The largest request (a spawn with a long environment fits easily).
+const REQUEST_MAX: usize = 1 << 20;
+
+/// A started job: its handle and the connection its status goes to.
+struct Job {
+    child: Child,
+    conn: OwnedFd,
+}
+
+/// Serve the host on control socket `fd` until it is gone, then kill and
+/// reap every job and exit.
+pub(crate) fn serve(fd: RawFd) -> ! {
+    // SAFETY: the fd the host passed us, ours alone.
+    let ctl = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: F_SETFD on our own fd: no program we start gets it.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    // Named so tools (and tests) can tell it from the host.
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, c"nsrun-super".as_ptr(), 0, 0, 0) };
+    if wire::send_bytes(ctl.as_fd(), wire::HELLO.as_bytes(), &[]).is_err() {
+        std::process::exit(1);
+    }
+    let mut jobs: Vec<Job> = Vec::new();
+    loop {
+        let mut fds = vec![libc::pollfd {
+            fd: ctl.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        let mut timeout = -1;
+        for j in &jobs {
+            fds.push(libc::pollfd {
+                fd: j.child.exit_fd().map_or(-1, |f| f.as_raw_fd()),
+                events: libc::POLLIN,
+                revents: 0,
+            });
+            let t = match (j.child.exit_fd(), j.child.deadline()) {
+                // No pidfd (a kernel before 5.3): look now and then.
+                (None, _) => 50,
+                (_, Some(d)) => d.poll_ms(),
+                _ => -1,
+            };
+            if t >= 0 && (timeout < 0 || t < timeout) {
+                timeout = t;
+            }
+        }
+        // SAFETY: fds is a valid pollfd array.
+        let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as _, timeout) };
+        if rc < 0 && nix::errno::Errno::last() != nix::errno::Errno::EINTR {
+            break;
+        }
+        // Ended jobs first: a finished pidfd is not polled again.
+        let mut left = Vec::with_capacity(jobs.len());
+        for (mut j, p) in jobs.drain(..).zip(&fds[1..]) {
+            let ready =
+                p.revents != 0 || p.fd < 0 || j.child.deadline().is_some_and(|d| d.passed());
+            if ready {
+                match j.child.try_wait() {
+                    Ok(None) => {}
+                    Ok(Some(st)) => {
+                        let s = Status::new(st, j.child.timed_out());
+                        // A host that dropped the handle no longer listens.
+                        let _ = wire::send(j.conn.as_fd(), &s, &[]);
+                        continue;
+                    }
+                    // Its host learns it from the connection's end of file.
+                    Err(_) => continue,
+                }
+            }
+            left.push(j);
+        }
+        jobs = left;
+        if fds[0].revents & libc::POLLIN != 0 {
+            if !take_requests(&ctl, &mut jobs) {
+                break;
+            }
+        } else if fds[0].revents & (libc::POLLHUP | libc::POLLERR) != 0 {
+            break;
+        }
+    }
+    // The host is gone: nothing it started may outlive it.
+    for j in &jobs {
+        let _ = j.child.kill(libc::SIGKILL);
+    }
+    for mut j in jobs {
+        let _ = j.child.wait();
+    }
+    std::process::exit(0)
+}
+
+/// Serve every request waiting on the control socket; false once the host
+/// closed it.
+fn take_requests(ctl: &OwnedFd, jobs: &mut Vec<Job>) -> bool {
+    loop {
+        match wire::recv(ctl.as_fd(), REQUEST_MAX, false) {
+            Ok(Received::Nothing) => return true,
+            Ok(Received::Eof) => return false,
+            Ok(Received::Message(data, fds)) => {
+                if let Some(job) = serve_one(&data, fds) {
+                    jobs.push(job);
+                }
+            }
+            // A request too large: its sender gets EOF on its connection.
+            Err(_) => return true,
+        }
+    }
+}
+
+/// Start what one request asks; the answer goes back on its connection.
+fn serve_one(data: &[u8], mut fds: Vec<OwnedFd>) -> Option<Job> {
+    if fds.is_empty() {
+        // No connection to answer on: not a host of ours.
+        return None;
+    }
+    let conn = fds.remove(0);
+    let started = wire::parse::<Request>(data, "request").and_then(|req| match req {
+        Request::Spawn(r) => Spawn::from_request(*r, &fds)?.spawn(),
+        Request::Recipe { path, args, stdio } => run_recipe(path, args, stdio, &fds),
+    });
+    // The passed streams are the child's now (spawn dups them).
+    drop(fds);
+    match started {
+        Ok(child) => {
+            let reply = Reply::Started {
+                pid: child.pid(),
+                group: child.leads_group(),
+            };
+            let pidfd: Vec<RawFd> = child.pidfd().map(|f| f.as_raw_fd()).into_iter().collect();
+            let _ = wire::send(conn.as_fd(), &reply, &pidfd);
+            Some(Job { child, conn })
+        }
+        Err(e) => {
+            let _ = wire::send(conn.as_fd(), &Reply::Failed(WireError::from(&e)), &[]);
+            None
+        }
+    }
+}
+
+/// Fork a process that runs the recipe in a Lua state of its own.
+fn run_recipe(path: Vec<u8>, args: Vec<String>, stdio: [FdReq; 3], fds: &[OwnedFd]) -> Result<Child> {
+    // Opened here, so a bad path is the caller's error, not a child's.
+    let mut streams: [Option<OwnedFd>; 3] = [None, None, None];
+    for (i, s) in stdio.iter().enumerate() {
+        streams[i] = match s {
+            FdReq::Inherit => None,
+            FdReq::Null => Some(open(b"/dev/null", i > 0)?),
+            FdReq::Path(p) => Some(open(p, i > 0)?),
+            FdReq::Passed(n) => Some(
+                fds.get(*n)
+                    .ok_or_else(|| Error::Invalid(format!("recipe stdio {i}: no passed fd {n}")))?
+                    .try_clone()
+                    .map_err(|e| Error::Invalid(format!("recipe stdio {i}: {e}")))?,
+            ),
+        };
+    }
+    // SAFETY: getpid has no preconditions.
+    let supervisor = unsafe { libc::getpid() };
+    match process::fork(Namespaces::empty())? {
+        Forked::Parent(pid) => Ok(Child::from_pid(pid)),
+        Forked::Child => {
+            // SAFETY: in the freshly forked, single-threaded child: fd and
+            // prctl calls on our own process.
+            unsafe {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+                if libc::getppid() != supervisor {
+                    libc::_exit(1);
+                }
+                for (i, s) in streams.iter().enumerate() {
+                    if let Some(s) = s {
+                        if libc::dup2(s.as_raw_fd(), i as RawFd) < 0 {
+                            libc::_exit(1);
+                        }
+                    }
+                }
+                // The control socket and the other jobs' connections are
+                // the supervisor's, never a recipe's.
+                if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) != 0 {
+                    for fd in 3..1024 {
+                        libc::close(fd);
+                    }
+                }
+            }
+            std::mem::forget(streams);
+            let path = std::ffi::OsString::from_vec(path);
+            let code = match crate::Host::new()
+                .map_err(crate::RunError::from)
+                .and_then(|h| h.run_file(&path, &args))
+            {
+                Ok(c) => c & 0xff,
+                Err(e) => {
+                    eprintln!("nsrun: {e}");
+                    1
+                }
+            };
+            process::exit_child(code)
+        }
+    }
+}
+
+fn open(path: &[u8], write: bool) -> Result<OwnedFd> {
+    let p = std::path::PathBuf::from(std::ffi::OsString::from_vec(path.to_vec()));
+    let mut o = std::fs::OpenOptions::new();
+    match write {
+        true => o.write(true).create(true).truncate(true),
+        false => o.read(true),
+    };
+    o.open(&p)
+        .map(OwnedFd::from)
+        .map_err(|e| Error::Invalid(format!("recipe stdio {}: {e}", p.display())))
+}
