@@ -3,12 +3,13 @@
 //! pid, uts, ipc and mount namespaces, with its own host name, output and
 //! exit status, awaited without a thread per job.
 //!
-//!     cargo run --example server --features tokio [JOBS]
+//!     cargo run --example server --features tokio [JOBS] [--sleep SECS] [--direct]
 //!
 //! It checks every job's output and status and exits 0 when all are
-//! right. A tokio runtime has threads, so `Spawn::spawn` would refuse
-//! here ("cannot fork a process that has N threads"): the supervisor,
-//! started before the runtime, does the forks.
+//! right. A tokio runtime has threads, so `Spawn::spawn` refuses there
+//! ("cannot fork a process that has N threads"; `--direct` shows it): the
+//! supervisor, started before the runtime, does the forks. `--sleep`
+//! makes every job sleep first (to watch them, or kill the server).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,10 +23,18 @@ fn main() -> Result<(), BoxError> {
     // This program is also the supervisor's binary: when started as the
     // helper, this serves and never returns. It must come first.
     Supervisor::serve_if_helper();
-    let jobs: usize = match std::env::args().nth(1) {
-        Some(n) => n.parse()?,
-        None => 200,
-    };
+    let (mut jobs, mut sleep, mut direct) = (200, 0, false);
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--direct" => direct = true,
+            "--sleep" => sleep = args.next().ok_or("--sleep SECS")?.parse()?,
+            n => jobs = n.parse()?,
+        }
+    }
+    if direct {
+        return direct_spawn();
+    }
     // Started before the runtime, from the main thread, so the helper also
     // gets a parent-death signal. (It may be started later, from any
     // thread, too: it is a fresh program either way.)
@@ -34,7 +43,7 @@ fn main() -> Result<(), BoxError> {
         .enable_all()
         .build()?;
     let t = Instant::now();
-    let bad = rt.block_on(run_jobs(sup, jobs))?;
+    let bad = rt.block_on(run_jobs(sup, jobs, sleep))?;
     println!(
         "{jobs} jobs in {:.0} ms, {bad} wrong",
         t.elapsed().as_secs_f64() * 1000.0
@@ -44,7 +53,7 @@ fn main() -> Result<(), BoxError> {
 
 /// One job: a shell in fresh namespaces that names its host and exits
 /// with a code of its own.
-async fn job(sup: Arc<Supervisor>, i: usize) -> Result<(String, i32), BoxError> {
+async fn job(sup: Arc<Supervisor>, i: usize, sleep: u32) -> Result<(String, i32), BoxError> {
     // A request is a short round trip to the supervisor (it answers once
     // the job has started): off the async threads.
     let mut child = tokio::task::spawn_blocking(move || {
@@ -52,9 +61,11 @@ async fn job(sup: Arc<Supervisor>, i: usize) -> Result<(String, i32), BoxError> 
             Spawn::new([
                 "/bin/sh",
                 "-c",
-                "read h < /proc/sys/kernel/hostname; echo \"job $1 on $h\"; exit $(($1 % 7))",
+                "[ $2 = 0 ] || sleep $2; read h < /proc/sys/kernel/hostname; \
+                 echo \"job $1 on $h\"; exit $(($1 % 7))",
                 "sh",
                 &i.to_string(),
+                &sleep.to_string(),
             ])
             .namespaces([
                 Namespace::User,
@@ -78,11 +89,11 @@ async fn job(sup: Arc<Supervisor>, i: usize) -> Result<(String, i32), BoxError> 
 }
 
 /// Run `n` jobs at once; the number whose output or status is wrong.
-async fn run_jobs(sup: Arc<Supervisor>, n: usize) -> Result<usize, BoxError> {
+async fn run_jobs(sup: Arc<Supervisor>, n: usize, sleep: u32) -> Result<usize, BoxError> {
     let mut set = tokio::task::JoinSet::new();
     for i in 0..n {
         let sup = sup.clone();
-        set.spawn(async move { (i, job(sup, i).await) });
+        set.spawn(async move { (i, job(sup, i, sleep).await) });
     }
     let mut bad = 0;
     while let Some(r) = set.join_next().await {
@@ -101,4 +112,19 @@ async fn run_jobs(sup: Arc<Supervisor>, n: usize) -> Result<usize, BoxError> {
         }
     }
     Ok(bad)
+}
+
+/// The same job started directly from a runtime's thread: refused.
+fn direct_spawn() -> Result<(), BoxError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let r = rt.block_on(async {
+        tokio::task::spawn_blocking(|| Spawn::new(["/bin/true"]).namespaces([Namespace::User]).spawn())
+            .await
+    })?;
+    match r {
+        Ok(_) => Err("a direct spawn from a multi-threaded runtime was not refused".into()),
+        Err(e) => Err(format!("direct spawn: {e}").into()),
+    }
 }

@@ -28,7 +28,7 @@ mod asyncio;
 pub(crate) mod wire;
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::sync::Mutex;
@@ -41,7 +41,7 @@ use crate::sys::child::Child;
 use crate::sys::process::ExitStatus;
 use crate::sys::spawn::remote::outgoing_stdio;
 use crate::sys::spawn::{Spawn, Stdio};
-use wire::{Received, Reply, Request, Status};
+use wire::{JobRequest, Received, Reply, Request, Status};
 
 /// The environment variable that makes a process the helper: the number
 /// of its end of the control socket.
@@ -137,7 +137,9 @@ impl Supervisor {
         // SAFETY: getpid and gettid have no preconditions.
         let (host, main_thread) = unsafe { (libc::getpid(), libc::gettid() == libc::getpid()) };
         let mut cmd = std::process::Command::new(program);
-        cmd.env(HELPER_ENV, "3");
+        // Nothing of the host's but what a request carries: each brings
+        // the host's environment and working directory as they are then.
+        cmd.env_clear().env(HELPER_ENV, "3");
         // SAFETY: between fork and exec only async-signal-safe calls.
         unsafe {
             cmd.pre_exec(move || {
@@ -154,7 +156,9 @@ impl Supervisor {
                 // as the process) is the host's death. Others rely on
                 // the socket's end of file.
                 if main_thread {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+                    // SIGTERM, which it handles: it kills what it started
+                    // and removes their cgroups before it exits.
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0);
                     if libc::getppid() != host {
                         return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
                     }
@@ -222,7 +226,7 @@ impl Supervisor {
     pub fn spawn(&self, spawn: Spawn<'_>) -> Result<Child> {
         let out = spawn.to_request()?;
         self.request(
-            Request::Spawn(Box::new(out.request)),
+            JobRequest::Spawn(Box::new(out.request)),
             out.fds,
             out.keep,
             out.parent,
@@ -252,9 +256,12 @@ impl Supervisor {
         let abs = std::path::absolute(path)
             .map_err(|e| Error::Invalid(format!("recipe path {}: {e}", path.display())))?;
         let (stdio, fds, keep, parent) = outgoing_stdio(&stdio)?;
-        let req = Request::Recipe {
+        let req = JobRequest::Recipe {
             path: abs.as_os_str().as_bytes().to_vec(),
             args: args.iter().map(|a| a.as_ref().to_string()).collect(),
+            env: std::env::vars_os()
+                .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+                .collect(),
             stdio,
         };
         self.request(req, fds, keep, parent)
@@ -262,11 +269,17 @@ impl Supervisor {
 
     fn request(
         &self,
-        req: Request,
+        job: JobRequest,
         stdio_fds: Vec<RawFd>,
         keep: Vec<OwnedFd>,
         parent: [Option<std::fs::File>; 3],
     ) -> Result<Child> {
+        let req = Request {
+            cwd: std::env::current_dir()
+                .map(|d| d.into_os_string().into_vec())
+                .unwrap_or_default(),
+            job,
+        };
         let (conn, theirs) = wire::socketpair()?;
         let mut fds = vec![theirs.as_raw_fd()];
         fds.extend(stdio_fds);

@@ -3,8 +3,9 @@
 
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
+use std::sync::atomic::{AtomicI32, Ordering};
 
-use super::wire::{self, Received, Reply, Request, Status, WireError};
+use super::wire::{self, JobRequest, Received, Reply, Request, Status, WireError};
 use crate::error::{Error, Result};
 use crate::sys::child::Child;
 use crate::sys::namespace::Namespaces;
@@ -21,6 +22,38 @@ struct Job {
     conn: OwnedFd,
 }
 
+/// The write end of the pipe SIGTERM wakes the loop with, and the pid it
+/// is for (a child between its fork and exec runs the handler too).
+static WAKE: AtomicI32 = AtomicI32::new(-1);
+static SUPERVISOR: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_term(_: libc::c_int) {
+    // SAFETY: getpid and write are async-signal-safe.
+    unsafe {
+        if libc::getpid() == SUPERVISOR.load(Ordering::Relaxed) {
+            libc::write(WAKE.load(Ordering::Relaxed), b"t".as_ptr().cast(), 1);
+        }
+    }
+}
+
+/// SIGTERM (the parent-death signal too) ends the loop as the host's end
+/// of file does: jobs killed and reaped, cgroups removed.
+fn handle_term() -> Option<OwnedFd> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK).ok()?;
+    // SAFETY: getpid has no preconditions.
+    SUPERVISOR.store(unsafe { libc::getpid() }, Ordering::Relaxed);
+    WAKE.store(w.as_raw_fd(), Ordering::Relaxed);
+    std::mem::forget(w);
+    // SAFETY: installing a handler that only makes async-signal-safe calls.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_term as extern "C" fn(libc::c_int) as usize;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigaction(libc::SIGTERM, &sa, std::ptr::null_mut());
+    }
+    Some(r)
+}
+
 /// Serve the host on control socket `fd` until it is gone, then kill and
 /// reap every job and exit.
 pub(crate) fn serve(fd: RawFd) -> ! {
@@ -34,6 +67,7 @@ pub(crate) fn serve(fd: RawFd) -> ! {
     if wire::send_bytes(ctl.as_fd(), wire::HELLO.as_bytes(), &[]).is_err() {
         std::process::exit(1);
     }
+    let term = handle_term();
     let mut jobs: Vec<Job> = Vec::new();
     loop {
         let mut fds = vec![libc::pollfd {
@@ -41,6 +75,11 @@ pub(crate) fn serve(fd: RawFd) -> ! {
             events: libc::POLLIN,
             revents: 0,
         }];
+        fds.push(libc::pollfd {
+            fd: term.as_ref().map_or(-1, |t| t.as_raw_fd()),
+            events: libc::POLLIN,
+            revents: 0,
+        });
         let mut timeout = -1;
         for j in &jobs {
             fds.push(libc::pollfd {
@@ -65,7 +104,7 @@ pub(crate) fn serve(fd: RawFd) -> ! {
         }
         // Ended jobs first: a finished pidfd is not polled again.
         let mut left = Vec::with_capacity(jobs.len());
-        for (mut j, p) in jobs.drain(..).zip(&fds[1..]) {
+        for (mut j, p) in jobs.drain(..).zip(&fds[2..]) {
             let ready =
                 p.revents != 0 || p.fd < 0 || j.child.deadline().is_some_and(|d| d.passed());
             if ready {
@@ -84,6 +123,9 @@ pub(crate) fn serve(fd: RawFd) -> ! {
             left.push(j);
         }
         jobs = left;
+        if fds[1].revents != 0 {
+            break;
+        }
         if fds[0].revents & libc::POLLIN != 0 {
             if !take_requests(&ctl, &mut jobs) {
                 break;
@@ -97,7 +139,10 @@ pub(crate) fn serve(fd: RawFd) -> ! {
         let _ = j.child.kill(libc::SIGKILL);
     }
     for mut j in jobs {
-        let _ = j.child.wait();
+        if let Ok(st) = j.child.wait() {
+            // A host that only dropped the Supervisor still holds handles.
+            let _ = wire::send(j.conn.as_fd(), &Status::new(st, j.child.timed_out()), &[]);
+        }
     }
     std::process::exit(0)
 }
@@ -127,9 +172,25 @@ fn serve_one(data: &[u8], mut fds: Vec<OwnedFd>) -> Option<Job> {
         return None;
     }
     let conn = fds.remove(0);
-    let started = wire::parse::<Request>(data, "request").and_then(|req| match req {
-        Request::Spawn(r) => Spawn::from_request(*r, &fds)?.spawn(),
-        Request::Recipe { path, args, stdio } => run_recipe(path, args, stdio, &fds),
+    let started = wire::parse::<Request>(data, "request").and_then(|req| {
+        if !req.cwd.is_empty() {
+            let dir = std::path::PathBuf::from(std::ffi::OsString::from_vec(req.cwd));
+            std::env::set_current_dir(&dir).map_err(|e| {
+                Error::Invalid(format!(
+                    "the supervisor cannot enter the host's working directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
+        match req.job {
+            JobRequest::Spawn(r) => Spawn::from_request(*r, &fds)?.spawn(),
+            JobRequest::Recipe {
+                path,
+                args,
+                env,
+                stdio,
+            } => run_recipe(path, args, env, stdio, &fds),
+        }
     });
     // The passed streams are the child's now (spawn dups them).
     drop(fds);
@@ -151,7 +212,13 @@ fn serve_one(data: &[u8], mut fds: Vec<OwnedFd>) -> Option<Job> {
 }
 
 /// Fork a process that runs the recipe in a Lua state of its own.
-fn run_recipe(path: Vec<u8>, args: Vec<String>, stdio: [FdReq; 3], fds: &[OwnedFd]) -> Result<Child> {
+fn run_recipe(
+    path: Vec<u8>,
+    args: Vec<String>,
+    env: Vec<(Vec<u8>, Vec<u8>)>,
+    stdio: [FdReq; 3],
+    fds: &[OwnedFd],
+) -> Result<Child> {
     // Opened here, so a bad path is the caller's error, not a child's.
     let mut streams: [Option<OwnedFd>; 3] = [None, None, None];
     for (i, s) in stdio.iter().enumerate() {
@@ -195,6 +262,19 @@ fn run_recipe(path: Vec<u8>, args: Vec<String>, stdio: [FdReq; 3], fds: &[OwnedF
                 }
             }
             std::mem::forget(streams);
+            // SAFETY: the default disposition, in our own process.
+            unsafe { libc::signal(libc::SIGTERM, libc::SIG_DFL) };
+            for (k, _) in std::env::vars_os() {
+                std::env::remove_var(k);
+            }
+            for (k, v) in env {
+                if !k.is_empty() && !k.contains(&b'=') && !k.contains(&0) && !v.contains(&0) {
+                    std::env::set_var(
+                        std::ffi::OsString::from_vec(k),
+                        std::ffi::OsString::from_vec(v),
+                    );
+                }
+            }
             let path = std::ffi::OsString::from_vec(path);
             let code = match crate::Host::new()
                 .map_err(crate::RunError::from)

@@ -22,11 +22,21 @@ const MAX_FDS: usize = 8;
 /// A request on the control socket. Its first fd is the connection the
 /// answer and the status come back on; the fds its stdio names follow.
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) enum Request {
+pub(crate) struct Request {
+    /// The host's working directory now (empty: unknown), which relative
+    /// paths of the request are resolved against.
+    pub(crate) cwd: Vec<u8>,
+    pub(crate) job: JobRequest,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum JobRequest {
     Spawn(Box<SpawnRequest>),
     Recipe {
         path: Vec<u8>,
         args: Vec<String>,
+        /// The host's environment now: the recipe's.
+        env: Vec<(Vec<u8>, Vec<u8>)>,
         stdio: [FdReq; 3],
     },
 }

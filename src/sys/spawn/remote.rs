@@ -247,12 +247,16 @@ impl Spawn<'_> {
             hostname: self.hostname.take(),
             domainname: self.domainname.take(),
             time_offsets: self.time_offsets,
-            env: self
-                .env
-                .iter()
-                .map(|(k, v)| (bytes(k), v.as_ref().map(bytes)))
+            // The host's environment as it is now, as a direct spawn
+            // inherits it: the supervisor has none of its own.
+            env: (!self.clear_env)
+                .then(std::env::vars_os)
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (bytes(&k), Some(bytes(&v))))
+                .chain(self.env.iter().map(|(k, v)| (bytes(k), v.as_ref().map(bytes))))
                 .collect(),
-            clear_env: self.clear_env,
+            clear_env: true,
             cwd: self.cwd.as_ref().map(bytes),
             argv0: self.argv0.as_ref().map(bytes),
             stdio,
