@@ -120,8 +120,12 @@ fn direct_spawn() -> Result<(), BoxError> {
         .enable_all()
         .build()?;
     let r = rt.block_on(async {
-        tokio::task::spawn_blocking(|| Spawn::new(["/bin/true"]).namespaces([Namespace::User]).spawn())
-            .await
+        tokio::task::spawn_blocking(|| {
+            Spawn::new(["/bin/true"])
+                .namespaces([Namespace::User])
+                .spawn()
+        })
+        .await
     })?;
     match r {
         Ok(_) => Err("a direct spawn from a multi-threaded runtime was not refused".into()),

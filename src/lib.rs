@@ -21,6 +21,7 @@ pub use error::{Error, Result};
 pub use host::{Host, RunError};
 /// The mlua crate nsrun is built on, so embedders use the same version.
 pub use mlua;
+pub use supervisor::Supervisor;
 pub use sys::caps::Caps;
 pub use sys::cgroup::{Cgroup, Limits as CgroupLimits, Stats as CgroupStats};
 pub use sys::child::Child;
@@ -29,5 +30,4 @@ pub use sys::namespace::{Namespace, Namespaces};
 pub use sys::process::ExitStatus;
 pub use sys::rlimit::Rlimit;
 pub use sys::seccomp::{Action as SeccompAction, Policy as SeccompPolicy};
-pub use supervisor::Supervisor;
 pub use sys::spawn::{IdMap, JoinTarget, Propagation, Spawn, Stdio};

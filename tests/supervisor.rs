@@ -57,8 +57,7 @@ fn a_threaded_host_cannot_spawn_directly() {
     let e = Spawn::new(["/bin/true"])
         .namespaces([Namespace::User])
         .spawn()
-        .err()
-        .expect("a direct spawn from a multi-threaded process must be refused");
+        .expect_err("a direct spawn from a multi-threaded process must be refused");
     let m = e.to_string();
     assert!(
         m.contains("cannot fork a process that has") && m.contains("Supervisor"),
@@ -202,7 +201,10 @@ fn the_supervisor_keeps_the_timeout() {
 fn what_cannot_cross_is_refused_by_name() {
     let sup = supervisor();
     let e = sup.spawn(Spawn::func(|| 0)).err().unwrap().to_string();
-    assert!(e.contains("Spawn::func") && e.contains("cannot cross"), "{e}");
+    assert!(
+        e.contains("Spawn::func") && e.contains("cannot cross"),
+        "{e}"
+    );
     let e = sup
         .spawn(Spawn::new(["/bin/true"]).setup(|| Ok(())))
         .err()
@@ -254,7 +256,11 @@ fn recipes_run_in_a_lua_state_of_their_own() {
 
     std::fs::write(&recipe, "local x = = 1").unwrap();
     let mut c = sup
-        .run_recipe_stdio(&recipe, &[] as &[&str], [Stdio::Null, Stdio::Pipe, Stdio::Pipe])
+        .run_recipe_stdio(
+            &recipe,
+            &[] as &[&str],
+            [Stdio::Null, Stdio::Pipe, Stdio::Pipe],
+        )
         .unwrap();
     let (st, _, err) = c.output().unwrap();
     assert_eq!(st.code, Some(1));
@@ -404,14 +410,21 @@ fn a_sandbox_cannot_read_a_secret_of_the_hosts_memory() {
     drop(w);
     drop(r);
     assert!(spawner.join().unwrap().is_some());
-    assert!(found, "the scan must find the secret in a fork of the host ({n} bytes read)");
+    assert!(
+        found,
+        "the scan must find the secret in a fork of the host ({n} bytes read)"
+    );
 
     let sup = supervisor();
     let dir = tempfile::tempdir().unwrap();
     let recipe = dir.path().join("wait.lua");
     std::fs::write(&recipe, "io.read('a'); return 0").unwrap();
     let mut lua = sup
-        .run_recipe_stdio(&recipe, &[] as &[&str], [Stdio::Pipe, Stdio::Null, Stdio::Null])
+        .run_recipe_stdio(
+            &recipe,
+            &[] as &[&str],
+            [Stdio::Pipe, Stdio::Null, Stdio::Null],
+        )
         .unwrap();
     let mut sandbox = sup
         .spawn(

@@ -22,7 +22,10 @@ fn io_error(op: &str, e: std::io::Error) -> Error {
 fn timer(ms: i32) -> Result<OwnedFd> {
     // SAFETY: timerfd_create returns a new fd or -1.
     let fd = unsafe {
-        libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_CLOEXEC | libc::TFD_NONBLOCK)
+        libc::timerfd_create(
+            libc::CLOCK_MONOTONIC,
+            libc::TFD_CLOEXEC | libc::TFD_NONBLOCK,
+        )
     };
     let fd = Errno::result(fd).map_err(|e| Error::sys("timerfd_create", e))?;
     // SAFETY: a fresh fd of ours.

@@ -22,9 +22,9 @@
 //! host is gone (and with a parent-death signal when started from the
 //! main thread), and it kills every job it started before it exits.
 
-mod server;
 #[cfg(feature = "tokio")]
 mod asyncio;
+mod server;
 pub(crate) mod wire;
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -195,7 +195,9 @@ impl Supervisor {
         }
         match wire::recv(mine.as_fd(), REPLY_MAX, false) {
             Ok(Received::Message(d, _)) if d == wire::HELLO.as_bytes() => {}
-            Ok(Received::Message(..)) => return Err(gone(&mut proc_, "answered in another protocol")),
+            Ok(Received::Message(..)) => {
+                return Err(gone(&mut proc_, "answered in another protocol"))
+            }
             Ok(_) | Err(_) => return Err(gone(&mut proc_, "exited before answering")),
         }
         Ok(Supervisor {
@@ -224,7 +226,7 @@ impl Supervisor {
     /// signals it through its pidfd. Its timeout is the supervisor's to
     /// keep; its cgroup is removed there too.
     pub fn spawn(&self, spawn: Spawn<'_>) -> Result<Child> {
-        let out = spawn.to_request()?;
+        let out = spawn.into_request()?;
         self.request(
             JobRequest::Spawn(Box::new(out.request)),
             out.fds,
@@ -329,10 +331,7 @@ impl Drop for Supervisor {
 /// A status message from a supervisor's connection, if one is there
 /// (`nohang`) or once it comes: the status, and whether its timeout
 /// killed it.
-pub(crate) fn remote_status(
-    conn: BorrowedFd,
-    nohang: bool,
-) -> Result<Option<(ExitStatus, bool)>> {
+pub(crate) fn remote_status(conn: BorrowedFd, nohang: bool) -> Result<Option<(ExitStatus, bool)>> {
     match wire::recv(conn, REPLY_MAX, !nohang)? {
         Received::Nothing => Ok(None),
         Received::Eof => Err(Error::Child(

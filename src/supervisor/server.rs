@@ -39,7 +39,8 @@ extern "C" fn on_term(_: libc::c_int) {
 /// SIGTERM (the parent-death signal too) ends the loop as the host's end
 /// of file does: jobs killed and reaped, cgroups removed.
 fn handle_term() -> Option<OwnedFd> {
-    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK).ok()?;
+    let (r, w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK).ok()?;
     // SAFETY: getpid has no preconditions.
     SUPERVISOR.store(unsafe { libc::getpid() }, Ordering::Relaxed);
     WAKE.store(w.as_raw_fd(), Ordering::Relaxed);

@@ -126,8 +126,8 @@ pub(crate) fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
 /// Send `msg` as JSON with `fds`. A peer that is gone is EPIPE, never
 /// SIGPIPE.
 pub(crate) fn send<T: Serialize>(sock: BorrowedFd, msg: &T, fds: &[RawFd]) -> Result<()> {
-    let data = serde_json::to_vec(msg)
-        .map_err(|e| Error::Invalid(format!("supervisor message: {e}")))?;
+    let data =
+        serde_json::to_vec(msg).map_err(|e| Error::Invalid(format!("supervisor message: {e}")))?;
     send_bytes(sock, &data, fds)
 }
 
@@ -161,11 +161,7 @@ pub(crate) fn send_bytes(sock: BorrowedFd, data: &[u8], fds: &[RawFd]) -> Result
             (*c).cmsg_level = libc::SOL_SOCKET;
             (*c).cmsg_type = libc::SCM_RIGHTS;
             (*c).cmsg_len = libc::CMSG_LEN(bytes as u32) as usize;
-            std::ptr::copy_nonoverlapping(
-                fds.as_ptr().cast::<u8>(),
-                libc::CMSG_DATA(c),
-                bytes,
-            );
+            std::ptr::copy_nonoverlapping(fds.as_ptr().cast::<u8>(), libc::CMSG_DATA(c), bytes);
         }
     }
     loop {

@@ -136,7 +136,8 @@ impl Child {
             observer: false,
             cgroup: None,
             cgroup_stats: None,
-            owner: std::process::id(),            remote: None,
+            owner: std::process::id(),
+            remote: None,
             remote_timed_out: false,
         }
     }
@@ -164,7 +165,8 @@ impl Child {
             observer: false,
             cgroup,
             cgroup_stats: None,
-            owner: std::process::id(),            remote: None,
+            owner: std::process::id(),
+            remote: None,
             remote_timed_out: false,
         }
     }
@@ -184,7 +186,8 @@ impl Child {
             observer: false,
             cgroup: None,
             cgroup_stats: None,
-            owner: std::process::id(),            remote: None,
+            owner: std::process::id(),
+            remote: None,
             remote_timed_out: false,
         }
     }
@@ -333,7 +336,8 @@ impl Child {
                     revents: 0,
                 };
                 let mut fds = vec![pollin(sfd.as_raw_fd())];
-                if let (Some(p), None) = (self.remote.as_ref().or(self.pidfd.as_ref()), self.status) {
+                if let (Some(p), None) = (self.remote.as_ref().or(self.pidfd.as_ref()), self.status)
+                {
                     fds.push(pollin(p.as_raw_fd()));
                 } else if self.status.is_none() {
                     // Without a pidfd, look again now and then.

@@ -113,7 +113,9 @@ fn map_req(m: &IdMap) -> MapReq {
     match m {
         IdMap::Root => MapReq::Root,
         IdMap::Same => MapReq::Same,
-        IdMap::Ranges(r) => MapReq::Ranges(r.iter().map(|r| (r.inside, r.outside, r.count)).collect()),
+        IdMap::Ranges(r) => {
+            MapReq::Ranges(r.iter().map(|r| (r.inside, r.outside, r.count)).collect())
+        }
     }
 }
 
@@ -139,49 +141,49 @@ fn id_map(m: MapReq) -> IdMap {
 pub(crate) fn outgoing_stdio(
     spec: &[Stdio; 3],
 ) -> Result<([FdReq; 3], Vec<RawFd>, Vec<OwnedFd>, [Option<File>; 3])> {
-        let mut fds = Vec::new();
-        let mut keep = Vec::new();
-        let mut parent: [Option<File>; 3] = [None, None, None];
-        let mut stdio = [FdReq::Inherit, FdReq::Inherit, FdReq::Inherit];
-        for (i, s) in spec.iter().enumerate() {
-            stdio[i] = match s {
-                // The host's stream as it is now, not the one the
-                // supervisor inherited when it started.
-                Stdio::Inherit => {
-                    // SAFETY: F_GETFD only queries.
-                    if unsafe { libc::fcntl(i as RawFd, libc::F_GETFD) } < 0 {
-                        // A closed stream stays closed to the program: it
-                        // reads /dev/null rather than whatever the
-                        // supervisor happens to have there.
-                        FdReq::Null
-                    } else {
-                        fds.push(i as RawFd);
-                        FdReq::Passed(fds.len() - 1)
-                    }
-                }
-                Stdio::Null => FdReq::Null,
-                Stdio::Path(p) => FdReq::Path(p.as_os_str().as_bytes().to_vec()),
-                Stdio::Fd(fd) => {
-                    // SAFETY: F_GETFD only queries.
-                    if unsafe { libc::fcntl(*fd, libc::F_GETFD) } < 0 {
-                        return Err(Error::Invalid(format!(
-                            "supervisor spawn: stdio fd {fd} is not open"
-                        )));
-                    }
-                    fds.push(*fd);
+    let mut fds = Vec::new();
+    let mut keep = Vec::new();
+    let mut parent: [Option<File>; 3] = [None, None, None];
+    let mut stdio = [FdReq::Inherit, FdReq::Inherit, FdReq::Inherit];
+    for (i, s) in spec.iter().enumerate() {
+        stdio[i] = match s {
+            // The host's stream as it is now, not the one the
+            // supervisor inherited when it started.
+            Stdio::Inherit => {
+                // SAFETY: F_GETFD only queries.
+                if unsafe { libc::fcntl(i as RawFd, libc::F_GETFD) } < 0 {
+                    // A closed stream stays closed to the program: it
+                    // reads /dev/null rather than whatever the
+                    // supervisor happens to have there.
+                    FdReq::Null
+                } else {
+                    fds.push(i as RawFd);
                     FdReq::Passed(fds.len() - 1)
                 }
-                Stdio::Pipe => {
-                    let (r, w) = super::message::pipe()?;
-                    let (mine, theirs) = if i == 0 { (w, r) } else { (r, w) };
-                    parent[i] = Some(File::from(mine));
-                    fds.push(theirs.as_raw_fd());
-                    keep.push(theirs);
-                    FdReq::Passed(fds.len() - 1)
+            }
+            Stdio::Null => FdReq::Null,
+            Stdio::Path(p) => FdReq::Path(p.as_os_str().as_bytes().to_vec()),
+            Stdio::Fd(fd) => {
+                // SAFETY: F_GETFD only queries.
+                if unsafe { libc::fcntl(*fd, libc::F_GETFD) } < 0 {
+                    return Err(Error::Invalid(format!(
+                        "supervisor spawn: stdio fd {fd} is not open"
+                    )));
                 }
-            };
-        }
-        Ok((stdio, fds, keep, parent))
+                fds.push(*fd);
+                FdReq::Passed(fds.len() - 1)
+            }
+            Stdio::Pipe => {
+                let (r, w) = super::message::pipe()?;
+                let (mine, theirs) = if i == 0 { (w, r) } else { (r, w) };
+                parent[i] = Some(File::from(mine));
+                fds.push(theirs.as_raw_fd());
+                keep.push(theirs);
+                FdReq::Passed(fds.len() - 1)
+            }
+        };
+    }
+    Ok((stdio, fds, keep, parent))
 }
 
 fn cannot_cross(what: &str, hint: &str) -> Error {
@@ -194,7 +196,7 @@ impl Spawn<'_> {
     /// The request for a supervisor, with the fds it passes: what cannot
     /// leave this process (closures, open namespace handles, fds kept by
     /// number) is refused by name.
-    pub(crate) fn to_request(mut self) -> Result<Outgoing> {
+    pub(crate) fn into_request(mut self) -> Result<Outgoing> {
         self.validate()?;
         if self.func.is_some() {
             return Err(cannot_cross(
@@ -254,7 +256,11 @@ impl Spawn<'_> {
                 .into_iter()
                 .flatten()
                 .map(|(k, v)| (bytes(&k), Some(bytes(&v))))
-                .chain(self.env.iter().map(|(k, v)| (bytes(k), v.as_ref().map(bytes))))
+                .chain(
+                    self.env
+                        .iter()
+                        .map(|(k, v)| (bytes(k), v.as_ref().map(bytes))),
+                )
                 .collect(),
             clear_env: true,
             cwd: self.cwd.as_ref().map(bytes),
@@ -356,14 +362,18 @@ impl Spawn<'_> {
         s.propagation = r.propagation.parse()?;
         s.mount_proc = r.mount_proc;
         s.timeout = r.timeout_ns.map(Duration::from_nanos);
-        s.caps = r.caps.map(|(keep, m)| if keep { Caps::Keep(m) } else { Caps::Drop(m) });
+        s.caps = r
+            .caps
+            .map(|(keep, m)| if keep { Caps::Keep(m) } else { Caps::Drop(m) });
         s.no_new_privs = r.no_new_privs;
         s.rlimits = r
             .rlimits
             .iter()
             .map(|(n, soft, hard)| Rlimit::new(n, *soft, *hard))
             .collect::<Result<_>>()?;
-        s.cgroup = r.cgroup.map(|(memory, pids, cpu)| Limits { memory, pids, cpu });
+        s.cgroup = r
+            .cgroup
+            .map(|(memory, pids, cpu)| Limits { memory, pids, cpu });
         s.disable_userns = r.disable_userns;
         s.landlock = match r.landlock {
             None => None,
