@@ -589,3 +589,22 @@ both!(fn killing_the_host_leaves_nothing_behind(as_) {
     child.wait().unwrap();
     assert_eq!(session_leftovers(sid), vec![]);
 });
+
+#[test]
+fn the_readme_shows_the_example_as_it_is() {
+    let readme = include_str!("../README.md");
+    let section = readme
+        .split("\n## Embedding in threaded and async programs: the Supervisor\n")
+        .nth(1)
+        .expect("the README's supervisor section");
+    let block = section
+        .split("```rust\n")
+        .nth(1)
+        .and_then(|b| b.split("\n```").next())
+        .expect("its rust block");
+    assert_eq!(
+        format!("{block}\n"),
+        include_str!("../examples/server.rs"),
+        "README.md's copy of examples/server.rs differs from the file"
+    );
+}
