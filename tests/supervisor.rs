@@ -608,3 +608,68 @@ fn the_readme_shows_the_example_as_it_is() {
         "README.md's copy of examples/server.rs differs from the file"
     );
 }
+
+#[test]
+fn hardening_crosses_to_the_supervisor() {
+    use nsrun::{Caps, Rlimit, SeccompAction, SeccompPolicy};
+    let sup = supervisor();
+    let deny = SeccompPolicy::new()
+        .deny(&["mount".into()], SeccompAction::Errno(libc::EPERM))
+        .unwrap();
+    let mut c = sup
+        .spawn(
+            Spawn::new([
+                "/bin/sh",
+                "-c",
+                "grep -E '^(CapEff|Seccomp|NoNewPrivs):' /proc/self/status; ulimit -n",
+            ])
+            .namespaces([Namespace::User])
+            .caps(Caps::Keep(0))
+            .seccomp(deny)
+            .rlimit(Rlimit::new("nofile", 32, 32).unwrap())
+            .stdout(Stdio::Pipe),
+        )
+        .unwrap();
+    let (st, out, _) = c.output().unwrap();
+    assert!(st.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "CapEff:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t2\n32\n"
+    );
+    // The filter is the one asked for: mount fails with EPERM, not ENOSYS
+    // or a kill.
+    let mut c = sup
+        .spawn(
+            Spawn::new(["/bin/sh", "-c", "unshare -m true 2>&1; echo $?"])
+                .namespaces([Namespace::User])
+                .seccomp(
+                    SeccompPolicy::new()
+                        .deny(&["unshare".into()], SeccompAction::Errno(libc::EACCES))
+                        .unwrap(),
+                )
+                .stdout(Stdio::Pipe),
+        )
+        .unwrap();
+    let (_, out, _) = c.output().unwrap();
+    let out = String::from_utf8_lossy(&out);
+    assert!(
+        out.contains("Permission denied") && out.ends_with("1\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn arguments_need_not_be_utf8() {
+    use std::os::unix::ffi::OsStrExt;
+    let sup = supervisor();
+    let arg = std::ffi::OsStr::from_bytes(b"caf\xe9 \xff");
+    let mut c = sup
+        .spawn(
+            Spawn::new([std::ffi::OsStr::new("/bin/echo"), arg])
+                .env("K\u{e9}", Some(std::ffi::OsStr::from_bytes(b"\xfe").into()))
+                .stdout(Stdio::Pipe),
+        )
+        .unwrap();
+    let (_, out, _) = c.output().unwrap();
+    assert_eq!(out, b"caf\xe9 \xff\n");
+}

@@ -214,11 +214,11 @@ impl Supervisor {
 
     /// Start `spawn` in the supervisor: from any thread, any number at
     /// once. Everything plain data crosses (argv, environment, namespaces,
-    /// maps, ids, mounts of proc, limits, capabilities, landlock, cgroup,
-    /// timeout, init); stdio pipes come back to this process, other
-    /// streams are passed as fds. What cannot cross is refused by name:
-    /// closures (`func`, `setup`, `before_start`), `keep_fds`, open
-    /// namespace handles, seccomp policies (give a recipe `seccomp`).
+    /// maps, ids, mounts of proc, limits, capabilities, seccomp policies,
+    /// landlock, cgroup, timeout, init); stdio pipes come back to this
+    /// process, other streams are passed as fds. What cannot cross is
+    /// refused by name: closures (`func`, `setup`, `before_start`),
+    /// `keep_fds` and open namespace handles.
     ///
     /// The child's parent is the supervisor, which reaps it and sends its
     /// status: [`Child::wait`], [`Child::try_wait`] and
@@ -259,10 +259,10 @@ impl Supervisor {
             .map_err(|e| Error::Invalid(format!("recipe path {}: {e}", path.display())))?;
         let (stdio, fds, keep, parent) = outgoing_stdio(&stdio)?;
         let req = JobRequest::Recipe {
-            path: abs.as_os_str().as_bytes().to_vec(),
+            path: wire::Bytes(abs.as_os_str().as_bytes().to_vec()),
             args: args.iter().map(|a| a.as_ref().to_string()).collect(),
             env: std::env::vars_os()
-                .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+                .map(|(k, v)| (wire::Bytes(k.into_vec()), wire::Bytes(v.into_vec())))
                 .collect(),
             stdio,
         };
@@ -277,9 +277,11 @@ impl Supervisor {
         parent: [Option<std::fs::File>; 3],
     ) -> Result<Child> {
         let req = Request {
-            cwd: std::env::current_dir()
-                .map(|d| d.into_os_string().into_vec())
-                .unwrap_or_default(),
+            cwd: wire::Bytes(
+                std::env::current_dir()
+                    .map(|d| d.into_os_string().into_vec())
+                    .unwrap_or_default(),
+            ),
             job,
         };
         let (conn, theirs) = wire::socketpair()?;

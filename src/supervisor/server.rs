@@ -5,7 +5,7 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
 use std::sync::atomic::{AtomicI32, Ordering};
 
-use super::wire::{self, JobRequest, Received, Reply, Request, Status, WireError};
+use super::wire::{self, Bytes, JobRequest, Received, Reply, Request, Status, WireError};
 use crate::error::{Error, Result};
 use crate::sys::child::Child;
 use crate::sys::namespace::Namespaces;
@@ -174,8 +174,8 @@ fn serve_one(data: &[u8], mut fds: Vec<OwnedFd>) -> Option<Job> {
     }
     let conn = fds.remove(0);
     let started = wire::parse::<Request>(data, "request").and_then(|req| {
-        if !req.cwd.is_empty() {
-            let dir = std::path::PathBuf::from(std::ffi::OsString::from_vec(req.cwd));
+        if !req.cwd.0.is_empty() {
+            let dir = std::path::PathBuf::from(std::ffi::OsString::from_vec(req.cwd.0));
             std::env::set_current_dir(&dir).map_err(|e| {
                 Error::Invalid(format!(
                     "the supervisor cannot enter the host's working directory {}: {e}",
@@ -214,9 +214,9 @@ fn serve_one(data: &[u8], mut fds: Vec<OwnedFd>) -> Option<Job> {
 
 /// Fork a process that runs the recipe in a Lua state of its own.
 fn run_recipe(
-    path: Vec<u8>,
+    path: Bytes,
     args: Vec<String>,
-    env: Vec<(Vec<u8>, Vec<u8>)>,
+    env: Vec<(Bytes, Bytes)>,
     stdio: [FdReq; 3],
     fds: &[OwnedFd],
 ) -> Result<Child> {
@@ -226,7 +226,7 @@ fn run_recipe(
         streams[i] = match s {
             FdReq::Inherit => None,
             FdReq::Null => Some(open(b"/dev/null", i > 0)?),
-            FdReq::Path(p) => Some(open(p, i > 0)?),
+            FdReq::Path(p) => Some(open(&p.0, i > 0)?),
             FdReq::Passed(n) => Some(
                 fds.get(*n)
                     .ok_or_else(|| Error::Invalid(format!("recipe stdio {i}: no passed fd {n}")))?
@@ -268,7 +268,7 @@ fn run_recipe(
             for (k, _) in std::env::vars_os() {
                 std::env::remove_var(k);
             }
-            for (k, v) in env {
+            for (Bytes(k), Bytes(v)) in env {
                 if !k.is_empty() && !k.contains(&b'=') && !k.contains(&0) && !v.contains(&0) {
                     std::env::set_var(
                         std::ffi::OsString::from_vec(k),
@@ -276,7 +276,7 @@ fn run_recipe(
                     );
                 }
             }
-            let path = std::ffi::OsString::from_vec(path);
+            let path = std::ffi::OsString::from_vec(path.0);
             let code = match crate::Host::new()
                 .map_err(crate::RunError::from)
                 .and_then(|h| h.run_file(&path, &args))

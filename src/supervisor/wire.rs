@@ -25,7 +25,7 @@ const MAX_FDS: usize = 8;
 pub(crate) struct Request {
     /// The host's working directory now (empty: unknown), which relative
     /// paths of the request are resolved against.
-    pub(crate) cwd: Vec<u8>,
+    pub(crate) cwd: Bytes,
     pub(crate) job: JobRequest,
 }
 
@@ -33,10 +33,10 @@ pub(crate) struct Request {
 pub(crate) enum JobRequest {
     Spawn(Box<SpawnRequest>),
     Recipe {
-        path: Vec<u8>,
+        path: Bytes,
         args: Vec<String>,
         /// The host's environment now: the recipe's.
-        env: Vec<(Vec<u8>, Vec<u8>)>,
+        env: Vec<(Bytes, Bytes)>,
         stdio: [FdReq; 3],
     },
 }
@@ -252,4 +252,68 @@ pub(crate) fn recv(sock: BorrowedFd, max: usize, block: bool) -> Result<Received
 pub(crate) fn parse<'a, T: Deserialize<'a>>(data: &'a [u8], what: &str) -> Result<T> {
     serde_json::from_slice(data)
         .map_err(|e| Error::Invalid(format!("a malformed {what} from the supervisor: {e}")))
+}
+
+/// A byte string (a path, an argument, an environment entry) on the wire:
+/// a JSON string when it is UTF-8, as it nearly always is, else an array
+/// of bytes. Plain `Vec<u8>` would be an array of numbers, four times the
+/// size to send and parse.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Bytes(pub(crate) Vec<u8>);
+
+impl Serialize for Bytes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match std::str::from_utf8(&self.0) {
+            Ok(t) => s.serialize_str(t),
+            Err(_) => s.collect_seq(&self.0),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Bytes, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Bytes;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or an array of bytes")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Bytes, E> {
+                Ok(Bytes(v.as_bytes().to_vec()))
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> std::result::Result<Bytes, E> {
+                Ok(Bytes(v.to_vec()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> std::result::Result<Bytes, A::Error> {
+                let mut v = Vec::new();
+                while let Some(b) = a.next_element::<u8>()? {
+                    v.push(b);
+                }
+                Ok(Bytes(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_strings_cross_as_strings_or_arrays() {
+        for b in [
+            &b"/usr/bin/env"[..],
+            b"",
+            b"caf\xc3\xa9",
+            b"\xff\xfe not utf-8",
+        ] {
+            let j = serde_json::to_string(&Bytes(b.to_vec())).unwrap();
+            assert_eq!(j.starts_with('"'), std::str::from_utf8(b).is_ok(), "{j}");
+            assert_eq!(serde_json::from_str::<Bytes>(&j).unwrap().0, b);
+        }
+    }
 }

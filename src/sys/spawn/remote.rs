@@ -13,12 +13,15 @@ use serde::{Deserialize, Serialize};
 
 use super::{IdMap, JoinTarget, Propagation, Spawn, Stdio};
 use crate::error::{Error, Result};
+use crate::supervisor::wire::Bytes;
 use crate::sys::caps::Caps;
 use crate::sys::cgroup::Limits;
 use crate::sys::idmap::IdRange;
 use crate::sys::landlock::{Rules, Scope};
 use crate::sys::namespace::Namespace;
 use crate::sys::rlimit::Rlimit;
+use crate::sys::seccomp::wire::PolicyWire;
+use crate::sys::seccomp::Policy;
 
 /// Where a standard stream of the remote child goes.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -28,7 +31,7 @@ pub(crate) enum FdReq {
     /// `/dev/null`.
     Null,
     /// A file the supervisor opens.
-    Path(Vec<u8>),
+    Path(Bytes),
     /// The fd at this index among those passed with the request.
     Passed(usize),
 }
@@ -44,7 +47,7 @@ enum MapReq {
 /// Everything of a [`Spawn`] that is plain data.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct SpawnRequest {
-    argv: Vec<Vec<u8>>,
+    argv: Vec<Bytes>,
     namespaces: Vec<String>,
     /// Namespace kind, and a pid or a path.
     join: Vec<(String, Option<i32>, Option<String>)>,
@@ -57,10 +60,10 @@ pub(crate) struct SpawnRequest {
     hostname: Option<String>,
     domainname: Option<String>,
     time_offsets: Option<(i64, i64)>,
-    env: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    env: Vec<(Bytes, Option<Bytes>)>,
     clear_env: bool,
-    cwd: Option<Vec<u8>>,
-    argv0: Option<Vec<u8>>,
+    cwd: Option<Bytes>,
+    argv0: Option<Bytes>,
     pub(crate) stdio: [FdReq; 3],
     init: Option<bool>,
     die_with_parent: bool,
@@ -71,6 +74,7 @@ pub(crate) struct SpawnRequest {
     /// "keep" or "drop", and the mask.
     caps: Option<(bool, u64)>,
     no_new_privs: Option<bool>,
+    seccomp: Option<PolicyWire>,
     rlimits: Vec<(String, u64, u64)>,
     cgroup: Option<(Option<u64>, Option<u64>, Option<f64>)>,
     disable_userns: bool,
@@ -101,12 +105,12 @@ pub(crate) struct Outgoing {
     pub(crate) parent: [Option<File>; 3],
 }
 
-fn bytes(s: &OsString) -> Vec<u8> {
-    s.as_bytes().to_vec()
+fn bytes(s: &OsString) -> Bytes {
+    Bytes(s.as_bytes().to_vec())
 }
 
-fn os(b: Vec<u8>) -> OsString {
-    OsString::from_vec(b)
+fn os(b: Bytes) -> OsString {
+    OsString::from_vec(b.0)
 }
 
 fn map_req(m: &IdMap) -> MapReq {
@@ -162,7 +166,7 @@ pub(crate) fn outgoing_stdio(
                 }
             }
             Stdio::Null => FdReq::Null,
-            Stdio::Path(p) => FdReq::Path(p.as_os_str().as_bytes().to_vec()),
+            Stdio::Path(p) => FdReq::Path(Bytes(p.as_os_str().as_bytes().to_vec())),
             Stdio::Fd(fd) => {
                 // SAFETY: F_GETFD only queries.
                 if unsafe { libc::fcntl(*fd, libc::F_GETFD) } < 0 {
@@ -208,12 +212,6 @@ impl Spawn<'_> {
             return Err(cannot_cross(
                 "setup/before_start (Rust closures)",
                 "do that set-up in a Lua recipe with Supervisor::run_recipe",
-            ));
-        }
-        if self.seccomp.is_some() {
-            return Err(cannot_cross(
-                "a seccomp policy",
-                "use tty_guard, or a Lua recipe (Supervisor::run_recipe) with `seccomp`",
             ));
         }
         if !self.keep_fds.is_empty() {
@@ -285,6 +283,7 @@ impl Spawn<'_> {
                 Caps::Drop(m) => (false, m),
             }),
             no_new_privs: self.no_new_privs,
+            seccomp: self.seccomp.as_ref().map(Policy::to_wire),
             rlimits: self
                 .rlimits
                 .iter()
@@ -366,6 +365,7 @@ impl Spawn<'_> {
             .caps
             .map(|(keep, m)| if keep { Caps::Keep(m) } else { Caps::Drop(m) });
         s.no_new_privs = r.no_new_privs;
+        s.seccomp = r.seccomp.map(Policy::from_wire).transpose()?;
         s.rlimits = r
             .rlimits
             .iter()
