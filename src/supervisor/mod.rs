@@ -51,7 +51,7 @@ pub const HELPER_ENV: &str = "NSRUN_SUPERVISOR_FD";
 const HELLO_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The largest answer or status message.
-const REPLY_MAX: usize = 64 << 10;
+const REPLY_MAX: usize = 16 << 10;
 
 /// A helper process that starts sandboxes for a multi-threaded host.
 /// `Sync`: share it between threads (`Arc<Supervisor>`), every call is
@@ -193,8 +193,9 @@ impl Supervisor {
         if n == 0 {
             return Err(gone(&mut proc_, "did not answer"));
         }
-        match wire::recv(mine.as_fd(), REPLY_MAX, false) {
-            Ok(Received::Message(d, _)) if d == wire::HELLO.as_bytes() => {}
+        let mut d = Vec::new();
+        match wire::recv(mine.as_fd(), &mut d, REPLY_MAX, false) {
+            Ok(Received::Message(_)) if d == wire::HELLO.as_bytes() => {}
             Ok(Received::Message(..)) => {
                 return Err(gone(&mut proc_, "answered in another protocol"))
             }
@@ -291,8 +292,9 @@ impl Supervisor {
         // Only the supervisor holds these now.
         drop(theirs);
         drop(keep);
-        match wire::recv(conn.as_fd(), REPLY_MAX, true)? {
-            Received::Message(d, fds) => match wire::parse::<Reply>(&d, "answer")? {
+        let mut d = Vec::new();
+        match wire::recv(conn.as_fd(), &mut d, REPLY_MAX, true)? {
+            Received::Message(fds) => match wire::parse::<Reply>(&d, "answer")? {
                 Reply::Started { pid, group } => {
                     let pidfd = fds.into_iter().next();
                     Ok(Child::supervised(pid, pidfd, conn, parent, group))
@@ -334,12 +336,13 @@ impl Drop for Supervisor {
 /// (`nohang`) or once it comes: the status, and whether its timeout
 /// killed it.
 pub(crate) fn remote_status(conn: BorrowedFd, nohang: bool) -> Result<Option<(ExitStatus, bool)>> {
-    match wire::recv(conn, REPLY_MAX, !nohang)? {
+    let mut d = Vec::new();
+    match wire::recv(conn, &mut d, REPLY_MAX, !nohang)? {
         Received::Nothing => Ok(None),
         Received::Eof => Err(Error::Child(
             "the supervisor went away before it reported how the process ended".into(),
         )),
-        Received::Message(d, _) => {
+        Received::Message(_) => {
             let st: Status = wire::parse(&d, "status")?;
             Ok(Some((st.exit_status(), st.timed_out)))
         }

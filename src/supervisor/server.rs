@@ -70,6 +70,8 @@ pub(crate) fn serve(fd: RawFd) -> ! {
     }
     let term = handle_term();
     let mut jobs: Vec<Job> = Vec::new();
+    // One buffer for every request: a megabyte made once, not per request.
+    let mut buf = Vec::with_capacity(REQUEST_MAX);
     loop {
         let mut fds = vec![libc::pollfd {
             fd: ctl.as_raw_fd(),
@@ -128,7 +130,7 @@ pub(crate) fn serve(fd: RawFd) -> ! {
             break;
         }
         if fds[0].revents & libc::POLLIN != 0 {
-            if !take_requests(&ctl, &mut jobs) {
+            if !take_requests(&ctl, &mut buf, &mut jobs) {
                 break;
             }
         } else if fds[0].revents & (libc::POLLHUP | libc::POLLERR) != 0 {
@@ -150,13 +152,13 @@ pub(crate) fn serve(fd: RawFd) -> ! {
 
 /// Serve every request waiting on the control socket; false once the host
 /// closed it.
-fn take_requests(ctl: &OwnedFd, jobs: &mut Vec<Job>) -> bool {
+fn take_requests(ctl: &OwnedFd, buf: &mut Vec<u8>, jobs: &mut Vec<Job>) -> bool {
     loop {
-        match wire::recv(ctl.as_fd(), REQUEST_MAX, false) {
+        match wire::recv(ctl.as_fd(), buf, REQUEST_MAX, false) {
             Ok(Received::Nothing) => return true,
             Ok(Received::Eof) => return false,
-            Ok(Received::Message(data, fds)) => {
-                if let Some(job) = serve_one(&data, fds) {
+            Ok(Received::Message(fds)) => {
+                if let Some(job) = serve_one(buf, fds) {
                     jobs.push(job);
                 }
             }

@@ -185,20 +185,28 @@ pub(crate) fn send_bytes(sock: BorrowedFd, data: &[u8], fds: &[RawFd]) -> Result
 
 /// What one receive gave.
 pub(crate) enum Received {
-    /// A message and the fds that came with it.
-    Message(Vec<u8>, Vec<OwnedFd>),
+    /// A message (in the buffer) and the fds that came with it.
+    Message(Vec<OwnedFd>),
     /// The peer closed its end.
     Eof,
     /// Nothing yet (only when not blocking).
     Nothing,
 }
 
-/// Receive one message of at most `max` bytes.
-pub(crate) fn recv(sock: BorrowedFd, max: usize, block: bool) -> Result<Received> {
-    let mut data = vec![0u8; max];
+/// Receive one message of at most `max` bytes into `data` (its old
+/// contents are dropped; its memory is reused, never zeroed).
+pub(crate) fn recv(
+    sock: BorrowedFd,
+    data: &mut Vec<u8>,
+    max: usize,
+    block: bool,
+) -> Result<Received> {
+    data.clear();
+    data.reserve(max);
+    let room = data.spare_capacity_mut();
     let mut iov = libc::iovec {
-        iov_base: data.as_mut_ptr().cast(),
-        iov_len: data.len(),
+        iov_base: room.as_mut_ptr().cast(),
+        iov_len: room.len(),
     };
     let mut cbuf = [0u64; 16];
     // SAFETY: a zeroed msghdr is valid; fields are filled below.
@@ -244,8 +252,9 @@ pub(crate) fn recv(sock: BorrowedFd, max: usize, block: bool) -> Result<Received
     if n == 0 && fds.is_empty() {
         return Ok(Received::Eof);
     }
-    data.truncate(n);
-    Ok(Received::Message(data, fds))
+    // SAFETY: the kernel wrote n bytes into the spare capacity.
+    unsafe { data.set_len(n) };
+    Ok(Received::Message(fds))
 }
 
 /// Parse a JSON message.
