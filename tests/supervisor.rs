@@ -281,12 +281,40 @@ fn dropping_the_supervisor_ends_its_jobs() {
         pids.push(c.pid());
         kids.push(c);
     }
+    // Its workers too.
+    pids.extend(tree(helper));
+    assert!(pids.len() > 4, "{pids:?}");
     drop(sup);
     assert_eq!(wait_gone(&pids, Duration::from_secs(10)), Vec::<i32>::new());
     for mut k in kids {
         // The status came before the supervisor left.
         assert_eq!(k.wait().unwrap().signal, Some(libc::SIGKILL));
     }
+}
+
+#[test]
+fn a_killed_supervisor_is_an_error_not_a_hang() {
+    let sup = supervisor();
+    let mut kids: Vec<_> = (0..4)
+        .map(|_| sup.spawn(Spawn::new(["/bin/sleep", "100"])).unwrap())
+        .collect();
+    let mut pids = tree(sup.pid());
+    pids.extend(kids.iter().map(|k| k.pid()));
+    // SAFETY: killing the helper this test started.
+    unsafe { libc::kill(sup.pid(), libc::SIGKILL) };
+    for k in kids.iter_mut() {
+        match k.wait() {
+            // A worker that saw its parent die still reports its job's end.
+            Ok(st) => assert!(st.signal.is_some(), "{st:?}"),
+            Err(e) => assert!(e.to_string().contains("supervisor went away"), "{e}"),
+        }
+    }
+    assert_eq!(wait_gone(&pids, Duration::from_secs(10)), Vec::<i32>::new());
+    let e = sup
+        .spawn(Spawn::new(["/bin/true"]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("is gone"), "{e}");
 }
 
 // ---------------------------------------------------------------------------

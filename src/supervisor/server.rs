@@ -16,6 +16,9 @@ use crate::sys::spawn::Spawn;
 /// The largest request (a spawn with a long environment fits easily).
 const REQUEST_MAX: usize = 1 << 20;
 
+/// The most processes serving requests at once.
+const MAX_WORKERS: usize = 8;
+
 /// A started job: its handle and the connection its status goes to.
 struct Job {
     child: Child,
@@ -68,6 +71,7 @@ pub(crate) fn serve(fd: RawFd) -> ! {
     if wire::send_bytes(ctl.as_fd(), wire::HELLO.as_bytes(), &[]).is_err() {
         std::process::exit(1);
     }
+    let workers = start_workers();
     let term = handle_term();
     let mut jobs: Vec<Job> = Vec::new();
     // One buffer for every request: a megabyte made once, not per request.
@@ -147,7 +151,49 @@ pub(crate) fn serve(fd: RawFd) -> ! {
             let _ = wire::send(j.conn.as_fd(), &Status::new(st, j.child.timed_out()), &[]);
         }
     }
+    // Workers saw the same end of file; a SIGTERM covers one that did not.
+    for w in workers {
+        // SAFETY: signalling and reaping our own child.
+        unsafe {
+            libc::kill(w, libc::SIGTERM);
+            libc::waitpid(w, std::ptr::null_mut(), 0);
+        }
+    }
     std::process::exit(0)
+}
+
+/// Fork a worker per further core, each serving the same control socket
+/// with a poll loop of its own (a request goes to whichever receives it
+/// first): a spawn keeps its worker waiting until the program has
+/// started, and meanwhile another worker starts the next one. Each is a
+/// copy of this fresh, single-threaded helper, never of the host. The
+/// pids of the workers, in the first process; none in a worker.
+fn start_workers() -> Vec<i32> {
+    let n = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_WORKERS);
+    // SAFETY: getpid has no preconditions.
+    let main = unsafe { libc::getpid() };
+    let mut pids = Vec::new();
+    for _ in 1..n {
+        // SAFETY: this process has one thread; the child goes on with the
+        // same loop and leaves through exit.
+        match unsafe { libc::fork() } {
+            0 => {
+                // SAFETY: our own process.
+                unsafe {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0);
+                    if libc::getppid() != main {
+                        libc::_exit(0);
+                    }
+                }
+                return Vec::new();
+            }
+            pid if pid > 0 => pids.push(pid),
+            _ => break,
+        }
+    }
+    pids
 }
 
 /// Serve every request waiting on the control socket; false once the host
