@@ -166,6 +166,7 @@ fn try_wait_exit_fd_and_kill() {
         .spawn(Spawn::new(["/bin/sh", "-c", "sleep 0.3; exit 3"]))
         .unwrap();
     assert_eq!(c.try_wait().unwrap(), None, "still running");
+    assert!(c.pidfd().is_some(), "a pidfd came back");
     let mut p = libc::pollfd {
         fd: c.exit_fd().expect("an exit fd").as_raw_fd(),
         events: libc::POLLIN,
@@ -175,7 +176,15 @@ fn try_wait_exit_fd_and_kill() {
     let n = unsafe { libc::poll(&mut p, 1, 10_000) };
     assert_eq!(n, 1, "the exit fd becomes readable");
     assert_eq!(c.try_wait().unwrap().and_then(|s| s.code), Some(3));
-    assert!(c.pidfd().is_some(), "a pidfd came back");
+    // Ended: its fds are closed, and AsFd reads as ready at once.
+    assert!(c.exit_fd().is_none());
+    let mut p = libc::pollfd {
+        fd: c.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    assert_eq!(unsafe { libc::poll(&mut p, 1, 0) }, 1);
 
     let mut c = sup.spawn(Spawn::new(["/bin/sleep", "100"])).unwrap();
     c.kill(libc::SIGKILL).unwrap();

@@ -411,6 +411,8 @@ impl Child {
             };
             self.status = Some(st);
             self.remote_timed_out = timed_out;
+            self.pidfd.take();
+            self.remote.take();
             return Ok(Some(st));
         }
         let Some(mut st) = process::wait(self.pid, nohang)? else {
@@ -441,8 +443,9 @@ impl Child {
         if let Some(d) = &self.deadline {
             d.mark_reaped();
         }
-        // The pidfd stays open: it reads as ready from now on, for whoever
-        // polls it (AsFd).
+        // Not held past the reaping: a recipe may keep thousands of ended
+        // handles. AsFd gives an fd that is always ready instead.
+        self.pidfd.take();
         if let Some(mut cg) = self.cgroup.take() {
             self.cgroup_stats = Some(cg.stats());
             // Anything still in it (a daemon the program left) goes too.
@@ -545,6 +548,8 @@ impl Child {
     /// status to give: the pidfd of a child this process started, the
     /// connection to the supervisor for one it started. For an event loop
     /// (tokio's `AsyncFd`, poll): wait for readable, then `try_wait`.
+    /// `None` once the status is in (both are closed then), and without
+    /// a pidfd (a kernel before 5.3).
     pub fn exit_fd(&self) -> Option<BorrowedFd<'_>> {
         self.remote
             .as_ref()
@@ -553,8 +558,8 @@ impl Child {
     }
 }
 
-/// [`Child::exit_fd`]; a child without one (a `--plan` stand-in, an
-/// observer, a kernel without pidfds) gives an fd that always reads as
+/// [`Child::exit_fd`]; a child without one (reaped already, a `--plan`
+/// stand-in, an observer, a kernel without pidfds) gives an fd that always reads as
 /// ready, so a loop waiting on it goes on to `try_wait` at once.
 impl AsFd for Child {
     fn as_fd(&self) -> BorrowedFd<'_> {
