@@ -67,6 +67,23 @@ impl Child {
     /// then [`Child::try_wait`]. A timeout is kept as [`Child::wait`]
     /// keeps it. Unlike `wait` it does not pass on signals that reach this
     /// process, and it leaves stdin open.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// // A current-thread runtime starts no thread: a direct spawn works.
+    /// let rt = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
+    /// rt.block_on(async {
+    ///     let mut quick = nsrun::Spawn::new(["/bin/sh", "-c", "exit 7"]).spawn()?;
+    ///     let mut slow = nsrun::Spawn::new(["/bin/sleep", "10"])
+    ///         .timeout(Duration::from_millis(200))
+    ///         .spawn()?;
+    ///     assert_eq!(quick.wait_async().await?.code, Some(7));
+    ///     assert_eq!(slow.wait_async().await?.signal, Some(libc::SIGKILL));
+    ///     assert!(slow.timed_out());
+    ///     Ok::<(), nsrun::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn wait_async(&mut self) -> Result<ExitStatus> {
         if let Some(st) = self.try_wait()? {
             return Ok(st);
