@@ -710,3 +710,50 @@ fn arguments_need_not_be_utf8() {
     let (_, out, _) = c.output().unwrap();
     assert_eq!(out, b"caf\xe9 \xff\n");
 }
+
+/// CPU time (user + system) the supervisor and its workers used so far.
+fn supervisor_cpu(pid: i32) -> Duration {
+    let ticks: u64 = tree(pid)
+        .into_iter()
+        .filter_map(|p| {
+            let s = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+            let (head, rest) = s.rsplit_once(')')?;
+            head.ends_with("(nsrun-super").then(|| {
+                rest.split_whitespace()
+                    .skip(11)
+                    .take(2)
+                    .filter_map(|x| x.parse::<u64>().ok())
+                    .sum::<u64>()
+            })
+        })
+        .sum();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_millis(ticks * 1000 / hz)
+}
+
+#[test]
+fn ended_jobs_leave_the_supervisor_idle() {
+    let sup = supervisor();
+    // Handles kept and not waited for: the host holds its copies of their
+    // pidfds after the supervisor reaped them and closed its own.
+    let mut held = Vec::new();
+    for _ in 0..6 {
+        held.push(sup.spawn(Spawn::new(["/bin/true"])).unwrap());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let before = supervisor_cpu(sup.pid());
+    let mut slow: Vec<_> = (0..4)
+        .map(|_| sup.spawn(Spawn::new(["/bin/sleep", "1"])).unwrap())
+        .collect();
+    for c in slow.iter_mut() {
+        assert!(c.wait().unwrap().success());
+    }
+    let used = supervisor_cpu(sup.pid()) - before;
+    // Waiting is sleeping: a loop woken by a stale, always-ready entry
+    // would burn the whole second.
+    assert!(used < Duration::from_millis(300), "the supervisor used {used:?}");
+    for mut c in held {
+        assert!(c.wait().unwrap().success());
+    }
+}

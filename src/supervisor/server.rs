@@ -23,6 +23,11 @@ const MAX_WORKERS: usize = 8;
 struct Job {
     child: Child,
     conn: OwnedFd,
+    /// A copy of its pidfd in the epoll set. Taken out explicitly when the
+    /// job ends: an epoll entry lives as long as the open file, which the
+    /// host's copy of the pidfd keeps open, and a stale, always-ready
+    /// entry under a reused fd number would spin the loop.
+    watch: Option<OwnedFd>,
 }
 
 /// The write end of the pipe SIGTERM wakes the loop with, and the pid it
@@ -73,27 +78,17 @@ pub(crate) fn serve(fd: RawFd) -> ! {
     }
     let workers = start_workers();
     let term = handle_term();
+    let ep = match Epoll::new(&ctl, term.as_ref()) {
+        Ok(ep) => ep,
+        Err(_) => std::process::exit(1),
+    };
     let mut jobs: Vec<Job> = Vec::new();
     // One buffer for every request: a megabyte made once, not per request.
     let mut buf = Vec::with_capacity(REQUEST_MAX);
-    loop {
-        let mut fds = vec![libc::pollfd {
-            fd: ctl.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        fds.push(libc::pollfd {
-            fd: term.as_ref().map_or(-1, |t| t.as_raw_fd()),
-            events: libc::POLLIN,
-            revents: 0,
-        });
+    let mut events = [libc::epoll_event { events: 0, u64: 0 }; 64];
+    'serve: loop {
         let mut timeout = -1;
         for j in &jobs {
-            fds.push(libc::pollfd {
-                fd: j.child.exit_fd().map_or(-1, |f| f.as_raw_fd()),
-                events: libc::POLLIN,
-                revents: 0,
-            });
             let t = match (j.child.exit_fd(), j.child.deadline()) {
                 // No pidfd (a kernel before 5.3): look now and then.
                 (None, _) => 50,
@@ -104,41 +99,77 @@ pub(crate) fn serve(fd: RawFd) -> ! {
                 timeout = t;
             }
         }
-        // SAFETY: fds is a valid pollfd array.
-        let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as _, timeout) };
-        if rc < 0 && nix::errno::Errno::last() != nix::errno::Errno::EINTR {
+        // SAFETY: events is a valid array of that many entries.
+        let n = unsafe {
+            libc::epoll_wait(
+                ep.fd.as_raw_fd(),
+                events.as_mut_ptr(),
+                events.len() as _,
+                timeout,
+            )
+        };
+        if n < 0 && nix::errno::Errno::last() != nix::errno::Errno::EINTR {
             break;
         }
-        // Ended jobs first: a finished pidfd is not polled again.
+        let ready = &events[..n.max(0) as usize];
+        // Ended jobs first: a reaped job's pidfd is closed (which takes it
+        // out of the epoll set) before its number can come back.
         let mut left = Vec::with_capacity(jobs.len());
-        for (mut j, p) in jobs.drain(..).zip(&fds[2..]) {
-            let ready =
-                p.revents != 0 || p.fd < 0 || j.child.deadline().is_some_and(|d| d.passed());
-            if ready {
-                match j.child.try_wait() {
-                    Ok(None) => {}
-                    Ok(Some(st)) => {
-                        let s = Status::new(st, j.child.timed_out());
-                        // A host that dropped the handle no longer listens.
-                        let _ = wire::send(j.conn.as_fd(), &s, &[]);
+        for mut j in jobs.drain(..) {
+            let due = match &j.watch {
+                Some(w) => ready.iter().any(|e| e.u64 == w.as_raw_fd() as u64),
+                None => true,
+            } || j.child.deadline().is_some_and(|d| d.passed());
+            if due {
+                let st = match j.child.try_wait() {
+                    Ok(None) => {
+                        left.push(j);
                         continue;
                     }
+                    Ok(Some(st)) => Some(st),
                     // Its host learns it from the connection's end of file.
-                    Err(_) => continue,
+                    Err(_) => None,
+                };
+                if let Some(w) = j.watch.take() {
+                    ep.del(w.as_raw_fd());
                 }
+                if let Some(st) = st {
+                    let s = Status::new(st, j.child.timed_out());
+                    // A host that dropped the handle no longer listens.
+                    let _ = wire::send(j.conn.as_fd(), &s, &[]);
+                }
+                continue;
             }
             left.push(j);
         }
         jobs = left;
-        if fds[1].revents != 0 {
-            break;
-        }
-        if fds[0].revents & libc::POLLIN != 0 {
-            if !take_requests(&ctl, &mut buf, &mut jobs) {
-                break;
+        for e in ready {
+            match e.u64 {
+                TERM => break 'serve,
+                // One request per wake-up: the next one wakes an idle
+                // worker, or this one again once it is back here.
+                CTL => match wire::recv(ctl.as_fd(), &mut buf, REQUEST_MAX, false) {
+                    Ok(Received::Nothing) => {}
+                    Ok(Received::Eof) => break 'serve,
+                    Ok(Received::Message(fds)) => {
+                        if let Some(mut job) = serve_one(&buf, fds) {
+                            job.watch = job
+                                .child
+                                .exit_fd()
+                                .and_then(|f| f.try_clone_to_owned().ok())
+                                .filter(|w| {
+                                    let fd = w.as_raw_fd();
+                                    ep.add(fd, libc::EPOLLIN as u32, fd as u64)
+                                });
+                            jobs.push(job);
+                        }
+                    }
+                    // A request too large: its sender gets EOF on its
+                    // connection.
+                    Err(_) => {}
+                },
+                _ => {}
             }
-        } else if fds[0].revents & (libc::POLLHUP | libc::POLLERR) != 0 {
-            break;
         }
     }
     // The host is gone: nothing it started may outlive it.
@@ -196,21 +227,52 @@ fn start_workers() -> Vec<i32> {
     pids
 }
 
-/// Serve every request waiting on the control socket; false once the host
-/// closed it.
-fn take_requests(ctl: &OwnedFd, buf: &mut Vec<u8>, jobs: &mut Vec<Job>) -> bool {
-    loop {
-        match wire::recv(ctl.as_fd(), buf, REQUEST_MAX, false) {
-            Ok(Received::Nothing) => return true,
-            Ok(Received::Eof) => return false,
-            Ok(Received::Message(fds)) => {
-                if let Some(job) = serve_one(buf, fds) {
-                    jobs.push(job);
-                }
-            }
-            // A request too large: its sender gets EOF on its connection.
-            Err(_) => return true,
+/// Tokens of the epoll set that are not a job's exit fd.
+const CTL: u64 = u64::MAX;
+const TERM: u64 = u64::MAX - 1;
+
+/// The loop's epoll set: the control socket (exclusive: a request wakes
+/// one idle worker, not all of them), the SIGTERM pipe, the jobs' pidfds.
+struct Epoll {
+    fd: OwnedFd,
+}
+
+impl Epoll {
+    fn new(ctl: &OwnedFd, term: Option<&OwnedFd>) -> Result<Epoll> {
+        // SAFETY: epoll_create1 returns a new fd or -1.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        let fd = nix::errno::Errno::result(fd).map_err(|e| Error::sys("epoll_create1", e))?;
+        // SAFETY: a fresh fd of ours.
+        let ep = Epoll {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        };
+        let excl = (libc::EPOLLIN | libc::EPOLLEXCLUSIVE) as u32;
+        if !ep.add(ctl.as_raw_fd(), excl, CTL) {
+            // Before Linux 4.5: every worker wakes for every request.
+            ep.add(ctl.as_raw_fd(), libc::EPOLLIN as u32, CTL);
         }
+        if let Some(t) = term {
+            ep.add(t.as_raw_fd(), libc::EPOLLIN as u32, TERM);
+        }
+        Ok(ep)
+    }
+
+    fn del(&self, fd: RawFd) {
+        // SAFETY: removing an fd of ours; the event is ignored.
+        unsafe {
+            libc::epoll_ctl(
+                self.fd.as_raw_fd(),
+                libc::EPOLL_CTL_DEL,
+                fd,
+                std::ptr::null_mut(),
+            )
+        };
+    }
+
+    fn add(&self, fd: RawFd, events: u32, token: u64) -> bool {
+        let mut e = libc::epoll_event { events, u64: token };
+        // SAFETY: a valid event for an open fd.
+        unsafe { libc::epoll_ctl(self.fd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut e) == 0 }
     }
 }
 
@@ -251,7 +313,11 @@ fn serve_one(data: &[u8], mut fds: Vec<OwnedFd>) -> Option<Job> {
             };
             let pidfd: Vec<RawFd> = child.pidfd().map(|f| f.as_raw_fd()).into_iter().collect();
             let _ = wire::send(conn.as_fd(), &reply, &pidfd);
-            Some(Job { child, conn })
+            Some(Job {
+                child,
+                conn,
+                watch: None,
+            })
         }
         Err(e) => {
             let _ = wire::send(conn.as_fd(), &Reply::Failed(WireError::from(&e)), &[]);
