@@ -752,7 +752,10 @@ fn ended_jobs_leave_the_supervisor_idle() {
     let used = supervisor_cpu(sup.pid()) - before;
     // Waiting is sleeping: a loop woken by a stale, always-ready entry
     // would burn the whole second.
-    assert!(used < Duration::from_millis(300), "the supervisor used {used:?}");
+    assert!(
+        used < Duration::from_millis(300),
+        "the supervisor used {used:?}"
+    );
     for mut c in held {
         assert!(c.wait().unwrap().success());
     }
