@@ -9,7 +9,9 @@
 //! thread sends it a request (a [`Spawn`] as plain data, or a Lua recipe
 //! to run) over a unix socket, with the stdio fds passed by `SCM_RIGHTS`;
 //! it forks the job, answers with the pid and a pidfd, reaps the job and
-//! sends back its exit status on the request's own connection.
+//! sends back its exit status on the request's own connection. It forks a
+//! worker per further core (copies of itself, single-threaded too), so a
+//! start that is under way does not hold up the next.
 //!
 //! The helper is one of two binaries:
 //! - the program itself ([`Supervisor::start`], which executes

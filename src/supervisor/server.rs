@@ -1,5 +1,5 @@
-//! The helper's side: one thread, one poll loop over the control socket
-//! and the pidfds of the jobs it started.
+//! The helper's side: one thread, one epoll loop over the control socket
+//! and the pidfds of the jobs it started; the same in each worker.
 
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
@@ -194,8 +194,7 @@ pub(crate) fn serve(fd: RawFd) -> ! {
 }
 
 /// Fork a worker per further core, each serving the same control socket
-/// with a poll loop of its own (a request goes to whichever receives it
-/// first): a spawn keeps its worker waiting until the program has
+/// with a loop of its own (a request wakes one idle worker): a spawn keeps its worker waiting until the program has
 /// started, and meanwhile another worker starts the next one. Each is a
 /// copy of this fresh, single-threaded helper, never of the host. The
 /// pids of the workers, in the first process; none in a worker.
