@@ -153,14 +153,14 @@ pub(crate) fn send_bytes(sock: BorrowedFd, data: &[u8], fds: &[RawFd]) -> Result
         // SAFETY: CMSG_SPACE is a pure computation.
         let space = unsafe { libc::CMSG_SPACE(bytes as u32) } as usize;
         msg.msg_control = cbuf.as_mut_ptr().cast();
-        msg.msg_controllen = space;
+        msg.msg_controllen = space as _;
         // SAFETY: the control buffer holds `space` bytes (at most 8 fds
         // need 48), and CMSG_FIRSTHDR points into it.
         unsafe {
             let c = libc::CMSG_FIRSTHDR(&msg);
             (*c).cmsg_level = libc::SOL_SOCKET;
             (*c).cmsg_type = libc::SCM_RIGHTS;
-            (*c).cmsg_len = libc::CMSG_LEN(bytes as u32) as usize;
+            (*c).cmsg_len = libc::CMSG_LEN(bytes as u32) as _;
             std::ptr::copy_nonoverlapping(fds.as_ptr().cast::<u8>(), libc::CMSG_DATA(c), bytes);
         }
     }
@@ -214,7 +214,7 @@ pub(crate) fn recv(
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&cbuf);
+    msg.msg_controllen = std::mem::size_of_val(&cbuf) as _;
     let flags = libc::MSG_CMSG_CLOEXEC | if block { 0 } else { libc::MSG_DONTWAIT };
     let n = loop {
         // SAFETY: msg points at live buffers.
