@@ -232,6 +232,9 @@ else
   echo "note: needs root and iperf3 (apt install iperf3 passt slirp4netns): rows skipped"
 fi
 
+section "the Supervisor (issue 18): spawn latency direct vs through it, jobs/s for 1-32 callers"
+"$SCRIPTS/bench_supervisor.sh" 2000 || echo "note: bench_supervisor.sh failed"
+
 section "targets (issues 2, 3, 4), from the tables above"
 # Every target in one table: value, limit, met or not.
 python3 - <<'PY'

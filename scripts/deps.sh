@@ -12,10 +12,11 @@ cd "$(dirname "$0")/.."
 # drives the escape tests; strace watches that --plan performs nothing;
 # cc (and the C library's headers) builds the
 # bundled Lua; pasta and slirp4netns are what net = "pasta" runs, iperf3
-# what scripts/bench_usernet.sh measures them with.
+# what scripts/bench_usernet.sh measures them with; busybox(-static) is the
+# root file system of the OCI tests' bundles.
 tools="setpriv:util-linux unshare:util-linux nsenter:util-linux mount:mount umount:mount
   newuidmap:uidmap newgidmap:uidmap ip:iproute2 uptime:procps perl:perl-base strace:strace
-  cc:gcc pasta:passt slirp4netns:slirp4netns iperf3:iperf3"
+  cc:gcc pasta:passt slirp4netns:slirp4netns iperf3:iperf3 busybox:busybox-static"
 
 # The PATH the tests give nsrun, after the caller's.
 search="$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

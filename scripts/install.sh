@@ -24,9 +24,29 @@ have_musl_target() {
   timeout 300 rustup target add "$musl" >&2
 }
 
+# Where cargo install puts the binary: --root DIR, else CARGO_INSTALL_ROOT,
+# else CARGO_HOME, else ~/.cargo.
+bindir="${CARGO_INSTALL_ROOT:-${CARGO_HOME:-$HOME/.cargo}}/bin"
+prev=""
+for a in "$@"; do
+  case "$a" in --root=*) bindir="${a#--root=}/bin" ;; esac
+  [ "$prev" = "--root" ] && bindir="$a/bin"
+  prev=$a
+done
+
+# nsrun-oci: the OCI runtime's name (nsrun dispatches on it), since engines
+# take a runtime as the path to one binary. (A `bwrap` link would shadow
+# bubblewrap: make it by hand where that is wanted.)
+link_oci() {
+  ln -sf nsrun "$bindir/nsrun-oci"
+  echo "install.sh: $bindir/nsrun-oci -> nsrun" >&2
+}
+
 if command -v musl-gcc >/dev/null && have_musl_target; then
   echo "install.sh: static musl build ($musl)" >&2
-  exec cargo install --locked --path . --target "$musl" "$@"
+  cargo install --locked --path . --target "$musl" "$@"
+  link_oci
+  exit 0
 fi
 
 if ! command -v musl-gcc >/dev/null; then
@@ -39,4 +59,5 @@ echo "install.sh: $why: static glibc build ($host), which starts ~0.7 ms slower 
 # Packed relocations: the static PIE relocates itself reading 2 KiB, not
 # 128 (binutils 2.38 and glibc 2.36 or later).
 RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs" \
-  exec cargo install --locked --path . --target "$host" "$@"
+  cargo install --locked --path . --target "$host" "$@"
+link_oci

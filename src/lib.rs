@@ -9,6 +9,7 @@ mod host;
 // The prompt needs rustyline, a dependency only the command line has.
 #[cfg(feature = "cli")]
 mod repl;
+pub mod supervisor;
 pub mod sys;
 
 /// The keys `ns.spawn`/`ns.run` take, for tools that generate option
@@ -20,6 +21,7 @@ pub use error::{Error, Result};
 pub use host::{Host, RunError};
 /// The mlua crate nsrun is built on, so embedders use the same version.
 pub use mlua;
+pub use supervisor::Supervisor;
 pub use sys::caps::Caps;
 pub use sys::cgroup::{Cgroup, Limits as CgroupLimits, Stats as CgroupStats};
 pub use sys::child::Child;

@@ -184,6 +184,8 @@ mod heap {
 #[unsafe(no_mangle)]
 extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
     start();
+    // Started as a Supervisor's helper (issue 18): serve, never return.
+    nsrun::Supervisor::serve_if_helper();
     // From main's own arguments: std::env::args is filled by std's start-up,
     // or on glibc by an init hook that musl does not have.
     let args: Vec<std::ffi::OsString> = (0..argc.max(0) as usize)

@@ -267,6 +267,12 @@ function M.spawn_options(config, bundle, extra)
   for _, k in ipairs { "intelRdt", "mountLabel" } do
     if linux[k] ~= nil then fail("linux.%s is not supported on this host", k) end
   end
+  local hooks = config.hooks or {}
+  for _, k in ipairs { "createContainer", "startContainer" } do
+    if hooks[k] and #hooks[k] > 0 then
+      fail("hooks.%s (run inside the container) is not supported by this nsrun yet", k)
+    end
+  end
   if p.apparmorProfile or p.selinuxLabel then
     fail("process.%s: neither AppArmor nor SELinux is enabled on this host",
       p.apparmorProfile and "apparmorProfile" or "selinuxLabel")

@@ -558,6 +558,20 @@ function Root:overlay(path, opts) end
 ---@param opts? {rec?: boolean}
 function Root:remount_ro(path, opts) end
 
+---Mount a file system of any type on `path` inside the root (a directory, made if missing):
+---`options` as mount(8) takes them; `ro nosuid nodev noexec noatime strictatime nodiratime
+---nosymfollow` are the mount's attributes, the rest (`mode=620`, `newinstance`, `gid=5`) the file
+---system's parameters (what an OCI bundle's devpts or cgroup2 mount needs).
+---@param path string
+---@param opts {type: string, source?: string, options?: string[]}
+function Root:mount(path, opts) end
+
+---Cover `path` inside the root with an empty read-only file or directory, whichever it is
+---(OCI's maskedPaths). Returns false when nothing is there.
+---@param path string
+---@return boolean
+function Root:mask(path) end
+
 ------------------------------------------------------------------------
 -- The module
 ------------------------------------------------------------------------
@@ -731,6 +745,11 @@ function ns.read_file(path) end
 ---@param path string
 ---@return string[] names
 function ns.readdir(path) end
+
+---Make a FIFO (named pipe) at `path` (mode default "0600"; what a `gate` waits on).
+---@param path string
+---@param mode? string octal, e.g. "0600"
+function ns.mkfifo(path, mode) end
 
 ---The working directory, as the kernel knows it (`$PWD` may be unset or stale).
 ---@return string dir

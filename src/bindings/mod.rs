@@ -401,7 +401,9 @@ pub(crate) fn shipped_helpers(lua: &Lua) -> mlua::Result<mlua::Table> {
     t.set(
         "open_gate",
         lua.create_function(|_, path: String| {
-            if crate::sys::ops::record(|| format!("open({path:?}, O_WRONLY|O_NONBLOCK) and write 1 byte")) {
+            if crate::sys::ops::record(|| {
+                format!("open({path:?}, O_WRONLY|O_NONBLOCK) and write 1 byte")
+            }) {
                 return Ok((true, None));
             }
             use std::io::Write;
@@ -413,9 +415,10 @@ pub(crate) fn shipped_helpers(lua: &Lua) -> mlua::Result<mlua::Table> {
                 .and_then(|mut f| f.write_all(b"0"));
             Ok(match r {
                 Ok(()) => (true, None),
-                Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
-                    (false, Some("nothing waits at the gate (the process is gone)".to_string()))
-                }
+                Err(e) if e.raw_os_error() == Some(libc::ENXIO) => (
+                    false,
+                    Some("nothing waits at the gate (the process is gone)".to_string()),
+                ),
                 Err(e) => (false, Some(format!("{path}: {e}"))),
             })
         })?,

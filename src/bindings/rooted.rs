@@ -177,15 +177,20 @@ fn methods(lua: &Lua) -> mlua::Result<Table> {
     })?;
     super::add(lua, &m, "mount", |_, a| {
         let path = a.path_str(2)?;
-        let t = a
-            .opt_table(3)?
-            .ok_or_else(|| a.bad(3, "options expected: {type = \"devpts\", source =, options = {…}}"))?;
+        let t = a.opt_table(3)?.ok_or_else(|| {
+            a.bad(
+                3,
+                "options expected: {type = \"devpts\", source =, options = {…}}",
+            )
+        })?;
         check_keys(&t, "mount", &["type", "source", "options"])?;
         let fstype = super::args::opt_str(&t, "mount", "type")?
             .ok_or_else(|| a.fail("mount: option 'type' is required (the file system type)"))?;
         let source = super::args::opt_str(&t, "mount", "source")?;
         let options = list(&t, "mount", "options")?;
-        with(a, |r| Ok(r.mount_fs(&path, &fstype, source.as_deref(), &options)?))
+        with(a, |r| {
+            Ok(r.mount_fs(&path, &fstype, source.as_deref(), &options)?)
+        })
     })?;
     super::add(lua, &m, "mask", |_, a| {
         let path = a.path_str(2)?;

@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
 use nix::errno::Errno;
@@ -55,6 +55,11 @@ pub struct Child {
     /// With `tty` and no terminal of ours to relay to: the master end of
     /// its terminal, to read what it shows and type to it.
     pub tty: Option<File>,
+    /// Started by a [`Supervisor`](crate::Supervisor), which reaps it: its
+    /// status arrives on this connection instead of from waitpid.
+    remote: Option<OwnedFd>,
+    /// The supervisor killed it at its timeout.
+    remote_timed_out: bool,
 }
 
 /// At most this much is read from a pipe once its process is gone or
@@ -151,6 +156,8 @@ impl Child {
             tty_master: None,
             relay: false,
             tty: None,
+            remote: None,
+            remote_timed_out: false,
         }
     }
 
@@ -183,6 +190,8 @@ impl Child {
             tty_master: None,
             relay: false,
             tty: None,
+            remote: None,
+            remote_timed_out: false,
         }
     }
 
@@ -207,6 +216,8 @@ impl Child {
             tty_master: None,
             relay: false,
             tty: None,
+            remote: None,
+            remote_timed_out: false,
         }
     }
 
@@ -268,7 +279,7 @@ impl Child {
 
     /// Whether the timeout killed it.
     pub fn timed_out(&self) -> bool {
-        self.deadline.as_ref().is_some_and(|d| d.expired())
+        self.remote_timed_out || self.deadline.as_ref().is_some_and(|d| d.expired())
     }
 
     /// The status, once known.
@@ -289,6 +300,11 @@ impl Child {
         // A planned child "ended" at once; the signal still goes in the plan.
         if self.status.is_some() && self.pid != ops::PLANNED_PID {
             return Ok(());
+        }
+        if let (Some(pidfd), false, true) = (&self.pidfd, self.group, self.remote.is_some()) {
+            // Not our child: its pid may be reused once the supervisor has
+            // reaped it, its pidfd never is.
+            return crate::supervisor::pidfd_kill(pidfd.as_fd(), sig, self.pid);
         }
         let target = if self.group { -self.pid } else { self.pid };
         match process::kill(target, sig) {
@@ -379,7 +395,8 @@ impl Child {
                     revents: 0,
                 };
                 let mut fds = vec![pollin(sfd.as_raw_fd())];
-                if let (Some(p), None) = (&self.pidfd, self.status) {
+                if let (Some(p), None) = (self.remote.as_ref().or(self.pidfd.as_ref()), self.status)
+                {
                     fds.push(pollin(p.as_raw_fd()));
                 } else if self.status.is_none() {
                     // Without a pidfd, look again now and then.
@@ -446,6 +463,17 @@ impl Child {
         if let Some(st) = self.status {
             return Ok(Some(st));
         }
+        if let Some(conn) = &self.remote {
+            let Some((st, timed_out)) = crate::supervisor::remote_status(conn.as_fd(), nohang)?
+            else {
+                return Ok(None);
+            };
+            self.status = Some(st);
+            self.remote_timed_out = timed_out;
+            self.pidfd.take();
+            self.remote.take();
+            return Ok(Some(st));
+        }
         let Some(mut st) = process::wait(self.pid, nohang)? else {
             return Ok(None);
         };
@@ -474,6 +502,8 @@ impl Child {
         if let Some(d) = &self.deadline {
             d.mark_reaped();
         }
+        // Not held past the reaping: a recipe may keep thousands of ended
+        // handles. AsFd gives an fd that is always ready instead.
         self.pidfd.take();
         // The network outlives the program by nothing.
         self.usernet.take();
@@ -536,10 +566,90 @@ impl Drop for Child {
             return;
         }
         // Reap it if it already ended, so no zombie stays for long.
-        if self.status.is_none() && !self.observer && self.pid != ops::PLANNED_PID {
+        if self.status.is_none()
+            && !self.observer
+            && self.remote.is_none()
+            && self.pid != ops::PLANNED_PID
+        {
             let _ = process::wait(self.pid, true);
         }
     }
+}
+
+impl Child {
+    /// The handle of a process a supervisor started and reaps: `conn`
+    /// brings its status, `pidfd` (a non-child's) lets us signal it.
+    pub(crate) fn supervised(
+        pid: i32,
+        pidfd: Option<OwnedFd>,
+        conn: OwnedFd,
+        stdio: [Option<File>; 3],
+        group: bool,
+    ) -> Child {
+        let [stdin, stdout, stderr] = stdio;
+        let mut c = Child::from_pid(pid);
+        c.pidfd = pidfd;
+        c.remote = Some(conn);
+        c.group = group;
+        (c.stdin, c.stdout, c.stderr) = (stdin, stdout, stderr);
+        c
+    }
+
+    /// Whether signals go to its whole process group.
+    pub(crate) fn leads_group(&self) -> bool {
+        self.group
+    }
+
+    /// Its pidfd, when the kernel gave one (5.3 and later): poll it, or
+    /// send it signals with `pidfd_send_signal`. For a child a
+    /// [`Supervisor`](crate::Supervisor) started, readable means it ended,
+    /// not that its status is here yet: poll [`Child::exit_fd`] for that.
+    pub fn pidfd(&self) -> Option<BorrowedFd<'_>> {
+        self.pidfd.as_ref().map(|f| f.as_fd())
+    }
+
+    /// The fd that becomes readable when [`Child::try_wait`] has the
+    /// status to give: the pidfd of a child this process started, the
+    /// connection to the supervisor for one it started. For an event loop
+    /// (tokio's `AsyncFd`, poll): wait for readable, then `try_wait`.
+    /// `None` once the status is in (both are closed then), and without
+    /// a pidfd (a kernel before 5.3).
+    pub fn exit_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.remote
+            .as_ref()
+            .or(self.pidfd.as_ref())
+            .map(|f| f.as_fd())
+    }
+}
+
+/// [`Child::exit_fd`]; a child without one (reaped already, a `--plan`
+/// stand-in, an observer, a kernel without pidfds) gives an fd that always reads as
+/// ready, so a loop waiting on it goes on to `try_wait` at once.
+impl AsFd for Child {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.exit_fd().unwrap_or_else(always_ready)
+    }
+}
+
+impl AsRawFd for Child {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
+    }
+}
+
+/// The read end of a pipe whose write end is closed: readable (end of
+/// file) for good, and nothing a reader does changes that.
+fn always_ready<'a>() -> BorrowedFd<'a> {
+    static FD: std::sync::OnceLock<OwnedFd> = std::sync::OnceLock::new();
+    let fd = FD.get_or_init(|| match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+        Ok((r, _w)) => r,
+        // No fd left for a pipe: /dev/null, which poll(2) also reports
+        // readable; failing that, nothing is left to give.
+        Err(_) => std::fs::File::open("/dev/null")
+            .map(OwnedFd::from)
+            .unwrap_or_else(|_| std::process::abort()),
+    });
+    fd.as_fd()
 }
 
 pub(crate) fn pidfd_open(pid: i32) -> Option<OwnedFd> {

@@ -112,7 +112,8 @@ pub(crate) fn refuse_if_threaded(what: &str) -> Result<()> {
         Ok(n) if n > 1 => Err(Error::Invalid(format!(
             "{what}: nsrun cannot fork a process that has {n} threads: the child would inherit \
              locks held by the other threads (the allocator's, stdio's); start \
-             processes before starting threads, or from a single-threaded helper process"
+             processes before starting threads, or through a single-threaded helper process \
+             (nsrun::Supervisor)"
         ))),
         _ => Ok(()),
     }

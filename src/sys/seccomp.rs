@@ -18,6 +18,9 @@ use syscalls::Sysno;
 use super::ops;
 use crate::error::{suggest, Context, Error, Result};
 
+/// A policy as plain data, for the Supervisor.
+pub(crate) mod wire;
+
 /// What happens to a matching system call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {

@@ -57,6 +57,7 @@ mod clone_plan;
 mod exec;
 mod message;
 mod parent;
+pub(crate) mod remote;
 mod stdio;
 mod tty;
 

@@ -1,0 +1,356 @@
+//! `nsrun oci`: runc's command line on a bundle made from Debian's
+//! busybox-static, as root (a `runc spec` bundle) and as uid 65534 (`spec
+//! --rootless`). The test process is a child subreaper, as conmon and
+//! containerd's shim are: a container whose `create` has returned is its
+//! child, and it reaps it.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use common::As;
+
+const BUSYBOX: &str = "/bin/busybox";
+
+macro_rules! both {
+    ($(#[$meta:meta])* fn $name:ident($as_:ident) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            fn body($as_: As) $body
+
+            #[test]
+            fn root() {
+                common::guarded(|| body(As::Root));
+            }
+
+            #[test]
+            fn user() {
+                common::guarded(|| body(As::User));
+            }
+        }
+    };
+}
+
+fn subreaper() {
+    // SAFETY: prctl with an integer argument.
+    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    assert_eq!(rc, 0, "PR_SET_CHILD_SUBREAPER");
+}
+
+/// A bundle: busybox-static as the root file system, config.json from
+/// `nsrun oci spec` (`--rootless` for the user), `args` as the process.
+struct Bundle {
+    as_: As,
+    dir: tempfile::TempDir,
+}
+
+impl Bundle {
+    fn new(as_: As, args: &[&str]) -> Bundle {
+        assert!(
+            Path::new(BUSYBOX).exists(),
+            "{BUSYBOX} is missing: apt install busybox-static (scripts/deps.sh does)"
+        );
+        let dir = common::run_dir(as_);
+        let b = Bundle { as_, dir };
+        let root = b.path().join("rootfs");
+        for d in ["bin", "proc", "dev", "sys", "tmp", "etc", "run"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        std::fs::copy(BUSYBOX, root.join("bin/busybox")).unwrap();
+        for c in [
+            "sh", "echo", "cat", "ls", "id", "hostname", "sleep", "true", "touch", "grep", "ps",
+            "readlink", "stat",
+        ] {
+            std::os::unix::fs::symlink("busybox", root.join("bin").join(c)).unwrap();
+        }
+        let _ = Command::new("chown")
+            .arg("-R")
+            .arg(format!("{}:{}", as_.uid(), as_.gid()))
+            .arg(b.path())
+            .status();
+        let mut spec = vec!["spec", "--bundle"];
+        let p = b.path().to_str().unwrap().to_string();
+        spec.push(&p);
+        if matches!(as_, As::User) {
+            spec.push("--rootless");
+        }
+        let o = b.oci(&spec);
+        assert!(o.status.success(), "spec: {}", text(&o));
+        b.edit(|c| {
+            c["process"]["terminal"] = false.into();
+            c["process"]["args"] = args.iter().map(|a| serde_json::Value::from(*a)).collect();
+        });
+        b
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn state_root(&self) -> PathBuf {
+        self.path().join("state")
+    }
+
+    fn edit(&self, f: impl FnOnce(&mut serde_json::Value)) {
+        let p = self.path().join("config.json");
+        let mut c: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        f(&mut c);
+        std::fs::write(&p, serde_json::to_string_pretty(&c).unwrap()).unwrap();
+        let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644));
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let bin = common::binary(self.as_);
+        let mut c = match self.as_ {
+            As::Root => Command::new(&bin),
+            As::User => {
+                let mut c = Command::new("setpriv");
+                c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                    .arg(&bin);
+                c
+            }
+        };
+        c.arg("oci")
+            .arg("--root")
+            .arg(self.state_root())
+            .args(args)
+            .current_dir(self.path())
+            .env("_OCI_SYNCPIPE", "3")
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn oci(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run nsrun oci")
+    }
+
+    /// `create`: the container keeps its stdio, as conmon's pipes: files
+    /// here, so that nothing waits for the container's end to read them.
+    fn create(&self, args: &[&str]) -> (bool, String) {
+        let out = self.path().join("create.out");
+        let f = std::fs::File::create(&out).unwrap();
+        let st = self
+            .command(args)
+            .stdout(f.try_clone().unwrap())
+            .stderr(f)
+            .status()
+            .expect("run nsrun oci create");
+        (
+            st.success(),
+            std::fs::read_to_string(&out).unwrap_or_default(),
+        )
+    }
+
+    fn state(&self, id: &str) -> serde_json::Value {
+        let o = self.oci(&["state", id]);
+        assert!(o.status.success(), "state: {}", text(&o));
+        serde_json::from_slice(&o.stdout).expect("state is JSON")
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {}\n--- stdout:\n{}--- stderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn reap(pid: i32) -> i32 {
+    let mut st = 0;
+    // SAFETY: waiting for our own (adopted) child.
+    let r = unsafe { libc::waitpid(pid, &mut st, 0) };
+    assert_eq!(r, pid, "waitpid({pid})");
+    if libc::WIFEXITED(st) {
+        libc::WEXITSTATUS(st)
+    } else {
+        128 + libc::WTERMSIG(st)
+    }
+}
+
+fn ppid_of(pid: i32) -> i32 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = &s[s.rfind(')').unwrap() + 2..];
+    rest.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+both!(
+    /// create leaves the process set up and waiting, writes the pid file,
+    /// and leaves nothing of the runtime as its parent; start releases it
+    /// (once); kill, delete, and delete --force of a gone id.
+    fn lifecycle(as_) {
+        subreaper();
+        let b = Bundle::new(as_, &["sh", "-c", "echo started; sleep 30"]);
+        let pidfile = b.path().join("pid");
+        let (ok, out) = b.create(&["create", "--bundle", b.path().to_str().unwrap(), "--pid-file",
+            pidfile.to_str().unwrap(), "c1"]);
+        assert!(ok, "create: {out}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let out = std::fs::read_to_string(b.path().join("create.out")).unwrap();
+        assert!(!out.contains("started"), "ran before start: {out}");
+        let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().parse().unwrap();
+        let st = b.state("c1");
+        assert_eq!(st["status"], "created");
+        assert_eq!(st["pid"], pid);
+        assert_eq!(st["id"], "c1");
+        assert_eq!(st["ociVersion"], "1.2.0");
+        // Adopted by us, the subreaper: no runtime process in between.
+        assert_eq!(ppid_of(pid), std::process::id() as i32);
+        let o = b.oci(&["list", "--format", "json"]);
+        assert!(String::from_utf8_lossy(&o.stdout).contains("\"c1\""), "{}", text(&o));
+
+        let o = b.oci(&["start", "c1"]);
+        assert!(o.status.success(), "start: {}", text(&o));
+        assert_eq!(b.state("c1")["status"], "running");
+        // The program runs with create's stdio.
+        let t = std::time::Instant::now();
+        while !std::fs::read_to_string(b.path().join("create.out")).unwrap().contains("started") {
+            assert!(t.elapsed().as_secs() < 10, "the program never wrote to create's stdout");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let o = b.oci(&["start", "c1"]);
+        assert!(!o.status.success(), "a second start must fail: {}", text(&o));
+        let o = b.oci(&["ps", "--format", "json", "c1"]);
+        let pids: Vec<i32> = serde_json::from_slice(&o.stdout).unwrap();
+        assert!(pids.contains(&pid), "{}", text(&o));
+
+        let o = b.oci(&["delete", "c1"]);
+        assert!(!o.status.success(), "delete of a running container: {}", text(&o));
+        let o = b.oci(&["kill", "c1", "9"]);
+        assert!(o.status.success(), "kill: {}", text(&o));
+        assert_eq!(reap(pid), 137);
+        assert_eq!(b.state("c1")["status"], "stopped");
+        let o = b.oci(&["delete", "c1"]);
+        assert!(o.status.success(), "delete: {}", text(&o));
+        let o = b.oci(&["state", "c1"]);
+        assert!(!o.status.success());
+        assert!(String::from_utf8_lossy(&o.stderr).contains("does not exist"), "{}", text(&o));
+        let o = b.oci(&["delete", "--force", "c1"]);
+        assert!(o.status.success(), "delete --force of a gone id: {}", text(&o));
+    }
+);
+
+both!(
+    /// run: the container's stdio is the runtime's, its environment is
+    /// process.env alone (no engine variable), its exit status is run's.
+    fn run_status_stdio_env(as_) {
+        let b = Bundle::new(as_, &["sh", "-c", "echo out; echo err >&2; env; hostname; exit 7"]);
+        b.edit(|c| c["hostname"] = "box".into());
+        let o = b.oci(&["run", "--bundle", b.path().to_str().unwrap(), "r1"]);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(7), "{}", text(&o));
+        assert!(out.contains("out\n") && out.contains("box\n"), "{}", text(&o));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("err"), "{}", text(&o));
+        assert!(out.contains("TERM=xterm"), "{}", text(&o));
+        assert!(!out.contains("_OCI_SYNCPIPE"), "an engine variable reached the container: {}", text(&o));
+        // Gone after run.
+        assert!(!b.state_root().join("r1").exists());
+    }
+);
+
+both!(
+    /// A missing program fails at create with runc's words (podman makes
+    /// that exit 127), logged as a JSON line, and leaves nothing behind.
+    fn missing_program(as_) {
+        let b = Bundle::new(as_, &["no-such-program"]);
+        let log = b.path().join("log.json");
+        let (ok, err) = b.create(&["--log", log.to_str().unwrap(), "--log-format=json", "create",
+            "--bundle", b.path().to_str().unwrap(), "m1"]);
+        assert!(!ok, "{err}");
+        assert!(err.contains("executable file not found in $PATH"), "{err}");
+        let line = std::fs::read_to_string(&log).unwrap();
+        let v: serde_json::Value = serde_json::from_str(line.lines().last().unwrap()).unwrap();
+        assert_eq!(v["level"], "error");
+        assert!(v["msg"].as_str().unwrap().contains("executable file not found"), "{line}");
+        assert!(v["time"].is_string());
+        assert!(!b.state_root().join("m1").exists(), "state left behind");
+        let b = Bundle::new(as_, &["/bin/nope"]);
+        let o = b.oci(&["run", "m2"]);
+        assert!(String::from_utf8_lossy(&o.stderr).contains("no such file or directory"), "{}", text(&o));
+    }
+);
+
+both!(
+    /// maskedPaths (a file and a directory of the image) and
+    /// readonlyPaths (/proc/sys); control: without them both are there
+    /// and a write to /proc/sys is not refused as read-only.
+    fn masked_and_readonly_paths(as_) {
+        let b = Bundle::new(as_, &["sh", "-c",
+            "cat /etc/secret; ls /etc/secrets; echo 1 > /proc/sys/kernel/ns_last_pid && echo wrote || echo refused"]);
+        std::fs::write(b.path().join("rootfs/etc/secret"), "s3cret\n").unwrap();
+        std::fs::create_dir(b.path().join("rootfs/etc/secrets")).unwrap();
+        std::fs::write(b.path().join("rootfs/etc/secrets/key"), "k").unwrap();
+        let _ = Command::new("chown").arg("-R").arg(format!("{}:{}", as_.uid(), as_.gid()))
+            .arg(b.path().join("rootfs/etc")).status();
+        b.edit(|c| {
+            let m = c["linux"]["maskedPaths"].as_array_mut().unwrap();
+            m.push("/etc/secret".into());
+            m.push("/etc/secrets".into());
+        });
+        let o = b.oci(&["run", "p1"]);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(!out.contains("s3cret") && !out.contains("key"), "not masked: {}", text(&o));
+        assert!(out.contains("refused"), "/proc/sys writable: {}", text(&o));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("Read-only file system"), "{}", text(&o));
+        b.edit(|c| {
+            c["linux"]["maskedPaths"] = serde_json::json!([]);
+            c["linux"]["readonlyPaths"] = serde_json::json!([]);
+        });
+        let o = b.oci(&["run", "p2"]);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains("s3cret") && out.contains("key"), "control: {}", text(&o));
+        // Refused still (the container's capabilities do not reach it),
+        // but not by a read-only mount.
+        assert!(!String::from_utf8_lossy(&o.stderr).contains("Read-only file system"), "control: {}", text(&o));
+    }
+);
+
+both!(
+    /// No fd of the runtime's reaches the container but its stdio.
+    fn no_stray_fds(as_) {
+        let b = Bundle::new(as_, &["ls", "/proc/self/fd"]);
+        let mut c = b.command(&["run", "f1"]);
+        // An fd the runtime inherits (as from conmon or the shim).
+        let f = std::fs::File::open("/dev/null").unwrap();
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&f);
+        // SAFETY: clearing close-on-exec on our own fd for the child.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+        let o = c.output().unwrap();
+        let fds: Vec<&str> = std::str::from_utf8(&o.stdout).unwrap().split_whitespace().collect();
+        // 0-2, and the directory ls reads.
+        assert_eq!(fds.len(), 4, "{}", text(&o));
+        drop(f);
+    }
+);
+
+#[test]
+fn unknown_flags_and_commands() {
+    let bin = common::binary(As::Root);
+    let o = Command::new(&bin).args(["oci", "frob"]).output().unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown command frob"));
+    let o = Command::new(&bin)
+        .args(["oci", "delete", "--nope", "x"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown flag --nope"));
+    let o = Command::new(&bin)
+        .args(["oci", "--version"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&o.stdout).contains("spec: 1.2.0"));
+    let o = Command::new(&bin)
+        .args(["oci", "features"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["ociVersionMax"], "1.2.0");
+}
