@@ -240,11 +240,12 @@ fn nsrun_main(args: Vec<std::ffi::OsString>) -> libc::c_int {
     // bubblewrap's command line: as `nsrun bwrap …`, or under the name
     // `bwrap` (a link), which is how scripts written for bubblewrap call
     // it. Before clap: these options are bubblewrap's, not ours.
-    let called_bwrap = args
-        .first()
-        .and_then(|a| std::path::Path::new(a).file_name())
-        .is_some_and(|n| n == "bwrap");
-    if called_bwrap {
+    let called = |name: &str| {
+        args.first()
+            .and_then(|a| std::path::Path::new(a).file_name())
+            .is_some_and(|n| n == name)
+    };
+    if called("bwrap") {
         return shipped_main("nsrun.bwrap", "bwrap", &args[0], &args[1..]);
     }
     if args.get(1).is_some_and(|a| a == "bwrap") {
@@ -252,11 +253,7 @@ fn nsrun_main(args: Vec<std::ffi::OsString>) -> libc::c_int {
     }
     // runc's command line, as `nsrun oci …` or under the name `nsrun-oci`
     // (engines take a runtime as the path to one binary).
-    let called_oci = args
-        .first()
-        .and_then(|a| std::path::Path::new(a).file_name())
-        .is_some_and(|n| n == "nsrun-oci");
-    if called_oci {
+    if called("nsrun-oci") {
         return shipped_main("nsrun.oci", "nsrun-oci", &args[0], &args[1..]);
     }
     if args.get(1).is_some_and(|a| a == "oci") {

@@ -354,3 +354,77 @@ fn unknown_flags_and_commands() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["ociVersionMax"], "1.2.0");
 }
+
+both!(
+    /// exec joins the container (its namespaces, its cgroups) as nsenter
+    /// does, so no runtime process stays as the new process's parent
+    /// (--detach: adopted by us, the subreaper); pause/resume through the
+    /// freezer and update of the resources (root: cgroups are made under
+    /// cgroupsPath; uid 65534 has no delegated tree here: named errors).
+    fn exec_pause_update(as_) {
+        subreaper();
+        let b = Bundle::new(as_, &["sh", "-c", "echo up; sleep 30"]);
+        let cg = format!("/nsrun-oci-test-{}-{}", std::process::id(), as_.uid());
+        b.edit(|c| {
+            c["linux"]["cgroupsPath"] = cg.clone().into();
+            c["linux"]["resources"] = serde_json::json!({"memory": {"limit": 67108864}, "pids": {"limit": 64}});
+        });
+        let (ok, out) = b.create(&["create", "x1"]);
+        assert!(ok, "create: {out}");
+        let pid = b.state("x1")["pid"].as_i64().unwrap() as i32;
+        assert!(b.oci(&["start", "x1"]).status.success());
+        let o = b.oci(&["exec", "x1", "sh", "-c", "hostname; cat /proc/1/cmdline | tr '\\0' ' '"]);
+        assert!(o.status.success(), "exec: {}", text(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains("nsrun\n"), "not in the container's uts namespace: {}", text(&o));
+        assert!(out.contains("sleep 30"), "not in the container's pid namespace: {}", text(&o));
+        let pidfile = b.path().join("exec.pid");
+        // (Its stdio is ours, as create's: a file, or we would wait for its end.)
+        let (ok, out) = b.create(&["exec", "--detach", "--pid-file", pidfile.to_str().unwrap(), "x1", "sleep", "30"]);
+        assert!(ok, "exec --detach: {out}");
+        let epid: i32 = std::fs::read_to_string(&pidfile).unwrap().parse().unwrap();
+        assert_eq!(ppid_of(epid), std::process::id() as i32, "a runtime process stayed as the parent");
+        let o = b.oci(&["ps", "--format", "json", "x1"]);
+        let pids: Vec<i32> = serde_json::from_slice(&o.stdout).unwrap();
+        assert!(pids.contains(&pid) && pids.contains(&epid), "{pids:?}: {}", text(&o));
+        match as_ {
+            As::Root => {
+                let mem = format!("/sys/fs/cgroup/memory{cg}");
+                if std::path::Path::new("/sys/fs/cgroup/memory").exists() {
+                    let limit = std::fs::read_to_string(format!("{mem}/memory.limit_in_bytes")).unwrap();
+                    assert_eq!(limit.trim(), "67108864");
+                    let procs = std::fs::read_to_string(format!("{mem}/cgroup.procs")).unwrap();
+                    assert!(procs.contains(&epid.to_string()), "exec'd process not in the cgroup: {procs}");
+                    let o = b.oci(&["update", "--memory", "33554432", "x1"]);
+                    assert!(o.status.success(), "update: {}", text(&o));
+                    let limit = std::fs::read_to_string(format!("{mem}/memory.limit_in_bytes")).unwrap();
+                    assert_eq!(limit.trim(), "33554432");
+                } else {
+                    eprintln!("skipped the cgroup v1 file checks: no /sys/fs/cgroup/memory here");
+                }
+                assert!(b.oci(&["pause", "x1"]).status.success());
+                assert_eq!(b.state("x1")["status"], "paused");
+                assert!(b.oci(&["resume", "x1"]).status.success());
+                assert_eq!(b.state("x1")["status"], "running");
+            }
+            As::User => {
+                let o = b.oci(&["pause", "x1"]);
+                assert!(!o.status.success());
+                assert!(String::from_utf8_lossy(&o.stderr).contains("no freezer cgroup"), "{}", text(&o));
+            }
+        }
+        assert!(b.oci(&["kill", "--all", "x1", "KILL"]).status.success());
+        // The exec'd process first: the container's PID 1 ends only once
+        // every process of its pid namespace is reaped, and that one is
+        // ours to reap (as it is the shim's).
+        assert_eq!(reap(epid), 137);
+        assert_eq!(reap(pid), 137);
+        assert!(b.oci(&["delete", "x1"]).status.success());
+        if matches!(as_, As::Root) {
+            assert!(!std::path::Path::new(&format!("/sys/fs/cgroup/memory{cg}")).exists(), "cgroup left behind");
+            for c in ["memory", "pids", "cpu", "cpuacct", "freezer", "blkio", "cpuset"] {
+                let _ = std::fs::remove_dir(format!("/sys/fs/cgroup/{c}{cg}"));
+            }
+        }
+    }
+);

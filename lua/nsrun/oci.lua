@@ -101,8 +101,9 @@ local function load_state(root, id)
 end
 
 local function freezer_state(st)
-  if not st.freezer then return nil end
-  local s = read(st.freezer .. "/freezer.state") or read(st.freezer .. "/cgroup.freeze")
+  local dir = st.cgroups and st.cgroups.freezer
+  if not dir then return nil end
+  local s = read(dir .. "/freezer.state") or read(dir .. "/cgroup.freeze")
   if not s then return nil end
   s = s:gsub("%s+$", "")
   return (s == "FROZEN" or s == "1") and "paused" or nil
@@ -415,6 +416,135 @@ local function remove_tree(dir)
   os.remove(dir)
 end
 
+-- ---------------------------------------------------------------------------
+-- Cgroups: linux.cgroupsPath under each v1 controller this host mounts (or
+-- the v2 tree where it is unified), the resources written there.
+
+local CG = "/sys/fs/cgroup"
+local V1 = { "memory", "pids", "cpu", "cpuacct", "freezer", "blkio", "cpuset" }
+
+-- "slice:prefix:name" (systemd's form) as a path, as runc's cgroupfs
+-- manager would take it.
+local function cgroup_path(p, id)
+  if not p or p == "" then return "/nsrun-oci/" .. id end
+  local slice, prefix, name = p:match("^([^:/]*):([^:]*):([^:]*)$")
+  if slice then
+    return "/" .. (slice ~= "" and slice or "system.slice") .. "/" .. (prefix ~= "" and (prefix .. "-") or "") .. name .. ".scope"
+  end
+  return p:sub(1, 1) == "/" and p or ("/" .. p)
+end
+
+local function unified()
+  return exists(CG .. "/cgroup.controllers") and not exists(CG .. "/memory")
+end
+
+local function put(dir, file, value)
+  if value == nil then return end
+  local f, e = io.open(dir .. "/" .. file, "w")
+  if not f then fail("cgroup %s/%s: %s", dir, file, e) end
+  local ok, werr = f:write(tostring(value))
+  local cok, cerr = f:close()
+  if not ok or not cok then fail("cgroup %s/%s = %s: %s", dir, file, tostring(value), werr or cerr) end
+end
+
+local function int(v) return v and math.tointeger(v) or nil end
+
+-- LinuxResources into the cgroups of `dirs` (controller -> directory).
+local function set_resources(dirs, r)
+  if not r then return end
+  local m, pids, cpu = r.memory or {}, r.pids or {}, r.cpu or {}
+  if dirs.unified then
+    local d = dirs.unified
+    if m.limit then put(d, "memory.max", m.limit < 0 and "max" or int(m.limit)) end
+    if pids.limit then put(d, "pids.max", pids.limit <= 0 and "max" or int(pids.limit)) end
+    if cpu.quota or cpu.period then
+      put(d, "cpu.max", ((cpu.quota and cpu.quota > 0) and int(cpu.quota) or "max") .. " " .. (int(cpu.period) or 100000))
+    end
+    if cpu.shares then put(d, "cpu.weight", math.max(1, math.min(10000, 1 + ((int(cpu.shares) - 2) * 9999) // 262142))) end
+    if cpu.cpus then put(d, "cpuset.cpus", cpu.cpus) end
+    return
+  end
+  if dirs.memory then
+    if m.limit then put(dirs.memory, "memory.limit_in_bytes", int(m.limit)) end
+    if m.reservation then put(dirs.memory, "memory.soft_limit_in_bytes", int(m.reservation)) end
+  end
+  if dirs.pids and pids.limit then put(dirs.pids, "pids.max", pids.limit <= 0 and "max" or int(pids.limit)) end
+  if dirs.cpu then
+    if cpu.shares then put(dirs.cpu, "cpu.shares", int(cpu.shares)) end
+    if cpu.period then put(dirs.cpu, "cpu.cfs_period_us", int(cpu.period)) end
+    if cpu.quota then put(dirs.cpu, "cpu.cfs_quota_us", int(cpu.quota)) end
+  end
+  if dirs.cpuset then
+    if cpu.cpus then put(dirs.cpuset, "cpuset.cpus", cpu.cpus) end
+    if cpu.mems then put(dirs.cpuset, "cpuset.mems", cpu.mems) end
+  end
+end
+
+-- Make the container's cgroups (nil where we may not: rootless without a
+-- delegated tree, as runc does), set the resources, put `pid` in.
+-- The container's cgroups, and the levels above them that were made for
+-- it (`made`, top first; a level another container still uses stays).
+local function remove_cgroups(dirs, made)
+  for _, d in pairs(dirs or {}) do
+    -- Empty once its processes are gone; the kernel may take a moment.
+    for _ = 1, 50 do
+      if os.remove(d) or not exists(d) then break end
+      os.execute("sleep 0.01")
+    end
+  end
+  for i = #(made or {}), 1, -1 do os.remove(made[i]) end
+end
+
+-- `path` under `base`, each missing level made (and listed in `made`, to
+-- remove on failure); a new cpuset level gets its parent's cpus and mems,
+-- without which no task may join it.
+local function mkcg(base, path, made)
+  local d = base
+  for part in path:gmatch("[^/]+") do
+    local parent = d
+    d = d .. "/" .. part
+    if not exists(d) then
+      local ok = pcall(ns.mkdir, d, "0755")
+      if not ok then return nil end
+      made[#made + 1] = d
+      if base:match("/cpuset$") then
+        for _, f in ipairs { "cpuset.cpus", "cpuset.mems" } do
+          put(d, f, ((read(parent .. "/" .. f) or ""):gsub("%s+$", "")))
+        end
+      end
+    end
+  end
+  return d
+end
+
+-- Make the container's cgroups (nil where we may not: rootless without a
+-- delegated tree, as runc does), set the resources, put `pid` in. On any
+-- failure what was made is removed again.
+local function make_cgroups(path, resources, pid)
+  local dirs, made = {}, {}
+  local ok, err = pcall(function()
+    if unified() then
+      dirs.unified = mkcg(CG, path, made)
+    else
+      for _, c in ipairs(V1) do
+        local base = CG .. "/" .. c
+        if exists(base .. "/cgroup.procs") then dirs[c] = mkcg(base, path, made) end
+      end
+    end
+    if not next(dirs) then return end
+    set_resources(dirs, resources)
+    for _, d in pairs(dirs) do put(d, "cgroup.procs", pid) end
+  end)
+  if not ok then
+    -- Deepest first.
+    for i = #made, 1, -1 do os.remove(made[i]) end
+    -- Rootless without a delegated tree: no cgroups, as runc does.
+    if ns.geteuid() ~= 0 then return nil end
+    error(err, 0)
+  end
+  return next(dirs) and dirs or nil, made
+end
+
 local function write_pid(file, pid)
   if file then write(file, tostring(pid)) end
 end
@@ -446,8 +576,13 @@ local function make(g, id, o, gate)
     run_hooks(config.hooks and config.hooks.prestart, state, "prestart")
     p = ns.spawn(opts)
     local _, starttime = proc_stat(p.pid)
+    local linux = config.linux or {}
+    -- Placed while it waits at its gate: the program runs in them from
+    -- its first instruction.
+    local cgroups, made = make_cgroups(cgroup_path(linux.cgroupsPath, id), linux.resources, p.pid)
     local st = { id = id, pid = p.pid, starttime = starttime, bundle = bundle, created = now_rfc3339(),
-      annotations = config.annotations, owner = tostring(ns.getuid()), hooks = config.hooks }
+      annotations = config.annotations, owner = tostring(ns.getuid()), hooks = config.hooks,
+      cgroups = cgroups, cgroups_made = cgroups and made or nil, config = config }
     write(dir .. "/state.json", ns.json.encode(st))
     write_pid(o["pid-file"], p.pid)
     state.pid, state.status = p.pid, "created"
@@ -510,6 +645,14 @@ end
 -- The container's processes: those in its pid namespace when it has one
 -- of its own, else its init alone.
 local function pids_of(st)
+  local cg = st.cgroups and (st.cgroups.unified or st.cgroups.pids or st.cgroups.freezer or st.cgroups.memory)
+  local text = cg and read(cg .. "/cgroup.procs")
+  if text then
+    local out = {}
+    for n in text:gmatch("%d+") do out[#out + 1] = math.tointeger(tonumber(n)) end
+    table.sort(out)
+    return out
+  end
   local ok, want = pcall(ns.id, "pid", st.pid)
   if not ok then return {} end
   local mine = ns.id("pid")
@@ -562,10 +705,120 @@ function CMD.delete(g, o, args)
   end
   local state = state_doc(g.root, st)
   state.status = "stopped"
+  remove_cgroups(st.cgroups, st.cgroups_made)
   remove_tree(g.root .. "/" .. id)
   run_hooks(st.hooks and st.hooks.poststop, state, "poststop")
   return 0
 end
+
+local function freeze(g, id, on)
+  local st = load_state(g.root, id)
+  local s = status(g.root, st)
+  if on and s ~= "running" then fail("container %s is not running: %s", id, s) end
+  if not on and s ~= "paused" then fail("container %s is not paused: %s", id, s) end
+  local cg = st.cgroups or {}
+  if cg.freezer then
+    put(cg.freezer, "freezer.state", on and "FROZEN" or "THAWED")
+  elseif cg.unified then
+    put(cg.unified, "cgroup.freeze", on and "1" or "0")
+  else
+    fail("container %s has no freezer cgroup (rootless without a delegated cgroup tree)", id)
+  end
+  return 0
+end
+
+function CMD.pause(g, _, args)
+  return freeze(g, args[1] or fail("pause needs a container id"), true)
+end
+
+function CMD.resume(g, _, args)
+  return freeze(g, args[1] or fail("resume needs a container id"), false)
+end
+
+-- update --resources FILE (or - for stdin: kubelet's in-place resize),
+-- or the single-value flags.
+function CMD.update(g, o, args)
+  local id = args[1] or fail("update needs a container id")
+  local st = load_state(g.root, id)
+  if not st.cgroups then fail("container %s has no cgroups to update (rootless without a delegated tree)", id) end
+  local r = {}
+  if o.resources then
+    local text = o.resources == "-" and io.stdin:read("a") or read(o.resources)
+    if not text then fail("update: cannot read %s", o.resources) end
+    local ok, v = pcall(ns.json.decode, text)
+    if not ok then fail("update: --resources: %s", tostring(v)) end
+    r = v
+  end
+  local function num(k) return o[k] and (math.tointeger(tonumber(o[k])) or fail("update: --%s: a number expected", k)) end
+  r.memory = r.memory or {}
+  r.memory.limit = num("memory") or r.memory.limit
+  r.pids = r.pids or {}
+  r.pids.limit = num("pids-limit") or r.pids.limit
+  r.cpu = r.cpu or {}
+  r.cpu.shares = num("cpu-shares") or r.cpu.shares
+  r.cpu.quota = num("cpu-quota") or r.cpu.quota
+  r.cpu.period = num("cpu-period") or r.cpu.period
+  set_resources(st.cgroups, r)
+  return 0
+end
+
+-- exec: a new process in the container, nsenter's way: this process joins
+-- the container's namespaces (user first, mount last) and starts it there,
+-- so no relay of the runtime stays as its parent.
+function CMD.exec(g, o, args)
+  local id = args[1] or fail("exec needs a container id")
+  local st = load_state(g.root, id)
+  local s = status(g.root, st)
+  if s ~= "running" and s ~= "created" then fail("cannot exec in a container that is %s", s) end
+  local proc
+  if o.process then
+    local text = read(o.process) or fail("exec: cannot read --process %s", o.process)
+    local ok, v = pcall(ns.json.decode, text)
+    if not ok then fail("exec: --process %s: %s", o.process, tostring(v)) end
+    proc = v
+  else
+    if #args < 2 then fail("exec needs a command (or --process FILE)") end
+    local base = (st.config or {}).process or {}
+    proc = { args = {}, env = base.env, cwd = o.cwd or base.cwd, user = base.user,
+      capabilities = base.capabilities, noNewPrivileges = base.noNewPrivileges }
+    for j = 2, #args do proc.args[#proc.args + 1] = args[j] end
+    for _, kv in ipairs(o.env or {}) do proc.env[#proc.env + 1] = kv end
+  end
+  if proc.terminal or o.tty then fail("exec with a terminal needs a console socket, which this nsrun does not give yet") end
+  if type(proc.args) ~= "table" or #proc.args == 0 then fail("exec: process.args must name the program") end
+  local opts = { argv = {}, clear_env = true, env = {}, cwd = proc.cwd or "/" }
+  for i, a in ipairs(proc.args) do opts.argv[i] = a end
+  for _, kv in ipairs(proc.env or {}) do
+    local k, v = kv:match("^([^=]*)=(.*)$")
+    if k then opts.env[k] = v end
+  end
+  local user = proc.user or {}
+  opts.uid, opts.gid, opts.groups = user.uid, user.gid, user.additionalGids
+  opts.caps = { keep = cap_names(proc.capabilities and proc.capabilities.bounding) }
+  if proc.noNewPrivileges ~= nil then opts.no_new_privs = proc.noNewPrivileges end
+  local linux = (st.config or {}).linux or {}
+  opts.seccomp = seccomp_of(linux.seccomp)
+  if opts.seccomp and opts.no_new_privs == nil then opts.no_new_privs = true end
+  opts.tty_guard = false
+  opts.die_with_parent = not o.detach
+  -- Host files first: once in the container's mount namespace they are
+  -- out of sight.
+  local pidfile = o["pid-file"] and (io.open(o["pid-file"], "w") or fail("exec: cannot write %s", o["pid-file"]))
+  local procs = {}
+  for _, d in pairs(st.cgroups or {}) do
+    procs[#procs + 1] = io.open(d .. "/cgroup.procs", "w")
+  end
+  opts.before_start = function(p)
+    for _, f in ipairs(procs) do f:write(tostring(p.pid)); f:flush() end
+  end
+  ns.setns(st.pid)
+  local p = ns.spawn(opts)
+  for _, f in ipairs(procs) do f:close() end
+  if pidfile then pidfile:write(tostring(p.pid)); pidfile:close() end
+  if o.detach then return 0 end
+  return p:wait().code
+end
+
 
 function CMD.run(g, o, args)
   local id = args[1] or fail("run needs a container id")
@@ -580,6 +833,7 @@ function CMD.run(g, o, args)
   local r = p:wait()
   local state = state_doc(g.root, st)
   state.status = "stopped"
+  remove_cgroups(st.cgroups, st.cgroups_made)
   remove_tree(dir)
   run_hooks(st.hooks and st.hooks.poststop, state, "poststop")
   return r.code
@@ -708,8 +962,17 @@ local FLAGS = {
   ps = { format = 1, f = 1 },
   spec = { bundle = 1, b = 1, rootless = 0 },
   features = {},
+  pause = {}, resume = {},
+  update = { resources = 1, r = 1, memory = 1, ["pids-limit"] = 1, ["cpu-shares"] = 1, ["cpu-quota"] = 1,
+    ["cpu-period"] = 1 },
+  exec = { process = 1, p = 1, detach = 0, d = 0, ["pid-file"] = 1, ["console-socket"] = 1, tty = 0, t = 0,
+    cwd = 1, env = 1, e = 1, user = 1, u = 1, ["no-new-privs"] = 0, cap = 1, ["preserve-fds"] = 1,
+    ["process-label"] = 1, ["apparmor"] = 1, ["ignore-paused"] = 0, cgroup = 1 },
 }
-local ALIAS = { b = "bundle", d = "detach", a = "all", f = nil, q = "quiet", h = "help", v = "version" }
+local ALIAS = { b = "bundle", d = "detach", a = "all", f = nil, q = "quiet", h = "help", v = "version",
+  r = "resources", p = "process", t = "tty", e = "env", u = "user" }
+-- Flags that may be given more than once.
+local MULTI = { env = true }
 
 local function parse_flags(argv, i, known, cmd)
   local o, args = {}, {}
@@ -731,9 +994,19 @@ local function parse_flags(argv, i, known, cmd)
       end
       local key = ALIAS[name] or name
       if name == "f" then key = (cmd == "delete") and "force" or "format" end
-      o[key] = n == 1 and value or true
+      if MULTI[key] then
+        o[key] = o[key] or {}
+        table.insert(o[key], value)
+      else
+        o[key] = n == 1 and value or true
+      end
     elseif cmd then
       args[#args + 1] = a
+      if cmd == "exec" then
+        -- After the id: the command and its own arguments, flags or not.
+        for j = i + 1, #argv do args[#args + 1] = argv[j] end
+        break
+      end
     else
       return o, i
     end
@@ -763,7 +1036,7 @@ local USAGE = [[usage: %s [global options] command [command options] [arguments.
 
 A runc-compatible OCI runtime written as a recipe (nsrun's nsrun.oci).
 
-commands: create, start, state, kill, delete, run, list, ps, spec, features
+commands: create, start, state, kill, delete, run, exec, list, ps, pause, resume, update, spec, features
 global options: --root DIR, --log FILE, --log-format text|json, --systemd-cgroup, --debug
 ]]
 
@@ -789,7 +1062,10 @@ function M.main(argv0, argv)
       return g.help and 0 or 1
     end
     local known = FLAGS[cmd]
-    if not known then fail("unknown command %s (%s)", cmd, "create, start, state, kill, delete, run, list, ps, spec, features") end
+    if not known then
+      fail("unknown command %s (%s)", cmd,
+        "create, start, state, kill, delete, run, exec, list, ps, pause, resume, update, spec, features")
+    end
     local co, args = parse_flags(argv, i + 1, known, cmd)
     return CMD[cmd](g, co, args)
   end)

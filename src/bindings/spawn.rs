@@ -67,6 +67,21 @@ pub(crate) const KEYS: &[&str] = &[
     "tty",
 ];
 
+/// An option that is a list of fd numbers (`keep_fds`, `parent_fds`).
+fn fd_list(a: &Args, opts: &Table, key: &str) -> R<Option<Vec<RawFd>>> {
+    let v = opts.get::<Value>(key)?;
+    expect(a, &v, key, "a list of fd numbers")?;
+    let Value::Table(t) = v else {
+        return Ok(None);
+    };
+    let mut out = Vec::new();
+    for x in t.sequence_values::<i64>() {
+        let x = x.map_err(|_| a.fail(format!("{key} must be a list of fd numbers")))?;
+        out.push(RawFd::try_from(x).map_err(|_| a.fail(format!("{key}: bad fd {x}")))?);
+    }
+    Ok(Some(out))
+}
+
 fn id_map(a: &Args, v: Value, key: &str) -> R<Option<IdMap>> {
     Ok(match v {
         Value::Nil => None,
@@ -466,14 +481,7 @@ fn build<'l>(
             out_default,
             held,
         )?);
-    let keep = opts.get::<Value>("keep_fds")?;
-    expect(a, &keep, "keep_fds", "a list of fd numbers")?;
-    if let Value::Table(k) = keep {
-        let mut v = Vec::new();
-        for x in k.sequence_values::<i64>() {
-            let x = x.map_err(|_| a.fail("keep_fds must be a list of fd numbers"))?;
-            v.push(i32::try_from(x).map_err(|_| a.fail(format!("keep_fds: bad fd {x}")))?);
-        }
+    if let Some(v) = fd_list(a, opts, "keep_fds")? {
         sp = sp.keep_fds(v);
     }
     let locks = opts.get::<Value>("lock_files")?;
@@ -486,14 +494,7 @@ fn build<'l>(
         }
         sp = sp.lock_files(v);
     }
-    let pfds = opts.get::<Value>("parent_fds")?;
-    expect(a, &pfds, "parent_fds", "a list of fd numbers")?;
-    if let Value::Table(k) = pfds {
-        let mut v = Vec::new();
-        for x in k.sequence_values::<i64>() {
-            let x = x.map_err(|_| a.fail("parent_fds must be a list of fd numbers"))?;
-            v.push(i32::try_from(x).map_err(|_| a.fail(format!("parent_fds: bad fd {x}")))?);
-        }
+    if let Some(v) = fd_list(a, opts, "parent_fds")? {
         sp = sp.parent_fds(v);
     }
     sp = sp.set_pwd(opt_bool(opts, fname, "set_pwd", false)?);

@@ -108,19 +108,7 @@ impl Status {
 
 /// A SEQPACKET socket pair, close-on-exec.
 pub(crate) fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [-1; 2];
-    // SAFETY: socketpair fills two fds on success.
-    let rc = unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    };
-    Errno::result(rc).map_err(|e| Error::sys("socketpair(AF_UNIX, SOCK_SEQPACKET)", e))?;
-    // SAFETY: two fresh fds of ours.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    crate::sys::fs::unix_socketpair(libc::SOCK_SEQPACKET)
 }
 
 /// Send `msg` as JSON with `fds`. A peer that is gone is EPIPE, never

@@ -150,24 +150,7 @@ pub enum Recv {
 
 /// A connected `AF_UNIX` stream socket pair, both ends close-on-exec.
 pub fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [-1; 2];
-    // SAFETY: socketpair(2) writes two fds into the array.
-    let rc = unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    };
-    if rc < 0 {
-        return Err(Error::sys(
-            "socketpair(AF_UNIX, SOCK_STREAM)",
-            Errno::last(),
-        ));
-    }
-    // SAFETY: both fds were just made and are ours.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    crate::sys::fs::unix_socketpair(libc::SOCK_STREAM)
 }
 
 /// One `sendmsg(2)` of `data` with `fds` as `SCM_RIGHTS`: the count of

@@ -157,3 +157,28 @@ pub fn sealed_memfd(name: &str, data: &[u8]) -> Result<std::os::fd::OwnedFd> {
     .op(|| format!("seal {name}"))?;
     Ok(f.into())
 }
+
+/// A connected `AF_UNIX` socket pair of type `ty` (`SOCK_STREAM`,
+/// `SOCK_SEQPACKET`), both ends close-on-exec.
+pub(crate) fn unix_socketpair(
+    ty: libc::c_int,
+) -> Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    let mut fds = [-1; 2];
+    // SAFETY: socketpair(2) fills two fds on success.
+    let rc =
+        unsafe { libc::socketpair(libc::AF_UNIX, ty | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) };
+    let name = if ty == libc::SOCK_SEQPACKET {
+        "SOCK_SEQPACKET"
+    } else {
+        "SOCK_STREAM"
+    };
+    nix::errno::Errno::result(rc)
+        .map_err(|e| Error::sys(format!("socketpair(AF_UNIX, {name})"), e))?;
+    // SAFETY: two fresh fds of ours.
+    Ok(unsafe {
+        (
+            std::os::fd::FromRawFd::from_raw_fd(fds[0]),
+            std::os::fd::FromRawFd::from_raw_fd(fds[1]),
+        )
+    })
+}

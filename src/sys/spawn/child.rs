@@ -417,7 +417,16 @@ pub(super) fn set_pdeathsig(parent: libc::pid_t) -> Result<()> {
         0,
     )
     .op(|| "prctl PR_SET_PDEATHSIG".into())?;
-    if parent != 0 && !ops::planning() && nix::unistd::getppid().as_raw() != parent {
+    // 0: our parent lies outside our pid namespace — one we were made in
+    // because the caller had joined it (`ns.setns` of a pid namespace
+    // before the spawn, as an OCI exec does). Nothing to compare then; the
+    // sync pipe tells of its death.
+    let now = if parent == 0 || ops::planning() {
+        parent
+    } else {
+        nix::unistd::getppid().as_raw()
+    };
+    if now != parent && now != 0 {
         exit_child(1);
     }
     Ok(())

@@ -2,7 +2,7 @@
 //! their exec: a typed report on the error pipe (end of file without one
 //! means the exec happened), and the pipes and socket that carry it.
 
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -125,19 +125,7 @@ pub(crate) fn read_all(fd: OwnedFd) -> Vec<u8> {
 /// a pipe, since a pipe can be opened anew through `/proc/PID/fd/N` by
 /// anyone who can see that directory, and a socket cannot.
 pub(crate) fn status_channel() -> Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [-1; 2];
-    // SAFETY: socketpair(2) fills two fds on success.
-    let rc = unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    };
-    Errno::result(rc).op(|| "socketpair".into())?;
-    // SAFETY: two fresh fds of ours.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    crate::sys::fs::unix_socketpair(libc::SOCK_SEQPACKET)
 }
 
 pub(crate) fn pipe() -> Result<(OwnedFd, OwnedFd)> {
