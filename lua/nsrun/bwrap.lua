@@ -148,7 +148,7 @@ end
 
 local function octal(opt, s)
   local n = s:match("^[0-7]+$") and tonumber(s, 8)
-  if not n or n > 4095 then die("%s takes an octal argument, not %s", opt, s) end
+  if not n or n > 4095 then die("%s takes an octal argument <= 07777", opt) end
   return ("0%o"):format(n)
 end
 
@@ -227,6 +227,11 @@ function M.parse(argv)
   cwd = cwd_ok and cwd or nil
   local t = { steps = {}, seccomp = false, unmask = true, set_pwd = true }
   local x = { lock_files = {}, seccomp = {}, keep_fds = {} }
+  -- Known before any message: it marks warnings too.
+  for _, a in ipairs(args) do
+    if a == "--" or a:sub(1, 1) ~= "-" then break end
+    if a == "--level-prefix" then x.level_prefix = true end
+  end
   local unshare = {}
   local unshare_try = {}
   local overlay_src = {}
@@ -265,7 +270,18 @@ function M.parse(argv)
       local data = slurp(fd_of(a, v1))
       local more = {}
       for s in data:gmatch("([^\0]*)\0") do more[#more + 1] = s end
-      for j = #more, 1, -1 do table.insert(args, i + 2, more[j]) end
+      -- Options only, as bubblewrap reads them: what follows a word that
+      -- is none (a command) is not taken from there.
+      local j, keep = 1, {}
+      while j <= #more do
+        local w = more[j]
+        if w == "--" or w:sub(1, 1) ~= "-" then break end
+        local k = NARGS[w]
+        if not k then break end
+        for m = j, math.min(j + k, #more) do keep[#keep + 1] = more[m] end
+        j = j + 1 + k
+      end
+      for m = #keep, 1, -1 do table.insert(args, i + 2, keep[m]) end
     elseif a == "--argv0" then
       t.argv0 = v1
     elseif a == "--level-prefix" then
@@ -315,8 +331,12 @@ function M.parse(argv)
       local fd = fd_of(a, v1)
       -- The fd's own file, whatever path led to it: /proc/self/fd/N is
       -- what the mount follows.
-      step { "bind", "/proc/self/fd/" .. fd, inside(v2), ro = (a == "--ro-bind-fd") or nil }
-      x.keep_fds[#x.keep_fds + 1] = fd
+      -- The fd's file by its path, which the child's copy of our mount
+      -- namespace resolves as we do (a mount of another namespace cannot
+      -- be bound through the fd itself).
+      local ok, path = pcall(ns.realpath, "/proc/self/fd/" .. fd)
+      if not ok or path:sub(1, 1) ~= "/" then die("Can't find source path for fd %d", fd) end
+      step { "bind", path, inside(v2), ro = (a == "--ro-bind-fd") or nil }
     elseif a == "--remount-ro" then
       step { "remount_ro", inside(v1) }
     elseif a == "--overlay-src" then
@@ -339,8 +359,14 @@ function M.parse(argv)
     elseif a == "--exec-label" or a == "--file-label" then
       -- What bubblewrap says on a host without SELinux.
       die("labeling not supported on this system")
-    elseif a == "--proc" or a == "--dev" or a == "--mqueue" then
-      step { a:sub(3), inside(v1) }
+    elseif a == "--proc" then
+      -- Decided once the namespaces are known (below).
+      step { "proc", inside(v1) }
+    elseif a == "--dev" then
+      -- /dev/shm a plain directory, as bubblewrap makes it.
+      step { "dev", inside(v1), shm = false }
+    elseif a == "--mqueue" then
+      step { "mqueue", inside(v1) }
     elseif a == "--tmpfs" then
       step { "tmpfs", inside(v1), size = pending_size, mode = perms or PERMS_DEFAULT[a] }
       pending_size = nil
@@ -356,7 +382,11 @@ function M.parse(argv)
     elseif a == "--chmod" then
       step { "chmod", inside(v2), octal(a, v1) }
     elseif a == "--seccomp" or a == "--add-seccomp-fd" then
-      if a == "--seccomp" and x.seccomp_single then die("--seccomp cannot be repeated") end
+      if a == "--seccomp" and x.seccomp_single then
+        -- bubblewrap's own words, and its rule: the last one counts.
+        io.stderr:write((x.level_prefix and "<4>" or "") .. "bwrap: Only the last --seccomp option will take effect\n")
+        x.seccomp = {}
+      end
       x.seccomp_single = x.seccomp_single or a == "--seccomp"
       x.seccomp_added = x.seccomp_added or a == "--add-seccomp-fd"
       if x.seccomp_single and x.seccomp_added then die("--seccomp cannot be combined with --add-seccomp-fd") end
@@ -431,7 +461,7 @@ function M.parse(argv)
   end
   if t.hostname and not unshare.uts then die("Specifying --hostname requires --unshare-uts") end
   if t.as_pid_1 and not unshare.pid then die("Specifying --as-pid-1 requires --unshare-pid") end
-  if t.disable_userns and not want_user then die("--disable-userns requires --unshare-user") end
+  if t.disable_userns and not (unshare.user or unshare_try.user) then die("--disable-userns requires --unshare-user") end
   if x.userns_block_fd and not want_user then die("--userns-block-fd requires --unshare-user") end
   if x.userns_block_fd and not x.info_fd then die("--userns-block-fd requires --info-fd") end
   if x.userns2 and not x.userns then die("--userns2 requires --userns") end
@@ -443,6 +473,33 @@ function M.parse(argv)
     -- The caller writes the maps (bubblewrap's demos/userns-block-fd.py).
     t.uid_map, t.gid_map = "none", "none"
   end
+  if want_user then t.setgroups = "deny" end
+  -- --proc: a procfs of its own with a pid namespace to show; else the
+  -- host's, bound (a new procfs needs one).
+  local own_pid = unshare.pid or x.pidns
+  local steps = {}
+  for _, st in ipairs(t.steps) do
+    if st[1] == "proc" then
+      if own_pid then
+        steps[#steps + 1] = st
+      else
+        steps[#steps + 1] = { "bind", "/proc", st[2], rec = false }
+      end
+      -- bubblewrap's covers: old subdirectories that could do harm, made
+      -- read-only where its set-up could write them (root's; /proc/sys
+      -- itself refuses write access to everyone, so it stays as it is).
+      if root_caller then
+        for _, sub in ipairs { "sysrq-trigger", "irq", "bus" } do
+          steps[#steps + 1] = { "remount_ro", (st[2]:gsub("/+$", "")) .. "/" .. sub, rec = false, try = true }
+        end
+      end
+    else
+      steps[#steps + 1] = st
+    end
+  end
+  t.steps = steps
+  -- bubblewrap's sandbox outlives it unless --die-with-parent.
+  t.die_with_parent = t.die_with_parent or false
 
   -- Capabilities: root keeps its own (less --cap-drop), anyone else gets
   -- none (plus --cap-add, which needs a user namespace of its own).
@@ -453,7 +510,17 @@ function M.parse(argv)
   for c in pairs(caps) do list[#list + 1] = c end
   table.sort(list)
   -- Root without --cap-add/--cap-drop: bubblewrap leaves the sets alone.
-  if root_caller and not caps_given then t.caps = false else t.caps = { keep = list } end
+  if root_caller and not caps_given then
+    -- Left as they are; in a user namespace of its own, where the kernel
+    -- hands out every capability, bounded to root's own as bubblewrap does.
+    t.caps = want_user and { bounding = list } or false
+  elseif root_caller and not want_user then
+    -- bubblewrap run by root without a user namespace sets the sets, not
+    -- the bounding one.
+    t.caps = { sets = list }
+  else
+    t.caps = { keep = list }
+  end
 
   if next(env) or env_cleared then
     t.env, t.clear_env = env, env_cleared or nil
@@ -461,7 +528,11 @@ function M.parse(argv)
   if #x.seccomp > 0 then t.seccomp = { bpf = x.seccomp } end
   if #x.lock_files > 0 then t.lock_files = x.lock_files end
   if #x.keep_fds > 0 then t.keep_fds = x.keep_fds end
-  x.cwd, x.home = cwd, os.getenv("HOME")
+  -- The HOME the program gets ($HOME after --setenv/--unsetenv/--clearenv).
+  local home = os.getenv("HOME")
+  if env_cleared then home = nil end
+  if env.HOME ~= nil then home = env.HOME or nil end
+  x.cwd, x.home = cwd, home
   return t, x
 end
 

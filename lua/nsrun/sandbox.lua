@@ -412,18 +412,18 @@ local function build(opts, level)
   -- steps: the set-up as an ordered list, each applied where it stands
   -- (bubblewrap's command-line order), after the keyed options above.
   local STEP_FORMS = {
-    bind = { "{\"bind\", source, dest, ro=, dev=, try=}", { "dev", "ro", "try" }, 3 },
+    bind = { "{\"bind\", source, dest, ro=, dev=, try=, rec=}", { "dev", "rec", "ro", "try" }, 3 },
     tmpfs = { "{\"tmpfs\", path, size=, mode=}", { "mode", "size" }, 2 },
     overlay = { "{\"overlay\", dest, lower=, upper=, work=, tmpfs=}", { "lower", "tmpfs", "upper", "work" }, 2 },
     proc = { "{\"proc\", path}", {}, 2 },
-    dev = { "{\"dev\", path}", {}, 2 },
+    dev = { "{\"dev\", path, shm=}", { "shm" }, 2 },
     mqueue = { "{\"mqueue\", path}", {}, 2 },
     sys = { "{\"sys\", path}", {}, 2 },
     dir = { "{\"dir\", path, mode=}", { "mode" }, 2 },
     file = { "{\"file\", path, content, mode=, bind=, ro=}", { "bind", "mode", "ro" }, 3 },
     symlink = { "{\"symlink\", target, link}", {}, 3 },
     chmod = { "{\"chmod\", path, mode}", {}, 3 },
-    remount_ro = { "{\"remount_ro\", path}", {}, 2 },
+    remount_ro = { "{\"remount_ro\", path, rec=, try=}", { "rec", "try" }, 2 },
   }
   local step_kinds = {}
   for k in pairs(STEP_FORMS) do step_kinds[#step_kinds + 1] = k end
@@ -451,7 +451,7 @@ local function build(opts, level)
     local step = { kind = kind }
     if kind == "bind" then
       step.src, step.dst = abs(st[2], what .. " source", level + 1), abs(st[3], what .. " dest", level + 1)
-      step.ro, step.dev, step.try = st.ro, st.dev, st.try
+      step.ro, step.dev, step.try, step.rec = st.ro, st.dev, st.try, st.rec
       if not st.try then exists(step.src, what .. " source", level + 1) end
     elseif kind == "tmpfs" then
       step.path = abs(st[2], what, level + 1)
@@ -486,6 +486,8 @@ local function build(opts, level)
       step.path, step.mode = abs(st[2], what, level + 1), octal(st[3], what, level + 1)
     else
       step.path = abs(st[2], what, level + 1)
+      if kind == "remount_ro" then step.rec, step.try = st.rec, st.try end
+      if kind == "dev" then step.shm = st.shm end
     end
     steps[#steps + 1] = step
   end
@@ -614,7 +616,8 @@ local function build(opts, level)
       if dir and dir ~= "" then R:mkdir(dir, "0755", { parents = true }) end
     end
     if k == "bind" then
-      R:bind(old .. st.src, st.dst, { ro = st.ro, create = true, nosuid = true, nodev = not st.dev, try = st.try })
+      R:bind(old .. st.src, st.dst, { ro = st.ro, create = true, nosuid = true, nodev = not st.dev, try = st.try,
+        rec = st.rec ~= false })
     elseif k == "tmpfs" then
       R:tmpfs(st.path, { size = st.size, mode = st.mode })
     elseif k == "overlay" then
@@ -625,7 +628,7 @@ local function build(opts, level)
     elseif k == "proc" then
       R:mount_proc(st.path, { readonly = locked(st.path, PROC_READONLY), mask = locked(st.path, PROC_MASKED) })
     elseif k == "dev" then
-      R:mount_dev(st.path, { from = old .. "/dev" })
+      R:mount_dev(st.path, { from = old .. "/dev", shm = st.shm ~= false })
       if console_src then
         R:bind(old .. console_src, st.path .. "/console", { create = true, nosuid = true, rec = false })
       end
@@ -648,8 +651,12 @@ local function build(opts, level)
       R:symlink(st.target, st.link)
     elseif k == "chmod" then
       R:chmod(st.path, st.mode)
+    elseif st.try then
+      -- Only what is there (bubblewrap's covers of /proc: kernels differ).
+      local ok, e = pcall(R.remount_ro, R, st.path, { rec = st.rec ~= false })
+      if not ok and not (type(e) == "table" and e.errno == "ENOENT") then error(e, 0) end
     else
-      R:remount_ro(st.path)
+      R:remount_ro(st.path, { rec = st.rec ~= false })
     end
   end
 

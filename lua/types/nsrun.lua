@@ -203,6 +203,8 @@
 
 ---Capabilities: names such as `"CAP_NET_ADMIN"` or `"net_admin"`.
 ---@class nsrun.CapsOpts
+---@field bounding? string[] only the bounding set, down to these; the other sets stay (a uid-0 program then has exactly these after exec)
+---@field sets? string[] only these in the permitted, effective, inheritable and ambient sets; the bounding set stays as it is
 ---@field keep? string[] keep only these, in every set (bounding, permitted, effective, inheritable, ambient)
 ---@field drop? string[] keep all but these
 

@@ -34,13 +34,28 @@ pub(crate) fn caps(a: &Args, v: Value) -> R<Option<Caps>> {
             )))
         }
     };
-    check_keys(&t, "caps", &["keep", "drop"])?;
+    check_keys(&t, "caps", &["keep", "drop", "bounding", "sets"])?;
     let keep = t.get::<Value>("keep")?;
     let drop = t.get::<Value>("drop")?;
     let mask = |v: Value, what: &str| -> R<u64> {
         let n = names(a, v, what)?;
         syscaps::mask_of(&n).map_err(|e| a.fail(format!("{what}: {e}")))
     };
+    let bounding = t.get::<Value>("bounding")?;
+    let sets = t.get::<Value>("sets")?;
+    let given = [&keep, &drop, &bounding, &sets]
+        .iter()
+        .filter(|v| !v.is_nil())
+        .count();
+    if given > 1 {
+        return Err(a.fail("caps: give one of keep, drop, bounding or sets"));
+    }
+    if !bounding.is_nil() {
+        return Ok(Some(Caps::Bound(mask(bounding, "caps.bounding")?)));
+    }
+    if !sets.is_nil() {
+        return Ok(Some(Caps::Sets(mask(sets, "caps.sets")?)));
+    }
     match (keep.is_nil(), drop.is_nil()) {
         (false, true) => Ok(Some(Caps::Keep(mask(keep, "caps.keep")?))),
         (true, false) => Ok(Some(Caps::Drop(mask(drop, "caps.drop")?))),

@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use mlua::{AnyUserData, Lua, MetaMethod, Table, UserData, UserDataFields, UserDataMethods, Value};
 
 use super::args::{check_keys, names_of, opt_bool, typename, Args, Fail, R};
-use super::values::{from_opt, overlay_opts_with, tmpfs_opts};
+use super::values::{overlay_opts_with, tmpfs_opts};
 use crate::sys::mount::BindOpts;
 use crate::sys::rooted::{Lockdown, Root, RootBind};
 
@@ -150,8 +150,15 @@ fn methods(lua: &Lua) -> mlua::Result<Table> {
     })?;
     super::add(lua, &m, "mount_dev", |_, a| {
         let path = a.path_str(2)?;
-        let from = from_opt(a, 3, "mount_dev", "/dev")?;
-        with(a, |r| Ok(r.dev(&path, &from)?))
+        let (mut from, mut shm) = ("/dev".to_string(), true);
+        if let Some(t) = a.opt_table(3)? {
+            check_keys(&t, "mount_dev", &["from", "shm"])?;
+            if let Some(f) = super::args::opt_str(&t, "mount_dev", "from")? {
+                from = f;
+            }
+            shm = opt_bool(&t, "mount_dev", "shm", true)?;
+        }
+        with(a, |r| Ok(r.dev(&path, &from, shm)?))
     })?;
     super::add(lua, &m, "mount_mqueue", |_, a| {
         let path = a.path_str(2)?;

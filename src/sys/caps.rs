@@ -16,6 +16,15 @@ pub enum Caps {
     Keep(u64),
     /// All but these.
     Drop(u64),
+    /// Only the bounding set: every capability outside the mask leaves
+    /// it; the other sets stay as they are. A program run as uid 0 then
+    /// holds exactly these after its exec (bubblewrap run by root in a
+    /// user namespace of its own).
+    Bound(u64),
+    /// Only these in the permitted, effective, inheritable and ambient
+    /// sets, the bounding set left as it is (bubblewrap run by root
+    /// without a user namespace, with --cap-add/--cap-drop).
+    Sets(u64),
 }
 
 /// A capability by name: `"CAP_NET_ADMIN"`, `"net_admin"` (any case).
@@ -85,6 +94,8 @@ pub fn target(spec: Option<Caps>, uid: Option<u32>) -> Option<u64> {
     match spec {
         Some(Caps::Keep(m)) => Some(m),
         Some(Caps::Drop(m)) => Some(!m),
+        Some(Caps::Bound(_)) => None,
+        Some(Caps::Sets(m)) => Some(m),
         None if uid.is_some_and(|u| u != 0) => Some(0),
         None => None,
     }
@@ -174,6 +185,11 @@ pub fn keep_across_setuid() -> Result<()> {
 /// permitted, effective and inheritable in one capset, then ambient —
 /// which is what carries capabilities across exec for a non-root uid.
 pub fn apply(want: u64) -> Result<()> {
+    apply_with(want, true)
+}
+
+/// [`apply`], with or without the bounding set ([`Caps::Sets`]).
+pub fn apply_with(want: u64, bounding: bool) -> Result<()> {
     let all = supported();
     let want = want & all;
     let (_, perm, inh) = if ops::planning() {
@@ -184,20 +200,8 @@ pub fn apply(want: u64) -> Result<()> {
     // After a uid switch with PR_SET_KEEPCAPS the effective set is empty:
     // raise it from the permitted set to be allowed to drop the rest.
     capset(perm, perm, inh)?;
-    for i in 0..64u32 {
-        let bit = 1u64 << i;
-        if all & bit == 0 || want & bit != 0 {
-            continue;
-        }
-        // Dropping one already gone succeeds: no PR_CAPBSET_READ first
-        // (one system call less for each of some 41 capabilities).
-        ops::prctl(
-            || format!("prctl(PR_CAPBSET_DROP, {})", mask_names(bit)),
-            libc::PR_CAPBSET_DROP,
-            i as libc::c_ulong,
-            0,
-        )
-        .op(|| format!("prctl PR_CAPBSET_DROP {}", mask_names(bit)))?;
+    if bounding {
+        drop_bounding(want)?;
     }
     let keep = want & perm;
     capset(keep, keep, keep)?;
@@ -218,6 +222,28 @@ pub fn apply(want: u64) -> Result<()> {
             )
             .op(|| format!("prctl PR_CAP_AMBIENT_RAISE {}", mask_names(1u64 << i)))?;
         }
+    }
+    Ok(())
+}
+
+/// The bounding set down to `keep` (needs CAP_SETPCAP in the effective
+/// set): what [`Caps::Bound`] does alone, and [`apply`] first.
+pub fn drop_bounding(keep: u64) -> Result<()> {
+    let all = supported();
+    for i in 0..64u32 {
+        let bit = 1u64 << i;
+        if all & bit == 0 || keep & bit != 0 {
+            continue;
+        }
+        // Dropping one already gone succeeds: no PR_CAPBSET_READ first
+        // (one system call less for each of some 41 capabilities).
+        ops::prctl(
+            || format!("prctl(PR_CAPBSET_DROP, {})", mask_names(bit)),
+            libc::PR_CAPBSET_DROP,
+            i as libc::c_ulong,
+            0,
+        )
+        .op(|| format!("prctl PR_CAPBSET_DROP {}", mask_names(bit)))?;
     }
     Ok(())
 }

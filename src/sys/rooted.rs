@@ -756,7 +756,7 @@ impl Root {
 
     /// A minimal /dev on `path`, as bubblewrap's `--dev`: see
     /// [`super::mount::dev`]. `from` is where the host's /dev is seen.
-    pub fn dev(&mut self, path: &str, from: &str) -> Result<()> {
+    pub fn dev(&mut self, path: &str, from: &str, shm: bool) -> Result<()> {
         (|| {
             let target = self.dir(path, Some(0o755))?;
             let m = new_mount(
@@ -788,6 +788,10 @@ impl Root {
             )?;
             move_mount(&pts, &m, "pts")?;
             mkdirat(here, "shm", 0o755)?;
+            if !shm {
+                // A plain directory, as bubblewrap's --dev leaves it.
+                return Ok(());
+            }
             let shm = new_mount(
                 "tmpfs",
                 &[("mode", Param::Str("1777"))],

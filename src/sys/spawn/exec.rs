@@ -106,7 +106,11 @@ impl Spawn<'_> {
             .op(|| "keyctl join a new session keyring".into())?;
         }
         if let Some(want) = target {
-            syscaps::apply(want)?;
+            let bounding = !matches!(self.caps, Some(syscaps::Caps::Sets(_)));
+            syscaps::apply_with(want, bounding)?;
+        }
+        if let Some(syscaps::Caps::Bound(m)) = self.caps {
+            syscaps::drop_bounding(m)?;
         }
         before_filters()?;
         if self

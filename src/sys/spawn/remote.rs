@@ -73,6 +73,10 @@ pub(crate) struct SpawnRequest {
     timeout_ns: Option<u64>,
     /// "keep" or "drop", and the mask.
     caps: Option<(bool, u64)>,
+    #[serde(default)]
+    caps_bound: Option<u64>,
+    #[serde(default)]
+    caps_sets: Option<u64>,
     no_new_privs: Option<bool>,
     seccomp: Option<PolicyWire>,
     rlimits: Vec<(String, u64, u64)>,
@@ -299,10 +303,19 @@ impl Spawn<'_> {
             timeout_ns: self
                 .timeout
                 .map(|t| t.as_nanos().min(u64::MAX as u128) as u64),
-            caps: self.caps.map(|c| match c {
-                Caps::Keep(m) => (true, m),
-                Caps::Drop(m) => (false, m),
+            caps: self.caps.and_then(|c| match c {
+                Caps::Keep(m) => Some((true, m)),
+                Caps::Drop(m) => Some((false, m)),
+                Caps::Bound(_) | Caps::Sets(_) => None,
             }),
+            caps_sets: match self.caps {
+                Some(Caps::Sets(m)) => Some(m),
+                _ => None,
+            },
+            caps_bound: match self.caps {
+                Some(Caps::Bound(m)) => Some(m),
+                _ => None,
+            },
             no_new_privs: self.no_new_privs,
             seccomp: self.seccomp.as_ref().map(Policy::to_wire),
             rlimits: self
@@ -387,7 +400,9 @@ impl Spawn<'_> {
         s.timeout = r.timeout_ns.map(Duration::from_nanos);
         s.caps = r
             .caps
-            .map(|(keep, m)| if keep { Caps::Keep(m) } else { Caps::Drop(m) });
+            .map(|(keep, m)| if keep { Caps::Keep(m) } else { Caps::Drop(m) })
+            .or(r.caps_bound.map(Caps::Bound))
+            .or(r.caps_sets.map(Caps::Sets));
         s.no_new_privs = r.no_new_privs;
         s.seccomp = r.seccomp.map(Policy::from_wire).transpose()?;
         s.rlimits = r
