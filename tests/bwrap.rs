@@ -1515,9 +1515,19 @@ both!(fn join_namespaces(as_) {
     let cases: &[(&[&str], &str)] = &[
         (&["--userns", "40"], "readlink /proc/self/ns/user; id -u"),
         (&["--userns", "40", "--pidns", "41"], "readlink /proc/self/ns/user; cat /proc/1/comm"),
-        (&["--userns", "40", "--pidns", "41", "--unshare-pid"], "readlink /proc/self/ns/user; echo $$"),
     ];
     let mut fails = Vec::new();
+    // A pid namespace nested in a given one: bubblewrap makes it; nsrun
+    // refuses it by name (documented in the README's table).
+    let nested = sh(&["--userns", "40", "--pidns", "41", "--unshare-pid"], "readlink /proc/self/ns/user; echo $$");
+    let b = start(Tool::Bwrap, as_, &nested, &fds).wait();
+    let n = start(Tool::Nsrun, as_, &nested, &fds).wait();
+    if b.status != "exit 0" || !b.stdout.contains("user:new") {
+        fails.push(format!("bwrap itself, nested: {}", b.report()));
+    }
+    if n.status != "exit 1" || !n.stderr.contains("bwrap: --pidns with --unshare-pid") {
+        fails.push(format!("nsrun should refuse a nested pid namespace by name: {}", n.report()));
+    }
     for (opts, script) in cases {
         let c = sh(opts, script);
         let b = start(Tool::Bwrap, as_, &c, &fds).wait();

@@ -365,6 +365,7 @@ function M.parse(argv)
     elseif a == "--dev" then
       -- /dev/shm a plain directory, as bubblewrap makes it.
       step { "dev", inside(v1), shm = false }
+      x.needs_devpts = true
     elseif a == "--mqueue" then
       step { "mqueue", inside(v1) }
     elseif a == "--tmpfs" then
@@ -474,6 +475,20 @@ function M.parse(argv)
     t.uid_map, t.gid_map = "none", "none"
   end
   if want_user then t.setgroups = "deny" end
+  -- With --dev, as bubblewrap: root of the new user namespace for the
+  -- set-up (the caller mapped to 0: devpts needs root mapped), and the
+  -- program in one nested in it, as the sandbox's uid there (mapped to
+  -- that 0). The sandbox's mounts then belong to a namespace the program
+  -- has no capability in.
+  if want_user and x.needs_devpts and not x.userns_block_fd then
+    local uid, gid = t.uid or ns.getuid(), t.gid or ns.getgid()
+    if uid ~= 0 then
+      t.uid_map = { { 0, ns.getuid(), 1 } }
+      t.gid_map = { { 0, ns.getgid(), 1 } }
+      t.nested_user = { uid = uid, gid = gid }
+      t.uid, t.gid = nil, nil
+    end
+  end
   -- --proc: a procfs of its own with a pid namespace to show; else the
   -- host's, bound (a new procfs needs one).
   local own_pid = unshare.pid or x.pidns

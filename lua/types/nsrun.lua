@@ -167,6 +167,7 @@
 ---@field lock_files? string[] paths (inside, after setup) to hold a shared fcntl lock on while the sandbox runs (bubblewrap's --lock-file); PID 1 holds them when there is an init
 ---@field parent_fds? integer[] fds only the parent uses (a report it writes while the child waits): the child closes its copies first thing
 ---@field set_pwd? boolean set PWD to the directory the program starts in (default false)
+---@field nested_user? {uid: integer, gid: integer} run the program in a user namespace nested in the new one, as these ids there (mapped to its ids after the maps): the sandbox's namespaces then belong to one it holds no capability in (bubblewrap's way for unprivileged callers)
 ---@field gate? string a FIFO: the process stops right before its exec (set up, seccomp and exec left) until a byte is written into it; spawn returns once it waits there, and it does not die with nsrun (an OCI runtime's create/start)
 ---@field init? boolean a small init as PID 1 (default true when `"pid"` is new)
 ---@field die_with_parent? boolean kill the child if nsrun dies (default true)

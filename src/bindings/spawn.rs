@@ -45,6 +45,7 @@ pub(crate) const KEYS: &[&str] = &[
     "lock_files",
     "parent_fds",
     "gate",
+    "nested_user",
     "set_pwd",
     "init",
     "die_with_parent",
@@ -496,6 +497,28 @@ fn build<'l>(
     }
     if let Some(v) = fd_list(a, opts, "parent_fds")? {
         sp = sp.parent_fds(v);
+    }
+    match opts.get::<Value>("nested_user")? {
+        Value::Nil => {}
+        Value::Table(t) => {
+            check_keys(&t, "nested_user", &["uid", "gid"])?;
+            let id = |k: &str| -> R<u32> {
+                match t.get::<Value>(k)? {
+                    Value::Integer(n) if (0..=0xfffffffe).contains(&n) => Ok(n as u32),
+                    other => Err(a.fail(format!(
+                        "nested_user.{k} must be an id (an integer from 0), got {}",
+                        typename(&other)
+                    ))),
+                }
+            };
+            sp = sp.nested_user(id("uid")?, id("gid")?);
+        }
+        other => {
+            return Err(a.fail(format!(
+                "nested_user must be a table like {{uid = 1000, gid = 1000}}, got {}",
+                typename(&other)
+            )))
+        }
     }
     sp = sp.set_pwd(opt_bool(opts, fname, "set_pwd", false)?);
     match opts.get::<Value>("init")? {

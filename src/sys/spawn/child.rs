@@ -114,7 +114,7 @@ impl Spawn<'_> {
         if let Some(m) = cx.self_maps.take() {
             m.write(None)?;
         }
-        if self.disable_userns {
+        if self.disable_userns || self.nested_user.is_some() {
             // Opened now, before `setup` may pivot away from the host's
             // /proc: the sysctl and our own id maps are written through it.
             let fd = nix::fcntl::open(
@@ -175,6 +175,14 @@ impl Spawn<'_> {
         inside?;
         self.take_locks(plan.init)?;
         if plan.init {
+            if self.new_session {
+                // PID 1 leads the new session, and the program is in it,
+                // as with bubblewrap: no terminal of the caller's either
+                // way.
+                ops::act(|| "setsid()".into(), || nix::unistd::setsid().map(drop))
+                    .op(|| "setsid".into())?;
+                self.new_session = false;
+            }
             return self.become_init(cx);
         }
         self.become_main(&cx)
@@ -204,7 +212,7 @@ impl Spawn<'_> {
         cx.parent = nix::unistd::getpid().as_raw();
         // disable_userns makes the main process dumpable again to write its
         // own maps; in our memory that would undo the seal.
-        if self.func.is_some() || self.disable_userns {
+        if self.func.is_some() || self.disable_userns || self.nested_user.is_some() {
             // SAFETY: a child with an init is a fork, never one sharing
             // nsrun's memory (see `ClonePlan::start`).
             unsafe { init::fork_supervised(true, Some(cx.status_fd), Some(cx.err_fd), "init")? };

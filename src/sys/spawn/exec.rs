@@ -56,13 +56,15 @@ impl Spawn<'_> {
         if let Some(u) = self.uid {
             crate::sys::cred::setuid(u)?;
         }
-        if self.disable_userns {
+        if self.disable_userns || self.nested_user.is_some() {
             // The ids just switched to; under --plan nothing switched, so
             // the ids we would have in the new user namespace.
             let uid = self.uid.unwrap_or_else(|| self.id_now(IdKind::Uid));
             let gid = self.gid.unwrap_or_else(|| self.id_now(IdKind::Gid));
+            // Inside the nested namespace: the ids asked for, or the same.
+            let (in_uid, in_gid) = self.nested_user.unwrap_or((uid, gid));
             ops::unshare(nix::sched::CloneFlags::CLONE_NEWUSER)
-                .op(|| "unshare user (disable_userns)".into())?;
+                .op(|| "unshare user (nested user namespace)".into())?;
             // A uid switch made us non-dumpable, which makes /proc/self
             // belong to root, who is not mapped in the new namespace yet:
             // become dumpable again to write our own maps (exec sets it anew).
@@ -73,9 +75,9 @@ impl Spawn<'_> {
                 0,
             )
             .op(|| "prctl PR_SET_DUMPABLE".into())?;
-            proc_write(proc_fd, "self/uid_map", &format!("{uid} {uid} 1\n"))?;
+            proc_write(proc_fd, "self/uid_map", &format!("{in_uid} {uid} 1\n"))?;
             proc_write(proc_fd, "self/setgroups", "deny")?;
-            proc_write(proc_fd, "self/gid_map", &format!("{gid} {gid} 1\n"))?;
+            proc_write(proc_fd, "self/gid_map", &format!("{in_gid} {gid} 1\n"))?;
         }
         if self.die_with_parent && (self.uid.is_some() || self.gid.is_some()) {
             // A credential change clears the parent-death signal.
@@ -169,13 +171,24 @@ impl Spawn<'_> {
             // function's Lua values own some fds: there they are only
             // marked close-on-exec.
             let gate = self.gate_fd;
+            let proc_raw = cx
+                .proc_fd
+                .as_ref()
+                .map_or(err_fd, std::os::fd::AsRawFd::as_raw_fd);
             let also: &[RawFd] = match gate {
                 Some(ref g) => std::slice::from_ref(g),
                 None => &[],
             };
             match running_lua {
                 true => close_fds("main", keep, also, true)?,
-                false => close_fds("main", keep, &[err_fd, gate.unwrap_or(err_fd)], false)?,
+                // (Our /proc fd stays too, close-on-exec: it is owned, and
+                // closed with it should the exec fail.)
+                false => close_fds(
+                    "main",
+                    keep,
+                    &[err_fd, gate.unwrap_or(err_fd), proc_raw],
+                    false,
+                )?,
             }
             for &fd in keep {
                 ops::act(

@@ -206,6 +206,7 @@ pub struct Spawn<'a> {
     rlimits: Vec<Rlimit>,
     cgroup: Option<Limits>,
     disable_userns: bool,
+    nested_user: Option<(u32, u32)>,
     landlock: Option<super::landlock::Rules>,
     new_keyring: bool,
     tty_guard: bool,
@@ -263,6 +264,7 @@ impl<'a> Spawn<'a> {
             rlimits: Vec::new(),
             cgroup: None,
             disable_userns: false,
+            nested_user: None,
             landlock: None,
             new_keyring: false,
             tty_guard: false,
@@ -497,6 +499,18 @@ impl<'a> Spawn<'a> {
     }
     /// Forbid further user namespaces in the sandbox (needs "user"): like
     /// bubblewrap's --disable-userns.
+    /// Run the program in a user namespace nested in the new one, as uid
+    /// `uid` and gid `gid` there, mapped to the ids it has once the maps
+    /// are written: the sandbox's namespaces then belong to a user
+    /// namespace in which the program holds no capability, whatever it
+    /// gets in its own. What bubblewrap does for an unprivileged caller
+    /// (the outer map makes it root for the set-up, the inner one gives
+    /// the program its uid). Needs a new user namespace.
+    pub fn nested_user(mut self, uid: u32, gid: u32) -> Self {
+        self.nested_user = Some((uid, gid));
+        self
+    }
+
     pub fn disable_userns(mut self, yes: bool) -> Self {
         self.disable_userns = yes;
         self
@@ -701,6 +715,11 @@ impl<'a> Spawn<'a> {
         if self.init == Some(true) && !ns.contains(Namespace::Pid) {
             return bad(
                 "init = true requires a new pid namespace: add \"pid\" to namespaces".into(),
+            );
+        }
+        if self.nested_user.is_some() && !ns.contains(Namespace::User) {
+            return bad(
+                "nested_user requires a new user namespace: add \"user\" to namespaces".into(),
             );
         }
         if self.disable_userns && !ns.contains(Namespace::User) {

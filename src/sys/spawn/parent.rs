@@ -79,7 +79,11 @@ impl Spawn<'_> {
                 // (A gated child reports "ready" before its exec: the
                 // parent must read that, which a memory-sharing start
                 // does not.)
-                || self.gate.is_some(),
+                || self.gate.is_some()
+                // (A nested user namespace is made, and its maps written
+                // with formatted strings, in the child: a fork.)
+                || self.disable_userns
+                || self.nested_user.is_some(),
             parent_maps: maps.as_ref().is_some_and(|m| !m.by_child),
             cgroup: self.cgroup.is_some(),
             before_start: self.before_start.is_some(),
