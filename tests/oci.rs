@@ -428,3 +428,59 @@ both!(
         }
     }
 );
+
+both!(
+    /// process.terminal: the container gets a terminal of its own whose
+    /// master end goes to the engine over --console-socket (SCM_RIGHTS),
+    /// sized as consoleSize says; without a socket, create says what is
+    /// missing.
+    fn console_socket(as_) {
+        subreaper();
+        let b = Bundle::new(as_, &["sh", "-c", "tty; stty size; echo done"]);
+        b.edit(|c| {
+            c["process"]["terminal"] = true.into();
+            c["process"]["consoleSize"] = serde_json::json!({"height": 30, "width": 100});
+        });
+        let (ok, out) = b.create(&["create", "t0"]);
+        assert!(!ok && out.contains("--console-socket"), "{out}");
+        let path = b.path().join("console.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let taker = std::thread::spawn(move || {
+            let (s, _) = listener.accept().unwrap();
+            let mut buf = Vec::new();
+            let (_, fds) =
+                nsrun::sys::channel::recv_fds(std::os::fd::AsFd::as_fd(&s), &mut buf, 4096).unwrap();
+            fds
+        });
+        let (ok, out) = b.create(&["create", "--console-socket", path.to_str().unwrap(), "t1"]);
+        assert!(ok, "create: {out}");
+        let mut fds = taker.join().unwrap();
+        assert_eq!(fds.len(), 1, "one fd over the console socket");
+        let master = std::fs::File::from(fds.remove(0));
+        let pid = b.state("t1")["pid"].as_i64().unwrap() as i32;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut master = master;
+            let mut all = Vec::new();
+            let mut buf = [0u8; 1024];
+            // EIO once the last slave end is closed.
+            while let Ok(n) = master.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                all.extend_from_slice(&buf[..n]);
+            }
+            let _ = tx.send(all);
+        });
+        assert!(b.oci(&["start", "t1"]).status.success());
+        let screen = rx.recv_timeout(std::time::Duration::from_secs(20)).expect("the terminal's output");
+        let screen = String::from_utf8_lossy(&screen);
+        assert!(screen.contains("/dev/"), "tty names no terminal: {screen:?}");
+        assert!(screen.contains("30 100"), "consoleSize not applied: {screen:?}");
+        assert!(screen.contains("done"), "{screen:?}");
+        assert_eq!(reap(pid), 0);
+        assert!(b.oci(&["delete", "t1"]).status.success());
+    }
+);

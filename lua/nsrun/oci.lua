@@ -261,8 +261,8 @@ function M.spawn_options(config, bundle, extra)
   if type(p) ~= "table" or type(p.args) ~= "table" or #p.args == 0 then
     fail("config.json: process.args must name the program to run")
   end
-  if p.terminal then
-    fail("process.terminal = true needs a console socket, which this nsrun does not give yet")
+  if p.terminal and not (extra and extra.console_socket) then
+    fail("process.terminal = true needs --console-socket (where the engine takes the terminal's master end)")
   end
   local linux = config.linux or {}
   for _, k in ipairs { "intelRdt", "mountLabel" } do
@@ -348,13 +348,18 @@ function M.spawn_options(config, bundle, extra)
   local umask = user.umask
   local oom = p.oomScoreAdj
   local root_ro = config.root and config.root.readonly
+  local terminal = p.terminal
   o.setup = function()
+    -- The terminal's host name, while the host's /dev/pts is in sight: it
+    -- is bound on the container's /dev/console, so that tty names it.
+    local console = terminal and ns.ttyname(0)
     if oom then
       local f = io.open("/proc/self/oom_score_adj", "w")
       if f then f:write(tostring(oom)); f:close() end
     end
     local R <close> = ns.root(rootfs)
     for _, m in ipairs(mounts) do mount_step(R, m, bundle) end
+    if console then R:bind(console, "/dev/console", { create = true, rec = false }) end
     for _, path in ipairs(masked) do R:mask(path) end
     for _, path in ipairs(readonly) do
       if pcall(R.remount_ro, R, path) == false then
@@ -374,7 +379,20 @@ function M.spawn_options(config, bundle, extra)
     if umask then helpers.umask(umask) end
   end
   for k, v in pairs(extra or {}) do o[k] = v end
+  o.console_socket = nil
+  if p.terminal then
+    -- A terminal of its own; the master end goes to the engine.
+    o.tty = "master"
+  end
   return o
+end
+
+-- The terminal's master end to the engine (--console-socket), with the
+-- size config.json asks for.
+local function hand_console(p, socket, size)
+  if size and size.height and size.width then p:resize(size.height, size.width) end
+  helpers.send_console(socket, p.tty, "console")
+  p.tty:close()
 end
 
 -- ---------------------------------------------------------------------------
@@ -570,11 +588,13 @@ local function make(g, id, o, gate)
       ns.mkfifo(fifo, "0600")
       extra.gate = fifo
     end
+    extra.console_socket = o["console-socket"]
     local opts = M.spawn_options(config, bundle, extra)
     local state = { ociVersion = M.OCI_VERSION, id = id, status = "creating", bundle = bundle,
       annotations = config.annotations }
     run_hooks(config.hooks and config.hooks.prestart, state, "prestart")
     p = ns.spawn(opts)
+    if config.process.terminal then hand_console(p, o["console-socket"], config.process.consoleSize) end
     local _, starttime = proc_stat(p.pid)
     local linux = config.linux or {}
     -- Placed while it waits at its gate: the program runs in them from
@@ -784,7 +804,10 @@ function CMD.exec(g, o, args)
     for j = 2, #args do proc.args[#proc.args + 1] = args[j] end
     for _, kv in ipairs(o.env or {}) do proc.env[#proc.env + 1] = kv end
   end
-  if proc.terminal or o.tty then fail("exec with a terminal needs a console socket, which this nsrun does not give yet") end
+  local terminal = proc.terminal or o.tty
+  if terminal and not o["console-socket"] then
+    fail("exec with a terminal needs --console-socket (where the engine takes the terminal's master end)")
+  end
   if type(proc.args) ~= "table" or #proc.args == 0 then fail("exec: process.args must name the program") end
   local opts = { argv = {}, clear_env = true, env = {}, cwd = proc.cwd or "/" }
   for i, a in ipairs(proc.args) do opts.argv[i] = a end
@@ -811,8 +834,12 @@ function CMD.exec(g, o, args)
   opts.before_start = function(p)
     for _, f in ipairs(procs) do f:write(tostring(p.pid)); f:flush() end
   end
+  if terminal then opts.tty = "master" end
+  -- The engine's socket, before the container's mount namespace hides it.
+  local console = terminal and helpers.console_connect(o["console-socket"])
   ns.setns(st.pid)
   local p = ns.spawn(opts)
+  if terminal then hand_console(p, console, proc.consoleSize) end
   for _, f in ipairs(procs) do f:close() end
   if pidfile then pidfile:write(tostring(p.pid)); pidfile:close() end
   if o.detach then return 0 end

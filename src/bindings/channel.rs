@@ -53,7 +53,7 @@ fn key_path(path: &str, k: &Value) -> String {
 }
 
 /// The fd a userdata carries, and what it is; `Err` names why it cannot go.
-fn fd_of(lua: &Lua, v: &Value) -> Result<Option<(RawFd, FdKind)>, String> {
+pub(crate) fn fd_of(lua: &Lua, v: &Value) -> Result<Option<(RawFd, FdKind)>, String> {
     let Value::UserData(u) = v else {
         return Ok(None);
     };

@@ -48,9 +48,9 @@ pub(crate) fn caps(a: &Args, v: Value) -> R<Option<Caps>> {
         .filter(|v| !v.is_nil())
         .count();
     if given > 1 {
-        return Err(a.fail(
-            "caps: give keep or drop, not both (one of keep, drop, bounding or sets)",
-        ));
+        return Err(
+            a.fail("caps: give keep or drop, not both (one of keep, drop, bounding or sets)")
+        );
     }
     if !bounding.is_nil() {
         return Ok(Some(Caps::Bound(mask(bounding, "caps.bounding")?)));

@@ -355,6 +355,10 @@ pub(crate) fn module(lua: &Lua) -> mlua::Result<Table> {
     Ok(m)
 }
 
+/// A connection to an OCI engine's console socket, and its path.
+struct ConsoleConn(Option<std::os::unix::net::UnixStream>, String);
+impl mlua::UserData for ConsoleConn {}
+
 /// What the shipped modules get from nsrun besides the public API: checks
 /// they must make exactly as the Rust side does (one copy of each rule).
 pub(crate) fn shipped_helpers(lua: &Lua) -> mlua::Result<mlua::Table> {
@@ -421,6 +425,67 @@ pub(crate) fn shipped_helpers(lua: &Lua) -> mlua::Result<mlua::Table> {
                 ),
                 Err(e) => (false, Some(format!("{path}: {e}"))),
             })
+        })?,
+    )?;
+    // An OCI --console-socket: connect to the unix socket at `path` and
+    // send it the terminal's master end (`v`: a pipe or file value) by
+    // SCM_RIGHTS, with its name as the data, as runc does.
+    t.set(
+        "send_console",
+        lua.create_function(|lua, (to, v, name): (Value, Value, String)| {
+            // `to`: the socket's path, or a connection made before (an
+            // exec connects before it enters the container's mounts).
+            let path = match &to {
+                Value::String(s) => s.to_string_lossy(),
+                Value::UserData(u) => match u.borrow::<ConsoleConn>() {
+                    Ok(c) => c.1.clone(),
+                    Err(_) => {
+                        return Err(mlua::Error::runtime(
+                            "send_console: a path or a connection expected",
+                        ))
+                    }
+                },
+                _ => {
+                    return Err(mlua::Error::runtime(
+                        "send_console: a path or a connection expected",
+                    ))
+                }
+            };
+            if crate::sys::ops::record(|| {
+                format!("connect({path:?}) and sendmsg(SCM_RIGHTS, master)")
+            }) {
+                return Ok(());
+            }
+            let fd = match channel::fd_of(lua, &v) {
+                Ok(Some((fd, _))) => fd,
+                _ => {
+                    return Err(mlua::Error::runtime(
+                        "send_console: the terminal's master end expected",
+                    ))
+                }
+            };
+            let sock = match &to {
+                Value::UserData(u) => u.borrow_mut::<ConsoleConn>()?.0.take().ok_or_else(|| {
+                    mlua::Error::runtime("send_console: that connection was used")
+                })?,
+                _ => std::os::unix::net::UnixStream::connect(&path)
+                    .map_err(|e| mlua::Error::runtime(format!("--console-socket {path}: {e}")))?,
+            };
+            crate::sys::channel::send_fds(std::os::fd::AsFd::as_fd(&sock), name.as_bytes(), &[fd])
+                .map_err(|e| mlua::Error::runtime(format!("--console-socket {path}: {e}")))?;
+            Ok(())
+        })?,
+    )?;
+    // A connection to an OCI --console-socket, made now (see send_console).
+    t.set(
+        "console_connect",
+        lua.create_function(|lua, path: String| {
+            if crate::sys::ops::planning() {
+                return lua.create_userdata(ConsoleConn(None, path));
+            }
+            let sock = std::os::unix::net::UnixStream::connect(&path)
+                .map_err(|e| mlua::Error::runtime(format!("--console-socket {path}: {e}")))?;
+            lua.create_userdata(ConsoleConn(Some(sock), path))
         })?,
     )?;
     // umask(2) of the calling process (OCI's process.user.umask, set in
