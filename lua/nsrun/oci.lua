@@ -511,6 +511,12 @@ local function remove_cgroups(dirs, made)
     end
   end
   for i = #(made or {}), 1, -1 do os.remove(made[i]) end
+  -- The default parent (/nsrun-oci) is ours: gone with its last container,
+  -- whichever of them made it.
+  for _, d in pairs(dirs or {}) do
+    local parent = d:match("^(.*/nsrun%-oci)/[^/]+$")
+    if parent then os.remove(parent) end
+  end
 end
 
 -- `path` under `base`, each missing level made (and listed in `made`, to
