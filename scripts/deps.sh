@@ -43,6 +43,12 @@ if [ -n "$packages" ]; then
   fi
 fi
 
+# Unprivileged tests run the binary as uid 65534: let it through the
+# sysctls that gate user namespaces where the kernel has them.
+if [ "$(id -u)" = 0 ] && [ -w /proc/sys/kernel/unprivileged_userns_clone ]; then
+  echo 1 > /proc/sys/kernel/unprivileged_userns_clone
+fi
+
 # Machine set-up udev does on a desktop (Debian's rule makes it 0666):
 # pasta and slirp4netns open /dev/net/tun as the unprivileged test user too.
 if [ "$(id -u)" = 0 ] && [ -c /dev/net/tun ]; then

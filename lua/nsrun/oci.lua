@@ -92,12 +92,18 @@ local function proc_stat(pid)
   return fields[1], fields[20]
 end
 
+-- The JSON document in `text`, or a runtime error naming `what` (nil
+-- text: `missing` says why it is not there).
+local function json_of(text, what, missing)
+  if not text then fail("%s", missing) end
+  local ok, v = pcall(ns.json.decode, text)
+  if not ok then fail("%s: %s", what, tostring(v)) end
+  return v
+end
+
 local function load_state(root, id)
-  local text = read(root .. "/" .. id .. "/state.json")
-  if not text then fail("container %s does not exist", id) end
-  local ok, st = pcall(ns.json.decode, text)
-  if not ok then fail("container %s: its state is damaged: %s", id, tostring(st)) end
-  return st
+  return json_of(read(root .. "/" .. id .. "/state.json"), ("container %s: its state is damaged"):format(id),
+    ("container %s does not exist"):format(id))
 end
 
 local function freezer_state(st)
@@ -420,11 +426,8 @@ end
 -- Commands.
 
 local function config_of(bundle)
-  local text = read(bundle .. "/config.json")
-  if not text then fail("cannot read %s/config.json", bundle) end
-  local ok, c = pcall(ns.json.decode, text)
-  if not ok then fail("%s/config.json: %s", bundle, tostring(c)) end
-  return c
+  return json_of(read(bundle .. "/config.json"), bundle .. "/config.json",
+    ("cannot read %s/config.json"):format(bundle))
 end
 
 local function remove_tree(dir)
@@ -770,10 +773,7 @@ function CMD.update(g, o, args)
   local r = {}
   if o.resources then
     local text = o.resources == "-" and io.stdin:read("a") or read(o.resources)
-    if not text then fail("update: cannot read %s", o.resources) end
-    local ok, v = pcall(ns.json.decode, text)
-    if not ok then fail("update: --resources: %s", tostring(v)) end
-    r = v
+    r = json_of(text, "update: --resources", ("update: cannot read %s"):format(o.resources))
   end
   local function num(k) return o[k] and (math.tointeger(tonumber(o[k])) or fail("update: --%s: a number expected", k)) end
   r.memory = r.memory or {}
@@ -798,10 +798,8 @@ function CMD.exec(g, o, args)
   if s ~= "running" and s ~= "created" then fail("cannot exec in a container that is %s", s) end
   local proc
   if o.process then
-    local text = read(o.process) or fail("exec: cannot read --process %s", o.process)
-    local ok, v = pcall(ns.json.decode, text)
-    if not ok then fail("exec: --process %s: %s", o.process, tostring(v)) end
-    proc = v
+    proc = json_of(read(o.process), "exec: --process " .. o.process,
+      ("exec: cannot read --process %s"):format(o.process))
   else
     if #args < 2 then fail("exec needs a command (or --process FILE)") end
     local base = (st.config or {}).process or {}

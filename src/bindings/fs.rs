@@ -61,7 +61,6 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
     // becomes the value's, so its close() is the fd's close, which is how
     // the reader at the other end sees end of file.
     super::add(lua, m, "fdopen", |lua, a| {
-        use std::os::fd::FromRawFd;
         let fd = a.integer(1)?;
         let mode = a.opt_string(2)?.unwrap_or_else(|| "r".into());
         let write = match mode.as_str() {
@@ -69,17 +68,8 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
             "w" => true,
             other => return Err(a.fail(format!("mode must be \"r\" or \"w\", got '{other}'"))),
         };
-        let fd = i32::try_from(fd).ok().filter(|fd| *fd > 2).ok_or_else(|| {
-            a.fail(format!(
-                "fd must be 3 or more (0-2 are io.stdin/stdout/stderr), got {fd}"
-            ))
-        })?;
-        // SAFETY: F_GETFD/F_SETFD only query and set the close-on-exec flag.
-        if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
-            return Err(a.fail(format!("fd {fd} is not open (EBADF)")));
-        }
-        // SAFETY: the caller gives the fd up to the value (documented).
-        let f = unsafe { std::fs::File::from_raw_fd(fd) };
+        let fd = i32::try_from(fd).map_err(|_| a.fail(format!("bad fd {fd}")))?;
+        let f = crate::sys::fs::adopt_fd(fd).map_err(|e| a.fail(e))?;
         Ok(lua.create_userdata(super::values::Pipe::new(f, write, None))?)
     })?;
     // The kernel's answers, not $PWD's (unset, or stale after a chdir).

@@ -379,24 +379,7 @@ pub(crate) fn shipped_helpers(lua: &Lua) -> mlua::Result<mlua::Table> {
     t.set(
         "die_with_parent",
         lua.create_function(|_, ()| {
-            if crate::sys::ops::planning() {
-                return Ok(());
-            }
-            let before = nix::unistd::getppid().as_raw();
-            // SAFETY: prctl with PR_SET_PDEATHSIG and a signal number.
-            if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } != 0 {
-                return Err(mlua::Error::runtime(format!(
-                    "prctl(PR_SET_PDEATHSIG): {}",
-                    std::io::Error::last_os_error()
-                )));
-            }
-            // The parent may have gone before the call: then nobody will
-            // send the signal.
-            if nix::unistd::getppid().as_raw() != before {
-                // SAFETY: raising a signal on ourselves.
-                unsafe { libc::raise(libc::SIGKILL) };
-            }
-            Ok(())
+            crate::sys::process::die_with_parent().map_err(mlua::Error::runtime)
         })?,
     )?;
     // Open a gate (Spawn::gate) at `path`: a byte into the FIFO without
@@ -405,26 +388,16 @@ pub(crate) fn shipped_helpers(lua: &Lua) -> mlua::Result<mlua::Table> {
     t.set(
         "open_gate",
         lua.create_function(|_, path: String| {
-            if crate::sys::ops::record(|| {
-                format!("open({path:?}, O_WRONLY|O_NONBLOCK) and write 1 byte")
-            }) {
-                return Ok((true, None));
-            }
-            use std::io::Write;
-            use std::os::unix::fs::OpenOptionsExt;
-            let r = std::fs::OpenOptions::new()
-                .write(true)
-                .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-                .open(&path)
-                .and_then(|mut f| f.write_all(b"0"));
-            Ok(match r {
-                Ok(()) => (true, None),
-                Err(e) if e.raw_os_error() == Some(libc::ENXIO) => (
-                    false,
-                    Some("nothing waits at the gate (the process is gone)".to_string()),
-                ),
-                Err(e) => (false, Some(format!("{path}: {e}"))),
-            })
+            Ok(
+                match crate::sys::fs::open_gate(std::path::Path::new(&path)) {
+                    Ok(true) => (true, None),
+                    Ok(false) => (
+                        false,
+                        Some("nothing waits at the gate (the process is gone)".to_string()),
+                    ),
+                    Err(e) => (false, Some(e.to_string())),
+                },
+            )
         })?,
     )?;
     // An OCI --console-socket: connect to the unix socket at `path` and
@@ -492,13 +465,7 @@ pub(crate) fn shipped_helpers(lua: &Lua) -> mlua::Result<mlua::Table> {
     // the container's set-up); returns the old one.
     t.set(
         "umask",
-        lua.create_function(|_, m: u32| {
-            if crate::sys::ops::record(|| format!("umask({m:o})")) {
-                return Ok(0o022);
-            }
-            // SAFETY: umask(2) cannot fail.
-            Ok(unsafe { libc::umask(m as libc::mode_t) } as u32)
-        })?,
+        lua.create_function(|_, m: u32| Ok(crate::sys::process::umask(m)))?,
     )?;
     // A note in the plan (`# …`): what a --plan run shows beside its
     // steps, such as the bubblewrap command line a sandbox stands for.

@@ -3,7 +3,7 @@
 //! so many threads may send on one socket at once), fds beside them by
 //! SCM_RIGHTS.
 
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
@@ -126,48 +126,13 @@ pub(crate) fn send_bytes(sock: BorrowedFd, data: &[u8], fds: &[RawFd]) -> Result
             fds.len()
         )));
     }
-    let mut iov = libc::iovec {
-        iov_base: data.as_ptr() as *mut libc::c_void,
-        iov_len: data.len(),
-    };
-    // u64s keep the control buffer aligned for cmsghdr.
-    let mut cbuf = [0u64; 8];
-    // SAFETY: a zeroed msghdr is valid; fields are filled below.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    if !fds.is_empty() {
-        let bytes = std::mem::size_of_val(fds);
-        // SAFETY: CMSG_SPACE is a pure computation.
-        let space = unsafe { libc::CMSG_SPACE(bytes as u32) } as usize;
-        msg.msg_control = cbuf.as_mut_ptr().cast();
-        msg.msg_controllen = space as _;
-        // SAFETY: the control buffer holds `space` bytes (at most 8 fds
-        // need 48), and CMSG_FIRSTHDR points into it.
-        unsafe {
-            let c = libc::CMSG_FIRSTHDR(&msg);
-            (*c).cmsg_level = libc::SOL_SOCKET;
-            (*c).cmsg_type = libc::SCM_RIGHTS;
-            (*c).cmsg_len = libc::CMSG_LEN(bytes as u32) as _;
-            std::ptr::copy_nonoverlapping(fds.as_ptr().cast::<u8>(), libc::CMSG_DATA(c), bytes);
-        }
-    }
-    loop {
-        // SAFETY: msg points at live buffers.
-        let n = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
-        if n >= 0 {
-            return Ok(());
-        }
-        match Errno::last() {
-            Errno::EINTR => continue,
-            Errno::EMSGSIZE => {
-                return Err(Error::Invalid(format!(
-                    "supervisor message of {} bytes is larger than a socket message may be",
-                    data.len()
-                )))
-            }
-            e => return Err(Error::sys("sendmsg to the supervisor's socket", e)),
-        }
+    match crate::sys::channel::sendmsg_fds(sock, data, fds) {
+        Ok(_) => Ok(()),
+        Err(Errno::EMSGSIZE) => Err(Error::Invalid(format!(
+            "supervisor message of {} bytes is larger than a socket message may be",
+            data.len()
+        ))),
+        Err(e) => Err(Error::sys("sendmsg to the supervisor's socket", e)),
     }
 }
 
@@ -216,21 +181,8 @@ pub(crate) fn recv(
             e => return Err(Error::sys("recvmsg from the supervisor's socket", e)),
         }
     };
-    let mut fds = Vec::new();
-    // SAFETY: walking the control messages the kernel wrote into cbuf.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(&msg);
-        while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
-                let len = (*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
-                let p = libc::CMSG_DATA(c).cast::<RawFd>();
-                for i in 0..len / std::mem::size_of::<RawFd>() {
-                    fds.push(OwnedFd::from_raw_fd(p.add(i).read_unaligned()));
-                }
-            }
-            c = libc::CMSG_NXTHDR(&msg, c);
-        }
-    }
+    // SAFETY: msg was just filled by recvmsg, cbuf still alive.
+    let fds = unsafe { crate::sys::channel::received_fds(&msg) };
     if msg.msg_flags & (libc::MSG_TRUNC | libc::MSG_CTRUNC) != 0 {
         return Err(Error::Invalid(format!(
             "a supervisor message was cut short (more than {max} bytes or {} fds)",

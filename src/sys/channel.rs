@@ -172,15 +172,31 @@ pub fn send_fds(sock: BorrowedFd<'_>, data: &[u8], fds: &[RawFd]) -> Result<usiz
             "fds go with data: give one byte at least".into(),
         ));
     }
+    sendmsg_fds(sock, data, fds).map_err(|e| Error::sys("sendmsg on the channel", e))
+}
+
+/// sendmsg(2) of `data` with `fds` as SCM_RIGHTS (MSG_NOSIGNAL, EINTR
+/// retried): the bytes sent, or the errno. The one place a message with
+/// fds is put together, for channels and the supervisor's socket alike.
+pub(crate) fn sendmsg_fds(
+    sock: BorrowedFd<'_>,
+    data: &[u8],
+    fds: &[RawFd],
+) -> std::result::Result<usize, Errno> {
     let mut iov = libc::iovec {
         iov_base: data.as_ptr() as *mut libc::c_void,
         iov_len: data.len(),
     };
     // SAFETY: CMSG_SPACE is arithmetic.
     let space = unsafe { libc::CMSG_SPACE(std::mem::size_of_val(fds) as u32) } as usize;
-    let mut control = vec![0u64; space.div_ceil(8)];
+    // u64s keep the control buffer aligned for cmsghdr; on the stack for
+    // MAX_FDS (253) fds at the most: 1032 bytes.
+    let mut control = [0u64; 160];
+    if space > std::mem::size_of_val(&control) {
+        return Err(Errno::EINVAL);
+    }
     // SAFETY: msghdr is plain data; every pointer set below stays valid
-    // for the call, and the control buffer is sized by CMSG_SPACE.
+    // for the call, and the control buffer holds `space` bytes.
     let n = unsafe {
         let mut msg: libc::msghdr = std::mem::zeroed();
         msg.msg_iov = &mut iov;
@@ -206,10 +222,31 @@ pub fn send_fds(sock: BorrowedFd<'_>, data: &[u8], fds: &[RawFd]) -> Result<usiz
             break n;
         }
     };
-    if n < 0 {
-        return Err(Error::sys("sendmsg on the channel", Errno::last()));
+    Errno::result(n).map(|n| n as usize)
+}
+
+/// The fds a received message carries (SCM_RIGHTS), now ours.
+///
+/// # Safety
+/// `msg` is a header recvmsg(2) just filled, its control buffer alive.
+pub(crate) unsafe fn received_fds(msg: &libc::msghdr) -> Vec<OwnedFd> {
+    let mut fds = Vec::new();
+    // SAFETY: walking the control data the kernel wrote, within
+    // msg_controllen (the caller's promise).
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                let len = (*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
+                let p = libc::CMSG_DATA(c) as *const RawFd;
+                for i in 0..len / std::mem::size_of::<RawFd>() {
+                    fds.push(OwnedFd::from_raw_fd(std::ptr::read_unaligned(p.add(i))));
+                }
+            }
+            c = libc::CMSG_NXTHDR(msg, c);
+        }
     }
-    Ok(n as usize)
+    fds
 }
 
 /// One `recvmsg(2)` into the spare room of `buf` (at least `max` bytes
@@ -251,22 +288,13 @@ pub fn recv_fds(
     if n < 0 {
         return Err(Error::sys("recvmsg on the channel", Errno::last()));
     }
-    let mut fds = Vec::new();
-    // SAFETY: walking the control data the kernel wrote, within msg_controllen.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(&msg);
-        while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
-                let len = (*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
-                let p = libc::CMSG_DATA(c) as *const RawFd;
-                for i in 0..len / std::mem::size_of::<RawFd>() {
-                    fds.push(OwnedFd::from_raw_fd(std::ptr::read_unaligned(p.add(i))));
-                }
-            }
-            c = libc::CMSG_NXTHDR(&msg, c);
-        }
+    // SAFETY: msg was just filled by recvmsg; the kernel wrote n bytes
+    // into the spare room.
+    let fds = unsafe {
+        let fds = received_fds(&msg);
         buf.set_len(buf.len() + n as usize);
-    }
+        fds
+    };
     if msg.msg_flags & libc::MSG_CTRUNC != 0 {
         return Err(Error::Invalid(format!(
             "the peer sent more than {MAX_FDS} fds in one message (the rest were closed)"

@@ -93,6 +93,44 @@ pub(crate) fn drain(fd: RawFd, buf: &mut Vec<u8>) {
     }
 }
 
+/// Poll entries (POLLIN) for the output pipes still open, added to `fds`;
+/// which of `files` each stands for, in order.
+pub(super) fn poll_files(fds: &mut Vec<libc::pollfd>, files: &[Option<File>; 2]) -> Vec<usize> {
+    let mut which = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        if let Some(f) = f {
+            fds.push(libc::pollfd {
+                fd: f.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
+            which.push(i);
+        }
+    }
+    which
+}
+
+/// Read into `bufs` what the poll (`polled`: the entries [`poll_files`]
+/// made) says is ready; a pipe at its end, or failing, is let go.
+pub(super) fn read_ready(
+    polled: &[libc::pollfd],
+    which: &[usize],
+    files: &mut [Option<File>; 2],
+    bufs: &mut [Vec<u8>; 2],
+) {
+    for (p, &i) in polled.iter().zip(which) {
+        if p.revents == 0 {
+            continue;
+        }
+        let Some(f) = files[i].as_ref() else { continue };
+        match read_into(f.as_raw_fd(), &mut bufs[i]) {
+            Ok(0) => files[i] = None,
+            Ok(_) | Err(Errno::EINTR | Errno::EAGAIN) => {}
+            Err(_) => files[i] = None,
+        }
+    }
+}
+
 /// One read(2) straight into the spare room of `buf` (64 KiB made room
 /// for): a 64 KiB array on the stack would fault in 16 fresh pages on
 /// every call.
@@ -113,8 +151,7 @@ impl Child {
     /// A view of process `pid` that may signal it and open its namespaces
     /// but never waits for it: its owner does.
     pub fn observer(pid: i32) -> Child {
-        let mut c = Child::from_pid(pid);
-        c.pidfd = None;
+        let mut c = Child::bare(pid, None);
         c.observer = true;
         c
     }
@@ -132,33 +169,17 @@ impl Child {
                 .open("/dev/null")
                 .ok()
         };
-        Child {
-            // No pidfd_open: there is no such process.
-            pid: ops::PLANNED_PID,
-            pidfd: None,
-            status_pipe: None,
-            stdin: null(true),
-            stdout: null(false),
-            stderr: null(false),
-            deadline: None,
-            status: Some(ExitStatus {
-                code: Some(code),
-                signal: None,
-                core_dumped: false,
-            }),
-            group: false,
-            observer: false,
-            cgroup: None,
-            cgroup_stats: None,
-            owner: std::process::id(),
-            channel: None,
-            usernet: None,
-            tty_master: None,
-            relay: false,
-            tty: None,
-            remote: None,
-            remote_timed_out: false,
-        }
+        // No pidfd_open: there is no such process.
+        let mut c = Child::bare(ops::PLANNED_PID, None);
+        c.stdin = null(true);
+        c.stdout = null(false);
+        c.stderr = null(false);
+        c.status = Some(ExitStatus {
+            code: Some(code),
+            signal: None,
+            core_dumped: false,
+        });
+        c
     }
 
     /// The handle of a process [`Spawn`](super::spawn::Spawn) started.
@@ -171,35 +192,26 @@ impl Child {
         cgroup: Option<Cgroup>,
     ) -> Child {
         let [stdin, stdout, stderr] = stdio.map(|f| f.map(File::from));
-        Child {
-            pid,
-            pidfd: pidfd_open(pid),
-            status_pipe: Some(File::from(status_pipe)),
-            stdin,
-            stdout,
-            stderr,
-            deadline: timeout.and_then(|t| Deadline::new(t, pid, group).map(Arc::new)),
-            status: None,
-            group,
-            observer: false,
-            cgroup,
-            cgroup_stats: None,
-            owner: std::process::id(),
-            channel: None,
-            usernet: None,
-            tty_master: None,
-            relay: false,
-            tty: None,
-            remote: None,
-            remote_timed_out: false,
-        }
+        let mut c = Child::bare(pid, pidfd_open(pid));
+        c.status_pipe = Some(File::from(status_pipe));
+        (c.stdin, c.stdout, c.stderr) = (stdin, stdout, stderr);
+        c.deadline = timeout.and_then(|t| Deadline::new(t, pid, group).map(Arc::new));
+        c.group = group;
+        c.cgroup = cgroup;
+        c
     }
 
     /// Adopt a child this process forked by other means (`ns.fork`).
     pub fn from_pid(pid: i32) -> Child {
+        Child::bare(pid, pidfd_open(pid))
+    }
+
+    /// A handle of `pid` with nothing attached: what each kind of handle
+    /// starts from.
+    fn bare(pid: i32, pidfd: Option<OwnedFd>) -> Child {
         Child {
             pid,
-            pidfd: pidfd_open(pid),
+            pidfd,
             status_pipe: None,
             stdin: None,
             stdout: None,
@@ -407,13 +419,7 @@ impl Child {
                     };
                 }
                 let first_file = fds.len();
-                let mut which = Vec::new();
-                for (i, f) in files.iter().enumerate() {
-                    if let Some(f) = f {
-                        fds.push(pollin(f.as_raw_fd()));
-                        which.push(i);
-                    }
-                }
+                let which = poll_files(&mut fds, &files);
                 // SAFETY: fds is a valid pollfd array.
                 let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as _, timeout_ms) };
                 if rc < 0 && Errno::last() != Errno::EINTR {
@@ -441,17 +447,7 @@ impl Child {
                         log::debug!("forwarded {s} to {}", self.pid);
                     }
                 }
-                for (k, i) in which.into_iter().enumerate() {
-                    if fds[first_file + k].revents == 0 {
-                        continue;
-                    }
-                    let f = files[i].as_ref().expect("polled file");
-                    match read_into(f.as_raw_fd(), &mut bufs[i]) {
-                        Ok(0) => files[i] = None,
-                        Ok(_) | Err(Errno::EINTR | Errno::EAGAIN) => {}
-                        Err(_) => files[i] = None,
-                    }
-                }
+                read_ready(&fds[first_file..], &which, &mut files, bufs);
             }
         })();
         let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);

@@ -182,3 +182,44 @@ pub(crate) fn unix_socketpair(
         )
     })
 }
+
+/// Take over `fd`, an fd the caller handed nsrun (`--info-fd 5`): it is
+/// marked close-on-exec and becomes the returned file's. Refuses 0-2 and
+/// an fd that is not open.
+pub fn adopt_fd(fd: i32) -> Result<std::fs::File> {
+    if fd <= 2 {
+        return Err(Error::Invalid(format!(
+            "fd must be 3 or more (0-2 are the standard streams), got {fd}"
+        )));
+    }
+    // SAFETY: F_SETFD only sets the close-on-exec flag.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
+        return Err(Error::Invalid(format!("fd {fd} is not open (EBADF)")));
+    }
+    // SAFETY: the caller gives the fd up to the file (documented).
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
+}
+
+/// Open the gate FIFO at `path` (`Spawn::gate`): one byte in, without
+/// waiting for a reader. Ok(false) when nobody waits there (ENXIO: the
+/// process is gone). Under `--plan` only recorded.
+pub fn open_gate(path: &Path) -> Result<bool> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if ops::record(|| format!("open({path:?}, O_WRONLY|O_NONBLOCK) and write 1 byte")) {
+        return Ok(true);
+    }
+    let r = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .and_then(|mut f| f.write_all(b"0"));
+    match r {
+        Ok(()) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Ok(false),
+        Err(e) => Err(Error::sys(
+            format!("open gate {}", path.display()),
+            Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        )),
+    }
+}

@@ -427,6 +427,35 @@ pub fn sigpipe_handled() {
     }
 }
 
+/// Be killed (SIGKILL) when our parent dies, as a sandbox's processes are
+/// when nsrun dies (bubblewrap's --die-with-parent covers "bwrap or
+/// bwrap's parent"). A parent gone already, before the call took hold,
+/// is taken for dead now. Nothing under `--plan`.
+pub fn die_with_parent() -> Result<()> {
+    if ops::planning() {
+        return Ok(());
+    }
+    let before = nix::unistd::getppid();
+    // SAFETY: prctl with PR_SET_PDEATHSIG and a signal number.
+    let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    nix::errno::Errno::result(rc).map_err(|e| Error::sys("prctl PR_SET_PDEATHSIG", e))?;
+    if nix::unistd::getppid() != before {
+        // SAFETY: raising a signal on ourselves.
+        unsafe { libc::raise(libc::SIGKILL) };
+    }
+    Ok(())
+}
+
+/// umask(2): set it, return the old one (under `--plan` recorded; 022
+/// returned).
+pub fn umask(mask: u32) -> u32 {
+    if ops::record(|| format!("umask({mask:o})")) {
+        return 0o022;
+    }
+    // SAFETY: umask(2) cannot fail.
+    unsafe { libc::umask(mask as libc::mode_t) as u32 }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ use nix::errno::Errno;
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
-use super::{drain, read_into, Child};
+use super::{drain, poll_files, read_into, read_ready, Child};
 use crate::error::{Context, Error, Result};
 use crate::sys::init;
 use crate::sys::process::ExitStatus;
@@ -163,13 +163,7 @@ impl Child {
                     fds.push(poll(master, ev));
                 }
                 let files_at = fds.len();
-                let mut which = Vec::new();
-                for (i, f) in files.iter().enumerate() {
-                    if let Some(f) = f {
-                        fds.push(poll(f.as_raw_fd(), libc::POLLIN));
-                        which.push(i);
-                    }
-                }
+                let which = poll_files(&mut fds, &files);
                 // SAFETY: fds is a valid pollfd array.
                 let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as _, timeout_ms) };
                 if rc < 0 && Errno::last() != Errno::EINTR {
@@ -216,17 +210,7 @@ impl Child {
                         keys.clear();
                     }
                 }
-                for (k, i) in which.into_iter().enumerate() {
-                    if fds[files_at + k].revents == 0 {
-                        continue;
-                    }
-                    let f = files[i].as_ref().expect("polled file");
-                    match read_into(f.as_raw_fd(), &mut bufs[i]) {
-                        Ok(0) => files[i] = None,
-                        Ok(_) | Err(Errno::EINTR | Errno::EAGAIN) => {}
-                        Err(_) => files[i] = None,
-                    }
-                }
+                read_ready(&fds[files_at..], &which, &mut files, bufs);
             }
         })();
         let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
