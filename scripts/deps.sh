@@ -13,10 +13,14 @@ cd "$(dirname "$0")/.."
 # cc (and the C library's headers) builds the
 # bundled Lua; pasta and slirp4netns are what net = "pasta" runs, iperf3
 # what scripts/bench_usernet.sh measures them with; busybox(-static) is the
-# root file system of the OCI tests' bundles.
+# root file system of the OCI tests' bundles and images; podman (with conmon),
+# containerd (ctr) are the engines that drive nsrun-oci in tests/oci_podman.rs
+# and tests/oci_containerd.rs, crun and runc what scripts/bench.sh compares
+# it with.
 tools="setpriv:util-linux unshare:util-linux nsenter:util-linux mount:mount umount:mount
   newuidmap:uidmap newgidmap:uidmap ip:iproute2 uptime:procps perl:perl-base strace:strace
-  cc:gcc pasta:passt slirp4netns:slirp4netns iperf3:iperf3 busybox:busybox-static"
+  cc:gcc pasta:passt slirp4netns:slirp4netns iperf3:iperf3 busybox:busybox-static
+  podman:podman conmon:conmon containerd:containerd ctr:containerd crun:crun runc:runc"
 
 # The PATH the tests give nsrun, after the caller's.
 search="$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
