@@ -144,6 +144,8 @@ end
 -- ---------------------------------------------------------------------------
 -- config.json -> ns.spawn options.
 
+local mount_cgroups
+
 local NS_KIND = { pid = "pid", network = "net", mount = "mount", ipc = "ipc", uts = "uts", user = "user",
   cgroup = "cgroup", time = "time" }
 
@@ -207,11 +209,55 @@ local function seccomp_of(s)
   return p
 end
 
+-- The `cgroup` mount: the container's own cgroups, as runc mounts them.
+-- With a cgroup namespace of its own the kernel shows each hierarchy from
+-- the container's cgroup (it was moved there before the namespace was
+-- made); without one, each of the container's directories is bound on
+-- its controller's name. Rootless without cgroups of its own, the host's
+-- tree read-only.
+local CGROOT = "/sys/fs/cgroup"
+function mount_cgroups(R, dest, ro, ctx)
+  local dirs, own_ns = ctx.cgroups, ctx.cgroupns
+  if not dirs then
+    R:bind(CGROOT, dest, { ro = true, rec = true, create = true, nosuid = true, nodev = true })
+    return
+  end
+  if dirs.unified then
+    if own_ns then
+      R:mount(dest, { type = "cgroup2", source = "cgroup", options = { "nosuid", "nodev", "noexec" } })
+    else
+      R:bind(dirs.unified, dest, { create = true, rec = false, nosuid = true, nodev = true })
+    end
+  else
+    R:tmpfs(dest, { mode = "0755" })
+    for _, name in ipairs(ns.readdir(CGROOT)) do
+      local host = CGROOT .. "/" .. name
+      local real = ns.realpath(host)
+      -- A hierarchy of several controllers (cpu,cpuacct) is one directory
+      -- with a link per controller.
+      local mine
+      for c in name:gmatch("[^,]+") do mine = mine or dirs[c] end
+      if real ~= host then
+        R:symlink((real:match("[^/]+$")), dest .. "/" .. name)
+      elseif mine then
+        if own_ns then
+          local opts = { "nosuid", "nodev", "noexec" }
+          for c in name:gmatch("[^,]+") do opts[#opts + 1] = c end
+          R:mount(dest .. "/" .. name, { type = "cgroup", source = "cgroup", options = opts })
+        else
+          R:bind(mine, dest .. "/" .. name, { create = true, rec = false, nosuid = true, nodev = true })
+        end
+      end
+    end
+  end
+  if ro then R:remount_ro(dest) end
+end
+
 -- A bundle's mount options, split as nsrun takes them.
 local PROPAGATION = { private = 1, rprivate = 1, slave = 1, rslave = 1, shared = 1, rshared = 1,
   unbindable = 1, runbindable = 1 }
 
-local function mount_step(R, m, bundle)
+local function mount_step(R, m, bundle, ctx)
   local dest = m.destination
   if type(dest) ~= "string" or dest:sub(1, 1) ~= "/" then
     fail("mounts: destination must be an absolute path, got %s", tostring(dest))
@@ -241,9 +287,7 @@ local function mount_step(R, m, bundle)
   elseif m.type == "mqueue" then
     R:mount_mqueue(dest)
   elseif m.type == "cgroup" or m.type == "cgroup2" then
-    -- The host's hierarchy, read-only (a cgroup namespace shows it from the
-    -- container's own cgroup).
-    R:bind("/sys/fs/cgroup", dest, { ro = true, rec = true, create = true, nosuid = true, nodev = true })
+    mount_cgroups(R, dest, ro, ctx)
   elseif m.type == "tmpfs" and dest == "/dev" then
     -- The devices a container gets (null, zero, full, random, urandom,
     -- tty, console's place, pts, shm, ptmx), bound from the host's as a
@@ -355,6 +399,7 @@ function M.spawn_options(config, bundle, extra)
   local oom = p.oomScoreAdj
   local root_ro = config.root and config.root.readonly
   local terminal = p.terminal
+  local ctx = { cgroups = extra and extra.cgroups, cgroupns = new.cgroup }
   o.setup = function()
     -- The terminal's host name, while the host's /dev/pts is in sight: it
     -- is bound on the container's /dev/console, so that tty names it.
@@ -364,7 +409,7 @@ function M.spawn_options(config, bundle, extra)
       if f then f:write(tostring(oom)); f:close() end
     end
     local R <close> = ns.root(rootfs)
-    for _, m in ipairs(mounts) do mount_step(R, m, bundle) end
+    for _, m in ipairs(mounts) do mount_step(R, m, bundle, ctx) end
     if console then R:bind(console, "/dev/console", { create = true, rec = false }) end
     for _, path in ipairs(masked) do R:mask(path) end
     for _, path in ipairs(readonly) do
@@ -385,7 +430,7 @@ function M.spawn_options(config, bundle, extra)
     if umask then helpers.umask(umask) end
   end
   for k, v in pairs(extra or {}) do o[k] = v end
-  o.console_socket = nil
+  o.console_socket, o.cgroups = nil, nil
   if p.terminal then
     -- A terminal of its own; the master end goes to the engine.
     o.tty = "master"
@@ -545,9 +590,10 @@ local function mkcg(base, path, made)
 end
 
 -- Make the container's cgroups (nil where we may not: rootless without a
--- delegated tree, as runc does), set the resources, put `pid` in. On any
--- failure what was made is removed again.
-local function make_cgroups(path, resources, pid)
+-- delegated tree, as runc does) and set the resources; the process is
+-- put in by `before_start`, before it goes on (and before its cgroup
+-- namespace is made). On any failure what was made is removed again.
+local function make_cgroups(path, resources)
   local dirs, made = {}, {}
   local ok, err = pcall(function()
     if unified() then
@@ -560,7 +606,12 @@ local function make_cgroups(path, resources, pid)
     end
     if not next(dirs) then return end
     set_resources(dirs, resources)
-    for _, d in pairs(dirs) do put(d, "cgroup.procs", pid) end
+    -- The process is put in later, by its parent: may it be?
+    for _, d in pairs(dirs) do
+      local f, e = io.open(d .. "/cgroup.procs", "a")
+      if not f then fail("cgroup %s: %s", d, e) end
+      f:close()
+    end
   end)
   if not ok then
     -- Deepest first.
@@ -590,7 +641,7 @@ local function make(g, id, o, gate)
     error(e, 0)
   end
   local fifo = dir .. "/exec.fifo"
-  local started, p
+  local started, p, cgroups, made
   local ok2, err = pcall(function()
     local extra = {}
     if gate then
@@ -598,17 +649,23 @@ local function make(g, id, o, gate)
       extra.gate = fifo
     end
     extra.console_socket = o["console-socket"]
+    local linux = config.linux or {}
+    cgroups, made = make_cgroups(cgroup_path(linux.cgroupsPath, id), linux.resources)
+    extra.cgroups = cgroups
     local opts = M.spawn_options(config, bundle, extra)
+    if cgroups then
+      -- Placed before it goes on: its set-up, its cgroup namespace and
+      -- its program are in them from the start.
+      opts.before_start = function(child)
+        for _, d in pairs(cgroups) do put(d, "cgroup.procs", child.pid) end
+      end
+    end
     local state = { ociVersion = M.OCI_VERSION, id = id, status = "creating", bundle = bundle,
       annotations = config.annotations }
     run_hooks(config.hooks and config.hooks.prestart, state, "prestart")
     p = ns.spawn(opts)
     if config.process.terminal then hand_console(p, o["console-socket"], config.process.consoleSize) end
     local _, starttime = proc_stat(p.pid)
-    local linux = config.linux or {}
-    -- Placed while it waits at its gate: the program runs in them from
-    -- its first instruction.
-    local cgroups, made = make_cgroups(cgroup_path(linux.cgroupsPath, id), linux.resources, p.pid)
     local st = { id = id, pid = p.pid, starttime = starttime, bundle = bundle, created = now_rfc3339(),
       annotations = config.annotations, owner = tostring(ns.getuid()), hooks = config.hooks,
       cgroups = cgroups, cgroups_made = cgroups and made or nil, config = config }
@@ -619,7 +676,11 @@ local function make(g, id, o, gate)
     started = st
   end)
   if not ok2 then
-    if p then pcall(p.kill, p, "KILL") end
+    if p then
+      pcall(p.kill, p, "KILL")
+      pcall(p.wait, p)
+    end
+    if cgroups then remove_cgroups(cgroups, made) end
     remove_tree(dir)
     error(err, 0)
   end
@@ -630,7 +691,9 @@ local CMD = {}
 
 function CMD.create(g, o, args)
   local id = args[1] or fail("create needs a container id")
-  make(g, id, o, true)
+  local _, p = make(g, id, o, true)
+  -- The engine adopts it as we exit and takes its status.
+  p:disown()
   return 0
 end
 
@@ -846,7 +909,11 @@ function CMD.exec(g, o, args)
   if terminal then hand_console(p, console, proc.consoleSize) end
   for _, f in ipairs(procs) do f:close() end
   if pidfile then pidfile:write(tostring(p.pid)); pidfile:close() end
-  if o.detach then return 0 end
+  if o.detach then
+    -- Its status is the engine's, which adopts it as we exit.
+    p:disown()
+    return 0
+  end
   return p:wait().code
 end
 
@@ -860,7 +927,10 @@ function CMD.run(g, o, args)
     remove_tree(dir)
     error(e, 0)
   end
-  if o.detach then return 0 end
+  if o.detach then
+    p:disown()
+    return 0
+  end
   local r = p:wait()
   local state = state_doc(g.root, st)
   state.status = "stopped"
@@ -1102,6 +1172,9 @@ function M.main(argv0, argv)
   end)
   if ok then return code end
   local msg = getmetatable(code) == Fail and code.msg or tostring(code)
+  -- An engine shows this to its user: where in this module it was raised
+  -- says nothing to them.
+  msg = msg:gsub("^%[nsrun%.oci%]:%d+: ", "")
   logger(g)(msg)
   return 1
 end

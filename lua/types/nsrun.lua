@@ -363,6 +363,12 @@ function Process:net_pid() end
 ---@return nsrun.Status?
 function Process:try_wait() end
 
+---Leave the process to whoever adopts it when this program exits (a child
+---subreaper such as conmon or containerd's shim): this handle never waits
+---for it again, not even to reap it when collected, so its exit status
+---stays for the adopter. `wait` then fails.
+function Process:disown() end
+
 ---Send a signal (default TERM); false if the process was already reaped.
 ---@param sig? nsrun.Signal
 ---@return boolean sent

@@ -264,6 +264,13 @@ impl Child {
         self.owner == std::process::id()
     }
 
+    /// Leave it to whoever adopts it once we exit (a subreaper: conmon,
+    /// containerd's shim): from now on this handle never waits for it, not
+    /// even to reap it on drop, which would steal its exit status.
+    pub fn disown(&mut self) {
+        self.observer = true;
+    }
+
     /// Whether it is a view of a process someone else waits for.
     pub fn is_observer(&self) -> bool {
         self.observer

@@ -211,6 +211,12 @@ impl UserData for Process {
                     None => Value::Nil,
                 })
             })?;
+            crate::bindings::add(lua, &m, "disown", |_, a| {
+                let ud = this(a)?;
+                let p = ud.borrow::<Process>()?;
+                p.child.borrow_mut().disown();
+                Ok(())
+            })?;
             crate::bindings::add(lua, &m, "kill", |_, a| {
                 let ud = this(a)?;
                 let p = ud.borrow::<Process>()?;

@@ -72,10 +72,11 @@ impl ClonePlan {
         // clone(2) has no flag for a time namespace (its bit is the exit
         // signal's).
         at_clone.remove(Namespace::Time);
-        if r.cgroup {
+        if r.cgroup || r.before_start {
             // A cgroup namespace's root is its creator's cgroup at that
             // moment: create it only once the parent has moved the child
-            // into the new cgroup, so the sandbox sees that one as "/".
+            // into the new cgroup (ours, or one `before_start` chose, as
+            // an OCI runtime does), so the sandbox sees that one as "/".
             at_clone.remove(Namespace::Cgroup);
         }
         let joins = !r.joins.is_empty();
@@ -185,6 +186,17 @@ mod tests {
         assert_eq!(p.late, kinds("time"));
         assert!(p.relay);
         assert_eq!(p.start, Start::Fork);
+    }
+
+    #[test]
+    fn the_cgroup_namespace_waits_for_before_start() {
+        let p = ClonePlan::new(&Request {
+            before_start: true,
+            ..req("mount,cgroup")
+        });
+        assert_eq!(p.at_clone, kinds("mount"));
+        assert_eq!(p.late, kinds("cgroup"));
+        assert!(p.parent_acts);
     }
 
     #[test]
