@@ -510,7 +510,7 @@ fn cases(p: &Podman, f: &mut Vec<String>) {
         ]);
         check(
             "exec",
-            o.status.success() && stdout(&o) == "exec-ok\nsleep\01000\0",
+            o.status.success() && stdout(&o) == "exec-ok\nsleep\u{0}1000\u{0}",
             &text(&o),
             f,
         );
