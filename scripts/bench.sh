@@ -235,6 +235,13 @@ fi
 section "the Supervisor (issue 18): spawn latency direct vs through it, jobs/s for 1-32 callers"
 "$SCRIPTS/bench_supervisor.sh" 2000 || echo "note: bench_supervisor.sh failed"
 
+section "an OCI runtime (issue 17): nsrun-oci vs crun and runc, direct and under podman"
+if [ "$(id -u)" = 0 ] && command -v crun >/dev/null && command -v runc >/dev/null && command -v podman >/dev/null; then
+  NSRUN="$WORK/nsrun" "$SCRIPTS/bench_oci.sh" || echo "note: bench_oci.sh failed"
+else
+  echo "note: needs root, crun, runc and podman (scripts/deps.sh installs them): rows skipped"
+fi
+
 section "targets (issues 2, 3, 4), from the tables above"
 # Every target in one table: value, limit, met or not.
 python3 - <<'PY'
