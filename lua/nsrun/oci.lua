@@ -1146,6 +1146,10 @@ global options: --root DIR, --log FILE, --log-format text|json, --systemd-cgroup
 ---@param argv string[]
 ---@return integer
 function M.main(argv0, argv)
+  -- One short command: what it allocates is freed at exit, and a
+  -- collector's sweeps would only make it (and the pages a fork copies)
+  -- slower. A long `run` or `exec` that waits holds little garbage.
+  collectgarbage("stop")
   local g = { root = default_root() }
   local ok, code = pcall(function()
     local o, i = parse_flags(argv, 1, GLOBAL, nil)
