@@ -430,6 +430,35 @@ both!(
 );
 
 both!(
+    /// exec --process FILE (what conmon and the shim hand over): its
+    /// args, env, cwd, rlimits and umask apply to the new process, and
+    /// its exit status is exec's.
+    fn exec_process_file(as_) {
+        subreaper();
+        let b = Bundle::new(as_, &["sleep", "30"]);
+        let (ok, out) = b.create(&["create", "p1"]);
+        assert!(ok, "create: {out}");
+        let pid = b.state("p1")["pid"].as_i64().unwrap() as i32;
+        assert!(b.oci(&["start", "p1"]).status.success());
+        let proc_json = b.path().join("process.json");
+        let process = serde_json::json!({
+            "args": ["sh", "-c", "ulimit -n; umask; pwd; echo $GREETING; exit 5"],
+            "env": ["PATH=/bin", "GREETING=hello"],
+            "cwd": "/tmp",
+            "user": {"uid": 0, "gid": 0, "umask": 23},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 123, "hard": 123}],
+        });
+        std::fs::write(&proc_json, process.to_string()).unwrap();
+        let o = b.oci(&["exec", "--process", proc_json.to_str().unwrap(), "p1"]);
+        assert_eq!(o.status.code(), Some(5), "exec's status is the program's: {}", text(&o));
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "123\n0027\n/tmp\nhello\n", "{}", text(&o));
+        assert!(b.oci(&["kill", "p1", "9"]).status.success());
+        assert_eq!(reap(pid), 137);
+        assert!(b.oci(&["delete", "p1"]).status.success());
+    }
+);
+
+both!(
     /// process.terminal: the container gets a terminal of its own whose
     /// master end goes to the engine over --console-socket (SCM_RIGHTS),
     /// sized as consoleSize says; without a socket, create says what is

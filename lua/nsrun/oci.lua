@@ -171,6 +171,17 @@ local RLIMIT = {
   RLIMIT_RTTIME = "rttime", RLIMIT_SIGPENDING = "sigpending", RLIMIT_STACK = "stack",
 }
 
+local function rlimits_of(list)
+  if not list then return nil end
+  local out = {}
+  for _, r in ipairs(list) do
+    local name = RLIMIT[r.type]
+    if not name then fail("process.rlimits: unknown type %s", tostring(r.type)) end
+    out[name] = { r.soft, r.hard }
+  end
+  return out
+end
+
 -- The OCI seccomp profile as nsrun's: the default action and the calls
 -- named for another one. Rules with argument conditions (podman's
 -- profile allows clone, personality… only with some arguments) cannot be
@@ -350,14 +361,7 @@ function M.spawn_options(config, bundle, extra)
   else
     o.caps = { keep = {} }
   end
-  if p.rlimits then
-    o.rlimits = {}
-    for _, r in ipairs(p.rlimits) do
-      local name = RLIMIT[r.type]
-      if not name then fail("process.rlimits: unknown type %s", tostring(r.type)) end
-      o.rlimits[name] = { r.soft, r.hard }
-    end
-  end
+  o.rlimits = rlimits_of(p.rlimits)
   o.seccomp = seccomp_of(linux.seccomp)
   if o.seccomp and o.no_new_privs == nil then o.no_new_privs = true end
   o.tty_guard = false
@@ -886,6 +890,11 @@ function CMD.exec(g, o, args)
   opts.uid, opts.gid, opts.groups = user.uid, user.gid, user.additionalGids
   opts.caps = { keep = cap_names(proc.capabilities and proc.capabilities.bounding) }
   if proc.noNewPrivileges ~= nil then opts.no_new_privs = proc.noNewPrivileges end
+  opts.rlimits = rlimits_of(proc.rlimits)
+  if user.umask then
+    local mask = user.umask
+    opts.setup = function() helpers.umask(mask) end
+  end
   local linux = (st.config or {}).linux or {}
   opts.seccomp = seccomp_of(linux.seccomp)
   if opts.seccomp and opts.no_new_privs == nil then opts.no_new_privs = true end
