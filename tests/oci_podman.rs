@@ -117,7 +117,7 @@ impl Podman {
         std::fs::copy(BUSYBOX, root.join("bin/busybox")).unwrap();
         for c in [
             "sh", "echo", "cat", "ls", "id", "sleep", "true", "touch", "grep", "mount", "tty",
-            "env", "sort", "stty", "readlink", "seq", "mkdir", "stat",
+            "env", "sort", "stty", "readlink", "seq", "mkdir", "stat", "hostname",
         ] {
             std::os::unix::fs::symlink("busybox", root.join("bin").join(c)).unwrap();
         }
@@ -127,6 +127,10 @@ impl Podman {
         )
         .unwrap();
         std::fs::write(root.join("etc/group"), "root:x:0:\nnobody:x:65534:\n").unwrap();
+        // A pod's infra ("pause") container.
+        std::fs::write(root.join("bin/pause"), "#!/bin/sh\nexec sleep 1000000\n").unwrap();
+        std::fs::set_permissions(root.join("bin/pause"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
         let tar = d.join("image.tar");
         let st = Command::new("tar")
             .arg("-C")
@@ -365,6 +369,10 @@ fn cases(p: &Podman, f: &mut Vec<String>) {
         );
     }
 
+    // No fd of conmon's or podman's reaches the container (3 is ls's own).
+    let o = p.run(&[], &["ls", "/proc/self/fd"]);
+    check("fds", o.status.success() && stdout(&o) == "0\n1\n2\n3\n", &text(&o), f);
+
     // Environment, user, read-only root, volumes, tmpfs.
     let o = p.run(&["-e", "FOO=bar"], &["sh", "-c", "echo $FOO; env"]);
     let out = stdout(&o);
@@ -478,6 +486,31 @@ fn cases(p: &Podman, f: &mut Vec<String>) {
         &text(&o),
         f,
     );
+
+    // A pod: its containers join the infra container's network, ipc and
+    // uts namespaces by path (/proc/PID/ns/…), as Kubernetes pods do.
+    let o = p.runtime(&[
+        "pod", "create", "--name", "nsrun-oci-test-pod", "--network", "none", "--infra-image", IMAGE,
+        "--infra-command", "/bin/pause",
+    ]);
+    check("pod create", o.status.success(), &text(&o), f);
+    if o.status.success() {
+        let show = "hostname; for n in net ipc uts; do stat -L -c %i /proc/self/ns/$n; done";
+        let a = p.run(&["--pod", "nsrun-oci-test-pod"], &["sh", "-c", show]);
+        let b = p.run(&["--pod", "nsrun-oci-test-pod"], &["sh", "-c", show]);
+        let alone = p.run(&[], &["sh", "-c", show]);
+        check(
+            "pod: shared namespaces",
+            a.status.success()
+                && stdout(&a).starts_with("nsrun-oci-test-pod\n")
+                && stdout(&a) == stdout(&b)
+                && stdout(&alone).lines().skip(1).zip(stdout(&a).lines().skip(1)).all(|(x, y)| x != y),
+            &format!("{}\n{}\n{}", text(&a), text(&b), text(&alone)),
+            f,
+        );
+        let o = p.runtime(&["pod", "rm", "--force", "--time", "0", "nsrun-oci-test-pod"]);
+        check("pod rm", o.status.success(), &text(&o), f);
+    }
 
     // A long-running container: exec (plain and with a terminal), pause,
     // unpause, stop (TERM ignored by PID 1, then KILL), start again, kill.
