@@ -572,3 +572,86 @@ fn blockio_and_hugepages_root() {
         b.assert_clean();
     });
 }
+
+/// mount(8) on the host, for the propagation test.
+fn host_mount(args: &[&str]) {
+    let st = Command::new("mount").args(args).status().unwrap();
+    assert!(st.success(), "mount {args:?}");
+}
+
+macro_rules! both_exclusive {
+    ($(#[$meta:meta])* fn $name:ident($as_:ident) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            fn body($as_: As) $body
+
+            #[test]
+            fn root() {
+                common::guarded_exclusive(|| body(As::Root));
+            }
+
+            #[test]
+            fn user() {
+                common::guarded_exclusive(|| body(As::User));
+            }
+        }
+    };
+}
+
+both_exclusive!(
+    /// rootfsPropagation and a bind mount's rslave: what the host mounts
+    /// below a shared directory afterwards reaches the running container;
+    /// control: rprivate (nsrun's default), it does not. idmap is refused
+    /// by name rather than ignored.
+    fn propagation(as_) {
+        subreaper();
+        let b = Bundle::new(as_, &["sleep", "30"]);
+        let shared = b.path().join("shared");
+        std::fs::create_dir_all(shared.join("sub")).unwrap();
+        std::fs::create_dir_all(b.path().join("rootfs/shared")).unwrap();
+        chown_r(as_, b.path());
+        let s = shared.to_str().unwrap().to_string();
+        host_mount(&["--bind", &s, &s]);
+        host_mount(&["--make-shared", &s]);
+        let mut seen = Vec::new();
+        for (i, prop) in ["rslave", "rprivate"].into_iter().enumerate() {
+            let id = format!("m{i}");
+            b.edit(|c| {
+                let m = c["mounts"].as_array_mut().unwrap();
+                m.retain(|m| m["destination"] != "/shared");
+                m.push(serde_json::json!({"destination": "/shared", "type": "bind", "source": s,
+                    "options": ["rbind", prop]}));
+                c["linux"]["rootfsPropagation"] = prop.into();
+            });
+            let (ok, out) = b.create(&id);
+            assert!(ok, "create: {out}");
+            let pid = b.pid(&id);
+            assert!(b.oci(&["start", &id]).status.success());
+            let sub = format!("{s}/sub");
+            host_mount(&["-t", "tmpfs", "tmpfs", &sub]);
+            std::fs::write(shared.join("sub/marker"), "arrived").unwrap();
+            let o = b.oci(&["exec", &id, "cat", "/shared/sub/marker"]);
+            seen.push(String::from_utf8_lossy(&o.stdout).to_string());
+            let _ = Command::new("umount").arg(&sub).status();
+            assert!(b.oci(&["kill", &id, "KILL"]).status.success());
+            assert_eq!(reap(pid), 137);
+            assert!(b.oci(&["delete", &id]).status.success());
+        }
+        let _ = Command::new("umount").arg(&s).status();
+        assert_eq!(seen, ["arrived", ""], "rslave, then rprivate");
+
+        b.edit(|c| {
+            let m = c["mounts"].as_array_mut().unwrap();
+            m.retain(|m| m["destination"] != "/shared");
+            m.push(serde_json::json!({"destination": "/shared", "type": "bind", "source": s,
+                "options": ["rbind", "idmap"]}));
+        });
+        let o = b.oci(&["run", "m3"]);
+        assert!(String::from_utf8_lossy(&o.stderr).contains("/shared: idmapped mounts (idmap) are not supported"),
+            "{}", text(&o));
+        b.assert_clean();
+    }
+);

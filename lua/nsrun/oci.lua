@@ -224,9 +224,10 @@ local function mount_step(R, m, bundle)
     elseif o == "ro" then ro = true; opts[#opts + 1] = o
     elseif o == "nosuid" then nosuid = true; opts[#opts + 1] = o
     elseif o == "nodev" then nodev = true; opts[#opts + 1] = o
-    elseif PROPAGATION[o] or o == "tmpcopyup" or o == "idmap" or o == "ridmap" then
-      -- Every mount is private once the root is pivoted to (nothing goes
-      -- back to the host); idmapped binds are not made here.
+    elseif o == "idmap" or o == "ridmap" then
+      fail("mounts: %s: idmapped mounts (%s) are not supported by nsrun oci", dest, o)
+    elseif PROPAGATION[o] or o == "tmpcopyup" then
+      -- Propagation is set once pivoted (propagation_steps).
     else
       opts[#opts + 1] = o
     end
@@ -332,6 +333,47 @@ local function mknod_devices(list)
   end
 end
 
+-- rootfsPropagation and the mounts' own propagation options (rslave,
+-- shared…): nil when none asks for more than nsrun's default (every
+-- mount private once pivoted to), else the list of {dest, flag} to set
+-- after the pivot, "/" first.
+local ROOTFS_PROPAGATION = { private = 1, rprivate = 1, slave = 1, rslave = 1, shared = 1, rshared = 1,
+  unbindable = 1, runbindable = 1 }
+local function propagation_steps(linux, mounts)
+  local steps, wanted = {}, false
+  local rp = linux.rootfsPropagation
+  if rp ~= nil and rp ~= "" then
+    if not ROOTFS_PROPAGATION[rp] then
+      fail("linux.rootfsPropagation must be shared, slave, private or unbindable (or r…), got %s", tostring(rp))
+    end
+    steps[#steps + 1] = { "/", rp }
+    wanted = wanted or not rp:match("private$")
+  end
+  for _, m in ipairs(mounts) do
+    for _, o in ipairs(m.options or {}) do
+      if ROOTFS_PROPAGATION[o] then
+        steps[#steps + 1] = { m.destination, o }
+        wanted = wanted or not o:match("private$")
+      end
+    end
+  end
+  return wanted and steps or nil
+end
+
+-- The pivot when propagation matters: the namespace's mounts stay slaves
+-- of the host's (ns.pivot_root would make them all private), the old root
+-- goes without its unmount reaching the host (runc's way), then each
+-- mount gets the propagation it asked for.
+local function pivot_keeping_propagation(rootfs, steps)
+  ns.mount(rootfs, rootfs, nil, "rbind")
+  ns.chdir(rootfs)
+  ns.pivot_root(".", ".")
+  ns.mount(nil, ".", nil, "rslave")
+  ns.umount(".", "detach")
+  ns.chdir("/")
+  for _, st in ipairs(steps) do ns.mount(nil, st[1], nil, st[2]) end
+end
+
 --- The ns.spawn options a bundle's config.json stands for.
 ---@param config table the decoded config.json
 ---@param bundle string the bundle directory
@@ -419,6 +461,10 @@ function M.spawn_options(config, bundle, extra)
     }
   end
   o.propagation = "private"
+  local prop_steps = propagation_steps(linux, config.mounts or {})
+  -- Slaves of the host's mounts, so that what the host mounts below a
+  -- slave or shared mount reaches the container.
+  if prop_steps then o.propagation = "slave" end
 
   local mounts = config.mounts or {}
   local masked, readonly = linux.maskedPaths or {}, linux.readonlyPaths or {}
@@ -450,7 +496,7 @@ function M.spawn_options(config, bundle, extra)
     if in_userns then bind_devices(R, devices) end
     create_container_hooks(hooks.createContainer, hook_state)
     R:close()
-    ns.pivot_root(rootfs)
+    if prop_steps then pivot_keeping_propagation(rootfs, prop_steps) else ns.pivot_root(rootfs) end
     if not in_userns then mknod_devices(devices) end
     if persona then helpers.personality(persona.domain or "LINUX") end
     if root_ro then ns.mount(nil, "/", nil, "remount,bind,ro") end
