@@ -655,3 +655,76 @@ both_exclusive!(
         b.assert_clean();
     }
 );
+
+/// The recipe of `to_oci_same_output`: a sandbox on the bundle's rootfs,
+/// run; its table as the bundle's config.json.
+const TO_OCI: &str = r#"
+local ns = require "nsrun"
+local sandbox = require "nsrun.sandbox"
+local bundle = ...
+local t = {
+  argv = {"sh", "-c", "id; hostname; grep -E '^(CapBnd|CapEff|NoNewPrivs|Seccomp):' /proc/self/status; " ..
+    "cat /data/f; (echo x > /data/g) 2>/dev/null || echo ro; mkdir /tmp/d 2>&1 || true; ulimit -n; " ..
+    "wc -c < /proc/timer_list; echo \"X=$X\"; pwd"},
+  root = bundle .. "/rootfs",
+  binds = {{bundle .. "/data", "/data", ro = true}},
+  tmpfs = {"/tmp"}, proc = "/proc", dev = "/dev",
+  hostname = "box",
+  chdir = "/tmp",
+  rlimits = {nofile = 64},
+  seccomp = {default = "allow", deny = {"mkdir"}},
+  clear_env = true, env = {PATH = "/bin", X = "1"},
+}
+local r = sandbox.run(t)
+io.stdout:write(r.stdout, r.stderr)
+ns.write_file(bundle .. "/config.json", ns.json.encode(sandbox.to_oci(t), {indent = true}), "0644")
+"#;
+
+both!(
+    /// sandbox.to_oci: a sandbox table's config.json runs under `nsrun oci
+    /// run` (and, as root, under runc) with the sandbox's output: ids,
+    /// hostname, capabilities, no_new_privs, seccomp, a read-only bind,
+    /// a tmpfs, rlimits, the masked /proc, env and cwd. What config.json
+    /// cannot say is refused by name.
+    fn to_oci_same_output(as_) {
+        let b = Bundle::new(as_, &["true"]);
+        std::fs::create_dir_all(b.path().join("data")).unwrap();
+        std::fs::write(b.path().join("data/f"), "data\n").unwrap();
+        std::fs::write(b.path().join("to_oci.lua"), TO_OCI).unwrap();
+        std::fs::remove_file(b.path().join("config.json")).unwrap();
+        chown_r(as_, b.path());
+        // Not `oci`: the recipe.
+        let bin = common::binary(as_);
+        let mut c = match as_ {
+            As::Root => Command::new(&bin),
+            As::User => {
+                let mut c = Command::new("setpriv");
+                c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(&bin);
+                c
+            }
+        };
+        let o = c.arg("to_oci.lua").arg(b.path()).current_dir(b.path()).stdin(Stdio::null()).output().unwrap();
+        assert!(o.status.success(), "recipe: {}", text(&o));
+        let want = String::from_utf8_lossy(&o.stdout).to_string();
+        assert!(want.contains("box\n") && want.contains("data\nro\n") && want.contains("\n64\n0\nX=1\n/tmp\n"),
+            "the sandbox itself: {want}");
+        assert!(want.contains("Operation not permitted"), "seccomp: {want}");
+        let o = b.oci(&["run", "--bundle", b.path().to_str().unwrap(), "o1"]);
+        let got = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        assert_eq!(got, want, "nsrun oci run: {}", text(&o));
+        if as_ == As::Root && Path::new("/usr/sbin/runc").exists() {
+            let state = b.path().join("runc-state");
+            let o = Command::new("runc").arg("--root").arg(&state)
+                .args(["run", "--bundle", b.path().to_str().unwrap(), "o2"])
+                .stdin(Stdio::null()).output().unwrap();
+            let got = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+            assert_eq!(got, want, "runc run: {}", text(&o));
+        }
+        b.assert_clean();
+
+        let o = common::run(as_, r#"
+            local sandbox = require "nsrun.sandbox"
+            sandbox.to_oci{argv = {"true"}, root = "/", files = {["/x"] = "y"}}"#, &[]);
+        assert!(o.stderr.contains("sandbox.to_oci: files has no form in config.json"), "{}", o.report());
+    }
+);
