@@ -871,11 +871,14 @@ local function make(g, id, o, gate)
     -- prestart and createRuntime: once the namespaces exist (the state
     -- names the process), before the set-up and its pivot_root; then
     -- createContainer runs from inside the set-up.
-    extra.before_start = function(child)
-      state.pid = child.pid
-      local why = hooks_failure(config.hooks and config.hooks.prestart, state, "prestart")
-        or hooks_failure(config.hooks and config.hooks.createRuntime, state, "createRuntime")
-      if why then error(why, 0) end
+    local hooks = config.hooks or {}
+    if (hooks.prestart and #hooks.prestart > 0) or (hooks.createRuntime and #hooks.createRuntime > 0) then
+      extra.before_start = function(child)
+        state.pid = child.pid
+        local why = hooks_failure(hooks.prestart, state, "prestart")
+          or hooks_failure(hooks.createRuntime, state, "createRuntime")
+        if why then error(why, 0) end
+      end
     end
     local opts = M.spawn_options(config, bundle, extra)
     p = ns.spawn(opts)
