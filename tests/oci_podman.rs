@@ -129,8 +129,11 @@ impl Podman {
         std::fs::write(root.join("etc/group"), "root:x:0:\nnobody:x:65534:\n").unwrap();
         // A pod's infra ("pause") container.
         std::fs::write(root.join("bin/pause"), "#!/bin/sh\nexec sleep 1000000\n").unwrap();
-        std::fs::set_permissions(root.join("bin/pause"), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
+        std::fs::set_permissions(
+            root.join("bin/pause"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
         let tar = d.join("image.tar");
         let st = Command::new("tar")
             .arg("-C")
@@ -371,7 +374,12 @@ fn cases(p: &Podman, f: &mut Vec<String>) {
 
     // No fd of conmon's or podman's reaches the container (3 is ls's own).
     let o = p.run(&[], &["ls", "/proc/self/fd"]);
-    check("fds", o.status.success() && stdout(&o) == "0\n1\n2\n3\n", &text(&o), f);
+    check(
+        "fds",
+        o.status.success() && stdout(&o) == "0\n1\n2\n3\n",
+        &text(&o),
+        f,
+    );
 
     // Environment, user, read-only root, volumes, tmpfs.
     let o = p.run(&["-e", "FOO=bar"], &["sh", "-c", "echo $FOO; env"]);
@@ -490,8 +498,16 @@ fn cases(p: &Podman, f: &mut Vec<String>) {
     // A pod: its containers join the infra container's network, ipc and
     // uts namespaces by path (/proc/PID/ns/…), as Kubernetes pods do.
     let o = p.runtime(&[
-        "pod", "create", "--name", "nsrun-oci-test-pod", "--network", "none", "--infra-image", IMAGE,
-        "--infra-command", "/bin/pause",
+        "pod",
+        "create",
+        "--name",
+        "nsrun-oci-test-pod",
+        "--network",
+        "none",
+        "--infra-image",
+        IMAGE,
+        "--infra-command",
+        "/bin/pause",
     ]);
     check("pod create", o.status.success(), &text(&o), f);
     if o.status.success() {
@@ -504,7 +520,11 @@ fn cases(p: &Podman, f: &mut Vec<String>) {
             a.status.success()
                 && stdout(&a).starts_with("nsrun-oci-test-pod\n")
                 && stdout(&a) == stdout(&b)
-                && stdout(&alone).lines().skip(1).zip(stdout(&a).lines().skip(1)).all(|(x, y)| x != y),
+                && stdout(&alone)
+                    .lines()
+                    .skip(1)
+                    .zip(stdout(&a).lines().skip(1))
+                    .all(|(x, y)| x != y),
             &format!("{}\n{}\n{}", text(&a), text(&b), text(&alone)),
             f,
         );

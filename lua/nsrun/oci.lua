@@ -281,9 +281,10 @@ local function mount_step(R, m, bundle, ctx)
     elseif o == "ro" then ro = true; opts[#opts + 1] = o
     elseif o == "nosuid" then nosuid = true; opts[#opts + 1] = o
     elseif o == "nodev" then nodev = true; opts[#opts + 1] = o
-    elseif PROPAGATION[o] or o == "tmpcopyup" or o == "idmap" or o == "ridmap" then
-      -- Every mount is private once the root is pivoted to (nothing goes
-      -- back to the host); idmapped binds are not made here.
+    elseif o == "idmap" or o == "ridmap" then
+      fail("mounts: %s: idmapped mounts (%s) are not supported by nsrun oci", dest, o)
+    elseif PROPAGATION[o] or o == "tmpcopyup" then
+      -- Propagation is set once pivoted (propagation_steps).
     else
       opts[#opts + 1] = o
     end
@@ -311,6 +312,123 @@ local function mount_step(R, m, bundle, ctx)
   end
 end
 
+-- ---------------------------------------------------------------------------
+-- What the container's own process does in its set-up besides the mounts:
+-- hooks that run in its namespaces, device nodes, personality.
+
+-- Each hook of `list` in turn, the state on its stdin (its path as it is,
+-- args[1] its argv[0], env its whole environment, timeout in seconds):
+-- nil, or why one failed.
+local function hooks_failure(list, state, what)
+  for i, h in ipairs(list or {}) do
+    local argv = { h.path }
+    for j = 2, #(h.args or {}) do argv[j] = h.args[j] end
+    local env = {}
+    for _, kv in ipairs(h.env or {}) do
+      local k, v = kv:match("^([^=]*)=(.*)$")
+      if k then env[k] = v end
+    end
+    local ok, r = pcall(ns.run, { argv = argv, argv0 = h.args and h.args[1] or h.path, env = env, clear_env = true,
+      input = ns.json.encode(state), timeout = h.timeout, stdout = "inherit" })
+    if not ok then return ("%s hook #%d (%s) failed: %s"):format(what, i, tostring(h.path), tostring(r)) end
+    if not r.success then
+      return ("%s hook #%d (%s) failed: %s%s"):format(what, i, h.path,
+        r.timed_out and "timed out" or ("exit status " .. tostring(r.code)), r.stderr ~= "" and (": " .. r.stderr) or "")
+    end
+  end
+end
+
+-- createContainer hooks, from the container's set-up: its namespaces, the
+-- runtime's paths (not pivoted yet). The state names the process as the
+-- runtime sees it: the host's /proc is still the one in sight.
+local function create_container_hooks(list, state)
+  if not list or #list == 0 then return end
+  local doc = {}
+  for k, v in pairs(state or {}) do doc[k] = v end
+  doc.pid = math.tointeger(tonumber(ns.realpath("/proc/self"):match("(%d+)$")))
+  local why = hooks_failure(list, doc, "createContainer")
+  if why then error(why, 0) end
+end
+
+local DEVICE_TYPE = { c = true, u = true, b = true, p = true }
+
+local function check_devices(list)
+  for i, d in ipairs(list or {}) do
+    if type(d.path) ~= "string" or d.path:sub(1, 1) ~= "/" then
+      fail("linux.devices[%d]: path must be an absolute path, got %s", i, tostring(d.path))
+    end
+    if not DEVICE_TYPE[d.type] then
+      fail("linux.devices[%d] (%s): type must be c, u, b or p, got %s", i, d.path, tostring(d.type))
+    end
+    if d.type ~= "p" and not (math.tointeger(d.major) and math.tointeger(d.minor)) then
+      fail("linux.devices[%d] (%s): major and minor numbers expected", i, d.path)
+    end
+  end
+end
+
+-- In a user namespace no device node can be made: each is bound from the
+-- host's same path instead, as runc does (mode and owner are the host's).
+local function bind_devices(R, list)
+  for _, d in ipairs(list or {}) do
+    R:bind(d.path, d.path, { create = true, rec = false })
+  end
+end
+
+-- Privileged: made where the container sees them (after the pivot), with
+-- the mode and owner asked. One that exists already (mount_dev's) stays.
+local function mknod_devices(list)
+  for _, d in ipairs(list or {}) do
+    if not exists(d.path) then
+      local dir = d.path:match("^(.+)/[^/]+$")
+      if dir then ns.mkdir(dir, "0755", { parents = true }) end
+      helpers.mknod(d.path, d.type, math.tointeger(d.major) or 0, math.tointeger(d.minor) or 0,
+        math.tointeger(d.fileMode) or tonumber("666", 8))
+      if d.uid or d.gid then helpers.chown(d.path, math.tointeger(d.uid) or 0, math.tointeger(d.gid) or 0) end
+    end
+  end
+end
+
+-- rootfsPropagation and the mounts' own propagation options (rslave,
+-- shared…): nil when none asks for more than nsrun's default (every
+-- mount private once pivoted to), else the list of {dest, flag} to set
+-- after the pivot, "/" first.
+local ROOTFS_PROPAGATION = { private = 1, rprivate = 1, slave = 1, rslave = 1, shared = 1, rshared = 1,
+  unbindable = 1, runbindable = 1 }
+local function propagation_steps(linux, mounts)
+  local steps, wanted = {}, false
+  local rp = linux.rootfsPropagation
+  if rp ~= nil and rp ~= "" then
+    if not ROOTFS_PROPAGATION[rp] then
+      fail("linux.rootfsPropagation must be shared, slave, private or unbindable (or r…), got %s", tostring(rp))
+    end
+    steps[#steps + 1] = { "/", rp }
+    wanted = wanted or not rp:match("private$")
+  end
+  for _, m in ipairs(mounts) do
+    for _, o in ipairs(m.options or {}) do
+      if ROOTFS_PROPAGATION[o] then
+        steps[#steps + 1] = { m.destination, o }
+        wanted = wanted or not o:match("private$")
+      end
+    end
+  end
+  return wanted and steps or nil
+end
+
+-- The pivot when propagation matters: the namespace's mounts stay slaves
+-- of the host's (ns.pivot_root would make them all private), the old root
+-- goes without its unmount reaching the host (runc's way), then each
+-- mount gets the propagation it asked for.
+local function pivot_keeping_propagation(rootfs, steps)
+  ns.mount(rootfs, rootfs, nil, "rbind")
+  ns.chdir(rootfs)
+  ns.pivot_root(".", ".")
+  ns.mount(nil, ".", nil, "rslave")
+  ns.umount(".", "detach")
+  ns.chdir("/")
+  for _, st in ipairs(steps) do ns.mount(nil, st[1], nil, st[2]) end
+end
+
 --- The ns.spawn options a bundle's config.json stands for.
 ---@param config table the decoded config.json
 ---@param bundle string the bundle directory
@@ -330,11 +448,7 @@ function M.spawn_options(config, bundle, extra)
     if linux[k] ~= nil then fail("linux.%s is not supported on this host", k) end
   end
   local hooks = config.hooks or {}
-  for _, k in ipairs { "createContainer", "startContainer" } do
-    if hooks[k] and #hooks[k] > 0 then
-      fail("hooks.%s (run inside the container) is not supported by this nsrun yet", k)
-    end
-  end
+  check_devices(linux.devices)
   if p.apparmorProfile or p.selinuxLabel then
     fail("process.%s: neither AppArmor nor SELinux is enabled on this host",
       p.apparmorProfile and "apparmorProfile" or "selinuxLabel")
@@ -395,6 +509,10 @@ function M.spawn_options(config, bundle, extra)
     }
   end
   o.propagation = "private"
+  local prop_steps = propagation_steps(linux, config.mounts or {})
+  -- Slaves of the host's mounts, so that what the host mounts below a
+  -- slave or shared mount reaches the container.
+  if prop_steps then o.propagation = "slave" end
 
   local mounts = config.mounts or {}
   local masked, readonly = linux.maskedPaths or {}, linux.readonlyPaths or {}
@@ -404,6 +522,9 @@ function M.spawn_options(config, bundle, extra)
   local root_ro = config.root and config.root.readonly
   local terminal = p.terminal
   local ctx = { cgroups = extra and extra.cgroups, cgroupns = new.cgroup }
+  local devices, persona = linux.devices, linux.personality
+  local in_userns = new.user or (o.join and o.join.user)
+  local hook_state = extra and extra.hook_state
   o.setup = function()
     -- The terminal's host name, while the host's /dev/pts is in sight: it
     -- is bound on the container's /dev/console, so that tty names it.
@@ -421,8 +542,12 @@ function M.spawn_options(config, bundle, extra)
         -- Missing paths are skipped, as runc does.
       end
     end
+    if in_userns then bind_devices(R, devices) end
+    create_container_hooks(hooks.createContainer, hook_state)
     R:close()
-    ns.pivot_root(rootfs)
+    if prop_steps then pivot_keeping_propagation(rootfs, prop_steps) else ns.pivot_root(rootfs) end
+    if not in_userns then mknod_devices(devices) end
+    if persona then helpers.personality(persona.domain or "LINUX") end
     if root_ro then ns.mount(nil, "/", nil, "remount,bind,ro") end
     for k, v in pairs(sysctl) do
       local path = "/proc/sys/" .. k:gsub("%.", "/")
@@ -434,7 +559,7 @@ function M.spawn_options(config, bundle, extra)
     if umask then helpers.umask(umask) end
   end
   for k, v in pairs(extra or {}) do o[k] = v end
-  o.console_socket, o.cgroups = nil, nil
+  o.console_socket, o.cgroups, o.hook_state = nil, nil, nil
   if p.terminal then
     -- A terminal of its own; the master end goes to the engine.
     o.tty = "master"
@@ -454,20 +579,35 @@ end
 -- Hooks: the state on stdin, at the points the spec names.
 
 local function run_hooks(list, state, what)
-  for i, h in ipairs(list or {}) do
-    local argv = { h.path }
-    for j = 2, #(h.args or {}) do argv[j] = h.args[j] end
-    local env = {}
-    for _, kv in ipairs(h.env or {}) do
-      local k, v = kv:match("^([^=]*)=(.*)$")
-      if k then env[k] = v end
-    end
-    local r = ns.run { argv = argv, argv0 = h.args and h.args[1] or h.path, env = env, clear_env = true,
-      input = ns.json.encode(state), timeout = h.timeout, stdout = "inherit" }
-    if not r.success then
-      fail("%s hook #%d (%s) failed: %s%s", what, i, h.path,
-        r.timed_out and "timed out" or ("exit status " .. tostring(r.code)), r.stderr ~= "" and (": " .. r.stderr) or "")
-    end
+  local why = hooks_failure(list, state, what)
+  if why then fail("%s", why) end
+end
+
+-- startContainer hooks: in the container's namespaces (their paths are
+-- the container's), as part of start, before the program runs. A child
+-- of ours joins them (this process keeps the host's view, to open the
+-- gate); why one failed comes back through a file of the state directory.
+local function start_container_hooks(g, st)
+  local list = st.hooks and st.hooks.startContainer
+  if not list or #list == 0 then return end
+  local errfile = g.root .. "/" .. st.id .. "/hook.err"
+  local state = state_doc(g.root, st)
+  local child = ns.fork(function()
+    local f = io.open(errfile, "w")
+    local ok, e = pcall(function()
+      ns.setns(st.pid)
+      return hooks_failure(list, state, "startContainer")
+    end)
+    local why = (not ok) and ("startContainer hooks: " .. tostring(e)) or e
+    if f and why then f:write(why) end
+    if f then f:close() end
+    return why and 1 or 0
+  end)
+  local r = child:wait()
+  local why = read(errfile)
+  os.remove(errfile)
+  if not r.success then
+    fail("%s", (why and why ~= "") and why or ("startContainer hooks: exit status " .. tostring(r.code)))
   end
 end
 
@@ -491,7 +631,7 @@ end
 -- the v2 tree where it is unified), the resources written there.
 
 local CG = "/sys/fs/cgroup"
-local V1 = { "memory", "pids", "cpu", "cpuacct", "freezer", "blkio", "cpuset" }
+local V1 = { "memory", "pids", "cpu", "cpuacct", "freezer", "blkio", "cpuset", "devices", "hugetlb" }
 
 -- "slice:prefix:name" (systemd's form) as a path, as runc's cgroupfs
 -- manager would take it.
@@ -519,9 +659,103 @@ end
 
 local function int(v) return v and math.tointeger(v) or nil end
 
+-- Resources this host may have no controller for: said on stderr and
+-- skipped, as the rest still applies.
+local function skipped(what, why)
+  io.stderr:write(("nsrun-oci: %s not applied: %s\n"):format(what, why))
+end
+
+-- A linux.resources.devices rule as the v1 devices controller takes it.
+local function device_rule(d, i)
+  local t = d.type or "a"
+  if t ~= "a" and t ~= "c" and t ~= "b" then
+    fail("linux.resources.devices[%d]: type must be a, c or b, got %s", i, tostring(t))
+  end
+  local function n(x)
+    if x == nil or x == -1 then return "*" end
+    return tostring(math.tointeger(x) or fail("linux.resources.devices[%d]: a device number expected", i))
+  end
+  local access = d.access or "rwm"
+  if not access:match("^[rwm]+$") then
+    fail("linux.resources.devices[%d]: access must be made of r, w and m, got %s", i, access)
+  end
+  return ("%s %s:%s %s"):format(t, n(d.major), n(d.minor), access)
+end
+
+local function blkio_devices(list)
+  local out = {}
+  for _, d in ipairs(list or {}) do
+    out[#out + 1] = ("%d:%d %d"):format(int(d.major) or 0, int(d.minor) or 0, int(d.rate) or int(d.weight) or 0)
+  end
+  return out
+end
+
+-- devices, in order ("a" clears the list, as runc writes them).
+local function set_device_rules(dirs, r)
+  if not (r and r.devices and #r.devices > 0) then return end
+  if dirs.devices then
+    for i, d in ipairs(r.devices) do
+      put(dirs.devices, d.allow and "devices.allow" or "devices.deny", device_rule(d, i))
+    end
+  else
+    skipped("linux.resources.devices", dirs.unified and "cgroup v2 controls devices with a BPF program, which nsrun does not load"
+      or "no devices controller (v1) on this host")
+  end
+end
+
+-- hugepageLimits and blockIO, where this host has the controller (and
+-- the device rules unless `devices_later`).
+local function set_more_resources(dirs, r, devices_later)
+  if not devices_later then set_device_rules(dirs, r) end
+  for _, h in ipairs(r.hugepageLimits or {}) do
+    if dirs.hugetlb then
+      put(dirs.hugetlb, "hugetlb." .. h.pageSize .. ".limit_in_bytes", int(h.limit))
+    elseif dirs.unified and exists(dirs.unified .. "/hugetlb." .. h.pageSize .. ".max") then
+      put(dirs.unified, "hugetlb." .. h.pageSize .. ".max", int(h.limit))
+    else
+      skipped("linux.resources.hugepageLimits " .. tostring(h.pageSize),
+        "no hugetlb controller in the hierarchy the container's cgroups are in (on this host it may be on cgroup v2 alone)")
+    end
+  end
+  local b = r.blockIO
+  if b then
+    local d = dirs.blkio
+    if d then
+      if b.weight then
+        local f = (exists(d .. "/blkio.weight") and "blkio.weight") or (exists(d .. "/blkio.bfq.weight") and "blkio.bfq.weight")
+        if f then put(d, f, int(b.weight)) else skipped("linux.resources.blockIO.weight", "no blkio.weight here (no CFQ or BFQ scheduler)") end
+      end
+      if b.leafWeight then skipped("linux.resources.blockIO.leafWeight", "gone from the kernel") end
+      for key, file in pairs { throttleReadBpsDevice = "blkio.throttle.read_bps_device",
+        throttleWriteBpsDevice = "blkio.throttle.write_bps_device",
+        throttleReadIOPSDevice = "blkio.throttle.read_iops_device",
+        throttleWriteIOPSDevice = "blkio.throttle.write_iops_device",
+        weightDevice = "blkio.weight_device" } do
+        for _, line in ipairs(blkio_devices(b[key])) do
+          if exists(d .. "/" .. file) then put(d, file, line) else skipped("linux.resources.blockIO." .. key, "no " .. file .. " here") end
+        end
+      end
+    elseif dirs.unified then
+      if b.weight then
+        if exists(dirs.unified .. "/io.weight") then put(dirs.unified, "io.weight", "default " .. int(b.weight))
+        else skipped("linux.resources.blockIO.weight", "no io.weight here") end
+      end
+      for key, kind in pairs { throttleReadBpsDevice = "rbps", throttleWriteBpsDevice = "wbps",
+        throttleReadIOPSDevice = "riops", throttleWriteIOPSDevice = "wiops" } do
+        for _, d in ipairs(b[key] or {}) do
+          put(dirs.unified, "io.max", ("%d:%d %s=%d"):format(int(d.major) or 0, int(d.minor) or 0, kind, int(d.rate) or 0))
+        end
+      end
+    else
+      skipped("linux.resources.blockIO", "no blkio controller on this host")
+    end
+  end
+end
+
 -- LinuxResources into the cgroups of `dirs` (controller -> directory).
-local function set_resources(dirs, r)
+local function set_resources(dirs, r, devices_later)
   if not r then return end
+  set_more_resources(dirs, r, devices_later)
   local m, pids, cpu = r.memory or {}, r.pids or {}, r.cpu or {}
   if dirs.unified then
     local d = dirs.unified
@@ -609,7 +843,9 @@ local function make_cgroups(path, resources)
       end
     end
     if not next(dirs) then return end
-    set_resources(dirs, resources)
+    -- The device rules once the container's /dev is made (as runc sets
+    -- them), or its own mknod would be refused.
+    set_resources(dirs, resources, true)
     -- The process is put in later, by its parent: may it be?
     for _, d in pairs(dirs) do
       local f, e = io.open(d .. "/cgroup.procs", "a")
@@ -629,6 +865,41 @@ end
 
 local function write_pid(file, pid)
   if file then write(file, tostring(pid)) end
+end
+
+-- --preserve-fds N: fds 3 .. 3+N-1 pass on to the process (every other
+-- one is closed in it).
+local function preserved_fds(n)
+  if n == nil then return nil end
+  local count = math.tointeger(tonumber(n))
+  if not count or count < 0 then fail("--preserve-fds: a count of fds expected, got %q", tostring(n)) end
+  if count == 0 then return nil end
+  local fds = {}
+  for i = 1, count do fds[i] = 2 + i end
+  return fds
+end
+
+-- One command at a time for one id: create, start, kill, delete, update,
+-- pause and resume each hold an exclusive lock on ROOT/.ID.lock (not a
+-- container's name: ids start with a letter or digit). The lock file goes
+-- when, at its release, there is no container of that id.
+local function lock_id(g, id, make_root)
+  valid_id(id)
+  if make_root then
+    ns.mkdir(g.root, "0711", { parents = true })
+  elseif not exists(g.root) then
+    -- Nothing to keep consistent; the command says the id does not exist.
+    return nil
+  end
+  local path = g.root .. "/." .. id .. ".lock"
+  local lock = helpers.lock(path)
+  return setmetatable({}, { __close = function()
+    if lock then
+      if not exists(g.root .. "/" .. id) then os.remove(path) end
+      lock:unlock()
+      lock = nil
+    end
+  end })
 end
 
 -- create and run share this: the container up to its gate (or, without
@@ -653,21 +924,34 @@ local function make(g, id, o, gate)
       extra.gate = fifo
     end
     extra.console_socket = o["console-socket"]
+    extra.keep_fds = preserved_fds(o["preserve-fds"])
     local linux = config.linux or {}
     cgroups, made = make_cgroups(cgroup_path(linux.cgroupsPath, id), linux.resources)
     extra.cgroups = cgroups
-    local opts = M.spawn_options(config, bundle, extra)
-    if cgroups then
-      -- Placed before it goes on: its set-up, its cgroup namespace and
-      -- its program are in them from the start.
-      opts.before_start = function(child)
-        for _, d in pairs(cgroups) do put(d, "cgroup.procs", child.pid) end
-      end
-    end
     local state = { ociVersion = M.OCI_VERSION, id = id, status = "creating", bundle = bundle,
       annotations = config.annotations }
-    run_hooks(config.hooks and config.hooks.prestart, state, "prestart")
+    extra.hook_state = state
+    -- prestart and createRuntime: once the namespaces exist (the state
+    -- names the process), before the set-up and its pivot_root; then
+    -- createContainer runs from inside the set-up.
+    local hooks = config.hooks or {}
+    local hooked = (hooks.prestart and #hooks.prestart > 0) or (hooks.createRuntime and #hooks.createRuntime > 0)
+    if cgroups or hooked then
+      extra.before_start = function(child)
+        -- Placed before it goes on: its set-up, its cgroup namespace and
+        -- its program are in its cgroups from the start.
+        for _, d in pairs(cgroups or {}) do put(d, "cgroup.procs", child.pid) end
+        if hooked then
+          state.pid = child.pid
+          local why = hooks_failure(hooks.prestart, state, "prestart")
+            or hooks_failure(hooks.createRuntime, state, "createRuntime")
+          if why then error(why, 0) end
+        end
+      end
+    end
+    local opts = M.spawn_options(config, bundle, extra)
     p = ns.spawn(opts)
+    if cgroups then set_device_rules(cgroups, linux.resources) end
     if config.process.terminal then hand_console(p, o["console-socket"], config.process.consoleSize) end
     local _, starttime = proc_stat(p.pid)
     local st = { id = id, pid = p.pid, starttime = starttime, bundle = bundle, created = now_rfc3339(),
@@ -675,8 +959,6 @@ local function make(g, id, o, gate)
       cgroups = cgroups, cgroups_made = cgroups and made or nil, config = config }
     write(dir .. "/state.json", ns.json.encode(st))
     write_pid(o["pid-file"], p.pid)
-    state.pid, state.status = p.pid, "created"
-    run_hooks(config.hooks and config.hooks.createRuntime, state, "createRuntime")
     started = st
   end)
   if not ok2 then
@@ -695,6 +977,7 @@ local CMD = {}
 
 function CMD.create(g, o, args)
   local id = args[1] or fail("create needs a container id")
+  local _ <close> = lock_id(g, id, true)
   local _, p = make(g, id, o, true)
   -- The engine adopts it as we exit and takes its status.
   p:disown()
@@ -706,6 +989,12 @@ local function start(g, id)
   local s = status(g.root, st)
   if s ~= "created" then fail("cannot start a container that is %s", s) end
   local fifo = g.root .. "/" .. id .. "/exec.fifo"
+  local hooked, hook_err = pcall(start_container_hooks, g, st)
+  if not hooked then
+    -- The spec's way: the container is stopped, delete (poststop) follows.
+    pcall(ns.kill, st.pid, 9)
+    error(hook_err, 0)
+  end
   local ok, why = helpers.open_gate(fifo)
   if not ok then fail("cannot start container %s: %s", id, why) end
   os.remove(fifo)
@@ -716,7 +1005,9 @@ local function start(g, id)
 end
 
 function CMD.start(g, _, args)
-  start(g, args[1] or fail("start needs a container id"))
+  local id = args[1] or fail("start needs a container id")
+  local _ <close> = lock_id(g, id)
+  start(g, id)
   return 0
 end
 
@@ -768,6 +1059,7 @@ end
 function CMD.kill(g, o, args)
   local id = args[1] or fail("kill needs a container id")
   local sig = signal_of(args[2])
+  local _ <close> = lock_id(g, id)
   local st = load_state(g.root, id)
   local s = status(g.root, st)
   if s == "stopped" then fail("container %s is not running", id) end
@@ -788,6 +1080,7 @@ end
 
 function CMD.delete(g, o, args)
   local id = args[1] or fail("delete needs a container id")
+  local _ <close> = lock_id(g, id)
   local ok, st = pcall(load_state, g.root, id)
   if not ok then
     if o.force then return 0 end
@@ -808,6 +1101,7 @@ function CMD.delete(g, o, args)
 end
 
 local function freeze(g, id, on)
+  local _ <close> = lock_id(g, id)
   local st = load_state(g.root, id)
   local s = status(g.root, st)
   if on and s ~= "running" then fail("container %s is not running: %s", id, s) end
@@ -835,6 +1129,7 @@ end
 -- or the single-value flags.
 function CMD.update(g, o, args)
   local id = args[1] or fail("update needs a container id")
+  local _ <close> = lock_id(g, id)
   local st = load_state(g.root, id)
   if not st.cgroups then fail("container %s has no cgroups to update (rootless without a delegated tree)", id) end
   local r = {}
@@ -851,6 +1146,10 @@ function CMD.update(g, o, args)
   r.cpu.shares = num("cpu-shares") or r.cpu.shares
   r.cpu.quota = num("cpu-quota") or r.cpu.quota
   r.cpu.period = num("cpu-period") or r.cpu.period
+  if o["blkio-weight"] then
+    r.blockIO = r.blockIO or {}
+    r.blockIO.weight = num("blkio-weight")
+  end
   set_resources(st.cgroups, r)
   return 0
 end
@@ -900,6 +1199,7 @@ function CMD.exec(g, o, args)
   if opts.seccomp and opts.no_new_privs == nil then opts.no_new_privs = true end
   opts.tty_guard = false
   opts.die_with_parent = not o.detach
+  opts.keep_fds = preserved_fds(o["preserve-fds"])
   -- Host files first: once in the container's mount namespace they are
   -- out of sight.
   local pidfile = o["pid-file"] and (io.open(o["pid-file"], "w") or fail("exec: cannot write %s", o["pid-file"]))
@@ -929,6 +1229,7 @@ end
 
 function CMD.run(g, o, args)
   local id = args[1] or fail("run needs a container id")
+  local lock <close> = lock_id(g, id, true)
   local st, p, dir = make(g, id, o, true)
   local ok, e = pcall(start, g, id)
   if not ok then
@@ -940,7 +1241,10 @@ function CMD.run(g, o, args)
     p:disown()
     return 0
   end
+  -- Not held while it runs: kill and the like must get through.
+  getmetatable(lock).__close()
   local r = p:wait()
+  local _ <close> = lock_id(g, id)
   local state = state_doc(g.root, st)
   state.status = "stopped"
   remove_cgroups(st.cgroups, st.cgroups_made)
@@ -1034,7 +1338,8 @@ function CMD.features()
   local doc = {
     ociVersionMin = "1.0.0",
     ociVersionMax = M.OCI_VERSION,
-    hooks = ns.json.array { "prestart", "createRuntime", "poststart", "poststop" },
+    hooks = ns.json.array { "prestart", "createRuntime", "createContainer", "startContainer", "poststart",
+      "poststop" },
     mountOptions = ns.json.array { "bind", "rbind", "ro", "rw", "nosuid", "nodev", "noexec", "noatime",
       "strictatime", "nodiratime", "nosymfollow", "relatime", "private", "rprivate", "slave", "rslave",
       "shared", "rshared", "unbindable", "runbindable" },
@@ -1074,7 +1379,7 @@ local FLAGS = {
   features = {},
   pause = {}, resume = {},
   update = { resources = 1, r = 1, memory = 1, ["pids-limit"] = 1, ["cpu-shares"] = 1, ["cpu-quota"] = 1,
-    ["cpu-period"] = 1 },
+    ["cpu-period"] = 1, ["blkio-weight"] = 1 },
   exec = { process = 1, p = 1, detach = 0, d = 0, ["pid-file"] = 1, ["console-socket"] = 1, tty = 0, t = 0,
     cwd = 1, env = 1, e = 1, user = 1, u = 1, ["no-new-privs"] = 0, cap = 1, ["preserve-fds"] = 1,
     ["process-label"] = 1, ["apparmor"] = 1, ["ignore-paused"] = 0, cgroup = 1 },

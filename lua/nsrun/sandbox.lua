@@ -775,6 +775,180 @@ function M.to_bwrap(t)
   return require("nsrun.bwrap").to_argv(t)
 end
 
+-- ---------------------------------------------------------------------------
+-- A sandbox table as an OCI bundle's config.json.
+
+local OCI_NS = { user = "user", mount = "mount", pid = "pid", uts = "uts", ipc = "ipc", net = "network",
+  cgroup = "cgroup", time = "time" }
+local ERRNO = { EPERM = 1, ENOENT = 2, EACCES = 13, EINVAL = 22, ENOSYS = 38 }
+-- What a config.json cannot say: the content of the root is the bundle's.
+local NO_OCI = { "files", "symlinks", "dirs", "chmod", "overlay", "steps", "setup", "fn", "before_start",
+  "cap_drop", "landlock", "channel", "ports", "unmask", "nested_user", "gate", "lock_files" }
+
+local function oci_cap(name)
+  name = tostring(name):upper()
+  return name:match("^CAP_") and name or ("CAP_" .. name)
+end
+
+local function oci_fail(fmt, ...)
+  error("sandbox.to_oci: " .. fmt:format(...), 3)
+end
+
+--- The OCI runtime spec's config.json (as a table: `ns.json.encode` it)
+--- that runs this sandbox: process (args, env, cwd, user, capabilities,
+--- rlimits, noNewPrivileges), namespaces and maps, hostname, mounts from
+--- binds, tmpfs, proc, dev, mqueue and sys, /proc's lock-down as masked
+--- and read-only paths, seccomp when it is a names list. The sandbox
+--- needs a `root` (a bundle's root file system); what config.json cannot
+--- say (files, symlinks, overlays, a setup function…) is an error.
+---@param t table sandbox options
+---@return table
+function M.to_oci(t)
+  if type(t) ~= "table" then oci_fail("a sandbox table expected, got %s", type(t)) end
+  for _, k in ipairs(NO_OCI) do
+    if t[k] ~= nil then oci_fail("%s has no form in config.json (put it in the root file system)", k) end
+  end
+  if type(t.argv) ~= "table" or #t.argv == 0 then oci_fail("argv (the program) is needed") end
+  local root, root_ro = t.root, false
+  if type(root) == "table" then root, root_ro = root[1], root.ro == true end
+  if type(root) ~= "string" then oci_fail("root (the root file system's directory) is needed") end
+  local own_uid, own_gid = ns.getuid(), ns.getgid()
+  local args, env = {}, {}
+  for i, a in ipairs(t.argv) do args[i] = a end
+  local names = {}
+  for k, v in pairs(t.env or {}) do if v ~= false then names[#names + 1] = k end end
+  table.sort(names)
+  for _, k in ipairs(names) do env[#env + 1] = k .. "=" .. tostring(t.env[k]) end
+  local caps = {}
+  if t.cap_add then for _, c in ipairs(t.cap_add) do caps[#caps + 1] = oci_cap(c) end end
+  if t.caps then
+    if not t.caps.keep then oci_fail("caps: only {keep = {…}} has a form in config.json") end
+    for _, c in ipairs(t.caps.keep) do caps[#caps + 1] = oci_cap(c) end
+  end
+  local process = {
+    terminal = false,
+    args = args,
+    env = ns.json.array(env),
+    cwd = t.chdir or t.cwd or "/",
+    user = { uid = t.uid or own_uid, gid = t.gid or own_gid },
+    capabilities = { bounding = ns.json.array(caps), effective = ns.json.array(caps),
+      permitted = ns.json.array(caps) },
+    noNewPrivileges = t.no_new_privs ~= false,
+  }
+  if t.groups then process.user.additionalGids = t.groups end
+  if t.rlimits then
+    local rl, keys = {}, {}
+    for k in pairs(t.rlimits) do keys[#keys + 1] = k end
+    table.sort(keys)
+    for _, k in ipairs(keys) do
+      local v = t.rlimits[k]
+      local soft, hard = v, v
+      if type(v) == "table" then soft, hard = v[1], v[2] end
+      if math.type(soft) ~= "integer" or math.type(hard) ~= "integer" then
+        oci_fail("rlimits.%s: only counts (integers) have a form in config.json", k)
+      end
+      rl[#rl + 1] = { type = "RLIMIT_" .. k:upper(), soft = soft, hard = hard }
+    end
+    process.rlimits = rl
+  end
+
+  -- Namespaces: all unless said (net = "host" keeps the host's).
+  local linux = { namespaces = ns.json.array {} }
+  local wanted = t.namespaces or ALL
+  if type(wanted) == "string" then
+    local l = {}
+    for k in wanted:gmatch("[^,%s]+") do l[#l + 1] = k end
+    wanted = l
+  end
+  local has = {}
+  for _, k in ipairs(wanted) do
+    k = ALIAS[k] or k
+    if not OCI_NS[k] then oci_fail("namespaces: unknown kind %s", tostring(k)) end
+    if not (k == "net" and t.net == "host") then
+      has[k] = true
+      linux.namespaces[#linux.namespaces + 1] = { type = OCI_NS[k] }
+    end
+  end
+  if t.net ~= nil and t.net ~= "none" and t.net ~= "host" then
+    oci_fail("net = %s has no form in config.json (an engine sets the network up)", tostring(t.net))
+  end
+  if has.user then
+    -- The sandbox's own default: the caller mapped to the ids asked for.
+    linux.uidMappings = { { containerID = t.uid or own_uid, hostID = own_uid, size = 1 } }
+    linux.gidMappings = { { containerID = t.gid or own_gid, hostID = own_gid, size = 1 } }
+  end
+
+  local mounts = {}
+  local function add(m, path)
+    m.destination, m.i = path, #mounts + 1
+    mounts[#mounts + 1] = m
+  end
+  for _, b in ipairs(t.binds or {}) do
+    local src, dst = b[1] or b.source, b[2] or b.dest or b[1] or b.source
+    if not (b.try and not pcall(ns.realpath, src)) then
+      local o = { "rbind", b.ro and "ro" or "rw", "nosuid" }
+      if not b.dev then o[#o + 1] = "nodev" end
+      add({ type = "bind", source = src, options = o }, dst)
+    end
+  end
+  for _, e in ipairs(t.tmpfs or {}) do
+    if type(e) == "string" then e = { e } end
+    local o = { "nosuid", "nodev", "mode=" .. (e.mode and tostring(e.mode) or "755") }
+    if e.size then o[#o + 1] = "size=" .. tostring(e.size) end
+    add({ type = "tmpfs", source = "tmpfs", options = o }, e[1] or e.path)
+  end
+  if t.proc then add({ type = "proc", source = "proc" }, t.proc) end
+  if t.dev then
+    add({ type = "tmpfs", source = "tmpfs", options = { "nosuid", "strictatime", "mode=755", "size=65536k" } }, t.dev)
+    add({ type = "devpts", source = "devpts",
+      options = { "nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620" } }, t.dev .. "/pts")
+  end
+  if t.mqueue then add({ type = "mqueue", source = "mqueue", options = { "nosuid", "noexec", "nodev" } }, t.mqueue) end
+  if t.sys then add({ type = "sysfs", source = "sysfs", options = { "nosuid", "noexec", "nodev", "ro" } }, t.sys) end
+  table.sort(mounts, function(a, b)
+    local da, db = depth(a.destination), depth(b.destination)
+    if da ~= db then return da < db end
+    return a.i < b.i
+  end)
+  for _, m in ipairs(mounts) do m.i = nil end
+  if t.proc then
+    local masked, ro = {}, {}
+    for _, p in ipairs(PROC_MASKED) do masked[#masked + 1] = t.proc .. "/" .. p end
+    for _, p in ipairs(PROC_READONLY) do ro[#ro + 1] = t.proc .. "/" .. p end
+    if t.sys then for _, p in ipairs(SYS_MASKED) do masked[#masked + 1] = t.sys .. "/" .. p end end
+    linux.maskedPaths, linux.readonlyPaths = masked, ro
+  end
+
+  -- seccomp: a names list only (the preset, "default", is nsrun's own).
+  local sc = t.seccomp
+  if type(sc) == "table" then
+    if sc.bpf then oci_fail("seccomp.bpf has no form in config.json") end
+    local errno = ERRNO[sc.errno or "EPERM"] or oci_fail("seccomp.errno %s: not one to_oci knows", tostring(sc.errno))
+    local action = ({ errno = "SCMP_ACT_ERRNO", kill = "SCMP_ACT_KILL_PROCESS", log = "SCMP_ACT_LOG" })
+    local default = sc.default or "allow"
+    if default == "allow" then
+      local deny = sc.deny or {}
+      local a = action[sc.action or "errno"] or oci_fail("seccomp.action %s", tostring(sc.action))
+      linux.seccomp = { defaultAction = "SCMP_ACT_ALLOW",
+        syscalls = { { names = ns.json.array(deny), action = a, errnoRet = a == "SCMP_ACT_ERRNO" and errno or nil } } }
+    else
+      local a = action[default] or oci_fail("seccomp.default %s", tostring(default))
+      linux.seccomp = { defaultAction = a, defaultErrnoRet = a == "SCMP_ACT_ERRNO" and errno or nil,
+        syscalls = { { names = ns.json.array(sc.allow or {}), action = "SCMP_ACT_ALLOW" } } }
+    end
+  end
+
+  local doc = {
+    ociVersion = "1.2.0",
+    process = process,
+    root = { path = root, readonly = root_ro },
+    mounts = ns.json.array(mounts),
+    linux = linux,
+  }
+  if t.hostname then doc.hostname = t.hostname end
+  return doc
+end
+
 --- The ns.spawn options a sandbox table stands for (for inspection).
 ---@param opts table sandbox options
 ---@return table

@@ -16,6 +16,7 @@ mod json;
 mod mount;
 mod namespace;
 mod net;
+mod oci_helpers;
 pub(crate) mod oslib;
 pub(crate) mod plan;
 mod process;
@@ -476,5 +477,6 @@ pub(crate) fn shipped_helpers(lua: &Lua) -> mlua::Result<mlua::Table> {
             Ok(())
         })?,
     )?;
+    oci_helpers::add(lua, &t)?;
     Ok(t)
 }
