@@ -35,7 +35,7 @@
 
 use seccompiler::sock_filter;
 
-use super::{syscall, BPF_JMP_JA, BPF_JMP_JEQ_K, BPF_JMP_JGE_K, BPF_LD_W_ABS, BPF_MAXINSNS};
+use super::{BPF_JMP_JA, BPF_JMP_JEQ_K, BPF_JMP_JGE_K, BPF_LD_W_ABS, BPF_MAXINSNS};
 use super::{BPF_RET_K, DATA_ARCH, DATA_NR, X32_SYSCALL_BIT};
 use crate::error::{Error, Result};
 
@@ -284,6 +284,16 @@ const FLAGS: &[&str] = &[
     "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
 ];
 
+/// Every call's number by name: [`super::syscall`] searches its table for
+/// each name and, for an unknown one, makes a "did you mean"; for a
+/// podman profile (some 400 names, 80 unknown) that took 30 ms.
+fn numbers() -> std::collections::HashMap<&'static str, i64> {
+    syscalls::Sysno::iter()
+        .map(|s| (s.name(), s.id() as i64))
+        .chain(super::NEWER.iter().copied())
+        .collect()
+}
+
 /// This machine's AUDIT_ARCH value.
 fn native_arch() -> Result<u32> {
     if cfg!(target_arch = "x86_64") {
@@ -334,9 +344,10 @@ pub fn compile(p: &Profile) -> Result<Compiled> {
                 .into(),
         ));
     }
+    let table = numbers();
     // Per call number: its rules, in the profile's order.
     let mut calls: std::collections::BTreeMap<u32, Vec<Rule>> = Default::default();
-    let (mut named, mut skipped) = (0usize, Vec::new());
+    let (mut named, mut unknown, mut skipped) = (0usize, 0usize, Vec::new());
     for (i, r) in p.syscalls.iter().enumerate() {
         let what = format!("linux.seccomp.syscalls[{i}]");
         let act = action(&r.action, r.errno_ret, &what)?;
@@ -368,9 +379,10 @@ pub fn compile(p: &Profile) -> Result<Compiled> {
                 )));
             }
             named += 1;
-            let nr = match syscall(name) {
-                Ok(nr) => nr,
-                Err(_) => {
+            let nr = match table.get(name.as_str()) {
+                Some(nr) => *nr,
+                None => {
+                    unknown += 1;
                     if !skipped.contains(name) {
                         skipped.push(name.clone());
                     }
@@ -385,7 +397,7 @@ pub fn compile(p: &Profile) -> Result<Compiled> {
             calls.entry(nr).or_default().extend(rules.iter().cloned());
         }
     }
-    if named > 0 && skipped.len() == named {
+    if named > 0 && unknown == named {
         return Err(Error::Invalid(format!(
             "linux.seccomp: none of the {named} system call names is known on {} (a profile for another architecture?)",
             std::env::consts::ARCH
@@ -646,7 +658,7 @@ mod tests {
     use super::*;
 
     fn nr(name: &str) -> i64 {
-        syscall(name).unwrap()
+        super::super::syscall(name).unwrap()
     }
 
     fn rule(
@@ -747,7 +759,8 @@ mod tests {
             0x8000_0000_0000_0000,
             0x1_ffff_ffff,
         ];
-        let ops: [(&str, fn(u64, u64, u64) -> bool); 7] = [
+        type Holds = fn(u64, u64, u64) -> bool;
+        let ops: [(&str, Holds); 7] = [
             ("SCMP_CMP_EQ", |a, v, _| a == v),
             ("SCMP_CMP_NE", |a, v, _| a != v),
             ("SCMP_CMP_LT", |a, v, _| a < v),
@@ -914,7 +927,7 @@ mod tests {
             "SCMP_ACT_ERRNO",
             None,
             vec![rule(
-                &["_llseek", "arm_fadvise64_64"],
+                &["_llseek", "arm_fadvise64_64", "_llseek"],
                 "SCMP_ACT_ALLOW",
                 None,
                 &[],
@@ -922,7 +935,7 @@ mod tests {
         ))
         .unwrap_err()
         .to_string();
-        assert!(e.contains("none of the 2"), "{e}");
+        assert!(e.contains("none of the 3"), "{e}");
         let mut p = profile("SCMP_ACT_ALLOW", None, vec![]);
         p.flags = vec!["SECCOMP_FILTER_FLAG_LOG".into()];
         assert_eq!(compile(&p).unwrap().ignored_flags, p.flags);
