@@ -182,42 +182,26 @@ local function rlimits_of(list)
   return out
 end
 
--- The OCI seccomp profile as nsrun's: the default action and the calls
--- named for another one. Rules with argument conditions (podman's
--- profile allows clone, personality… only with some arguments) cannot be
--- said in nsrun's policy: a call allowed under a condition is allowed,
--- one denied under a condition keeps the default. Said in the README.
-local ACTION = { SCMP_ACT_ALLOW = "allow", SCMP_ACT_ERRNO = "errno", SCMP_ACT_KILL = "kill",
-  SCMP_ACT_KILL_PROCESS = "kill", SCMP_ACT_KILL_THREAD = "kill", SCMP_ACT_LOG = "log",
-  SCMP_ACT_TRAP = "kill" }
+-- The OCI seccomp profile, compiled exactly (ns.seccomp_oci: actions,
+-- errnos and argument conditions as runc and libseccomp mean them; names
+-- this architecture lacks are skipped) and installed as it is.
 local function seccomp_of(s)
   if not s then return nil end
-  local default = ACTION[s.defaultAction or "SCMP_ACT_ALLOW"]
-  if not default then fail("linux.seccomp.defaultAction %s is not supported", tostring(s.defaultAction)) end
-  local errno = s.defaultErrnoRet and tostring(math.tointeger(s.defaultErrnoRet)) or "EPERM"
-  local allow, deny, deny_action = {}, {}, nil
-  for _, r in ipairs(s.syscalls or {}) do
-    local a = ACTION[r.action]
-    if not a then fail("linux.seccomp: action %s is not supported", tostring(r.action)) end
-    local conditional = r.args and #r.args > 0
-    for _, name in ipairs(r.names or {}) do
-      if a == "allow" then
-        allow[#allow + 1] = name
-      elseif not conditional then
-        deny[#deny + 1] = name
-        deny_action = deny_action or a
-      end
-    end
+  local ok, bpf = pcall(ns.seccomp_oci, s)
+  if not ok then fail("%s", tostring(bpf)) end
+  return { bpf = bpf }
+end
+
+-- nsrun installs the filter after setting the capabilities, and without
+-- CAP_SYS_ADMIN the kernel takes one only under no_new_privs: set it then,
+-- whatever noNewPrivileges says (runc installs before dropping them).
+-- With CAP_SYS_ADMIN kept, noNewPrivileges is followed as runc does.
+local function seccomp_nnp(nnp, caps)
+  if nnp then return true end
+  for _, c in ipairs(caps or {}) do
+    if c == "CAP_SYS_ADMIN" then return false end
   end
-  local p = { errno = errno }
-  if default == "allow" then
-    p.default = "allow"
-    if #deny > 0 then p.deny, p.action = deny, deny_action end
-  else
-    p.default = default
-    p.allow = allow
-  end
-  return p
+  return true
 end
 
 -- The `cgroup` mount: the container's own cgroups, as runc mounts them.
@@ -477,7 +461,7 @@ function M.spawn_options(config, bundle, extra)
   end
   o.rlimits = rlimits_of(p.rlimits)
   o.seccomp = seccomp_of(linux.seccomp)
-  if o.seccomp and o.no_new_privs == nil then o.no_new_privs = true end
+  if o.seccomp then o.no_new_privs = seccomp_nnp(o.no_new_privs, o.caps.keep) end
   o.tty_guard = false
 
   -- Namespaces: new, or joined by path (a pod's containers join its pause
@@ -1196,7 +1180,7 @@ function CMD.exec(g, o, args)
   end
   local linux = (st.config or {}).linux or {}
   opts.seccomp = seccomp_of(linux.seccomp)
-  if opts.seccomp and opts.no_new_privs == nil then opts.no_new_privs = true end
+  if opts.seccomp then opts.no_new_privs = seccomp_nnp(opts.no_new_privs, opts.caps.keep) end
   opts.tty_guard = false
   opts.die_with_parent = not o.detach
   opts.keep_fds = preserved_fds(o["preserve-fds"])
@@ -1348,8 +1332,10 @@ function CMD.features()
       capabilities = ns.json.array {},
       cgroup = { v1 = true, v2 = true, systemd = false, systemdUser = false },
       seccomp = { enabled = true, actions = ns.json.array { "SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL",
-        "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRAP" },
-        operators = ns.json.array {}, archs = ns.json.array { "SCMP_ARCH_X86_64" } },
+        "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRAP", "SCMP_ACT_TRACE" },
+        operators = ns.json.array { "SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE",
+          "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ" },
+        archs = ns.json.array { "SCMP_ARCH_X86_64" } },
       apparmor = { enabled = false },
       selinux = { enabled = false },
     },

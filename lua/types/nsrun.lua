@@ -999,4 +999,14 @@ function ns.net.links() end
 ---@return nsrun.Cgroup
 function ns.cgroup(opts) end
 
+---Compile an OCI seccomp profile (`linux.seccomp` of a bundle's
+---config.json, as a table) into one BPF program for
+---`ns.spawn{seccomp = {bpf = …}}`: each rule's action and errnoRet,
+---64-bit argument conditions, runc's and libseccomp's precedence; names
+---this architecture lacks are skipped; calls of another architecture kill.
+---@param profile table `{defaultAction =, defaultErrnoRet =, architectures =, flags =, syscalls = {{names =, action =, errnoRet =, args = {{index =, value =, valueTwo =, op =}}}}}`
+---@return string bpf the program (the kernel's sock_filter array)
+---@return {instructions: integer, skipped: string[], ignored_flags: string[]} info names skipped, flags accepted but not applied
+function ns.seccomp_oci(profile) end
+
 return ns

@@ -21,6 +21,7 @@ pub(crate) mod oslib;
 pub(crate) mod plan;
 mod process;
 mod rooted;
+mod seccomp_oci;
 pub(crate) mod spawn;
 mod tty;
 mod usernet;
@@ -348,6 +349,7 @@ pub(crate) fn module(lua: &Lua) -> mlua::Result<Table> {
     net::register(lua, &m)?;
     json::register(lua, &m)?;
     hardening::register(lua, &m)?;
+    seccomp_oci::register(lua, &m)?;
     rooted::register(lua, &m)?;
     channel::register(lua, &m)?;
     tty::register(lua, &m)?;

@@ -21,6 +21,9 @@ use crate::error::{suggest, Context, Error, Result};
 /// A policy as plain data, for the Supervisor.
 pub(crate) mod wire;
 
+/// The OCI runtime spec's profile, compiled.
+pub mod oci;
+
 /// What happens to a matching system call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
