@@ -430,6 +430,42 @@ both!(
 );
 
 both!(
+    /// linux.sysctl: namespaced settings reach the container even though
+    /// readonlyPaths makes /proc/sys read-only (they are written first,
+    /// as runc does); a setting that is not namespaced, or whose namespace
+    /// the container shares with the host, is refused before anything
+    /// starts, and the host's value stays.
+    fn sysctl(as_) {
+        let b = Bundle::new(as_, &["sh", "-c", "cat /proc/sys/net/ipv4/ping_group_range /proc/sys/kernel/shmmni"]);
+        b.edit(|c| {
+            c["linux"]["sysctl"] = serde_json::json!({"net.ipv4.ping_group_range": "0 0", "kernel.shmmni": "1234"});
+        });
+        let o = b.oci(&["run", "s1"]);
+        assert!(o.status.success(), "{}", text(&o));
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "0\t0\n1234\n", "{}", text(&o));
+        let host = std::fs::read_to_string("/proc/sys/vm/swappiness").unwrap();
+        let want = if host.trim() == "17" { "18" } else { "17" };
+        b.edit(|c| c["linux"]["sysctl"] = serde_json::json!({"vm.swappiness": want}));
+        let o = b.oci(&["run", "s2"]);
+        assert!(!o.status.success(), "a host-wide sysctl was accepted: {}", text(&o));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("not in a separate kernel namespace"), "{}", text(&o));
+        assert_eq!(std::fs::read_to_string("/proc/sys/vm/swappiness").unwrap(), host);
+        // A net setting with the host's network namespace would be the host's.
+        b.edit(|c| {
+            c["linux"]["sysctl"] = serde_json::json!({"net.ipv4.ping_group_range": "0 0"});
+            let nss = c["linux"]["namespaces"].as_array_mut().unwrap();
+            nss.retain(|n| n["type"] != "network");
+        });
+        let before = std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range").unwrap();
+        let o = b.oci(&["run", "s3"]);
+        assert!(!o.status.success(), "{}", text(&o));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("needs a net namespace"), "{}", text(&o));
+        assert_eq!(std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range").unwrap(), before);
+        assert!(!b.state_root().join("s3").exists(), "state left behind");
+    }
+);
+
+both!(
     /// exec --process FILE (what conmon and the shim hand over): its
     /// args, env, cwd, rlimits and umask apply to the new process, and
     /// its exit status is exec's.

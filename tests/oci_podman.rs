@@ -454,6 +454,18 @@ fn cases(p: &Podman, f: &mut Vec<String>) {
         f,
     );
 
+    // A namespaced sysctl, set though /proc/sys is read-only in it.
+    let o = p.run(
+        &["--sysctl", "net.ipv4.ping_group_range=0 0"],
+        &["cat", "/proc/sys/net/ipv4/ping_group_range"],
+    );
+    check(
+        "--sysctl",
+        o.status.success() && stdout(&o) == "0\t0\n",
+        &text(&o),
+        f,
+    );
+
     // A terminal: the pty's master end goes to conmon over its console
     // socket; the container's stdio is the slave, /dev/console.
     let o = p.run(&["-t"], &["sh", "-c", "tty; stty size"]);

@@ -182,6 +182,31 @@ local function rlimits_of(list)
   return out
 end
 
+-- linux.sysctl may set only what belongs to a namespace of the
+-- container's own (runc's rule): anything else would change the host.
+local IPC_SYSCTL = { ["kernel.msgmax"] = 1, ["kernel.msgmnb"] = 1, ["kernel.msgmni"] = 1, ["kernel.sem"] = 1,
+  ["kernel.shmall"] = 1, ["kernel.shmmax"] = 1, ["kernel.shmmni"] = 1, ["kernel.shm_rmid_forced"] = 1 }
+local function check_sysctls(sysctl, separate)
+  for k, v in pairs(sysctl) do
+    if type(k) ~= "string" or type(v) ~= "string" or k:find("%.%.") or k:find("/") or k:find("^%.") then
+      fail("linux.sysctl: %s = %s: a dotted name and a string value expected", tostring(k), tostring(v))
+    end
+    local kind
+    if IPC_SYSCTL[k] or k:match("^fs%.mqueue%.") then
+      kind = "ipc"
+    elseif k:match("^net%.") then
+      kind = "net"
+    elseif k == "kernel.hostname" or k == "kernel.domainname" then
+      kind = "uts"
+    else
+      fail("linux.sysctl %s is not in a separate kernel namespace: it would change the host", k)
+    end
+    if not separate(kind) then
+      fail("linux.sysctl %s needs a %s namespace of the container's own (it would change the host's)", k, kind)
+    end
+  end
+end
+
 -- The OCI seccomp profile, compiled exactly (ns.seccomp_oci: actions,
 -- errnos and argument conditions as runc and libseccomp mean them; names
 -- this architecture lacks are skipped) and installed as it is.
@@ -501,6 +526,7 @@ function M.spawn_options(config, bundle, extra)
   local mounts = config.mounts or {}
   local masked, readonly = linux.maskedPaths or {}, linux.readonlyPaths or {}
   local sysctl = linux.sysctl or {}
+  check_sysctls(sysctl, function(kind) return new[kind] or (o.join and o.join[kind]) end)
   local umask = user.umask
   local oom = p.oomScoreAdj
   local root_ro = config.root and config.root.readonly
@@ -516,6 +542,17 @@ function M.spawn_options(config, bundle, extra)
     if oom then
       local f = io.open("/proc/self/oom_score_adj", "w")
       if f then f:write(tostring(oom)); f:close() end
+    end
+    -- Before readonlyPaths make /proc/sys read-only (runc's order).
+    -- The host's /proc serves: each of these files is the namespace's of
+    -- the process that writes it, and only namespaced ones are allowed.
+    for k, v in pairs(sysctl) do
+      local path = "/proc/sys/" .. k:gsub("%.", "/")
+      local f, e = io.open(path, "w")
+      if not f then error(("linux.sysctl %s: %s"):format(k, e), 0) end
+      local ok, werr = f:write(v)
+      local cok, cerr = f:close()
+      if not ok or not cok then error(("linux.sysctl %s = %s: %s"):format(k, v, werr or cerr), 0) end
     end
     local R <close> = ns.root(rootfs)
     for _, m in ipairs(mounts) do mount_step(R, m, bundle, ctx) end
@@ -533,13 +570,6 @@ function M.spawn_options(config, bundle, extra)
     if not in_userns then mknod_devices(devices) end
     if persona then helpers.personality(persona.domain or "LINUX") end
     if root_ro then ns.mount(nil, "/", nil, "remount,bind,ro") end
-    for k, v in pairs(sysctl) do
-      local path = "/proc/sys/" .. k:gsub("%.", "/")
-      local f, e = io.open(path, "w")
-      if not f then error(("linux.sysctl %s: %s"):format(k, e), 0) end
-      f:write(v)
-      f:close()
-    end
     if umask then helpers.umask(umask) end
   end
   for k, v in pairs(extra or {}) do o[k] = v end
