@@ -162,6 +162,16 @@ local function cap_names(list)
   return out
 end
 
+-- process.capabilities as runc leaves them after the exec: uid 0 holds
+-- the bounding set with empty inheritable and ambient sets; any other uid
+-- only its ambient set. (nsrun's `keep` fills every set, the ambient one
+-- too, which handed `ctr task exec --user 1000` every capability.)
+local function caps_of(c, uid)
+  if not c then return { keep = {} } end
+  if (uid or 0) ~= 0 then return { keep = cap_names(c.ambient) } end
+  return { bounding = cap_names(c.bounding or c.permitted or c.effective) }
+end
+
 local RLIMIT = {
   RLIMIT_AS = "as", RLIMIT_CORE = "core", RLIMIT_CPU = "cpu", RLIMIT_DATA = "data", RLIMIT_FSIZE = "fsize",
   RLIMIT_LOCKS = "locks", RLIMIT_MEMLOCK = "memlock", RLIMIT_MSGQUEUE = "msgqueue", RLIMIT_NICE = "nice",
@@ -300,12 +310,7 @@ function M.spawn_options(config, bundle, extra)
   o.uid, o.gid = user.uid, user.gid
   if user.additionalGids then o.groups = user.additionalGids end
   if p.noNewPrivileges ~= nil then o.no_new_privs = p.noNewPrivileges end
-  if p.capabilities then
-    local set = p.capabilities.bounding or p.capabilities.permitted or p.capabilities.effective
-    o.caps = { keep = cap_names(set) }
-  else
-    o.caps = { keep = {} }
-  end
+  o.caps = caps_of(p.capabilities, o.uid)
   if p.rlimits then
     o.rlimits = {}
     for _, r in ipairs(p.rlimits) do
@@ -356,6 +361,9 @@ function M.spawn_options(config, bundle, extra)
   local root_ro = config.root and config.root.readonly
   local terminal = p.terminal
   o.setup = function()
+    -- runc brings the loopback up in a network namespace it makes; with
+    -- no CNI (ctr run) it is the container's only link.
+    if new.net then ns.net.lo_up() end
     -- The terminal's host name, while the host's /dev/pts is in sight: it
     -- is bound on the container's /dev/console, so that tty names it.
     local console = terminal and ns.ttyname(0)
@@ -821,7 +829,7 @@ function CMD.exec(g, o, args)
   end
   local user = proc.user or {}
   opts.uid, opts.gid, opts.groups = user.uid, user.gid, user.additionalGids
-  opts.caps = { keep = cap_names(proc.capabilities and proc.capabilities.bounding) }
+  opts.caps = caps_of(proc.capabilities, opts.uid)
   if proc.noNewPrivileges ~= nil then opts.no_new_privs = proc.noNewPrivileges end
   local linux = (st.config or {}).linux or {}
   opts.seccomp = seccomp_of(linux.seccomp)
