@@ -484,3 +484,28 @@ both!(
         assert!(b.oci(&["delete", "t1"]).status.success());
     }
 );
+
+both!(
+    /// exec --detach of a program that ends at once: its exit is ours (the
+    /// subreaper's, as it is containerd's shim's) to reap, not taken by
+    /// the runtime's own exit (the shim then waited forever for it).
+    fn detached_exec_exit_is_the_callers(as_) {
+        subreaper();
+        let b = Bundle::new(as_, &["sleep", "30"]);
+        let (ok, out) = b.create(&["create", "d1"]);
+        assert!(ok, "create: {out}");
+        let pid = b.state("d1")["pid"].as_i64().unwrap() as i32;
+        assert!(b.oci(&["start", "d1"]).status.success());
+        for i in 0..5 {
+            let pidfile = b.path().join(format!("e{i}.pid"));
+            let (ok, out) = b.create(&["exec", "--detach", "--pid-file", pidfile.to_str().unwrap(),
+                "d1", "true"]);
+            assert!(ok, "exec --detach #{i}: {out}");
+            let epid: i32 = std::fs::read_to_string(&pidfile).unwrap().parse().unwrap();
+            assert_eq!(reap(epid), 0, "exec #{i}");
+        }
+        assert!(b.oci(&["kill", "d1", "KILL"]).status.success());
+        assert_eq!(reap(pid), 137);
+        assert!(b.oci(&["delete", "d1"]).status.success());
+    }
+);

@@ -638,7 +638,9 @@ local CMD = {}
 
 function CMD.create(g, o, args)
   local id = args[1] or fail("create needs a container id")
-  make(g, id, o, true)
+  local _, p = make(g, id, o, true)
+  -- The engine reaps it, whenever it ends.
+  p:release()
   return 0
 end
 
@@ -854,7 +856,12 @@ function CMD.exec(g, o, args)
   if terminal then hand_console(p, console, proc.consoleSize) end
   for _, f in ipairs(procs) do f:close() end
   if pidfile then pidfile:write(tostring(p.pid)); pidfile:close() end
-  if o.detach then return 0 end
+  if o.detach then
+    -- The caller reaps it: a process that ends before we exit must not be
+    -- reaped by our own exit (the shim would wait for it forever).
+    p:release()
+    return 0
+  end
   return p:wait().code
 end
 

@@ -373,6 +373,11 @@ function Process:kill(sig) end
 ---@return nsrun.NsHandle
 function Process:ns(kind) end
 
+---Give the process up: nsrun no longer waits for it, nor kills or reaps it
+---when the value goes (a `<close>` included); whoever inherits it once
+---nsrun exits (a child subreaper) reaps it. `wait`/`try_wait` then fail.
+function Process:release() end
+
 ---Read its piped stdout and stderr to the end, then wait.
 ---@return nsrun.Status status
 ---@return string? stdout nil unless stdout was a pipe

@@ -269,6 +269,14 @@ impl Child {
         self.observer
     }
 
+    /// Give it up: from now on it is a view like [`Child::observer`]'s,
+    /// neither reaped nor killed when the handle goes. An OCI runtime's
+    /// caller (a subreaper) must get the exit of a process that ends
+    /// before the runtime does, which a reap at our exit would take.
+    pub fn release(&mut self) {
+        self.observer = true;
+    }
+
     /// The cgroup it was started in, while it runs.
     pub(crate) fn cgroup(&self) -> Option<&Cgroup> {
         self.cgroup.as_ref()

@@ -240,6 +240,12 @@ impl UserData for Process {
                 };
                 Ok(super::namespace::new_handle(lua, h)?)
             })?;
+            crate::bindings::add(lua, &m, "release", |_, a| {
+                let ud = this(a)?;
+                let p = ud.borrow::<Process>()?;
+                p.child.borrow_mut().release();
+                Ok(())
+            })?;
             crate::bindings::add(lua, &m, "output", |lua, a| output(lua, &this(a)?))?;
             crate::bindings::add(lua, &m, "resize", |_, a| {
                 let ud = this(a)?;
