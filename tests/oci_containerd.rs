@@ -37,8 +37,21 @@ const IMAGE: &str = "localhost/nsrun-busybox:test";
 /// Controllers containerd's cgroupsPath (/<namespace>/<id>) lands under
 /// on a v1 or hybrid host; "unified" is the v2 tree's root.
 const CGROUP_CONTROLLERS: &[&str] = &[
-    "memory", "pids", "cpu", "cpuacct", "cpu,cpuacct", "freezer", "blkio", "cpuset", "devices",
-    "net_cls", "net_prio", "perf_event", "hugetlb", "unified", "",
+    "memory",
+    "pids",
+    "cpu",
+    "cpuacct",
+    "cpu,cpuacct",
+    "freezer",
+    "blkio",
+    "cpuset",
+    "devices",
+    "net_cls",
+    "net_prio",
+    "perf_event",
+    "hugetlb",
+    "unified",
+    "",
 ];
 
 fn subreaper() {
@@ -149,8 +162,7 @@ fn in_mount_ns(ns: &str) -> Vec<i32> {
     pids()
         .into_iter()
         .filter(|p| {
-            std::fs::read_link(format!("/proc/{p}/ns/mnt"))
-                .is_ok_and(|l| l.to_string_lossy() == ns)
+            std::fs::read_link(format!("/proc/{p}/ns/mnt")).is_ok_and(|l| l.to_string_lossy() == ns)
                 && stat_fields(*p).is_some_and(|f| f[0] != "Z")
         })
         .collect()
@@ -292,7 +304,11 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
         let o = c.ctr(&["images", "import", image.to_str().unwrap()]);
         ok(&o, "ctr images import");
         let o = c.ctr(&["images", "ls", "-q"]);
-        assert!(stdout(&o).contains(IMAGE), "image not imported: {}", text(&o));
+        assert!(
+            stdout(&o).contains(IMAGE),
+            "image not imported: {}",
+            text(&o)
+        );
         c.mounts_idle = c.mounts();
         c
     }
@@ -336,7 +352,9 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
         let p = pm.display();
         std::fs::write(
             pm.join("storage.conf"),
-            format!("[storage]\ndriver = \"vfs\"\ngraphroot = \"{p}/graph\"\nrunroot = \"{p}/run\"\n"),
+            format!(
+                "[storage]\ndriver = \"vfs\"\ngraphroot = \"{p}/graph\"\nrunroot = \"{p}/run\"\n"
+            ),
         )
         .unwrap();
         std::fs::write(
@@ -480,7 +498,10 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
     /// cgroup (/<namespace>/<id>) must be gone with it.
     #[track_caller]
     fn remove(&self, id: &str) {
-        ok(&self.ctr(&["task", "kill", "-a", "-s", "SIGKILL", id]), "task kill -a -s SIGKILL");
+        ok(
+            &self.ctr(&["task", "kill", "-a", "-s", "SIGKILL", id]),
+            "task kill -a -s SIGKILL",
+        );
         self.wait_status(id, "STOPPED");
         ok(&self.ctr(&["task", "delete", id]), "task delete");
         ok(&self.ctr(&["containers", "rm", id]), "containers rm");
@@ -581,12 +602,20 @@ fn exit_code(c: &Containerd) {
 fn missing_executable(c: &Containerd) {
     let o = c.run(&["--rm"], "miss1", &["no-such-program"]);
     assert!(!o.status.success(), "{}", text(&o));
-    assert!(stderr(&o).contains("executable file not found"), "{}", text(&o));
+    assert!(
+        stderr(&o).contains("executable file not found"),
+        "{}",
+        text(&o)
+    );
     let o = c.run(&["--rm"], "miss2", &["/no/such/file"]);
     assert!(!o.status.success(), "{}", text(&o));
     assert!(stderr(&o).contains("no such file"), "{}", text(&o));
     let o = c.ctr(&["containers", "ls", "-q"]);
-    assert!(!stdout(&o).contains("miss"), "a failed run left its container: {}", text(&o));
+    assert!(
+        !stdout(&o).contains("miss"),
+        "a failed run left its container: {}",
+        text(&o)
+    );
     c.assert_no_cgroup("miss1");
 }
 
@@ -607,7 +636,11 @@ fn tty(c: &Containerd) {
     ok(&o, "ctr run -t (under script)");
     let out = stdout(&o);
     assert!(out.contains("tty-ok"), "{}", text(&o));
-    assert!(out.contains("/dev/") && !out.contains("not a tty"), "no terminal: {}", text(&o));
+    assert!(
+        out.contains("/dev/") && !out.contains("not a tty"),
+        "no terminal: {}",
+        text(&o)
+    );
     // (No check of its size: ctr sizes the console after the start, and
     // under runc too `stty size` may run before, on a 0x0 terminal.)
 }
@@ -628,10 +661,18 @@ fn lifecycle(c: &Containerd) {
     let pid = c.wait_status("life", "RUNNING");
     c.wait_exec("life", &["cat", "/tmp/ready"], "ready");
 
-    let o = c.exec("life", &[], &["sh", "-c", "echo from-exec; cat /proc/1/cmdline"]);
+    let o = c.exec(
+        "life",
+        &[],
+        &["sh", "-c", "echo from-exec; cat /proc/1/cmdline"],
+    );
     ok(&o, "task exec");
     assert!(stdout(&o).contains("from-exec"), "{}", text(&o));
-    assert!(stdout(&o).contains("trap"), "exec is not in the container's pid namespace: {}", text(&o));
+    assert!(
+        stdout(&o).contains("trap"),
+        "exec is not in the container's pid namespace: {}",
+        text(&o)
+    );
 
     // As uid 0: the bounding set, nothing inheritable or ambient (runc's
     // result).
@@ -657,13 +698,20 @@ fn lifecycle(c: &Containerd) {
     ok(&o, "task exec --user 1000:1000");
     assert!(stdout(&o).starts_with("1000\n1000\n"), "{}", text(&o));
     for k in ["CapEff", "CapPrm", "CapAmb", "CapInh"] {
-        assert_eq!(caps(&o, k), 0, "uid 1000 holds capabilities ({k}): {}", text(&o));
+        assert_eq!(
+            caps(&o, k),
+            0,
+            "uid 1000 holds capabilities ({k}): {}",
+            text(&o)
+        );
     }
 
     let o = c.ctr(&["task", "ps", "life"]);
     ok(&o, "task ps");
     assert!(
-        stdout(&o).lines().any(|l| l.split_whitespace().next() == Some(&pid.to_string())),
+        stdout(&o)
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(&pid.to_string())),
         "task ps lacks the init pid {pid}: {}",
         text(&o)
     );
@@ -682,13 +730,19 @@ fn lifecycle(c: &Containerd) {
     ok(&c.ctr(&["task", "kill", "life"]), "task kill (SIGTERM)");
     c.wait_exec("life", &["cat", "/tmp/term"], "term");
     assert_eq!(c.task("life").map(|t| t.1).as_deref(), Some("RUNNING"));
-    ok(&c.ctr(&["task", "kill", "-s", "SIGKILL", "life"]), "task kill -s SIGKILL");
+    ok(
+        &c.ctr(&["task", "kill", "-s", "SIGKILL", "life"]),
+        "task kill -s SIGKILL",
+    );
     c.wait_status("life", "STOPPED");
     ok(&c.ctr(&["task", "delete", "life"]), "task delete");
     assert!(c.task("life").is_none(), "task still listed after delete");
     ok(&c.ctr(&["containers", "rm", "life"]), "containers rm");
     c.assert_no_cgroup("life");
-    assert!(stat_fields(pid).is_none_or(|f| f[0] == "Z"), "init {pid} still alive");
+    assert!(
+        stat_fields(pid).map_or(true, |f| f[0] == "Z"),
+        "init {pid} still alive"
+    );
 }
 
 /// kill -a: the signal reaches every process of the container, not its
@@ -714,24 +768,47 @@ fn kill_all(c: &Containerd) {
             .filter_map(|l| l.split_whitespace().next()?.parse::<i32>().ok())
             .filter(|p| {
                 std::fs::read(format!("/proc/{p}/cmdline"))
-                    .is_ok_and(|c| c.starts_with(b"sleep\0100"))
+                    .is_ok_and(|c| c.starts_with(b"sleep\x00100"))
                     && stat_fields(*p).is_some_and(|f| f[0] != "Z")
             })
             .collect()
     };
     assert_eq!(sleepers().len(), 2, "the two sleeps in task ps");
-    ok(&c.ctr(&["task", "kill", "-a", "killall"]), "task kill -a (SIGTERM)");
+    ok(
+        &c.ctr(&["task", "kill", "-a", "killall"]),
+        "task kill -a (SIGTERM)",
+    );
     let t = Instant::now();
     while !sleepers().is_empty() {
-        assert!(t.elapsed() < Duration::from_secs(10), "kill -a did not reach the sleeps");
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "kill -a did not reach the sleeps"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(c.task("killall").map(|t| t.1).as_deref(), Some("RUNNING"));
     c.remove("killall");
 }
 
+/// `task delete --force` of a task that ended by itself: the shim kills
+/// first and takes runc's "container not running" for "already gone".
+fn delete_force_stopped(c: &Containerd) {
+    let o = c.run(&["-d"], "ended", &["sh", "-c", "exit 3"]);
+    ok(&o, "ctr run -d");
+    c.wait_status("ended", "STOPPED");
+    let o = c.ctr(&["task", "delete", "--force", "ended"]);
+    ok(&o, "task delete --force of a stopped task");
+    assert!(stderr(&o).contains("exit code 3"), "{}", text(&o));
+    ok(&c.ctr(&["containers", "rm", "ended"]), "containers rm");
+    c.assert_no_cgroup("ended");
+}
+
 fn env(c: &Containerd) {
-    let o = c.run(&["--rm", "--env", "FOO=bar baz"], "env1", &["sh", "-c", "echo \"[$FOO]\""]);
+    let o = c.run(
+        &["--rm", "--env", "FOO=bar baz"],
+        "env1",
+        &["sh", "-c", "echo \"[$FOO]\""],
+    );
     ok(&o, "ctr run --env");
     assert_eq!(stdout(&o), "[bar baz]\n", "{}", text(&o));
 }
@@ -743,27 +820,53 @@ fn read_only(c: &Containerd) {
     assert_eq!(stdout(&o), "refused\n", "{}", text(&o));
     assert!(stderr(&o).contains("Read-only file system"), "{}", text(&o));
     let o = c.run(&["--rm"], "rw1", &probe);
-    assert_eq!(stdout(&o), "wrote\n", "control, without --read-only: {}", text(&o));
+    assert_eq!(
+        stdout(&o),
+        "wrote\n",
+        "control, without --read-only: {}",
+        text(&o)
+    );
 }
 
 fn bind_mount(c: &Containerd) {
     let share = c.path("share");
     std::fs::write(share.join("f"), "shared-data\n").unwrap();
-    let probe = ["sh", "-c", "cat /mnt/share/f; touch /mnt/share/new && echo wrote || echo refused"];
-    let m = |o: &str| format!("type=bind,src={},dst=/mnt/share,options=rbind:{o}", share.display());
+    let probe = [
+        "sh",
+        "-c",
+        "cat /mnt/share/f; touch /mnt/share/new && echo wrote || echo refused",
+    ];
+    let m = |o: &str| {
+        format!(
+            "type=bind,src={},dst=/mnt/share,options=rbind:{o}",
+            share.display()
+        )
+    };
     let o = c.run(&["--rm", "--mount", &m("ro")], "bind1", &probe);
     ok(&o, "ctr run --mount …rbind:ro");
     assert_eq!(stdout(&o), "shared-data\nrefused\n", "{}", text(&o));
     assert!(!share.join("new").exists());
     let o = c.run(&["--rm", "--mount", &m("rw")], "bind2", &probe);
-    assert_eq!(stdout(&o), "shared-data\nwrote\n", "control, rbind:rw: {}", text(&o));
-    assert!(share.join("new").exists(), "the write did not reach the host's directory");
+    assert_eq!(
+        stdout(&o),
+        "shared-data\nwrote\n",
+        "control, rbind:rw: {}",
+        text(&o)
+    );
+    assert!(
+        share.join("new").exists(),
+        "the write did not reach the host's directory"
+    );
 }
 
 /// --memory-limit: the limit on the container's memory cgroup, which is
 /// /<namespace>/<id> (no cgroup is mounted inside: read from the host).
 fn memory_limit(c: &Containerd) {
-    let o = c.run(&["-d", "--memory-limit", "67108864"], "mem1", &["sleep", "1000"]);
+    let o = c.run(
+        &["-d", "--memory-limit", "67108864"],
+        "mem1",
+        &["sleep", "1000"],
+    );
     ok(&o, "ctr run -d --memory-limit");
     let pid = c.wait_status("mem1", "RUNNING");
     let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
@@ -809,7 +912,11 @@ fn join_netns(c: &Containerd) {
     let first = own.lines().next().unwrap_or("");
     assert!(first.starts_with("net:[") && first != netns, "{}", text(&o));
     let host = std::fs::read_link("/proc/self/ns/net").unwrap();
-    assert_ne!(first, host.to_string_lossy(), "the host's network namespace");
+    assert_ne!(
+        first,
+        host.to_string_lossy(),
+        "the host's network namespace"
+    );
     assert!(own.contains("LOOPBACK,UP"), "loopback down: {}", text(&o));
     c.remove("pod");
 }
@@ -817,7 +924,11 @@ fn join_netns(c: &Containerd) {
 /// Once every task is deleted containerd's mount table is as it was: no
 /// rootfs left mounted by a delete that failed.
 fn no_mounts_left(c: &Containerd) {
-    assert_eq!(c.mounts(), c.mounts_idle, "containerd's mount table after every task went");
+    assert_eq!(
+        c.mounts(),
+        c.mounts_idle,
+        "containerd's mount table after every task went"
+    );
 }
 
 #[allow(clippy::type_complexity)]
@@ -828,6 +939,7 @@ const CASES: &[(&str, fn(&Containerd))] = &[
     ("tty", tty),
     ("lifecycle", lifecycle),
     ("kill_all", kill_all),
+    ("delete_force_stopped", delete_force_stopped),
     ("env", env),
     ("read_only", read_only),
     ("bind_mount", bind_mount),
@@ -845,8 +957,19 @@ fn panic_text(e: &(dyn std::any::Any + Send)) -> String {
 
 #[test]
 fn containerd_runs_nsrun_oci() {
-    for t in ["containerd", "ctr", "containerd-shim-runc-v2", "podman", "unshare", "script", "tar"] {
-        assert!(tool(t), "{t} is missing: scripts/deps.sh installs the OCI engines");
+    for t in [
+        "containerd",
+        "ctr",
+        "containerd-shim-runc-v2",
+        "podman",
+        "unshare",
+        "script",
+        "tar",
+    ] {
+        assert!(
+            tool(t),
+            "{t} is missing: scripts/deps.sh installs the OCI engines"
+        );
     }
     common::base();
     subreaper();
@@ -861,7 +984,11 @@ fn containerd_runs_nsrun_oci() {
         for (name, case) in CASES {
             let t = Instant::now();
             let r = std::panic::catch_unwind(AssertUnwindSafe(|| case(&c)));
-            eprintln!("case {name}: {} in {:.2?}", if r.is_ok() { "ok" } else { "FAILED" }, t.elapsed());
+            eprintln!(
+                "case {name}: {} in {:.2?}",
+                if r.is_ok() { "ok" } else { "FAILED" },
+                t.elapsed()
+            );
             if let Err(e) = r {
                 failures.push(format!("case {name}: {}", panic_text(&*e)));
             }
@@ -887,14 +1014,34 @@ fn containerd_runs_nsrun_oci() {
         .collect();
     if !added.is_empty() {
         // Other test processes may mount meanwhile; ours are named below.
-        eprintln!("note: the host's mount table changed meanwhile:\n{}", added.join("\n"));
+        eprintln!(
+            "note: the host's mount table changed meanwhile:\n{}",
+            added.join("\n")
+        );
     }
     assert!(ours.is_empty(), "mounts left on the host: {ours:#?}");
-    assert!(in_mount_ns(&mnt_ns).is_empty(), "containerd or its shims still run");
+    assert!(
+        in_mount_ns(&mnt_ns).is_empty(),
+        "containerd or its shims still run"
+    );
     let children = live_children();
     assert!(children.is_empty(), "processes left: {children:?}");
-    assert!(cgroup_dirs(&ns).is_empty(), "cgroups left: {:?}", cgroup_dirs(&ns));
-    assert_eq!(Path::new("/run/containerd").exists(), run_containerd, "/run/containerd");
+    assert!(
+        cgroup_dirs(&ns).is_empty(),
+        "cgroups left: {:?}",
+        cgroup_dirs(&ns)
+    );
+    assert_eq!(
+        Path::new("/run/containerd").exists(),
+        run_containerd,
+        "/run/containerd"
+    );
     assert!(!dir.exists(), "{d} left behind");
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), CASES.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        CASES.len(),
+        failures.join("\n")
+    );
 }

@@ -713,7 +713,9 @@ function CMD.kill(g, o, args)
   local sig = signal_of(args[2])
   local st = load_state(g.root, id)
   local s = status(g.root, st)
-  if s == "stopped" then fail("container %s is not running", id) end
+  -- runc's words: containerd's shim takes "container not running" for a
+  -- process already gone (delete --force of a stopped task kills first).
+  if s == "stopped" then fail("cannot kill container %s: container not running", id) end
   local targets = o.all and pids_of(st) or { st.pid }
   for _, pid in ipairs(targets) do pcall(ns.kill, pid, sig) end
   return 0
