@@ -509,3 +509,37 @@ both!(
         assert!(b.oci(&["delete", "d1"]).status.success());
     }
 );
+
+both!(
+    /// The capabilities of uid 0 are the bounding set, with nothing
+    /// inheritable or ambient, as runc leaves them; another uid (root
+    /// only: the rootless bundle maps uid 0 alone) holds none. A network
+    /// namespace of the container's own has its loopback up.
+    fn capabilities_and_loopback(as_) {
+        let probe = ["sh", "-c", "busybox ip link show lo; grep ^Cap /proc/self/status"];
+        let b = Bundle::new(as_, &probe);
+        let o = b.oci(&["run", "c1"]);
+        assert!(o.status.success(), "{}", text(&o));
+        let out = String::from_utf8_lossy(&o.stdout).to_string();
+        let cap = |out: &str, k: &str| -> u64 {
+            out.lines()
+                .find_map(|l| l.strip_prefix(&format!("{k}:\t")))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+                .unwrap_or_else(|| panic!("no {k} in {out}"))
+        };
+        assert!(out.contains("LOOPBACK,UP"), "loopback down: {}", text(&o));
+        assert_ne!(cap(&out, "CapEff"), 0, "{out}");
+        assert_eq!(cap(&out, "CapEff"), cap(&out, "CapBnd"), "{out}");
+        assert_eq!(cap(&out, "CapInh"), 0, "{out}");
+        assert_eq!(cap(&out, "CapAmb"), 0, "{out}");
+        if as_ == As::Root {
+            b.edit(|c| c["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 1000}));
+            let o = b.oci(&["run", "c2"]);
+            assert!(o.status.success(), "{}", text(&o));
+            let out = String::from_utf8_lossy(&o.stdout).to_string();
+            for k in ["CapEff", "CapPrm", "CapInh", "CapAmb"] {
+                assert_eq!(cap(&out, k), 0, "uid 1000 holds capabilities ({k}): {out}");
+            }
+        }
+    }
+);
