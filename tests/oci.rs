@@ -549,3 +549,62 @@ both!(
         assert!(b.oci(&["delete", "t1"]).status.success());
     }
 );
+
+both!(
+    /// exec --detach of a program that ends at once: its exit is ours (the
+    /// subreaper's, as it is containerd's shim's) to reap, not taken by
+    /// the runtime's own exit (the shim then waited forever for it).
+    fn detached_exec_exit_is_the_callers(as_) {
+        subreaper();
+        let b = Bundle::new(as_, &["sleep", "30"]);
+        let (ok, out) = b.create(&["create", "d1"]);
+        assert!(ok, "create: {out}");
+        let pid = b.state("d1")["pid"].as_i64().unwrap() as i32;
+        assert!(b.oci(&["start", "d1"]).status.success());
+        for i in 0..5 {
+            let pidfile = b.path().join(format!("e{i}.pid"));
+            let (ok, out) = b.create(&["exec", "--detach", "--pid-file", pidfile.to_str().unwrap(),
+                "d1", "true"]);
+            assert!(ok, "exec --detach #{i}: {out}");
+            let epid: i32 = std::fs::read_to_string(&pidfile).unwrap().parse().unwrap();
+            assert_eq!(reap(epid), 0, "exec #{i}");
+        }
+        assert!(b.oci(&["kill", "d1", "KILL"]).status.success());
+        assert_eq!(reap(pid), 137);
+        assert!(b.oci(&["delete", "d1"]).status.success());
+    }
+);
+
+both!(
+    /// The capabilities of uid 0 are the bounding set, with nothing
+    /// inheritable or ambient, as runc leaves them; another uid (root
+    /// only: the rootless bundle maps uid 0 alone) holds none. A network
+    /// namespace of the container's own has its loopback up.
+    fn capabilities_and_loopback(as_) {
+        let probe = ["sh", "-c", "busybox ip link show lo; grep ^Cap /proc/self/status"];
+        let b = Bundle::new(as_, &probe);
+        let o = b.oci(&["run", "c1"]);
+        assert!(o.status.success(), "{}", text(&o));
+        let out = String::from_utf8_lossy(&o.stdout).to_string();
+        let cap = |out: &str, k: &str| -> u64 {
+            out.lines()
+                .find_map(|l| l.strip_prefix(&format!("{k}:\t")))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+                .unwrap_or_else(|| panic!("no {k} in {out}"))
+        };
+        assert!(out.contains("LOOPBACK,UP"), "loopback down: {}", text(&o));
+        assert_ne!(cap(&out, "CapEff"), 0, "{out}");
+        assert_eq!(cap(&out, "CapEff"), cap(&out, "CapBnd"), "{out}");
+        assert_eq!(cap(&out, "CapInh"), 0, "{out}");
+        assert_eq!(cap(&out, "CapAmb"), 0, "{out}");
+        if as_ == As::Root {
+            b.edit(|c| c["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 1000}));
+            let o = b.oci(&["run", "c2"]);
+            assert!(o.status.success(), "{}", text(&o));
+            let out = String::from_utf8_lossy(&o.stdout).to_string();
+            for k in ["CapEff", "CapPrm", "CapInh", "CapAmb"] {
+                assert_eq!(cap(&out, k), 0, "uid 1000 holds capabilities ({k}): {out}");
+            }
+        }
+    }
+);

@@ -164,6 +164,16 @@ local function cap_names(list)
   return out
 end
 
+-- process.capabilities as runc leaves them after the exec: uid 0 holds
+-- the bounding set with empty inheritable and ambient sets; any other uid
+-- only its ambient set. (nsrun's `keep` fills every set, the ambient one
+-- too, which handed `ctr task exec --user 1000` every capability.)
+local function caps_of(c, uid)
+  if not c then return { keep = {} } end
+  if (uid or 0) ~= 0 then return { keep = cap_names(c.ambient) } end
+  return { bounding = cap_names(c.bounding or c.permitted or c.effective) }
+end
+
 local RLIMIT = {
   RLIMIT_AS = "as", RLIMIT_CORE = "core", RLIMIT_CPU = "cpu", RLIMIT_DATA = "data", RLIMIT_FSIZE = "fsize",
   RLIMIT_LOCKS = "locks", RLIMIT_MEMLOCK = "memlock", RLIMIT_MSGQUEUE = "msgqueue", RLIMIT_NICE = "nice",
@@ -478,15 +488,10 @@ function M.spawn_options(config, bundle, extra)
   o.uid, o.gid = user.uid, user.gid
   if user.additionalGids then o.groups = user.additionalGids end
   if p.noNewPrivileges ~= nil then o.no_new_privs = p.noNewPrivileges end
-  if p.capabilities then
-    local set = p.capabilities.bounding or p.capabilities.permitted or p.capabilities.effective
-    o.caps = { keep = cap_names(set) }
-  else
-    o.caps = { keep = {} }
-  end
+  o.caps = caps_of(p.capabilities, o.uid)
   o.rlimits = rlimits_of(p.rlimits)
   o.seccomp = seccomp_of(linux.seccomp)
-  if o.seccomp then o.no_new_privs = seccomp_nnp(o.no_new_privs, o.caps.keep) end
+  if o.seccomp then o.no_new_privs = seccomp_nnp(o.no_new_privs, o.caps.keep or o.caps.bounding) end
   o.tty_guard = false
 
   -- Namespaces: new, or joined by path (a pod's containers join its pause
@@ -536,6 +541,9 @@ function M.spawn_options(config, bundle, extra)
   local in_userns = new.user or (o.join and o.join.user)
   local hook_state = extra and extra.hook_state
   o.setup = function()
+    -- runc brings the loopback up in a network namespace it makes; with
+    -- no CNI (ctr run) it is the container's only link.
+    if new.net then ns.net.lo_up() end
     -- The terminal's host name, while the host's /dev/pts is in sight: it
     -- is bound on the container's /dev/console, so that tty names it.
     local console = terminal and ns.ttyname(0)
@@ -993,7 +1001,7 @@ function CMD.create(g, o, args)
   local id = args[1] or fail("create needs a container id")
   local _ <close> = lock_id(g, id, true)
   local _, p = make(g, id, o, true)
-  -- The engine adopts it as we exit and takes its status.
+  -- The engine adopts it as we exit and takes its status, whenever it ends.
   p:disown()
   return 0
 end
@@ -1076,7 +1084,9 @@ function CMD.kill(g, o, args)
   local _ <close> = lock_id(g, id)
   local st = load_state(g.root, id)
   local s = status(g.root, st)
-  if s == "stopped" then fail("container %s is not running", id) end
+  -- runc's words: containerd's shim takes "container not running" for a
+  -- process already gone (delete --force of a stopped task kills first).
+  if s == "stopped" then fail("cannot kill container %s: container not running", id) end
   local targets = o.all and pids_of(st) or { st.pid }
   for _, pid in ipairs(targets) do pcall(ns.kill, pid, sig) end
   return 0
@@ -1201,7 +1211,7 @@ function CMD.exec(g, o, args)
   end
   local user = proc.user or {}
   opts.uid, opts.gid, opts.groups = user.uid, user.gid, user.additionalGids
-  opts.caps = { keep = cap_names(proc.capabilities and proc.capabilities.bounding) }
+  opts.caps = caps_of(proc.capabilities, opts.uid)
   if proc.noNewPrivileges ~= nil then opts.no_new_privs = proc.noNewPrivileges end
   opts.rlimits = rlimits_of(proc.rlimits)
   if user.umask then
@@ -1210,7 +1220,7 @@ function CMD.exec(g, o, args)
   end
   local linux = (st.config or {}).linux or {}
   opts.seccomp = seccomp_of(linux.seccomp)
-  if opts.seccomp then opts.no_new_privs = seccomp_nnp(opts.no_new_privs, opts.caps.keep) end
+  if opts.seccomp then opts.no_new_privs = seccomp_nnp(opts.no_new_privs, opts.caps.keep or opts.caps.bounding) end
   opts.tty_guard = false
   opts.die_with_parent = not o.detach
   opts.keep_fds = preserved_fds(o["preserve-fds"])
@@ -1233,7 +1243,8 @@ function CMD.exec(g, o, args)
   for _, f in ipairs(procs) do f:close() end
   if pidfile then pidfile:write(tostring(p.pid)); pidfile:close() end
   if o.detach then
-    -- Its status is the engine's, which adopts it as we exit.
+    -- The caller reaps it: a process that ends before we exit must not be
+    -- reaped by our own exit (the shim would wait for it forever).
     p:disown()
     return 0
   end

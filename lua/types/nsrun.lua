@@ -379,6 +379,7 @@ function Process:kill(sig) end
 ---@return nsrun.NsHandle
 function Process:ns(kind) end
 
+
 ---Read its piped stdout and stderr to the end, then wait.
 ---@return nsrun.Status status
 ---@return string? stdout nil unless stdout was a pipe
