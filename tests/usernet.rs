@@ -264,6 +264,16 @@ both!(
               namespaces = kinds, net = "slirp4netns", ports = {{host = 18090, guest = 80}}}
             T.put("pid", p.pid)
             io.stdout:flush()
+            -- Ready once socat listens in the sandbox: slirp4netns takes a
+            -- connection to the published port before that and loses it,
+            -- and socat serves only one.
+            for _ = 1, 400 do
+              local f = io.open("/proc/" .. p.pid .. "/net/tcp")
+              local s = f and f:read("a") or ""
+              if f then f:close() end
+              if s:find(":0050 00000000:0000 0A", 1, true) then break end
+              os.execute("sleep 0.05")
+            end
             local f = io.open("ready", "w") f:close()
             T.eq("status", p:wait().code, 0)
             print("done")"#;
