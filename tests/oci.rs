@@ -273,7 +273,14 @@ both!(
         assert!(!b.state_root().join("m1").exists(), "state left behind");
         let b = Bundle::new(as_, &["/bin/nope"]);
         let o = b.oci(&["run", "m2"]);
-        assert!(String::from_utf8_lossy(&o.stderr).contains("no such file or directory"), "{}", text(&o));
+        // (podman matches these words without regard to case.)
+        assert!(
+            String::from_utf8_lossy(&o.stderr).to_lowercase().contains("no such file or directory"),
+            "{}",
+            text(&o)
+        );
+        assert!(!o.status.success());
+        assert!(!b.state_root().join("m2").exists(), "state left behind");
     }
 );
 

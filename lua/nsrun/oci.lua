@@ -55,7 +55,7 @@ local function write(path, data)
 end
 
 local function exists(path)
-  return (pcall(ns.realpath, path))
+  return helpers.exists(path)
 end
 
 local function join(dir, p)
@@ -658,7 +658,10 @@ local V1 = { "memory", "pids", "cpu", "cpuacct", "freezer", "blkio", "cpuset", "
 -- "slice:prefix:name" (systemd's form) as a path, as runc's cgroupfs
 -- manager would take it.
 local function cgroup_path(p, id)
-  if not p or p == "" then return "/nsrun-oci/" .. id end
+  -- Without one, a level of its own at the top, as runc and crun make
+  -- (theirs is the bare id): nothing shared between containers to make,
+  -- and to remove when the last one goes.
+  if not p or p == "" then return "/nsrun-oci-" .. id end
   local slice, prefix, name = p:match("^([^:/]*):([^:]*):([^:]*)$")
   if slice then
     return "/" .. (slice ~= "" and slice or "system.slice") .. "/" .. (prefix ~= "" and (prefix .. "-") or "") .. name .. ".scope"
@@ -819,12 +822,6 @@ local function remove_cgroups(dirs, made)
     end
   end
   for i = #(made or {}), 1, -1 do os.remove(made[i]) end
-  -- The default parent (/nsrun-oci) is ours: gone with its last container,
-  -- whichever of them made it.
-  for _, d in pairs(dirs or {}) do
-    local parent = d:match("^(.*/nsrun%-oci)/[^/]+$")
-    if parent then os.remove(parent) end
-  end
 end
 
 -- `path` under `base`, each missing level made (and listed in `made`, to
@@ -926,10 +923,17 @@ end
 
 -- create and run share this: the container up to its gate (or, without
 -- one, started).
+-- `gate`: true (create: the process waits for `start`), or "hooked"
+-- (run: only when startContainer hooks must run first; else it goes
+-- straight on to its program, with no rendezvous to pay for).
 local function make(g, id, o, gate)
   local bundle = o.bundle or ns.getcwd()
   bundle = ns.realpath(bundle)
   local config = config_of(bundle)
+  if gate == "hooked" then
+    local sc = config.hooks and config.hooks.startContainer
+    gate = sc ~= nil and #sc > 0
+  end
   local dir = g.root .. "/" .. valid_id(id)
   ns.mkdir(g.root, "0711", { parents = true })
   local ok, e = pcall(ns.mkdir, dir, "0711")
@@ -992,7 +996,7 @@ local function make(g, id, o, gate)
     remove_tree(dir)
     error(err, 0)
   end
-  return started, p, dir
+  return started, p, dir, gate
 end
 
 local CMD = {}
@@ -1255,8 +1259,12 @@ end
 function CMD.run(g, o, args)
   local id = args[1] or fail("run needs a container id")
   local lock <close> = lock_id(g, id, true)
-  local st, p, dir = make(g, id, o, true)
-  local ok, e = pcall(start, g, id)
+  local st, p, dir, gated = make(g, id, o, "hooked")
+  local ok, e = pcall(function()
+    if gated then return start(g, id) end
+    local poststart = st.hooks and st.hooks.poststart
+    if poststart and #poststart > 0 then run_hooks(poststart, state_doc(g.root, st), "poststart") end
+  end)
   if not ok then
     pcall(p.kill, p, "KILL")
     remove_tree(dir)

@@ -170,5 +170,14 @@ pub(crate) fn add(lua: &Lua, t: &Table) -> mlua::Result<()> {
         "personality",
         lua.create_function(|_, d: String| personality(&d))?,
     )?;
+    // Whether a path names something (symlinks followed): one stat, where
+    // ns.realpath reads every component's link; it runs some thirty times
+    // a start (cgroup levels, state files).
+    t.set(
+        "exists",
+        lua.create_function(|_, p: String| {
+            Ok(std::path::Path::new(&p).try_exists().unwrap_or(false))
+        })?,
+    )?;
     Ok(())
 }
