@@ -4,136 +4,24 @@
 //! root and as uid 65534, with busybox-static as the root file system.
 
 mod common;
-
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod oci_bundle;
 
 use common::As;
+use oci_bundle::*;
 use serde_json::{json, Value};
 
-const BUSYBOX: &str = "/bin/busybox";
 const PODMAN_PROFILE: &str = "/usr/share/containers/seccomp.json";
 
-macro_rules! both {
-    ($(#[$meta:meta])* fn $name:ident($as_:ident) $body:block) => {
-        $(#[$meta])*
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-
-            fn body($as_: As) $body
-
-            #[test]
-            fn root() {
-                common::guarded(|| body(As::Root));
-            }
-
-            #[test]
-            fn user() {
-                common::guarded(|| body(As::User));
-            }
-        }
-    };
-}
-
-fn subreaper() {
-    // SAFETY: prctl with an integer argument.
-    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    assert_eq!(rc, 0, "PR_SET_CHILD_SUBREAPER");
-}
-
-/// A bundle as tests/oci.rs makes it: busybox-static as the root, the
-/// config from `nsrun oci spec` (`--rootless` for the user).
-struct Bundle {
-    as_: As,
-    dir: tempfile::TempDir,
+/// A bundle whose root is writable (the tests write in /tmp).
+fn bundle(as_: As, args: &[&str]) -> Bundle {
+    let b = Bundle::new(as_, args);
+    b.edit(|c| c["root"]["readonly"] = false.into());
+    b
 }
 
 impl Bundle {
-    fn new(as_: As, args: &[&str]) -> Bundle {
-        assert!(
-            Path::new(BUSYBOX).exists(),
-            "{BUSYBOX} is missing: apt install busybox-static (scripts/deps.sh does)"
-        );
-        let b = Bundle {
-            as_,
-            dir: common::run_dir(as_),
-        };
-        let root = b.path().join("rootfs");
-        for d in ["bin", "proc", "dev", "sys", "tmp", "etc", "run"] {
-            std::fs::create_dir_all(root.join(d)).unwrap();
-        }
-        std::fs::copy(BUSYBOX, root.join("bin/busybox")).unwrap();
-        for c in [
-            "sh", "echo", "cat", "ls", "sleep", "true", "touch", "grep", "mkdir", "linux32",
-            "linux64", "swapoff", "chmod",
-        ] {
-            std::os::unix::fs::symlink("busybox", root.join("bin").join(c)).unwrap();
-        }
-        let _ = Command::new("chown")
-            .arg("-R")
-            .arg(format!("{}:{}", as_.uid(), as_.gid()))
-            .arg(b.path())
-            .status();
-        let p = b.path().to_str().unwrap().to_string();
-        let mut spec = vec!["spec", "--bundle", &p];
-        if matches!(as_, As::User) {
-            spec.push("--rootless");
-        }
-        let o = b.oci(&spec);
-        assert!(o.status.success(), "spec: {}", text(&o));
-        b.edit(|c| {
-            c["process"]["terminal"] = false.into();
-            // The tests write in /tmp.
-            c["root"]["readonly"] = false.into();
-            c["process"]["args"] = args.iter().map(|a| Value::from(*a)).collect();
-        });
-        b
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn state_root(&self) -> PathBuf {
-        self.path().join("state")
-    }
-
-    fn edit(&self, f: impl FnOnce(&mut Value)) {
-        let p = self.path().join("config.json");
-        let mut c: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-        f(&mut c);
-        std::fs::write(&p, serde_json::to_string_pretty(&c).unwrap()).unwrap();
-        let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644));
-    }
-
     fn seccomp(&self, profile: Value) {
         self.edit(|c| c["linux"]["seccomp"] = profile);
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let bin = common::binary(self.as_);
-        let mut c = match self.as_ {
-            As::Root => Command::new(&bin),
-            As::User => {
-                let mut c = Command::new("setpriv");
-                c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-                    .arg(&bin);
-                c
-            }
-        };
-        c.arg("oci")
-            .arg("--root")
-            .arg(self.state_root())
-            .args(args)
-            .current_dir(self.path())
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn oci(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("run nsrun oci")
     }
 
     /// `run ID`: its output, with the status checked against `code`.
@@ -142,43 +30,6 @@ impl Bundle {
         assert_eq!(o.status.code(), Some(code), "{}", text(&o));
         assert!(!self.state_root().join(id).exists(), "{id} left behind");
         text(&o)
-    }
-
-    /// `create`, with files as the container's stdio (see tests/oci.rs).
-    fn create(&self, args: &[&str]) -> (bool, String) {
-        let out = self.path().join("create.out");
-        let f = std::fs::File::create(&out).unwrap();
-        let st = self
-            .command(args)
-            .stdout(f.try_clone().unwrap())
-            .stderr(f)
-            .status()
-            .expect("run nsrun oci create");
-        (
-            st.success(),
-            std::fs::read_to_string(&out).unwrap_or_default(),
-        )
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {}\n--- stdout:\n{}--- stderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn reap(pid: i32) -> i32 {
-    let mut st = 0;
-    // SAFETY: waiting for our own (adopted) child.
-    let r = unsafe { libc::waitpid(pid, &mut st, 0) };
-    assert_eq!(r, pid, "waitpid({pid})");
-    if libc::WIFEXITED(st) {
-        libc::WEXITSTATUS(st)
-    } else {
-        128 + libc::WTERMSIG(st)
     }
 }
 
@@ -196,7 +47,7 @@ both!(
     /// gets the same filter as the container's process.
     fn errno_rule_create_and_exec(as_) {
         subreaper();
-        let b = Bundle::new(as_, &["sh", "-c", "touch /tmp/f && echo touched; mkdir /tmp/d; echo mkdir=$?; sleep 30"]);
+        let b = bundle(as_, &["sh", "-c", "touch /tmp/f && echo touched; mkdir /tmp/d; echo mkdir=$?; sleep 30"]);
         b.seccomp(deny(json!([
             {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
         ])));
@@ -217,7 +68,7 @@ both!(
         assert_eq!(reap(pid), 137);
         assert!(b.oci(&["delete", "e1"]).status.success());
         // Without the profile the same mkdir works: the rule did it.
-        let b = Bundle::new(as_, &["sh", "-c", "mkdir /tmp/d; echo mkdir=$?"]);
+        let b = bundle(as_, &["sh", "-c", "mkdir /tmp/d; echo mkdir=$?"]);
         assert!(b.run("e2", 0).contains("mkdir=0"));
     }
 );
@@ -227,7 +78,7 @@ both!(
     /// is denied, personality(PER_LINUX) is not; two conditions on the
     /// same argument are either one (runc's split), on two arguments both.
     fn argument_conditions(as_) {
-        let b = Bundle::new(as_, &["sh", "-c",
+        let b = bundle(as_, &["sh", "-c",
             "linux32 true; echo l32=$?; linux64 true; echo l64=$?; touch /tmp/f; \
              chmod 700 /tmp/f; echo c700=$?; chmod 755 /tmp/f; echo c755=$?; chmod 750 /tmp/f; echo c750=$?; \
              touch /tmp/g; chmod 700 /tmp/g; echo g700=$?"]);
@@ -321,7 +172,7 @@ both!(
     /// podman's shape: everything not listed fails with ENOSYS
     /// (defaultErrnoRet 38); `_llseek`, which x86_64 lacks, is skipped.
     fn allow_list_with_default_errno(as_) {
-        let b = Bundle::new(as_, &["sh", "-c", "echo hi; ls /bin | grep -c busybox; mkdir /tmp/d; echo mkdir=$?"]);
+        let b = bundle(as_, &["sh", "-c", "echo hi; ls /bin | grep -c busybox; mkdir /tmp/d; echo mkdir=$?"]);
         let mut names: Vec<&str> = BUSYBOX_CALLS.to_vec();
         names.push("_llseek");
         b.seccomp(json!({
@@ -341,7 +192,7 @@ both!(
     /// SCMP_ACT_KILL_PROCESS: the program dies of SIGSYS, 128 + 31.
     fn kill_actions(as_) {
         for (id, act) in [("k1", "SCMP_ACT_KILL"), ("k2", "SCMP_ACT_KILL_PROCESS")] {
-            let b = Bundle::new(as_, &["mkdir", "/tmp/d"]);
+            let b = bundle(as_, &["mkdir", "/tmp/d"]);
             b.seccomp(deny(json!([{"names": ["mkdir", "mkdirat"], "action": act}])));
             b.run(id, 159);
         }
@@ -409,7 +260,7 @@ both!(
             panic!("{PODMAN_PROFILE}: {e} (apt install golang-github-containers-common; scripts/deps.sh installs podman, which brings it)")
         });
         let profile: Value = serde_json::from_str(&text).unwrap();
-        let b = Bundle::new(as_, &["sh", "-c",
+        let b = bundle(as_, &["sh", "-c",
             "echo hi; mkdir /tmp/d && ls -d /tmp/d; linux32 true; echo l32=$?; touch /tmp/f; swapoff /tmp/f; echo swapoff=$?; \
              grep Seccomp /proc/self/status"]);
         let caps: Vec<String> = {
@@ -442,7 +293,7 @@ both!(
              "none of the 2 system call names is known"),
         ];
         for (i, (rules, want)) in cases.into_iter().enumerate() {
-            let b = Bundle::new(as_, &["true"]);
+            let b = bundle(as_, &["true"]);
             b.seccomp(deny(rules));
             let id = format!("b{i}");
             let o = b.oci(&["run", &id]);
@@ -466,7 +317,7 @@ both!(
             (Some(true), true, "NoNewPrivs:\t1"),
         ];
         for (i, (nnp, admin, want)) in cases.into_iter().enumerate() {
-            let b = Bundle::new(as_, &["grep", "NoNewPrivs", "/proc/self/status"]);
+            let b = bundle(as_, &["grep", "NoNewPrivs", "/proc/self/status"]);
             b.edit(|c| {
                 match nnp {
                     Some(v) => c["process"]["noNewPrivileges"] = v.into(),

@@ -5,164 +5,37 @@
 //! --rootless`); the test process is a child subreaper, as conmon is.
 
 mod common;
+mod oci_bundle;
 
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::As;
+use oci_bundle::*;
 
-const BUSYBOX: &str = "/bin/busybox";
-
-macro_rules! both {
-    ($(#[$meta:meta])* fn $name:ident($as_:ident) $body:block) => {
-        $(#[$meta])*
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-
-            fn body($as_: As) $body
-
-            #[test]
-            fn root() {
-                common::guarded(|| body(As::Root));
-            }
-
-            #[test]
-            fn user() {
-                common::guarded(|| body(As::User));
-            }
-        }
-    };
-}
-
-fn subreaper() {
-    // SAFETY: prctl with an integer argument.
-    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    assert_eq!(rc, 0, "PR_SET_CHILD_SUBREAPER");
-}
-
-/// A bundle: busybox-static as the root file system, config.json from
-/// `nsrun oci spec` (`--rootless` for the user), `args` as the process.
-struct Bundle {
-    as_: As,
-    dir: tempfile::TempDir,
+/// A spec bundle with the directory the hooks log to: `log_dir()` on the
+/// host, `/hooklog` inside once `bind_log` binds it.
+fn bundle(as_: As, args: &[&str]) -> Bundle {
+    let b = Bundle::new(as_, args);
+    std::fs::create_dir_all(b.path().join("rootfs/hooklog")).unwrap();
+    std::fs::create_dir_all(b.log_dir()).unwrap();
+    chown_r(as_, b.path());
+    b
 }
 
 impl Bundle {
-    fn new(as_: As, args: &[&str]) -> Bundle {
-        assert!(
-            Path::new(BUSYBOX).exists(),
-            "{BUSYBOX} is missing: apt install busybox-static (scripts/deps.sh does)"
-        );
-        let dir = common::run_dir(as_);
-        let b = Bundle { as_, dir };
-        let root = b.path().join("rootfs");
-        for d in ["bin", "proc", "dev", "sys", "tmp", "etc", "run", "hooklog"] {
-            std::fs::create_dir_all(root.join(d)).unwrap();
-        }
-        std::fs::create_dir_all(b.log_dir()).unwrap();
-        std::fs::copy(BUSYBOX, root.join("bin/busybox")).unwrap();
-        for c in [
-            "sh", "echo", "cat", "ls", "id", "hostname", "sleep", "true", "stat", "head", "wc",
-            "uname", "readlink",
-        ] {
-            std::os::unix::fs::symlink("busybox", root.join("bin").join(c)).unwrap();
-        }
-        chown_r(as_, b.path());
-        let p = b.path().to_str().unwrap().to_string();
-        let mut spec = vec!["spec", "--bundle", &p];
-        if matches!(as_, As::User) {
-            spec.push("--rootless");
-        }
-        let o = b.oci(&spec);
-        assert!(o.status.success(), "spec: {}", text(&o));
-        b.edit(|c| {
-            c["process"]["terminal"] = false.into();
-            c["process"]["args"] = args.iter().map(|a| serde_json::Value::from(*a)).collect();
-        });
-        b
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
     /// A host directory the hooks and the container both write to (bound
     /// on /hooklog inside).
     fn log_dir(&self) -> PathBuf {
         self.path().join("log")
     }
 
-    fn state_root(&self) -> PathBuf {
-        self.path().join("state")
-    }
-
-    fn edit(&self, f: impl FnOnce(&mut serde_json::Value)) {
-        let p = self.path().join("config.json");
-        let mut c: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-        f(&mut c);
-        std::fs::write(&p, serde_json::to_string_pretty(&c).unwrap()).unwrap();
-        let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644));
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let bin = common::binary(self.as_);
-        let mut c = match self.as_ {
-            As::Root => Command::new(&bin),
-            As::User => {
-                let mut c = Command::new("setpriv");
-                c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-                    .arg(&bin);
-                c
-            }
-        };
-        c.arg("oci")
-            .arg("--root")
-            .arg(self.state_root())
-            .args(args)
-            .current_dir(self.path())
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn oci(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("run nsrun oci")
-    }
-
-    /// A command whose container keeps its stdio: files, so that nothing
-    /// waits for the container's end to read them.
-    fn to_file(&self, args: &[&str], name: &str) -> (bool, String) {
-        let out = self.path().join(name);
-        let f = std::fs::File::create(&out).unwrap();
-        let st = self
-            .command(args)
-            .stdout(f.try_clone().unwrap())
-            .stderr(f)
-            .status()
-            .expect("run nsrun oci");
-        (
-            st.success(),
-            std::fs::read_to_string(&out).unwrap_or_default(),
-        )
-    }
-
-    fn create(&self, id: &str) -> (bool, String) {
+    /// `create ID`, its output in a file of its own (two may run at once).
+    fn create_id(&self, id: &str) -> (bool, String) {
         self.to_file(&["create", id], &format!("create-{id}.out"))
-    }
-
-    fn state(&self, id: &str) -> serde_json::Value {
-        let o = self.oci(&["state", id]);
-        assert!(o.status.success(), "state: {}", text(&o));
-        serde_json::from_slice(&o.stdout).expect("state is JSON")
-    }
-
-    fn pid(&self, id: &str) -> i32 {
-        self.state(id)["pid"].as_i64().unwrap() as i32
     }
 
     fn log(&self, name: &str) -> String {
@@ -191,35 +64,6 @@ impl Bundle {
     }
 }
 
-fn chown_r(as_: As, p: &Path) {
-    let _ = Command::new("chown")
-        .arg("-R")
-        .arg(format!("{}:{}", as_.uid(), as_.gid()))
-        .arg(p)
-        .status();
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {}\n--- stdout:\n{}--- stderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn reap(pid: i32) -> i32 {
-    let mut st = 0;
-    // SAFETY: waiting for our own (adopted) child.
-    let r = unsafe { libc::waitpid(pid, &mut st, 0) };
-    assert_eq!(r, pid, "waitpid({pid})");
-    if libc::WIFEXITED(st) {
-        libc::WEXITSTATUS(st)
-    } else {
-        128 + libc::WTERMSIG(st)
-    }
-}
-
 /// A hook: `sh -c SCRIPT` with the host's shell (`/bin/sh` inside the
 /// container for startContainer, whose path is the container's).
 fn hook(script: &str) -> serde_json::Value {
@@ -234,7 +78,7 @@ both!(
     /// program; poststart after it; poststop at delete.
     fn hooks_order(as_) {
         subreaper();
-        let b = Bundle::new(as_, &["sh", "-c", "cat /hooklog/order > /hooklog/seen; echo main >> /hooklog/order; sleep 1"]);
+        let b = bundle(as_, &["sh", "-c", "cat /hooklog/order > /hooklog/seen; echo main >> /hooklog/order; sleep 1"]);
         b.bind_log();
         let log = b.log_dir().to_str().unwrap().to_string();
         let host = |name: &str| hook(&format!("echo {name} >> {log}/order; cat > {log}/{name}.json; hostname > {log}/{name}.host"));
@@ -249,7 +93,7 @@ both!(
                 "poststop": [host("poststop")],
             });
         });
-        let (ok, out) = b.create("h1");
+        let (ok, out) = b.create_id("h1");
         assert!(ok, "create: {out}");
         assert_eq!(b.log("order"), "prestart\ncreateRuntime\ncreateContainer\n");
         let pid = b.pid("h1");
@@ -289,17 +133,17 @@ both!(
     /// start before the program runs and stops the container.
     fn hook_failures(as_) {
         subreaper();
-        let b = Bundle::new(as_, &["sh", "-c", "echo ran > /hooklog/ran"]);
+        let b = bundle(as_, &["sh", "-c", "echo ran > /hooklog/ran"]);
         b.bind_log();
         b.edit(|c| c["hooks"] = serde_json::json!({"createContainer": [hook("echo nope >&2; exit 3")]}));
-        let (ok, out) = b.create("f1");
+        let (ok, out) = b.create_id("f1");
         assert!(!ok, "{out}");
         assert!(out.contains("createContainer hook #1 (/bin/sh) failed: exit status 3: nope"), "{out}");
         b.assert_clean();
         b.edit(|c| c["hooks"] = serde_json::json!({"createContainer": [
             {"path": "/bin/sleep", "args": ["sleep", "20"], "timeout": 1}]}));
         let t = Instant::now();
-        let (ok, out) = b.create("f2");
+        let (ok, out) = b.create_id("f2");
         assert!(!ok && out.contains("timed out"), "{out}");
         assert!(t.elapsed() < Duration::from_secs(10), "the timeout was not kept: {:?}", t.elapsed());
         b.assert_clean();
@@ -309,7 +153,7 @@ both!(
             "startContainer": [hook("exit 4")],
             "poststop": [hook(&format!("echo poststop > {log}/poststop"))],
         }));
-        let (ok, out) = b.create("f3");
+        let (ok, out) = b.create_id("f3");
         assert!(ok, "create: {out}");
         let pid = b.pid("f3");
         let o = b.oci(&["start", "f3"]);
@@ -357,7 +201,7 @@ both!(
     /// and exec), the next one does not.
     fn preserve_fds(as_) {
         subreaper();
-        let b = Bundle::new(as_, &["ls", "-l", "/proc/self/fd/"]);
+        let b = bundle(as_, &["ls", "-l", "/proc/self/fd/"]);
         let mut c = b.command(&["run", "--preserve-fds", "3", "p1"]);
         let _files = with_fds(&mut c, b.path(), 4);
         let o = c.output().unwrap();
@@ -374,7 +218,7 @@ both!(
         assert!(!String::from_utf8_lossy(&o.stdout).contains("pf"), "{}", text(&o));
 
         b.edit(|c| c["process"]["args"] = serde_json::json!(["sleep", "30"]));
-        let (ok, out) = b.create("p3");
+        let (ok, out) = b.create_id("p3");
         assert!(ok, "create: {out}");
         let pid = b.pid("p3");
         assert!(b.oci(&["start", "p3"]).status.success());
@@ -408,7 +252,7 @@ both!(
     /// create waits for it (and finds it created, not half made).
     fn concurrent_commands(as_) {
         subreaper();
-        let b = Bundle::new(as_, &["sleep", "30"]);
+        let b = bundle(as_, &["sleep", "30"]);
         b.edit(|c| c["hooks"] = serde_json::json!({"createRuntime": [hook("sleep 0.5")]}));
         let f = |n: &str| std::fs::File::create(b.path().join(n)).unwrap();
         let mut c1 = b.command(&["create", "k1"]);
@@ -430,7 +274,7 @@ both!(
         let o = b.oci(&["delete", "--force", "k1"]);
         assert!(o.status.success(), "{}", text(&o));
         assert_eq!(reap(pid), 137);
-        let (ok, out) = b.create("k2");
+        let (ok, out) = b.create_id("k2");
         assert!(ok, "create: {out}");
         let pid = b.pid("k2");
         let (o1, o2) = together(b.command(&["start", "k2"]), b.command(&["start", "k2"]));
@@ -465,7 +309,7 @@ both!(
 both!(
     /// personality LINUX32: `uname -m` says i686; control: x86_64.
     fn personality(as_) {
-        let b = Bundle::new(as_, &["uname", "-m"]);
+        let b = bundle(as_, &["uname", "-m"]);
         let o = b.oci(&["run", "u1"]);
         assert_eq!(String::from_utf8_lossy(&o.stdout), "x86_64\n", "{}", text(&o));
         b.edit(|c| c["linux"]["personality"] = serde_json::json!({"domain": "LINUX32"}));
@@ -494,7 +338,7 @@ both!(
         match as_ {
             As::Root => {
                 let cg = format!("/nsrun-oci-spec-{}", std::process::id());
-                let b = Bundle::new(as_, &["sh", "-c",
+                let b = bundle(as_, &["sh", "-c",
                     "stat -c '%t:%T %a %u:%g' /dev/mydev; head -c 4 /dev/mydev | wc -c; head -c 4 /dev/null | wc -c"]);
                 b.edit(|c| {
                     c["linux"]["devices"] = serde_json::json!([{"path": "/dev/mydev", "type": "c", "major": 1,
@@ -521,7 +365,7 @@ both!(
             }
             As::User => {
                 // Rootless: bound from the host (its node, mode and owner).
-                let b = Bundle::new(as_, &["stat", "-c", "%F %t:%T", "/dev/kmsg"]);
+                let b = bundle(as_, &["stat", "-c", "%F %t:%T", "/dev/kmsg"]);
                 b.edit(|c| {
                     c["linux"]["devices"] = serde_json::json!([{"path": "/dev/kmsg", "type": "c", "major": 1,
                         "minor": 11, "fileMode": 0o644}]);
@@ -546,14 +390,14 @@ fn blockio_and_hugepages_root() {
         };
         let cg = format!("/nsrun-oci-spec-blkio-{}", std::process::id());
         let dir = dir.parent().unwrap().join(cg.trim_start_matches('/'));
-        let b = Bundle::new(As::Root, &["sleep", "30"]);
+        let b = bundle(As::Root, &["sleep", "30"]);
         b.edit(|c| {
             c["linux"]["cgroupsPath"] = cg.clone().into();
             c["linux"]["resources"] = serde_json::json!({
                 "blockIO": {"throttleReadBpsDevice": [{"major": 7, "minor": 0, "rate": 1048576}]},
                 "hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]});
         });
-        let (ok, out) = b.create("b1");
+        let (ok, out) = b.create_id("b1");
         assert!(ok, "create: {out}");
         let pid = b.pid("b1");
         let read = || std::fs::read_to_string(dir.join("blkio.throttle.read_bps_device")).unwrap();
@@ -608,7 +452,7 @@ both_exclusive!(
     /// by name rather than ignored.
     fn propagation(as_) {
         subreaper();
-        let b = Bundle::new(as_, &["sleep", "30"]);
+        let b = bundle(as_, &["sleep", "30"]);
         let shared = b.path().join("shared");
         std::fs::create_dir_all(shared.join("sub")).unwrap();
         std::fs::create_dir_all(b.path().join("rootfs/shared")).unwrap();
@@ -626,7 +470,7 @@ both_exclusive!(
                     "options": ["rbind", prop]}));
                 c["linux"]["rootfsPropagation"] = prop.into();
             });
-            let (ok, out) = b.create(&id);
+            let (ok, out) = b.create_id(&id);
             assert!(ok, "create: {out}");
             let pid = b.pid(&id);
             assert!(b.oci(&["start", &id]).status.success());
@@ -687,7 +531,7 @@ both!(
     /// a tmpfs, rlimits, the masked /proc, env and cwd. What config.json
     /// cannot say is refused by name.
     fn to_oci_same_output(as_) {
-        let b = Bundle::new(as_, &["true"]);
+        let b = bundle(as_, &["true"]);
         std::fs::create_dir_all(b.path().join("data")).unwrap();
         std::fs::write(b.path().join("data/f"), "data\n").unwrap();
         std::fs::write(b.path().join("to_oci.lua"), TO_OCI).unwrap();
