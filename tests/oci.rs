@@ -304,6 +304,56 @@ both!(
     }
 );
 
+/// delete --force of a container without a pid namespace of its own,
+/// paused: its init's children would outlive the init, so every process
+/// of its cgroup is killed (the freezer thawed for the kill to land), and
+/// the cgroup goes. (Root: uid 65534 has no cgroups here.)
+#[test]
+fn delete_force_kills_the_whole_cgroup() {
+    common::guarded(|| {
+        subreaper();
+        let b = Bundle::new(As::Root, &["sh", "-c", "sleep 100 & sleep 100"]);
+        let cg = format!("/nsrun-oci-test-rest-{}", std::process::id());
+        b.edit(|c| {
+            c["linux"]["cgroupsPath"] = cg.clone().into();
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|n| n["type"] != "pid");
+        });
+        let (ok, out) = b.create(&["create", "r1"]);
+        assert!(ok, "create: {out}");
+        assert!(b.oci(&["start", "r1"]).status.success());
+        let procs = format!("/sys/fs/cgroup/pids{cg}/cgroup.procs");
+        let mut pids = Vec::new();
+        for _ in 0..200 {
+            pids = std::fs::read_to_string(&procs)
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(|p| p.parse::<i32>().unwrap())
+                .collect();
+            if pids.len() == 2 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        // The init (sh, which execs its last command) and the sleep it left
+        // in the background.
+        assert_eq!(pids.len(), 2, "{pids:?}");
+        assert!(b.oci(&["pause", "r1"]).status.success());
+        let o = b.oci(&["delete", "--force", "r1"]);
+        assert!(o.status.success(), "{}", text(&o));
+        for pid in pids {
+            // Ours to reap (adopted): each killed, none left running.
+            assert_eq!(reap(pid), 137, "pid {pid}");
+        }
+        assert!(
+            !std::path::Path::new(&format!("/sys/fs/cgroup/pids{cg}")).exists(),
+            "cgroup left"
+        );
+    });
+}
+
 both!(
     /// exec --process FILE (what conmon and the shim hand over): its
     /// args, env, cwd, rlimits and umask apply to the new process, and

@@ -818,7 +818,7 @@ local function remove_cgroups(dirs, made)
     -- Empty once its processes are gone; the kernel may take a moment.
     for _ = 1, 50 do
       if os.remove(d) or not exists(d) then break end
-      os.execute("sleep 0.01")
+      helpers.sleep(0.01)
     end
   end
   for i = #(made or {}), 1, -1 do os.remove(made[i]) end
@@ -1101,9 +1101,26 @@ local function wait_gone(st, seconds)
   while os.time() <= t do
     local state, start = proc_stat(st.pid)
     if not state or state == "Z" or start ~= st.starttime then return true end
-    os.execute("sleep 0.01")
+    helpers.sleep(0.01)
   end
   return false
+end
+
+-- What is left in the container's cgroups once its init is gone (without
+-- a pid namespace of its own its children outlive it), killed as runc
+-- does; a frozen cgroup is thawed so the kill lands. Only through the
+-- cgroups: a bare pid of a stopped container may be another process's.
+local function kill_the_rest(st)
+  local cg = st.cgroups
+  if not cg then return end
+  local dir = cg.unified or cg.pids or cg.freezer or cg.memory
+  local text = dir and read(dir .. "/cgroup.procs") or ""
+  for n in text:gmatch("%d+") do pcall(ns.kill, math.tointeger(tonumber(n)), 9) end
+  if cg.freezer then
+    pcall(put, cg.freezer, "freezer.state", "THAWED")
+  elseif cg.unified then
+    pcall(put, cg.unified, "cgroup.freeze", "0")
+  end
 end
 
 function CMD.delete(g, o, args)
@@ -1118,7 +1135,10 @@ function CMD.delete(g, o, args)
   if s ~= "stopped" then
     if not o.force then fail("cannot delete container %s that is not stopped: %s", id, s) end
     pcall(ns.kill, st.pid, 9)
+    kill_the_rest(st)
     wait_gone(st, 5)
+  else
+    kill_the_rest(st)
   end
   local state = state_doc(g.root, st)
   state.status = "stopped"

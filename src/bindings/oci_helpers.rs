@@ -170,6 +170,14 @@ pub(crate) fn add(lua: &Lua, t: &Table) -> mlua::Result<()> {
         "personality",
         lua.create_function(|_, d: String| personality(&d))?,
     )?;
+    // A pause while the kernel finishes with a process or a cgroup.
+    t.set(
+        "sleep",
+        lua.create_function(|_, secs: f64| {
+            std::thread::sleep(std::time::Duration::from_secs_f64(secs.clamp(0.0, 10.0)));
+            Ok(())
+        })?,
+    )?;
     // Whether a path names something (symlinks followed): one stat, where
     // ns.realpath reads every component's link; it runs some thirty times
     // a start (cgroup levels, state files).
