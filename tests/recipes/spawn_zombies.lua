@@ -13,12 +13,21 @@ i=0
 while [ $i -lt 100 ]; do (sleep 0 &); i=$((i+1)); done
 i=0
 while [ $i -lt 100 ]; do (exec tail -f /dev/null </dev/null >/dev/null 2>&1 &); i=$((i+1)); done
-pids=""; n=0
-for s in /proc/[0-9]*/stat; do
-  read -r pid comm st ppid rest 2>/dev/null <"$s" || continue
-  if [ "$comm" = "(tail)" ] && [ "$ppid" = 1 ] && [ "$st" != Z ]; then
-    pids="$pids $pid"; n=$((n+1))
-  fi
+# (A subshell may not have exited yet, nor its child exec'd tail: look
+# again until all are there, or for three seconds.)
+tries=0
+while :; do
+  pids=""; n=0
+  for s in /proc/[0-9]*/stat; do
+    read -r pid comm st ppid rest 2>/dev/null <"$s" || continue
+    if [ "$comm" = "(tail)" ] && [ "$ppid" = 1 ] && [ "$st" != Z ]; then
+      pids="$pids $pid"; n=$((n+1))
+    fi
+  done
+  [ $n -ge 100 ] && break
+  tries=$((tries+1))
+  [ $tries -gt 150 ] && break
+  sleep 0.02
 done
 echo "adopted=$n"
 kill -KILL $pids
