@@ -46,10 +46,26 @@ fi
 
 WORK=$(mktemp -d)
 P=()
+# What the runtimes and podman keep outside the work directory (their
+# state directories, podman's cgroup parent and blob cache): removed at
+# the end when this run made them.
+MADE=()
+for d in /run/crun /run/runc /run/nsrun-oci /run/containers /var/lib/containers; do
+  [ -e "$d" ] || MADE+=("$d")
+done
+for c in /sys/fs/cgroup/*/; do
+  [ -e "${c}libpod_parent" ] || MADE+=("${c}libpod_parent")
+done
 cleanup() {
   exec 2>/dev/null
   [ ${#P[@]} -gt 0 ] && { "${P[@]}" rm --all --force --time 0; "${P[@]}" rmi --all --force; "${P[@]}" system reset --force; } >/dev/null 2>&1 || true
   wait || true
+  for d in "${MADE[@]}"; do
+    case $d in
+      /sys/fs/cgroup/*) rmdir "$d/conmon" "$d" || true ;;
+      *) rm -rf "$d" ;;
+    esac
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
