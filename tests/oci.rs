@@ -195,7 +195,10 @@ fn unknown_flags_and_commands() {
     // What an engine checks before it asks for them (containerd 2 reads it).
     assert_eq!(v["hooks"].as_array().map(Vec::len), Some(6), "{v}");
     let caps = v["linux"]["capabilities"].as_array().unwrap();
-    assert!(caps.iter().any(|c| c == "CAP_SYS_ADMIN") && caps.len() >= 40, "{v}");
+    assert!(
+        caps.iter().any(|c| c == "CAP_SYS_ADMIN") && caps.len() >= 40,
+        "{v}"
+    );
 }
 
 both!(

@@ -223,3 +223,94 @@ pub fn open_gate(path: &Path) -> Result<bool> {
         )),
     }
 }
+
+fn io_errno(e: &std::io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+/// An exclusive flock(2) on `path` (created 0600, close-on-exec), waiting
+/// for another holder; held while the file is open. A holder may unlink the
+/// file before it lets go: a waiter that then holds the lock of an unlinked
+/// file tries again on the new one, so two never both hold one path's lock.
+/// Under `--plan` only recorded (None).
+pub fn lock_file(path: &Path) -> Result<Option<std::fs::File>> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    if ops::record(|| format!("flock({path:?}, LOCK_EX)")) {
+        return Ok(None);
+    }
+    loop {
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| Error::sys(format!("lock {}: open", path.display()), io_errno(&e)))?;
+        loop {
+            use std::os::fd::AsRawFd;
+            // SAFETY: flock on an fd we own.
+            if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } == 0 {
+                break;
+            }
+            let e = Errno::last();
+            if e != Errno::EINTR {
+                return Err(Error::sys(format!("lock {}: flock", path.display()), e));
+            }
+        }
+        let held = f
+            .metadata()
+            .map_err(|e| Error::sys(format!("lock {}: fstat", path.display()), io_errno(&e)))?;
+        match std::fs::metadata(path) {
+            Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => return Ok(Some(f)),
+            _ => continue,
+        }
+    }
+}
+
+/// mknod(2) of a device node or FIFO (`kind` "c" or "u", "b", "p") with
+/// exactly `mode` (the umask's bits put back). Under `--plan` only recorded.
+pub fn mknod(path: &Path, kind: &str, major: u32, minor: u32, mode: u32) -> Result<()> {
+    use nix::sys::stat::{Mode, SFlag};
+    let t = match kind {
+        "c" | "u" => SFlag::S_IFCHR,
+        "b" => SFlag::S_IFBLK,
+        "p" => SFlag::S_IFIFO,
+        other => {
+            return Err(Error::Invalid(format!(
+                "mknod {}: type must be c, u, b or p, got {other:?}",
+                path.display()
+            )))
+        }
+    };
+    if ops::record(|| format!("mknod({path:?}, {kind} {major}:{minor}, {mode:o})")) {
+        return Ok(());
+    }
+    let perm = Mode::from_bits_truncate((mode & 0o7777) as libc::mode_t);
+    nix::sys::stat::mknod(path, t, perm, libc::makedev(major, minor)).map_err(|e| {
+        Error::sys(
+            format!("mknod {} ({kind} {major}:{minor})", path.display()),
+            e,
+        )
+    })?;
+    nix::sys::stat::fchmodat(
+        nix::fcntl::AT_FDCWD,
+        path,
+        perm,
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    )
+    .map_err(|e| Error::sys(format!("chmod {} {mode:o}", path.display()), e))
+}
+
+/// lchown(2). Under `--plan` only recorded.
+pub fn lchown(path: &Path, uid: u32, gid: u32) -> Result<()> {
+    if ops::record(|| format!("lchown({path:?}, {uid}, {gid})")) {
+        return Ok(());
+    }
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid)).map_err(|e| {
+        Error::sys(
+            format!("chown {} {uid}:{gid}", path.display()),
+            io_errno(&e),
+        )
+    })
+}

@@ -456,6 +456,28 @@ pub fn umask(mask: u32) -> u32 {
     unsafe { libc::umask(mask as libc::mode_t) as u32 }
 }
 
+/// personality(2) with an OCI domain name (LINUX, LINUX32). Under `--plan`
+/// only recorded.
+pub fn personality(domain: &str) -> Result<()> {
+    let persona: libc::c_ulong = match domain {
+        "LINUX" => 0,
+        "LINUX32" => 0x0008,
+        other => {
+            return Err(Error::Invalid(format!(
+                "linux.personality.domain must be LINUX or LINUX32, got {other:?}"
+            )))
+        }
+    };
+    if ops::record(|| format!("personality({domain})")) {
+        return Ok(());
+    }
+    // SAFETY: personality takes a plain integer.
+    if unsafe { libc::personality(persona) } < 0 {
+        return Err(Error::sys(format!("personality {domain}"), Errno::last()));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
