@@ -384,6 +384,18 @@ both!(
         let o = b.oci(&["exec", "--process", proc_json.to_str().unwrap(), "p1"]);
         assert_eq!(o.status.code(), Some(5), "exec's status is the program's: {}", text(&o));
         assert_eq!(String::from_utf8_lossy(&o.stdout), "123\n0027\n/tmp\nhello\n", "{}", text(&o));
+        // A command with --env, the config's env on top of which it goes
+        // being absent (it was indexed as a list regardless).
+        b.edit(|c| {
+            c["process"].as_object_mut().unwrap().remove("env");
+        });
+        let st_file = b.state_root().join("p1/state.json");
+        let mut st: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&st_file).unwrap()).unwrap();
+        st["config"]["process"].as_object_mut().unwrap().remove("env");
+        std::fs::write(&st_file, st.to_string()).unwrap();
+        let o = b.oci(&["exec", "--env", "A=b", "p1", "/bin/sh", "-c", "echo $A"]);
+        assert!(o.status.success(), "{}", text(&o));
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "b\n", "{}", text(&o));
         assert!(b.oci(&["kill", "p1", "9"]).status.success());
         assert_eq!(reap(pid), 137);
         assert!(b.oci(&["delete", "p1"]).status.success());

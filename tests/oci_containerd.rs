@@ -22,6 +22,7 @@
 //! as they were.
 
 mod common;
+mod oci_bundle;
 
 use std::os::unix::fs::PermissionsExt;
 use std::panic::AssertUnwindSafe;
@@ -31,8 +32,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::As;
+use oci_bundle::{stdout, subreaper, text, BUSYBOX};
 
-const BUSYBOX: &str = "/bin/busybox";
 const IMAGE: &str = "localhost/nsrun-busybox:test";
 /// Controllers containerd's cgroupsPath (/<namespace>/<id>) lands under
 /// on a v1 or hybrid host; "unified" is the v2 tree's root.
@@ -53,25 +54,6 @@ const CGROUP_CONTROLLERS: &[&str] = &[
     "unified",
     "",
 ];
-
-fn subreaper() {
-    // SAFETY: prctl with an integer argument.
-    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    assert_eq!(rc, 0, "PR_SET_CHILD_SUBREAPER");
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}\n--- stdout:\n{}--- stderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

@@ -12,6 +12,7 @@
 //! (mounts, cgroups, processes).
 
 mod common;
+mod oci_bundle;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -19,27 +20,14 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::As;
+use oci_bundle::{stdout, subreaper, text, BUSYBOX};
 
-const BUSYBOX: &str = "/bin/busybox";
 const IMAGE: &str = "localhost/nsrun-oci-test-busybox:latest";
 
 struct Podman {
     dir: tempfile::TempDir,
     /// The runtime as podman is given it: a link named nsrun-oci.
     runtime: PathBuf,
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {}\n--- stdout:\n{}--- stderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// Reap what conmon left to us (its double fork makes us its parent).
@@ -272,9 +260,7 @@ fn podman_runs_containers_through_nsrun_oci() {
     if !Path::new("/usr/bin/podman").exists() {
         panic!("podman is missing: apt install podman conmon (scripts/deps.sh does)");
     }
-    // SAFETY: prctl with integer arguments.
-    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    assert_eq!(rc, 0, "PR_SET_CHILD_SUBREAPER");
+    subreaper();
     let mounts_before = common::host_mounts();
     let cgroups_before = libpod_cgroups();
     // What podman (root) keeps outside its configured directories, and the

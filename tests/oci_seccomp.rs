@@ -10,6 +10,16 @@ use common::As;
 use oci_bundle::*;
 use serde_json::{json, Value};
 
+/// libseccomp's comparison operators, in the order of its enum (1 to 7).
+const OPS: [&str; 7] = [
+    "SCMP_CMP_NE",
+    "SCMP_CMP_LT",
+    "SCMP_CMP_LE",
+    "SCMP_CMP_EQ",
+    "SCMP_CMP_GE",
+    "SCMP_CMP_GT",
+    "SCMP_CMP_MASKED_EQ",
+];
 const PODMAN_PROFILE: &str = "/usr/share/containers/seccomp.json";
 
 /// A bundle whose root is writable (the tests write in /tmp).
@@ -383,18 +393,10 @@ mod libseccomp {
     }
 
     fn op(name: &str) -> c_uint {
-        [
-            "SCMP_CMP_NE",
-            "SCMP_CMP_LT",
-            "SCMP_CMP_LE",
-            "SCMP_CMP_EQ",
-            "SCMP_CMP_GE",
-            "SCMP_CMP_GT",
-            "SCMP_CMP_MASKED_EQ",
-        ]
-        .iter()
-        .position(|o| *o == name)
-        .expect("an operator") as c_uint
+        super::OPS
+            .iter()
+            .position(|o| *o == name)
+            .expect("an operator") as c_uint
             + 1
     }
 
@@ -609,15 +611,7 @@ fn podman_profile_as_libseccomp() {
 /// ones, before or after them).
 #[test]
 fn rules_as_libseccomp() {
-    let ops = [
-        "SCMP_CMP_NE",
-        "SCMP_CMP_LT",
-        "SCMP_CMP_LE",
-        "SCMP_CMP_EQ",
-        "SCMP_CMP_GE",
-        "SCMP_CMP_GT",
-        "SCMP_CMP_MASKED_EQ",
-    ];
+    let ops = OPS;
     let calls = [
         "read", "write", "openat", "close", "mmap", "ioctl", "socket",
     ];
@@ -686,15 +680,7 @@ fn random_profiles_as_libseccomp() {
         "SCMP_ACT_LOG",
         "SCMP_ACT_TRACE",
     ];
-    let ops = [
-        "SCMP_CMP_NE",
-        "SCMP_CMP_LT",
-        "SCMP_CMP_LE",
-        "SCMP_CMP_EQ",
-        "SCMP_CMP_GE",
-        "SCMP_CMP_GT",
-        "SCMP_CMP_MASKED_EQ",
-    ];
+    let ops = OPS;
     let pool = [
         "read",
         "write",

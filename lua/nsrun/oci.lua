@@ -54,8 +54,16 @@ local function write(path, data)
   f:close()
 end
 
-local function exists(path)
-  return helpers.exists(path)
+local exists = helpers.exists
+
+-- An OCI "KEY=VALUE" list as a table (entries without "=" are skipped).
+local function env_of(list)
+  local env = {}
+  for _, kv in ipairs(list or {}) do
+    local k, v = kv:match("^([^=]*)=(.*)$")
+    if k then env[k] = v end
+  end
+  return env
 end
 
 local function join(dir, p)
@@ -143,8 +151,6 @@ end
 
 -- ---------------------------------------------------------------------------
 -- config.json -> ns.spawn options.
-
-local mount_cgroups
 
 local NS_KIND = { pid = "pid", network = "net", mount = "mount", ipc = "ipc", uts = "uts", user = "user",
   cgroup = "cgroup", time = "time" }
@@ -245,11 +251,11 @@ end
 -- made); without one, each of the container's directories is bound on
 -- its controller's name. Rootless without cgroups of its own, the host's
 -- tree read-only.
-local CGROOT = "/sys/fs/cgroup"
-function mount_cgroups(R, dest, ro, ctx)
+local CG = "/sys/fs/cgroup"
+local function mount_cgroups(R, dest, ro, ctx)
   local dirs, own_ns = ctx.cgroups, ctx.cgroupns
   if not dirs then
-    R:bind(CGROOT, dest, { ro = true, rec = true, create = true, nosuid = true, nodev = true })
+    R:bind(CG, dest, { ro = true, rec = true, create = true, nosuid = true, nodev = true })
     return
   end
   if dirs.unified then
@@ -260,8 +266,8 @@ function mount_cgroups(R, dest, ro, ctx)
     end
   else
     R:tmpfs(dest, { mode = "0755" })
-    for _, name in ipairs(ns.readdir(CGROOT)) do
-      local host = CGROOT .. "/" .. name
+    for _, name in ipairs(ns.readdir(CG)) do
+      local host = CG .. "/" .. name
       local real = ns.realpath(host)
       -- A hierarchy of several controllers (cpu,cpuacct) is one directory
       -- with a link per controller.
@@ -342,12 +348,7 @@ local function hooks_failure(list, state, what)
   for i, h in ipairs(list or {}) do
     local argv = { h.path }
     for j = 2, #(h.args or {}) do argv[j] = h.args[j] end
-    local env = {}
-    for _, kv in ipairs(h.env or {}) do
-      local k, v = kv:match("^([^=]*)=(.*)$")
-      if k then env[k] = v end
-    end
-    local ok, r = pcall(ns.run, { argv = argv, argv0 = h.args and h.args[1] or h.path, env = env, clear_env = true,
+    local ok, r = pcall(ns.run, { argv = argv, argv0 = h.args and h.args[1] or h.path, env = env_of(h.env), clear_env = true,
       input = ns.json.encode(state), timeout = h.timeout, stdout = "inherit" })
     if not ok then return ("%s hook #%d (%s) failed: %s"):format(what, i, tostring(h.path), tostring(r)) end
     if not r.success then
@@ -411,13 +412,11 @@ end
 -- shared…): nil when none asks for more than nsrun's default (every
 -- mount private once pivoted to), else the list of {dest, flag} to set
 -- after the pivot, "/" first.
-local ROOTFS_PROPAGATION = { private = 1, rprivate = 1, slave = 1, rslave = 1, shared = 1, rshared = 1,
-  unbindable = 1, runbindable = 1 }
 local function propagation_steps(linux, mounts)
   local steps, wanted = {}, false
   local rp = linux.rootfsPropagation
   if rp ~= nil and rp ~= "" then
-    if not ROOTFS_PROPAGATION[rp] then
+    if not PROPAGATION[rp] then
       fail("linux.rootfsPropagation must be shared, slave, private or unbindable (or r…), got %s", tostring(rp))
     end
     steps[#steps + 1] = { "/", rp }
@@ -425,7 +424,7 @@ local function propagation_steps(linux, mounts)
   end
   for _, m in ipairs(mounts) do
     for _, o in ipairs(m.options or {}) do
-      if ROOTFS_PROPAGATION[o] then
+      if PROPAGATION[o] then
         steps[#steps + 1] = { m.destination, o }
         wanted = wanted or not o:match("private$")
       end
@@ -477,12 +476,8 @@ function M.spawn_options(config, bundle, extra)
   if not exists(rootfs) then fail("root.path %s does not exist", rootfs) end
   rootfs = ns.realpath(rootfs)
 
-  local o = { argv = {}, clear_env = true, env = {} }
+  local o = { argv = {}, clear_env = true, env = env_of(p.env) }
   for i, a in ipairs(p.args) do o.argv[i] = a end
-  for _, kv in ipairs(p.env or {}) do
-    local k, v = kv:match("^([^=]*)=(.*)$")
-    if k then o.env[k] = v end
-  end
   o.cwd = p.cwd or "/"
   local user = p.user or {}
   o.uid, o.gid = user.uid, user.gid
@@ -652,7 +647,6 @@ end
 -- Cgroups: linux.cgroupsPath under each v1 controller this host mounts (or
 -- the v2 tree where it is unified), the resources written there.
 
-local CG = "/sys/fs/cgroup"
 local V1 = { "memory", "pids", "cpu", "cpuacct", "freezer", "blkio", "cpuset", "devices", "hugetlb" }
 
 -- "slice:prefix:name" (systemd's form) as a path, as runc's cgroupfs
@@ -1057,15 +1051,20 @@ end
 
 -- The container's processes: those in its pid namespace when it has one
 -- of its own, else its init alone.
-local function pids_of(st)
+-- The processes in the container's cgroups (nil without cgroups).
+local function cgroup_pids(st)
   local cg = st.cgroups and (st.cgroups.unified or st.cgroups.pids or st.cgroups.freezer or st.cgroups.memory)
   local text = cg and read(cg .. "/cgroup.procs")
-  if text then
-    local out = {}
-    for n in text:gmatch("%d+") do out[#out + 1] = math.tointeger(tonumber(n)) end
-    table.sort(out)
-    return out
-  end
+  if not text then return nil end
+  local out = {}
+  for n in text:gmatch("%d+") do out[#out + 1] = math.tointeger(tonumber(n)) end
+  table.sort(out)
+  return out
+end
+
+local function pids_of(st)
+  local in_cgroups = cgroup_pids(st)
+  if in_cgroups then return in_cgroups end
   local ok, want = pcall(ns.id, "pid", st.pid)
   if not ok then return {} end
   local mine = ns.id("pid")
@@ -1113,9 +1112,7 @@ end
 local function kill_the_rest(st)
   local cg = st.cgroups
   if not cg then return end
-  local dir = cg.unified or cg.pids or cg.freezer or cg.memory
-  local text = dir and read(dir .. "/cgroup.procs") or ""
-  for n in text:gmatch("%d+") do pcall(ns.kill, math.tointeger(tonumber(n)), 9) end
+  for _, pid in ipairs(cgroup_pids(st) or {}) do pcall(ns.kill, pid, 9) end
   if cg.freezer then
     pcall(put, cg.freezer, "freezer.state", "THAWED")
   elseif cg.unified then
@@ -1217,9 +1214,12 @@ function CMD.exec(g, o, args)
   else
     if #args < 2 then fail("exec needs a command (or --process FILE)") end
     local base = (st.config or {}).process or {}
-    proc = { args = {}, env = base.env, cwd = o.cwd or base.cwd, user = base.user,
+    proc = { args = {}, env = {}, cwd = o.cwd or base.cwd, user = base.user,
       capabilities = base.capabilities, noNewPrivileges = base.noNewPrivileges }
     for j = 2, #args do proc.args[#proc.args + 1] = args[j] end
+    -- The container's environment, then --env on top (a config without
+    -- one is fine).
+    for _, kv in ipairs(base.env or {}) do proc.env[#proc.env + 1] = kv end
     for _, kv in ipairs(o.env or {}) do proc.env[#proc.env + 1] = kv end
   end
   local terminal = proc.terminal or o.tty
@@ -1227,12 +1227,8 @@ function CMD.exec(g, o, args)
     fail("exec with a terminal needs --console-socket (where the engine takes the terminal's master end)")
   end
   if type(proc.args) ~= "table" or #proc.args == 0 then fail("exec: process.args must name the program") end
-  local opts = { argv = {}, clear_env = true, env = {}, cwd = proc.cwd or "/" }
+  local opts = { argv = {}, clear_env = true, env = env_of(proc.env), cwd = proc.cwd or "/" }
   for i, a in ipairs(proc.args) do opts.argv[i] = a end
-  for _, kv in ipairs(proc.env or {}) do
-    local k, v = kv:match("^([^=]*)=(.*)$")
-    if k then opts.env[k] = v end
-  end
   local user = proc.user or {}
   opts.uid, opts.gid, opts.groups = user.uid, user.gid, user.additionalGids
   opts.caps = caps_of(proc.capabilities, opts.uid)

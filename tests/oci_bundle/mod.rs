@@ -160,6 +160,10 @@ pub fn text(o: &Output) -> String {
     )
 }
 
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
 /// Wait for an adopted child: its exit code, 128 + the signal that killed it.
 pub fn reap(pid: i32) -> i32 {
     let mut st = 0;
