@@ -392,24 +392,7 @@ pub(crate) fn register(lua: &Lua, m: &Table) -> mlua::Result<()> {
     super::add(lua, m, "channel", |lua, a| {
         let n = a.integer(1)?;
         let fd = RawFd::try_from(n).map_err(|_| a.bad(1, format!("bad fd {n}")))?;
-        if fd < 0 {
-            return Err(a.bad(1, format!("bad fd {n}")));
-        }
-        // SAFETY: F_GETFD only queries whether it is open.
-        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
-            return Err(a.bad(1, format!("fd {fd} is not open")));
-        }
-        // SAFETY: checked open above; from here the channel owns it.
-        let b = unsafe { BorrowedFd::borrow_raw(fd) };
-        if !is_socket(b) {
-            return Err(a.bad(1, format!("fd {fd} is not a socket")));
-        }
-        // SAFETY: as above: the caller hands the fd over.
-        let owned = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
-        // Close-on-exec, as every fd nsrun holds: a program it starts
-        // gets it only by asking (keep_fds, channel).
-        // SAFETY: fcntl on the fd just taken over.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        let owned = crate::sys::fs::adopt_socket(fd).map_err(|e| a.bad(1, e.to_string()))?;
         Ok(wrap(lua, Channel::from_fd(owned))?)
     })?;
     super::add(lua, m, "send_fds", |lua, a| {

@@ -192,11 +192,33 @@ pub fn adopt_fd(fd: i32) -> Result<std::fs::File> {
             "fd must be 3 or more (0-2 are the standard streams), got {fd}"
         )));
     }
+    adopt(fd).map(std::fs::File::from)
+}
+
+/// Take over `fd`, a socket the caller handed nsrun (`ns.channel(fd)`, a
+/// channel's end a parent passed on), close-on-exec from now on. An fd
+/// that is not open, or no socket, stays the caller's and is refused.
+pub fn adopt_socket(fd: i32) -> Result<std::os::fd::OwnedFd> {
+    // SAFETY: F_GETFD only asks whether it is open.
+    if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return Err(Error::Invalid(format!("fd {fd} is not open")));
+    }
+    // SAFETY: open (checked above) while this borrow lives.
+    let b = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    if !nix::sys::stat::fstat(b).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFSOCK) {
+        return Err(Error::Invalid(format!("fd {fd} is not a socket")));
+    }
+    adopt(fd)
+}
+
+/// Own `fd` from now on, close-on-exec as every fd nsrun holds: a program
+/// it starts gets it only by asking (keep_fds, channel).
+fn adopt(fd: i32) -> Result<std::os::fd::OwnedFd> {
     // SAFETY: F_SETFD only sets the close-on-exec flag.
     if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
         return Err(Error::Invalid(format!("fd {fd} is not open (EBADF)")));
     }
-    // SAFETY: the caller gives the fd up to the file (documented).
+    // SAFETY: the caller gives the fd up (documented on both callers).
     Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
 }
 
