@@ -8,7 +8,7 @@ mod common;
 mod oci_bundle;
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use common::As;
 use oci_bundle::*;
@@ -245,6 +245,21 @@ both!(
                     assert!(o.status.success(), "update: {}", text(&o));
                     let limit = std::fs::read_to_string(format!("{mem}/memory.limit_in_bytes")).unwrap();
                     assert_eq!(limit.trim(), "33554432");
+                    // kubelet's in-place resize: LinuxResources on stdin.
+                    let mut c = b.command(&["update", "--resources", "-", "x1"]);
+                    c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+                    let mut child = c.spawn().unwrap();
+                    {
+                        use std::io::Write;
+                        let mut stdin = child.stdin.take().unwrap();
+                        stdin.write_all(br#"{"memory": {"limit": 50331648}, "pids": {"limit": 32}}"#).unwrap();
+                    }
+                    let o = child.wait_with_output().unwrap();
+                    assert!(o.status.success(), "update --resources -: {}", text(&o));
+                    let limit = std::fs::read_to_string(format!("{mem}/memory.limit_in_bytes")).unwrap();
+                    assert_eq!(limit.trim(), "50331648");
+                    let pids = std::fs::read_to_string(format!("/sys/fs/cgroup/pids{cg}/pids.max")).unwrap();
+                    assert_eq!(pids.trim(), "32");
                 } else {
                     eprintln!("skipped the cgroup v1 file checks: no /sys/fs/cgroup/memory here");
                 }
